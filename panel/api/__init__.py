@@ -1,0 +1,24 @@
+"""The REST API under /api/v1 (flask-smorest, OpenAPI 3); every error is problem+json."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_smorest import Api
+
+from panel.api import audit, orgs, tokens, users
+from panel.extensions import csrf
+
+class _Api(Api):
+    def _register_error_handlers(self):
+        """The app factory registers one handler per status for both surfaces (see panel.app)."""
+
+
+BLUEPRINTS = (users.blp, orgs.blp, tokens.blp, audit.blp)
+
+
+def init_app(app: Flask) -> None:
+    api = _Api(app, spec_kwargs={"components": {"securitySchemes": {
+        "bearer": {"type": "http", "scheme": "bearer", "description": "an API token (gh_...)"}}}})
+    for blp in BLUEPRINTS:
+        api.register_blueprint(blp, url_prefix=f"/api/v1{blp.url_prefix or ''}")
+        csrf.exempt(blp)  # token-only: the API never reads the session cookie, so there is no CSRF

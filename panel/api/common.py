@@ -1,0 +1,68 @@
+"""Shared pieces of the API: bearer-token authentication, the actor, problem+json errors."""
+
+from __future__ import annotations
+
+import functools
+
+from flask import Flask, g, jsonify, request
+from marshmallow import Schema, fields
+
+from panel.errors import PanelError, Unauthorized
+from panel.services import tokens as tokens_svc
+from panel.services.actor import Actor
+
+PROBLEM = "application/problem+json"
+
+
+def problem(status: int, key: str, detail: str = "", **extra):
+    body = {"type": f"urn:govhost:error:{key}", "title": key, "status": status, "key": key, "detail": detail}
+    body.update({k: v for k, v in extra.items() if v is not None})
+    resp = jsonify(body)
+    resp.status_code = status
+    resp.mimetype = PROBLEM
+    return resp
+
+
+def http_error(err):
+    code = getattr(err, "code", 500) or 500
+    data = getattr(err, "data", None) or {}
+    if code == 422 and "messages" in data:
+        return problem(422, "invalid", "The request body or query is not valid.", errors=data["messages"])
+    return problem(code, f"http.{code}", getattr(err, "description", "") or "")
+
+
+def actor() -> Actor:
+    """The token's user as an actor; the API never uses session cookies (no CSRF surface)."""
+    if "actor" not in g:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("auth.token_required", "Send an API token: Authorization: Bearer <token>.")
+        g.actor = tokens_svc.token_authenticate(token.strip(), client_addr=(request.remote_addr or "")[:64],
+                                                request_id=g.get("request_id"))
+    return g.actor
+
+
+def authenticated(fn):
+    """Resolve the actor before the view runs, so a missing token is a 401 even on bad input."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        actor()
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+class PageArgs(Schema):
+    page = fields.Integer(load_default=1, validate=lambda v: v >= 1)
+    per_page = fields.Integer(load_default=50, validate=lambda v: 1 <= v <= 200)
+
+
+def page_body(page, schema: Schema) -> dict:
+    return {"items": schema.dump(page.items, many=True), "page": page.page, "per_page": page.per_page,
+            "total": page.total, "pages": page.pages}
+
+
+def panel_error(err: PanelError):
+    return problem(err.status, err.key, err.text(), field=err.field, params=err.to_dict()["params"])

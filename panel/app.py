@@ -1,0 +1,79 @@
+"""The Flask application factory: extensions, blueprints, error handlers, security headers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from flask import Flask, g, request
+
+from panel import api, db, web
+from panel.boot import boot
+from panel.config import Settings
+from panel.errors import PanelError
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = boot(settings)
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        GOVHOST=settings,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.web.secure_cookies,
+        SESSION_COOKIE_NAME="govhost_session",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SECURE=settings.web.secure_cookies,
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(minutes=settings.web.session_minutes),
+        WTF_CSRF_TIME_LIMIT=settings.web.session_minutes * 60,
+        MAX_CONTENT_LENGTH=8 * 1024 * 1024,
+        API_TITLE="govhost API",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_REDOC_PATH="/docs",
+        OPENAPI_REDOC_URL="/static/vendor/redoc.standalone.js",
+        BABEL_DEFAULT_LOCALE=settings.web.default_locale,
+        BABEL_TRANSLATION_DIRECTORIES="translations",
+    )
+
+    @app.before_request
+    def _request_id():
+        g.request_id = (request.headers.get("X-Request-ID") or uuid.uuid4().hex)[:64]
+
+    @app.after_request
+    def _headers(resp):
+        resp.headers["X-Request-ID"] = g.get("request_id", "")
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+        resp.headers.setdefault("Referrer-Policy", "same-origin")
+        resp.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
+        )
+        return resp
+
+    @app.teardown_appcontext
+    def _end_session(_exc):
+        db.remove()
+
+    web.init_app(app)
+    api.init_app(app)
+
+    def _http_error(err):
+        # One handler per status for the whole app: the API answers problem+json, pages render HTML.
+        if request.path.startswith("/api/"):
+            return api.common.http_error(err)
+        return web.common.http_error_page(err)
+
+    def _panel_error(err: PanelError):
+        if request.path.startswith("/api/"):
+            return api.common.panel_error(err)
+        return web.common.panel_error_page(err)
+
+    for status in (400, 401, 403, 404, 405, 413, 422, 429, 500):
+        app.register_error_handler(status, _http_error)
+    app.register_error_handler(PanelError, _panel_error)
+    return app

@@ -1,0 +1,1 @@
+"""The `govhost` command line (click + rich)."""

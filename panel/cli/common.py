@@ -1,0 +1,55 @@
+"""Shared pieces of the CLI: booting, the acting user, and one way to report service errors."""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import os
+import sys
+
+import click
+from rich.console import Console
+
+from panel.boot import boot
+from panel.config import ConfigError, Settings
+from panel.errors import PanelError
+from panel.services.actor import Actor, system_actor
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def settings_from(ctx: click.Context) -> Settings:
+    obj = ctx.ensure_object(dict)
+    if "settings" not in obj:
+        try:
+            obj["settings"] = boot(Settings.load(obj.get("config")))
+        except ConfigError as e:
+            err_console.print(f"[red]configuration error:[/] {e}")
+            sys.exit(2)
+    return obj["settings"]
+
+
+def cli_actor() -> Actor:
+    """The CLI runs on the panel server as a system user: it acts as the machine, named after it."""
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):
+        who = str(os.getuid())
+    return system_actor("cli", f"cli:{who}")
+
+
+def command(fn):
+    """Boot, then turn service errors into a message and exit status 2 (1 for unexpected ones)."""
+
+    @functools.wraps(fn)
+    @click.pass_context
+    def wrapper(ctx, *args, **kwargs):
+        settings_from(ctx)
+        try:
+            return fn(*args, **kwargs)
+        except PanelError as e:
+            err_console.print(f"[red]error[/] [{e.key}]: {e.text()}")
+            sys.exit(2)
+
+    return wrapper

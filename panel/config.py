@@ -1,0 +1,199 @@
+"""Settings: one YAML file plus GOVHOST_* environment overrides, validated once at start-up.
+
+A missing, unknown or ill-typed key stops start-up with a message naming the key, so a typo in a
+production config never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the offending key."""
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    backend: str  # "sqlite" or "redis"
+    sqlite_path: str
+    redis_url: str
+    workers: int
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    session_minutes: int
+    secure_cookies: bool
+    default_locale: str
+    page_size: int
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    max_failures_per_account: int
+    max_failures_per_address: int
+    failure_window_minutes: int
+    lockout_minutes: int
+    staff_require_2fa: bool
+    token_max_days: int
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    sender: str
+    starttls: bool
+    username: str
+    password: str
+
+
+@dataclass(frozen=True)
+class AnsibleSettings:
+    timeout_s: int
+    forks: int
+    ssh_key: str
+
+
+@dataclass(frozen=True)
+class LabSettings:
+    dir: str
+    demo_host: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    secret_key: str
+    data_dir: str
+    secret_keys: tuple[str, ...]
+    database: DatabaseSettings
+    queue: QueueSettings
+    web: WebSettings
+    auth: AuthSettings
+    smtp: SmtpSettings
+    ansible: AnsibleSettings
+    lab: LabSettings
+    source: str = field(default="", compare=False)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None, env: typing.Mapping[str, str] | None = None):
+        """Read `path` (or $GOVHOST_CONFIG, or ./config.yaml) and apply GOVHOST_* overrides."""
+        env = os.environ if env is None else env
+        path = path or env.get("GOVHOST_CONFIG") or "config.yaml"
+        p = Path(path)
+        try:
+            raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {p}") from None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"config file {p} is not valid YAML: {e}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"config file {p} must hold a mapping of keys")
+        _apply_env(raw, env)
+        settings = _build(cls, raw, "", base=p.resolve().parent)
+        return dataclasses.replace(settings, source=str(p))
+
+    @classmethod
+    def from_dict(cls, raw: dict, base: Path | None = None) -> Settings:
+        return _build(cls, raw, "", base=base or Path.cwd())
+
+    def path(self, *parts: str) -> Path:
+        return Path(self.data_dir, *parts)
+
+
+# Keys whose values are paths: relative ones are taken from the config file's folder, so the
+# example config works as-is from wherever the panel is started.
+_PATH_KEYS = {"data_dir", "queue.sqlite_path", "ansible.ssh_key", "lab.dir"}
+
+
+# Variables of the tools around the panel (lab, test suite), not settings.
+_NOT_SETTINGS = {"GOVHOST_CONFIG", "GOVHOST_LAB_DIR"}
+
+
+def _apply_env(raw: dict, env: typing.Mapping[str, str]) -> None:
+    """GOVHOST_SECTION__KEY=value overrides raw["section"]["key"]; values are parsed as YAML scalars."""
+    for name, value in env.items():
+        if not name.startswith("GOVHOST_") or name in _NOT_SETTINGS or name.startswith("GOVHOST_TEST_"):
+            continue
+        keys = name[len("GOVHOST_") :].lower().split("__")
+        node = raw
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"environment {name}: {k} is not a section")
+        try:
+            node[keys[-1]] = yaml.safe_load(value) if value != "" else ""
+        except yaml.YAMLError:
+            node[keys[-1]] = value
+
+
+def _build(cls, raw: dict, prefix: str, base: Path):
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config key {prefix.rstrip('.') or '(top)'}: expected a mapping")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "source"}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown config key: {prefix}{unknown[0]}")
+    values = {}
+    for name in fields:
+        key = prefix + name
+        if name not in raw:
+            raise ConfigError(f"missing config key: {key}")
+        values[name] = _coerce(hints[name], raw[name], key, base)
+        if key in _PATH_KEYS and values[name] and not Path(values[name]).is_absolute():
+            values[name] = str((base / values[name]).resolve())
+    return cls(**values)
+
+
+def _coerce(tp, value, key: str, base: Path):
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key + ".", base)
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise ConfigError(f"config key {key}: expected a list of non-empty strings")
+        return tuple(value)
+    if isinstance(tp, types.UnionType):
+        raise ConfigError(f"config key {key}: unsupported type")
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"config key {key}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"config key {key}: expected a whole number, got {value!r}")
+        return value
+    if tp is str:
+        if value is None:
+            value = ""
+        if not isinstance(value, str):
+            raise ConfigError(f"config key {key}: expected text, got {value!r}")
+        return value
+    raise ConfigError(f"config key {key}: unsupported type {tp}")
+
+
+def validate(settings: Settings) -> Settings:
+    """Rules that span keys; called by the app factory and the CLI."""
+    if settings.queue.backend not in ("sqlite", "redis"):
+        raise ConfigError("config key queue.backend: must be 'sqlite' or 'redis'")
+    if not settings.secret_keys:
+        raise ConfigError("config key secret_keys: at least one key is required")
+    if len(settings.secret_key) < 16:
+        raise ConfigError("config key secret_key: must be at least 16 characters")
+    if settings.web.default_locale not in ("km", "en"):
+        raise ConfigError("config key web.default_locale: must be 'km' or 'en'")
+    return settings

@@ -1,0 +1,141 @@
+"""Engine, session registry and the unit of work that every service runs in.
+
+Services own the transaction: `with unit_of_work() as s:` commits once at the outermost exit, so a
+service calling another service (or the audit decorator wrapping it) shares one transaction and an
+error anywhere rolls everything back. Callbacks registered with `on_commit` run only after a
+successful commit (e.g. enqueueing a job id, which a worker must not see before the row exists).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Callable, Iterator
+
+from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on both SQLite (which drops tzinfo) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.UTC) if value is not None else None
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dt.datetime: UTCDateTime()}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+_registry: scoped_session[Session] | None = None
+_engine: Engine | None = None
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(conn, _record):
+            conn.isolation_level = None  # we issue BEGIN ourselves, below
+            cur = conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):
+            # IMMEDIATE takes the write lock up front: two writers (web + worker) then queue on the
+            # busy timeout instead of failing mid-transaction on a stale read snapshot.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def configure(url: str) -> Engine:
+    """Bind the process-wide session registry to a database; called once by app, CLI and worker."""
+    global _registry, _engine
+    if _registry is not None:
+        _registry.remove()
+    if _engine is not None:
+        _engine.dispose()
+    _engine = make_engine(url)
+    _registry = scoped_session(sessionmaker(bind=_engine, expire_on_commit=False))
+    return _engine
+
+
+def engine() -> Engine:
+    if _engine is None:
+        raise RuntimeError("database not configured: call panel.db.configure(url) first")
+    return _engine
+
+
+def session() -> Session:
+    if _registry is None:
+        raise RuntimeError("database not configured: call panel.db.configure(url) first")
+    return _registry()
+
+
+def remove() -> None:
+    """End the current thread's session (Flask teardown, end of a job)."""
+    if _registry is not None:
+        _registry.remove()
+
+
+@contextlib.contextmanager
+def unit_of_work() -> Iterator[Session]:
+    s = session()
+    info = s.info
+    depth = info.get("uow_depth", 0)
+    info["uow_depth"] = depth + 1
+    if depth == 0:
+        info["on_commit"] = []
+    try:
+        yield s
+        if depth == 0:
+            s.commit()
+    except BaseException:
+        if depth == 0:
+            s.rollback()
+        raise
+    finally:
+        info["uow_depth"] = depth
+    if depth == 0:
+        callbacks, info["on_commit"] = info.get("on_commit", []), []
+        for cb in callbacks:
+            cb()
+
+
+def on_commit(callback: Callable[[], None]) -> None:
+    """Run `callback` after the current unit of work commits (never if it rolls back)."""
+    s = session()
+    if not s.info.get("uow_depth"):
+        raise RuntimeError("on_commit outside a unit of work")
+    s.info["on_commit"].append(callback)

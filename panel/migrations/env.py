@@ -1,0 +1,27 @@
+"""Alembic environment: the engine comes from the booted panel (or the config file)."""
+
+from alembic import context
+
+import panel.models  # noqa: F401  registers every table
+from panel import db
+from panel.db import Base
+
+config = context.config
+
+
+def run() -> None:
+    engine = config.attributes.get("engine")
+    if engine is None:
+        from panel.boot import boot  # noqa: PLC0415  only when alembic is run by hand
+
+        boot()
+        engine = db.engine()
+    with engine.connect() as conn:
+        context.configure(connection=conn, target_metadata=Base.metadata, render_as_batch=True,
+                          compare_type=True)
+        with context.begin_transaction():
+            context.run_migrations()
+        conn.commit()
+
+
+run()

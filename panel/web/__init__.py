@@ -1,0 +1,35 @@
+"""The HTML surface: Flask blueprints, Flask-Login sessions, CSRF, Babel (km/en)."""
+
+from __future__ import annotations
+
+from flask import Flask, g, redirect, request, session, url_for
+
+from panel.extensions import babel, csrf, login_manager
+from panel.web import audit, auth, common, dashboard, orgs, users
+
+BLUEPRINTS = (auth.bp, dashboard.bp, orgs.bp, users.bp, audit.bp)
+LOCALES = ("km", "en")
+
+
+
+def select_locale() -> str:
+    """The user's choice, else the session's, else Accept-Language, else the configured default."""
+    user = g.get("_login_user")
+    if user is not None and getattr(user, "locale", ""):
+        return user.locale
+    if session.get("locale") in LOCALES:
+        return session["locale"]
+    return request.accept_languages.best_match(LOCALES) or common.settings().web.default_locale
+
+
+def init_app(app: Flask) -> None:
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "strong"
+    login_manager.user_loader(common.load_user)
+    login_manager.unauthorized_handler(lambda: redirect(url_for("auth.login", next=request.full_path)))
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    for bp in BLUEPRINTS:
+        app.register_blueprint(bp)
+    common.init_app(app)

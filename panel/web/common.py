@@ -1,0 +1,134 @@
+"""Shared pieces of the HTML surface: the session user, the actor, errors, pagination arguments."""
+
+from __future__ import annotations
+
+from flask import Flask, abort, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import format_datetime, format_decimal
+from flask_babel import gettext as _
+from flask_login import UserMixin, current_user
+
+from panel.config import Settings
+from panel.errors import PanelError
+from panel.models.tenants import STAFF_ROLES
+from panel.services import users as users_svc
+from panel.services.actor import Actor, actor_for_user
+
+# Endpoints reachable while logged in but before the second factor is done.
+PRE_MFA_ENDPOINTS = {"auth.logout", "auth.twofa", "auth.enrol", "auth.set_language", "static"}
+
+
+class SessionUser(UserMixin):
+    """What Flask-Login keeps: the id and the session version (bumped to end every session)."""
+
+    def __init__(self, user):
+        self.user = user
+        self.id = user.id
+        self.username = user.username
+        self.locale = user.locale
+        self.is_staff = any(m.role in STAFF_ROLES for m in user.memberships)
+
+    def get_id(self) -> str:
+        return f"{self.user.id}:{self.user.session_version}"
+
+
+def load_user(raw: str):
+    try:
+        uid, version = (int(x) for x in raw.split(":", 1))
+    except ValueError:
+        return None
+    user = users_svc.user_for_session(uid, version)
+    return SessionUser(user) if user else None
+
+
+def settings() -> Settings:
+    return current_app.config["GOVHOST"]
+
+
+def actor() -> Actor:
+    """The acting user of this request, built once per request."""
+    if "actor" not in g:
+        if not current_user.is_authenticated:
+            abort(401)
+        g.actor = actor_for_user(current_user.user, surface="web", client_addr=client_addr(),
+                                 request_id=g.get("request_id"))
+    return g.actor
+
+
+def client_addr() -> str:
+    # Behind the data center's reverse proxy, ProxyFix (configured in deployment) sets remote_addr.
+    return (request.remote_addr or "")[:64]
+
+
+def page_args() -> tuple[int, int]:
+    try:
+        page = max(1, int(request.args.get("page", 1)))
+    except ValueError:
+        page = 1
+    return page, settings().web.page_size
+
+
+def error_text(err: PanelError) -> str:
+    """The translated message of a service error (the catalog holds each message text)."""
+    try:
+        return _(err.message, **{k: str(v) for k, v in err.params.items()})
+    except (KeyError, ValueError):
+        return err.text()
+
+
+def apply_error(form, err: PanelError) -> None:
+    """Show a service error beside the field it names, else at the top of the form."""
+    field = getattr(form, err.field, None) if err.field else None
+    if field is not None:
+        field.errors = [*list(field.errors or []), error_text(err)]
+    else:
+        flash(error_text(err), "error")
+
+
+def mfa_gate():
+    """Staff (and users who enrolled) must pass the second factor before anything else."""
+    if not current_user.is_authenticated or session.get("mfa_ok"):
+        return None
+    if request.endpoint in PRE_MFA_ENDPOINTS or request.endpoint is None:
+        return None
+    user = current_user.user
+    if user.totp_enabled:
+        return redirect(url_for("auth.twofa"))
+    if current_user.is_staff and settings().auth.staff_require_2fa:
+        return redirect(url_for("auth.enrol"))
+    return None
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(mfa_gate)
+
+    app.jinja_env.globals.update(format_datetime=format_datetime, format_decimal=format_decimal,
+                                 nav_items=nav_items)
+
+
+# (endpoint, label, who sees it); blueprints append their entries at import time.
+NAV: list[tuple[str, object, object]] = []
+
+
+def nav(endpoint: str, label, visible=lambda a: True) -> None:
+    """Register a menu entry; `label` is a lazy string, `visible(actor)` filters by role."""
+    NAV.append((endpoint, label, visible))
+
+
+def nav_items() -> list[tuple[str, str]]:
+    if not current_user.is_authenticated:
+        return []
+    a = actor()
+    return [(endpoint, str(label)) for endpoint, label, visible in NAV if visible(a)]
+
+
+def panel_error_page(err: PanelError):
+    return render_template("error.html", status=err.status, message=error_text(err)), err.status
+
+
+def http_error_page(err):
+    code = getattr(err, "code", 500) or 500
+    messages = {400: _("The request was not understood."), 403: _("You are not allowed to see this page."),
+                404: _("This page does not exist."), 405: _("This method is not allowed here."),
+                413: _("The upload is too large."), 429: _("Too many requests; wait a moment."),
+                500: _("Something went wrong on our side. The error was recorded.")}
+    return render_template("error.html", status=code, message=messages.get(code, "")), code

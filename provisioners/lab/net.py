@@ -1,0 +1,119 @@
+"""The lab network: the routing guard, the lab0 bridge, and route checks.
+
+The guard comes first and stays: a policy rule sends every packet for 10.77.0.0/24 to table 177,
+whose only fallback is `unreachable default`. With the bridge missing or down, lab traffic gets
+"No route to host" instead of leaving by the machine's default route.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+
+from .common import BRIDGE, GATEWAY, GUARD_PREF, GUARD_TABLE, SUBNET, LabError, require_root, run
+
+_RULE = ("to", str(SUBNET), "lookup", GUARD_TABLE)
+
+
+def _has(argv: tuple[str, ...], needle: str) -> bool:
+    return needle in run(*argv, check=False).stdout
+
+
+def guard_present() -> bool:
+    """All three parts of the guard are in place (rule, table fallback, main-table blackhole)."""
+    return (_has(("ip", "rule", "show", "pref", GUARD_PREF), f"to {SUBNET} lookup {GUARD_TABLE}")
+            and _has(("ip", "route", "show", "table", GUARD_TABLE), "unreachable default")
+            and _has(("ip", "route", "show", "exact", str(SUBNET)), "unreachable"))
+
+
+def guard_up() -> None:
+    require_root()
+    if not _has(("ip", "route", "show", "table", GUARD_TABLE), "unreachable default"):
+        run("ip", "route", "add", "unreachable", "default", "table", GUARD_TABLE)
+    if not _has(("ip", "rule", "show", "pref", GUARD_PREF), f"to {SUBNET} lookup {GUARD_TABLE}"):
+        run("ip", "rule", "add", *_RULE, "pref", GUARD_PREF)
+    # Second line of defence, in case someone deletes the rule: main table blackhole that the
+    # kernel's connected route on lab0 (metric 0) wins over while lab0 is up.
+    run("ip", "route", "replace", "unreachable", str(SUBNET), "metric", "4000")
+
+
+def bridge_present() -> bool:
+    out = run("ip", "-br", "addr", "show", "dev", BRIDGE, check=False)
+    return out.returncode == 0 and f"{GATEWAY}/{SUBNET.prefixlen}" in out.stdout and "UP" in out.stdout
+
+
+def net_up() -> None:
+    """Guard, then bridge; idempotent, and repairs a bridge that was set down (the kernel drops
+    the table-177 route with the link, so it is re-added every time)."""
+    guard_up()
+    if run("ip", "link", "show", "dev", BRIDGE, check=False).returncode != 0:
+        run("ip", "link", "add", BRIDGE, "type", "bridge", "stp_state", "0", "forward_delay", "0")
+    if f"{GATEWAY}/" not in run("ip", "-br", "addr", "show", "dev", BRIDGE).stdout:
+        run("ip", "addr", "add", f"{GATEWAY}/{SUBNET.prefixlen}", "dev", BRIDGE)
+    run("ip", "link", "set", BRIDGE, "up")
+    run("ip", "route", "replace", str(SUBNET), "dev", BRIDGE, "src", GATEWAY,
+        "table", GUARD_TABLE)
+
+
+def net_ready() -> bool:
+    return guard_present() and bridge_present()
+
+
+def require_net() -> None:
+    if not guard_present():
+        raise LabError("routing guard missing (rule to 10.77.0.0/24 lookup 177): run `lab net-up`")
+    if not bridge_present():
+        raise LabError(f"bridge {BRIDGE} missing or down: run `lab net-up`")
+
+
+def net_down(remove_guard: bool = False) -> None:
+    """Delete the bridge. The guard stays unless asked: without the bridge it is what keeps
+    lab-addressed traffic on this machine."""
+    require_root()
+    run("ip", "route", "flush", "table", GUARD_TABLE, "dev", BRIDGE, check=False)
+    run("ip", "link", "del", BRIDGE, check=False)
+    if remove_guard:
+        while run("ip", "rule", "del", *_RULE, "pref", GUARD_PREF, check=False).returncode == 0:
+            pass
+        run("ip", "route", "flush", "table", GUARD_TABLE, check=False)
+        run("ip", "route", "del", "unreachable", str(SUBNET), "metric", "4000", check=False)
+
+
+def route_dev(ip: str) -> str | None:
+    """Device `ip route get IP` picks, or None when the kernel says unreachable / no route."""
+    proc = run("ip", "route", "get", ip, check=False)
+    words = proc.stdout.split()
+    if proc.returncode != 0 or not words or words[0] in ("unreachable", "prohibit", "blackhole"):
+        return None
+    return words[words.index("dev") + 1] if "dev" in words else None
+
+
+def assert_pinned(ip: str) -> None:
+    """Refuse to talk to IP unless the kernel would send it through lab0."""
+    dev = route_dev(ip)
+    if dev != BRIDGE:
+        raise LabError(f"route to {ip} goes via {dev or 'nowhere'}, not {BRIDGE}: refusing")
+
+
+def port_open(ip: str, port: int = 22, timeout: float = 0.5) -> bool:
+    """One TCP connect from the lab gateway address; True when the peer answered."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        try:
+            s.bind((GATEWAY, 0))
+            s.connect((ip, port))
+            return True
+        except OSError:
+            return False
+
+
+def wait_port(ip: str, port: int = 22, timeout: float = 30.0) -> float:
+    """Poll until IP:PORT accepts; returns seconds waited. Refused connects return at once, so a
+    short sleep between tries keeps the poll cheap without adding latency."""
+    assert_pinned(ip)
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if port_open(ip, port):
+            return time.monotonic() - start
+        time.sleep(0.01)
+    raise LabError(f"{ip}:{port} did not answer within {timeout:.0f} s")

@@ -1,0 +1,140 @@
+"""Shared fixtures: settings, a real database (SQLite, or PostgreSQL with GOVHOST_TEST_DATABASE),
+the app, clients for each surface, and actors.
+
+Tables are created once per session and emptied after each test, because services commit their own
+transactions (and workers run in other threads and processes), so a per-test rollback cannot work.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import create_engine, text
+
+import panel.models  # noqa: F401
+from panel import db
+from panel.config import Settings
+from panel.db import Base
+from tests import factories
+
+PG_URL = os.environ.get("GOVHOST_TEST_DATABASE", "")
+
+
+def settings_dict(tmp: Path, db_url: str) -> dict:
+    return {
+        "secret_key": "test-secret-key-0123456789",
+        "data_dir": str(tmp / "data"),
+        "secret_keys": ["b1Zp3m3yBq0P6p0l0S8v0Qh1nE4m2g1yX9cD2z0yR5E=", "Hj3q2bE3nYh1o0k7Hn9m6rW4aQ1f5Xc8Zt2vN0pL3sA="],
+        "database": {"url": db_url},
+        "queue": {"backend": "sqlite", "sqlite_path": str(tmp / "queue.db"), "redis_url": "redis://127.0.0.1:6379/15",
+                  "workers": 2},
+        "web": {"session_minutes": 30, "secure_cookies": False, "default_locale": "en", "page_size": 20},
+        "auth": {"max_failures_per_account": 5, "max_failures_per_address": 20, "failure_window_minutes": 15,
+                 "lockout_minutes": 15, "staff_require_2fa": True, "token_max_days": 365},
+        "smtp": {"host": "", "port": 25, "sender": "govhost@test.invalid", "starttls": False, "username": "",
+                 "password": ""},
+        "ansible": {"timeout_s": 300, "forks": 10, "ssh_key": str(tmp / "id_ed25519")},
+        "lab": {"dir": os.environ.get("GOVHOST_LAB_DIR", "/var/cache/govhost/lab"), "demo_host": ""},
+    }
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    if PG_URL:
+        # A fresh database per session so parallel runs and earlier crashes cannot interfere.
+        name = f"govhost_test_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+        url = PG_URL.rsplit("/", 1)[0] + "/" + name
+        yield url
+        db.remove()
+        if db._engine is not None:
+            db._engine.dispose()
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    else:
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'govhost.db'}"
+
+
+@pytest.fixture(scope="session")
+def _schema(database_url):
+    engine = create_engine(database_url)
+    Base.metadata.create_all(engine)
+    engine.dispose()
+    return database_url
+
+
+@pytest.fixture
+def settings(tmp_path, _schema) -> Settings:
+    return Settings.from_dict(settings_dict(tmp_path, _schema))
+
+
+@pytest.fixture
+def booted(settings):
+    """The process configured like a running panel (database, keys, queue); tables emptied after."""
+    from panel.boot import boot
+
+    boot(settings)
+    yield settings
+    db.remove()
+    _truncate()
+
+
+def _truncate() -> None:
+    engine = db.engine()
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+        else:
+            for t in tables:
+                conn.execute(text(f'DELETE FROM "{t}"'))
+
+
+@pytest.fixture
+def app(booted):
+    from panel.app import create_app
+
+    app = create_app(booted)
+    app.config.update(TESTING=True)
+    return app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def csrf_off(app):
+    """For tests of form logic only; CSRF itself is tested with it on."""
+    app.config["WTF_CSRF_ENABLED"] = False
+    return app
+
+
+@pytest.fixture
+def cli(booted, tmp_path):
+    """Invoke `govhost ...` in-process against the test database (the config file is written out)."""
+    import yaml
+
+    from panel.cli.main import cli as root
+
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(yaml.safe_dump(settings_dict(tmp_path, booted.database.url)))
+    runner = CliRunner()
+
+    def invoke(*args, input=None):
+        return runner.invoke(root, ["--config", str(cfg), *args], input=input, catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture
+def make(booted):
+    return factories

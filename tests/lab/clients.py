@@ -1,0 +1,116 @@
+"""Clients pinned to the lab: every one binds to 10.77.0.1 and checks the route first, so a
+test can never send traffic anywhere but a lab host (LAB.md pitfall: traffic must not leave)."""
+
+from __future__ import annotations
+
+import http.client
+import imaplib
+import smtplib
+import socket
+import ssl
+import subprocess
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import dns.message
+import dns.query
+
+from provisioners import lab as L
+
+SOURCE = (L.GATEWAY, 0)
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    """HTTPS from 10.77.0.1 with SNI = the Host header (a vhost name, not the IP)."""
+
+    def __init__(self, host: str, port: int | None, sni: str, context: ssl.SSLContext,
+                 timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout, source_address=SOURCE, context=context)
+        self._sni = sni
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self.host, self.port), self.timeout, self.source_address)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self._sni)
+
+
+def http_get(url: str, host_header: str | None = None, cafile: str | None = None,
+             timeout: float = 10.0) -> Response:
+    """GET url (http or https to a lab IP); cafile verifies, else the cert is not checked."""
+    parts = urlsplit(url)
+    ip = parts.hostname or ""
+    L.assert_pinned(ip)
+    if parts.scheme == "https":
+        if cafile:
+            ctx = ssl.create_default_context(cafile=cafile)
+        else:
+            ctx = ssl._create_unverified_context()  # noqa: S323 - lab snakeoil certificates
+        conn: http.client.HTTPConnection = _PinnedHTTPS(ip, parts.port, host_header or ip, ctx,
+                                                        timeout)
+    else:
+        conn = http.client.HTTPConnection(ip, parts.port, timeout=timeout, source_address=SOURCE)
+    try:
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        conn.request("GET", path, headers={"Host": host_header} if host_header else {})
+        resp = conn.getresponse()
+        return Response(resp.status, dict(resp.getheaders()), resp.read())
+    finally:
+        conn.close()
+
+
+def smtp(ip: str, port: int = 25, timeout: float = 10.0) -> smtplib.SMTP:
+    L.assert_pinned(ip)
+    return smtplib.SMTP(ip, port, timeout=timeout, source_address=SOURCE)
+
+
+class _BoundIMAP4(imaplib.IMAP4):
+    def _create_socket(self, timeout):
+        return socket.create_connection((self.host, self.port), timeout, SOURCE)
+
+
+class _BoundIMAP4SSL(imaplib.IMAP4_SSL):
+    def _create_socket(self, timeout):
+        sock = socket.create_connection((self.host, self.port), timeout, SOURCE)
+        return self.ssl_context.wrap_socket(sock, server_hostname=self.host)
+
+
+def imap(ip: str, port: int = 143, use_ssl: bool = False, timeout: float = 10.0,
+         ssl_context: ssl.SSLContext | None = None) -> imaplib.IMAP4:
+    """IMAP bound to 10.77.0.1; IMAPS (993) with use_ssl, unverified unless a context is given."""
+    L.assert_pinned(ip)
+    if use_ssl:
+        ctx = ssl_context or ssl._create_unverified_context()  # noqa: S323 - lab snakeoil
+        return _BoundIMAP4SSL(ip, port, ssl_context=ctx, timeout=timeout)
+    return _BoundIMAP4(ip, port, timeout=timeout)
+
+
+def dns_query(server: str, qname: str, rdtype: str = "A", tcp: bool = False,
+              timeout: float = 5.0) -> dns.message.Message:
+    """One query to a lab DNS server from 10.77.0.1 (never the machine's resolver)."""
+    L.assert_pinned(server)
+    query = dns.message.make_query(qname, rdtype)
+    send = dns.query.tcp if tcp else dns.query.udp
+    return send(query, server, timeout=timeout, source=L.GATEWAY)
+
+
+def ssh_run(host: L.Host | str, cmd: str, timeout: float = 60.0, input: str | None = None,
+            control_persist: str | None = None, check: bool = False,
+            ) -> subprocess.CompletedProcess[str]:
+    """Run a shell command on a lab host over real ssh (lab key, pinned host key, bound to
+    10.77.0.1). Raises subprocess.TimeoutExpired instead of hanging."""
+    ip = host.ip if isinstance(host, L.Host) else host
+    L.assert_pinned(ip)
+    argv = L.ssh_command(ip, cmd, control_persist=control_persist)
+    return subprocess.run(argv, capture_output=True, text=True, input=input,
+                          stdin=None if input is not None else subprocess.DEVNULL,
+                          timeout=timeout, check=check)
