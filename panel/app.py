@@ -13,6 +13,12 @@ from panel.config import Settings
 from panel.errors import PanelError
 
 
+_CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'"
+# The API docs page (ReDoc, served from /static/vendor) styles itself inline and uses a blob worker.
+_DOCS_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
+             "worker-src 'self' blob:; frame-ancestors 'none'")
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     settings = boot(settings)
     app = Flask(__name__)
@@ -49,10 +55,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
         resp.headers.setdefault("X-Frame-Options", "DENY")
         resp.headers.setdefault("Referrer-Policy", "same-origin")
-        resp.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
-        )
+        resp.headers.setdefault("Content-Security-Policy", _DOCS_CSP if request.path == "/api/v1/docs" else _CSP)
         return resp
 
     @app.teardown_appcontext

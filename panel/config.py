@@ -69,6 +69,33 @@ class AnsibleSettings:
 
 
 @dataclass(frozen=True)
+class DnsSettings:
+    primary_host: str
+    key_name: str
+    nameservers: tuple[str, ...]
+    default_ttl: int
+    min_ttl: int
+    max_ttl: int
+    resolver: str
+
+
+@dataclass(frozen=True)
+class SitesSettings:
+    acme_directory: str
+    acme_ca_bundle: str
+    acme_email: str
+    renew_days_before: int
+    archive_days: int
+    usage_interval_minutes: int
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    archive_days: int
+    dkim_selector: str
+
+
+@dataclass(frozen=True)
 class LabSettings:
     dir: str
     demo_host: str
@@ -85,6 +112,9 @@ class Settings:
     auth: AuthSettings
     smtp: SmtpSettings
     ansible: AnsibleSettings
+    dns: DnsSettings
+    sites: SitesSettings
+    mail: MailSettings
     lab: LabSettings
     source: str = field(default="", compare=False)
 
@@ -116,7 +146,7 @@ class Settings:
 
 # Keys whose values are paths: relative ones are taken from the config file's folder, so the
 # example config works as-is from wherever the panel is started.
-_PATH_KEYS = {"data_dir", "queue.sqlite_path", "ansible.ssh_key", "lab.dir"}
+_PATH_KEYS = {"data_dir", "queue.sqlite_path", "ansible.ssh_key", "lab.dir", "sites.acme_ca_bundle"}
 
 
 # Variables of the tools around the panel (lab, test suite), not settings.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from panel.cli import db as db_cli
+from panel.cli import serve as serve_cli
 
 
 @click.group()
@@ -17,7 +18,13 @@ def cli(ctx: click.Context, config: str) -> None:
 
 
 cli.add_command(db_cli.db)
+cli.add_command(serve_cli.setup)
+cli.add_command(serve_cli.serve)
 
 
 def main() -> None:
     cli(prog_name="govhost")
+
+
+if __name__ == "__main__":
+    main()

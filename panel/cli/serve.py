@@ -1,0 +1,60 @@
+"""`govhost setup`, `govhost serve`: first start and the web server (gunicorn)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+import click
+
+from panel.cli.common import cli_actor, command, console, settings_from
+from panel.services import schema
+from panel.services.setup import panel_setup
+
+
+@click.command()
+@click.option("--admin", "admin_username", default="admin", show_default=True)
+@click.option("--demo/--no-demo", default=True, help="Create a demo ministry.")
+@command
+def setup(admin_username: str, demo: bool) -> None:
+    """Migrate the database and create the data center, the first admin and a demo ministry."""
+    schema.schema_upgrade()
+    result = panel_setup(cli_actor(), admin_username=admin_username, demo=demo)
+    if result.admin_created:
+        console.print(f"admin account [bold]{admin_username}[/] created; one-time password "
+                      f"(change it at first login, then enrol two-factor):")
+        console.print(f"  [bold yellow]{result.one_time_password}[/]")
+    else:
+        console.print(f"admin account {admin_username} exists already (reset it with `govhost users reset-password`)")
+
+
+@click.command()
+@click.option("--bind", default="127.0.0.1:8000", show_default=True)
+@click.option("--workers", default=2, show_default=True, help="gunicorn worker processes")
+@click.option("--with-worker/--no-worker", default=False, help="Also run the job worker (`govhost worker`).")
+@click.pass_context
+def serve(ctx: click.Context, bind: str, workers: int, with_worker: bool) -> None:
+    """Run the panel with gunicorn (and, with --with-worker, the job worker beside it)."""
+    settings = settings_from(ctx)
+    env = dict(os.environ, GOVHOST_CONFIG=settings.source or ctx.obj["config"])
+    children = []
+    if with_worker:
+        children.append(subprocess.Popen([sys.executable, "-m", "panel.cli.main", "worker"], env=env))
+    gunicorn = shutil.which("gunicorn") or "gunicorn"
+    web = subprocess.Popen([gunicorn, "--bind", bind, "--workers", str(workers), "--access-logfile", "-",
+                            "panel.app:create_app()"], env=env)
+    children.append(web)
+    console.print(f"govhost is listening on http://{bind}/")
+    try:
+        web.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            child.wait(timeout=30)
