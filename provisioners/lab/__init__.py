@@ -12,23 +12,76 @@ Typical use:
     lab.lab_net_down()
 """
 
+from .addresses import assign, default_names, known_hosts, parse_spec
 from .build import PACKAGES, base_path, build, debian_mirror, ensure_base, remove_base, tarball_path
 from .common import BRIDGE, GATEWAY, SUBNET, LabError, LabPaths, check_ip, check_name, lab_paths
-from .hosts import (Host, assign, default_names, find_init, host_exec, host_exec_argv, host_get,
-                    host_reset, hosts_down, hosts_up, known_hosts, lab_net_down, parse_spec,
-                    stop_host, upper_dir)
-from .net import (assert_pinned, guard_present, net_down, net_ready, net_up, port_open,
-                  route_dev, wait_port)
-from .ssh import (ansible_ssh_common_args, close_control_sockets, known_hosts_path, lab_key_path,
-                  ssh_args, ssh_command, ssh_options)
+from .discovery import Host, find_init
+from .hosts import (
+    host_exec,
+    host_exec_argv,
+    host_get,
+    host_reset,
+    hosts_down,
+    hosts_up,
+    lab_net_down,
+    stop_host,
+    upper_dir,
+)
+from .net import assert_pinned, guard_present, net_down, net_ready, net_up, port_open, route_dev, wait_port
+from .ssh import (
+    ansible_ssh_common_args,
+    close_control_sockets,
+    known_hosts_path,
+    lab_key_path,
+    ssh_args,
+    ssh_command,
+    ssh_options,
+)
 
 __all__ = [
-    "BRIDGE", "GATEWAY", "PACKAGES", "SUBNET", "Host", "LabError", "LabPaths",
-    "ansible_ssh_common_args", "assert_pinned", "assign", "base_path", "build", "check_ip",
-    "check_name", "close_control_sockets", "debian_mirror", "default_names", "ensure_base",
-    "find_init", "guard_present", "host_exec", "host_exec_argv", "host_get", "host_reset",
-    "hosts_down", "hosts_up", "known_hosts", "known_hosts_path", "lab_key_path", "lab_net_down",
-    "lab_paths", "net_down", "net_ready", "net_up", "parse_spec", "port_open", "remove_base",
-    "route_dev", "ssh_args", "ssh_command", "ssh_options", "stop_host", "tarball_path",
-    "upper_dir", "wait_port",
+    "BRIDGE",
+    "GATEWAY",
+    "PACKAGES",
+    "SUBNET",
+    "Host",
+    "LabError",
+    "LabPaths",
+    "ansible_ssh_common_args",
+    "assert_pinned",
+    "assign",
+    "base_path",
+    "build",
+    "check_ip",
+    "check_name",
+    "close_control_sockets",
+    "debian_mirror",
+    "default_names",
+    "ensure_base",
+    "find_init",
+    "guard_present",
+    "host_exec",
+    "host_exec_argv",
+    "host_get",
+    "host_reset",
+    "hosts_down",
+    "hosts_up",
+    "known_hosts",
+    "known_hosts_path",
+    "lab_key_path",
+    "lab_net_down",
+    "lab_paths",
+    "net_down",
+    "net_ready",
+    "net_up",
+    "parse_spec",
+    "port_open",
+    "remove_base",
+    "route_dev",
+    "ssh_args",
+    "ssh_command",
+    "ssh_options",
+    "stop_host",
+    "tarball_path",
+    "upper_dir",
+    "wait_port",
 ]

@@ -23,10 +23,34 @@ SUITE = "bookworm"
 # ones are explicit: netbase (/etc/services for postfix), ssl-cert (snakeoil), python3-pymysql
 # (community.mysql), python3-apt (apt module), acl (become_user to an unprivileged user).
 PACKAGES: tuple[str, ...] = (
-    "openssh-server", "python3", "sudo", "nginx", "php-fpm", "php-mysql", "postfix",
-    "dovecot-imapd", "dovecot-lmtpd", "mariadb-server", "iproute2", "procps", "ca-certificates",
-    "netbase", "ssl-cert", "python3-apt", "python3-pymysql", "acl", "curl", "iputils-ping",
-    "bind9", "bind9-dnsutils", "opendkim", "opendkim-tools", "certbot", "rsync", "zstd", "tar",
+    "openssh-server",
+    "python3",
+    "sudo",
+    "nginx",
+    "php-fpm",
+    "php-mysql",
+    "postfix",
+    "dovecot-imapd",
+    "dovecot-lmtpd",
+    "mariadb-server",
+    "iproute2",
+    "procps",
+    "ca-certificates",
+    "netbase",
+    "ssl-cert",
+    "python3-apt",
+    "python3-pymysql",
+    "acl",
+    "curl",
+    "iputils-ping",
+    "bind9",
+    "bind9-dnsutils",
+    "opendkim",
+    "opendkim-tools",
+    "certbot",
+    "rsync",
+    "zstd",
+    "tar",
     "cron",
     # debootstrap does not resolve virtual packages: python3-cryptography (certbot) depends on
     # python3-cffi-backend-api-min, provided only by python3-cffi-backend.
@@ -60,9 +84,18 @@ RESOLV_CONF = "nameserver 127.0.0.1\n"
 
 def build_key() -> str:
     """Hash of all inputs of the rootfs: names the tarball and the base dir."""
-    blob = json.dumps({"suite": SUITE, "packages": sorted(PACKAGES), "v": CUSTOM_VERSION,
-                       "init": LAB_INIT, "sshd": SSHD_CONF, "hosts": BASE_HOSTS,
-                       "resolv": RESOLV_CONF}, sort_keys=True)
+    blob = json.dumps(
+        {
+            "suite": SUITE,
+            "packages": sorted(PACKAGES),
+            "v": CUSTOM_VERSION,
+            "init": LAB_INIT,
+            "sshd": SSHD_CONF,
+            "hosts": BASE_HOSTS,
+            "resolv": RESOLV_CONF,
+        },
+        sort_keys=True,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
@@ -86,9 +119,8 @@ def debian_mirror(sources: Path = Path("/etc/apt/sources.list.d/debian.sources")
                 if ":" in line and not line.startswith(("#", " ")):
                     k, v = line.split(":", 1)
                     fields[k.strip().lower()] = v.split()
-            if "deb" in fields.get("types", []) and SUITE in fields.get("suites", []):
-                if fields.get("uris"):
-                    return fields["uris"][0]
+            if "deb" in fields.get("types", []) and SUITE in fields.get("suites", []) and fields.get("uris"):
+                return fields["uris"][0]
     legacy = Path("/etc/apt/sources.list")
     if legacy.exists():
         for line in legacy.read_text().splitlines():
@@ -136,8 +168,7 @@ def _customise(root: Path, pubkey: str) -> None:
     init = root / "sbin/lab-init"
     init.write_text(LAB_INIT)
     init.chmod(0o755)
-    for pattern in ("var/cache/apt/archives/*.deb", "var/lib/apt/lists/*_*",
-                    "var/cache/apt/*.bin"):
+    for pattern in ("var/cache/apt/archives/*.deb", "var/lib/apt/lists/*_*", "var/cache/apt/*.bin"):
         for f in root.glob(pattern):
             f.unlink()
 
@@ -159,16 +190,28 @@ def build(paths: LabPaths | None = None, force: bool = False, log=print) -> Path
         started = time.monotonic()
         log(f"debootstrap {SUITE} from {mirror} ({len(PACKAGES)} packages) ...")
         with open(work / "debootstrap.log", "w") as out:
-            proc = _popen_logged(["debootstrap", "--variant=minbase",
-                                  "--include=" + ",".join(PACKAGES), SUITE, str(rootfs), mirror],
-                                 out)
+            proc = _popen_logged(
+                ["debootstrap", "--variant=minbase", "--include=" + ",".join(PACKAGES), SUITE, str(rootfs), mirror], out
+            )
         if proc != 0:
             raise LabError(f"debootstrap failed ({proc}); see {work / 'debootstrap.log'}")
         _customise(rootfs, Path(f"{key}.pub").read_text())
         log(f"debootstrap done in {time.monotonic() - started:.1f} s; packing ...")
         tmp = tarball.with_name(tarball.name + ".tmp")
-        run("tar", "--numeric-owner", "--xattrs", "--acls", "-C", str(rootfs),
-            "-I", "zstd -T0 -3", "-cf", str(tmp), ".", timeout=900)
+        run(
+            "tar",
+            "--numeric-owner",
+            "--xattrs",
+            "--acls",
+            "-C",
+            str(rootfs),
+            "-I",
+            "zstd -T0 -3",
+            "-cf",
+            str(tmp),
+            ".",
+            timeout=900,
+        )
         tmp.replace(tarball)
         shutil.rmtree(work, ignore_errors=True)
         log(f"built {tarball} in {time.monotonic() - started:.1f} s")
@@ -176,8 +219,7 @@ def build(paths: LabPaths | None = None, force: bool = False, log=print) -> Path
 
 
 def _popen_logged(argv: list[str], out) -> int:
-    return subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                          check=False).returncode
+    return subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False).returncode
 
 
 def ensure_base(paths: LabPaths | None = None, log=print) -> Path:
@@ -191,8 +233,19 @@ def ensure_base(paths: LabPaths | None = None, log=print) -> Path:
                 tmp = base.with_name(base.name + ".tmp")
                 shutil.rmtree(tmp, ignore_errors=True)
                 tmp.mkdir(parents=True)
-                run("tar", "--numeric-owner", "--xattrs", "--acls", "-C", str(tmp),
-                    "-I", "zstd -T0", "-xf", str(tarball), timeout=900)
+                run(
+                    "tar",
+                    "--numeric-owner",
+                    "--xattrs",
+                    "--acls",
+                    "-C",
+                    str(tmp),
+                    "-I",
+                    "zstd -T0",
+                    "-xf",
+                    str(tarball),
+                    timeout=900,
+                )
                 tmp.rename(base)
     _sync_authorized_key(base, ensure_key(paths))
     return base

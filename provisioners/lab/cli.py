@@ -9,10 +9,11 @@ import time
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from . import addresses, hosts, net, ssh
 from .build import build as build_rootfs
-from . import hosts, net, ssh
 from .common import LabError, lab_paths
 
 console = Console()
@@ -26,7 +27,7 @@ def _lab_errors(fn):
         try:
             return fn(*args, **kwargs)
         except LabError as exc:
-            console.print(f"[red]lab: {exc}[/red]")
+            console.print(f"[red]lab: {escape(str(exc))}[/red]")
             sys.exit(2)
 
     return wrapper
@@ -44,8 +45,7 @@ def build_cmd(force: bool) -> None:
     """Build (or reuse) the rootfs tarball."""
     start = time.monotonic()
     path = build_rootfs(force=force, log=console.print)
-    console.print(f"[green]{path}[/green] ({path.stat().st_size / 2**20:.0f} MiB, "
-                  f"{time.monotonic() - start:.1f} s)")
+    console.print(f"[green]{path}[/green] ({path.stat().st_size / 2**20:.0f} MiB, {time.monotonic() - start:.1f} s)")
 
 
 @lab.command("net-up")
@@ -60,32 +60,29 @@ def net_up_cmd() -> None:
 @click.option("--remove-guard", is_flag=True, help="Also remove the routing guard.")
 @_lab_errors
 def net_down_cmd(remove_guard: bool) -> None:
-    """Stop every host and remove lab0 (the guard stays unless --remove-guard)."""
-    hosts.lab_net_down(remove_guard=remove_guard)
+    """Stop EVERY host (shared machine: others' too) and remove lab0; the guard stays."""
+    stopped = hosts.lab_net_down(remove_guard=remove_guard)
+    console.print(f"stopped: {', '.join(stopped) or 'nothing'}")
     console.print("lab0 removed" + (" and guard removed" if remove_guard else "; guard kept"))
 
 
 @lab.command("up")
 @click.argument("specs", nargs=-1)
-@click.option("-n", "--count", default=1, show_default=True,
-              help="Without names: start web1..webN.")
+@click.option("-n", "--count", default=1, show_default=True, help="Without names: start web1..webN.")
 @click.option("--fresh", is_flag=True, help="Drop the hosts' disks first (pristine).")
-@click.option("--net/--no-net", default=True, show_default=True,
-              help="Bring the guard and lab0 up first if missing.")
+@click.option(
+    "--net/--no-net", "net_", default=True, show_default=True, help="Bring the guard and lab0 up first if missing."
+)
 @_lab_errors
-def up_cmd(specs: tuple[str, ...], count: int, fresh: bool, net_: bool = True) -> None:
+def up_cmd(specs: tuple[str, ...], count: int, fresh: bool, net_: bool) -> None:
     """Start hosts: NAME or NAME=10.77.0.X (default web1..webN)."""
     if net_ and not net.net_ready():
         net.net_up()
     start = time.monotonic()
-    started = hosts.hosts_up(specs or hosts.default_names(count), fresh=fresh, log=console.print)
+    started = hosts.hosts_up(specs or addresses.default_names(count), fresh=fresh, log=console.print)
     for h in started:
         console.print(f"[green]{h.name}[/green] {h.ip} pid {h.pid}")
     console.print(f"ready in {time.monotonic() - start:.2f} s")
-
-
-# click names the parameter after the option's long name
-up_cmd.params[3].name = "net_"
 
 
 @lab.command("down")
@@ -114,13 +111,11 @@ def status_cmd() -> None:
     """Network guard, bridge, and every known host."""
     guard = "[green]yes[/green]" if net.guard_present() else "[red]NO[/red]"
     bridge = "[green]up[/green]" if net.bridge_present() else "[red]down/missing[/red]"
-    console.print(f"guard: {guard}   lab0: {bridge}   cache: {lab_paths().cache}")
-    table = Table("host", "address", "PID 1", "ssh", "upper dir")
-    for h in hosts.known_hosts():
+    console.print(f"guard: {guard}   lab0: {bridge}   disks: {lab_paths().hosts}/NAME/upper")
+    table = Table("host", "address", "PID 1", "ssh")
+    for h in addresses.known_hosts():
         ssh_ok = h.pid is not None and h.ip != "?" and net.port_open(h.ip, 22, 0.3)
-        table.add_row(h.name, h.ip, str(h.pid or "-"),
-                      "[green]open[/green]" if ssh_ok else "[dim]-[/dim]",
-                      str(hosts.upper_dir(h.name)))
+        table.add_row(h.name, h.ip, str(h.pid or "-"), "[green]open[/green]" if ssh_ok else "[dim]-[/dim]")
     console.print(table)
 
 
@@ -131,7 +126,7 @@ def status_cmd() -> None:
 def exec_cmd(name: str, cmd: tuple[str, ...]) -> None:
     """Run CMD inside host NAME via nsenter (a login shell without CMD)."""
     argv = hosts.host_exec_argv(name, *cmd)
-    os.execvp(argv[0], argv)
+    os.execvp(argv[0], argv)  # noqa: S606 - replace the CLI with nsenter/ssh: the user's terminal
 
 
 @lab.command("ssh", context_settings={"ignore_unknown_options": True})
@@ -143,4 +138,4 @@ def ssh_cmd(name: str, cmd: tuple[str, ...]) -> None:
     host = hosts.host_get(name)
     net.assert_pinned(host.ip)
     argv = ssh.ssh_command(host.ip, *cmd, strict=False)
-    os.execvp(argv[0], argv)
+    os.execvp(argv[0], argv)  # noqa: S606 - replace the CLI with nsenter/ssh: the user's terminal

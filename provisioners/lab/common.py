@@ -54,8 +54,9 @@ class LabPaths:
         return self.hosts / name
 
 
-def lab_paths(cache_dir: str | os.PathLike[str] | None = None,
-              run_dir: str | os.PathLike[str] | None = None) -> LabPaths:
+def lab_paths(
+    cache_dir: str | os.PathLike[str] | None = None, run_dir: str | os.PathLike[str] | None = None
+) -> LabPaths:
     """Resolve paths: explicit argument > environment > default."""
     cache = cache_dir or os.environ.get("GOVHOST_LAB_DIR") or DEFAULT_CACHE_DIR
     run = run_dir or os.environ.get("GOVHOST_LAB_RUN") or DEFAULT_RUN_DIR
@@ -90,15 +91,16 @@ def veth_name(name: str) -> str:
     """Root-side veth name; interface names are capped at 15 bytes, names at 31."""
     if len(name) <= 13:
         return f"v-{name}"
-    return f"v-{name[:7]}{hashlib.sha1(name.encode()).hexdigest()[:6]}"
+    return f"v-{name[:7]}{hashlib.sha256(name.encode()).hexdigest()[:6]}"
 
 
 def netns_name(name: str) -> str:
     return f"lab-{name}"
 
 
-def run(*args: str, check: bool = True, input: str | None = None,
-        timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, check: bool = True, input: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """Run a command (argv list, never a shell string); LabError with its stderr on failure."""
     proc = subprocess.run(args, capture_output=True, text=True, input=input, timeout=timeout)
     if check and proc.returncode != 0:

@@ -7,22 +7,33 @@ The only state is the address book, which keeps a name's address stable.
 
 from __future__ import annotations
 
-import fcntl
-import json
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
 
 from . import net, ssh
+from .addresses import assign, book_locked, known_hosts, parse_spec
 from .build import ensure_base
-from .common import (BRIDGE, FIRST_HOST_OCTET, SUBNET, LabError, LabPaths, check_ip, check_name,
-                     lab_paths, mac_for, netns_name, require_root, run, veth_name)
+from .common import (
+    BRIDGE,
+    GATEWAY,
+    SUBNET,
+    LabError,
+    LabPaths,
+    check_name,
+    lab_paths,
+    mac_for,
+    netns_name,
+    require_root,
+    run,
+    veth_name,
+)
+from .discovery import Host, find_init, mounts_under, netns_pids, pids_rooted_in
 
 # Runs inside the new mount/pid/uts/ipc namespaces, before chroot: the host's own /proc, a
 # read-only /sys, a fresh /run, and a private devpts (never the machine's /dev).
@@ -36,147 +47,11 @@ mount -t devpts -o newinstance,ptmxmode=0666,mode=620 devpts "$M/dev/pts"
 ln -sf pts/ptmx "$M/dev/ptmx"
 exec chroot "$M" /sbin/lab-init
 """
-
-
-@dataclass(frozen=True)
-class Host:
-    name: str
-    ip: str
-    pid: int | None = None  # PID (machine's view) of the host's PID 1, when running
-
-    @property
-    def netns(self) -> str:
-        return netns_name(self.name)
-
-    @property
-    def veth(self) -> str:
-        return veth_name(self.name)
-
-
-# --- address book --------------------------------------------------------------------------
-
-@contextmanager
-def _book(paths: LabPaths) -> Iterator[dict[str, str]]:
-    """The name -> address map, locked for read-modify-write across processes."""
-    paths.run.mkdir(parents=True, exist_ok=True)
-    with open(paths.run / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        book = json.loads(paths.state.read_text()) if paths.state.exists() else {}
-        before = dict(book)
-        yield book
-        if book != before:
-            tmp = paths.state.with_suffix(".tmp")
-            tmp.write_text(json.dumps(book, indent=1, sort_keys=True))
-            tmp.replace(paths.state)
-
-
-def parse_spec(spec: str) -> tuple[str, str | None]:
-    """`name` or `name=10.77.0.X` -> (name, ip or None), both validated."""
-    name, _, ip = spec.partition("=")
-    return check_name(name), (check_ip(ip) if ip else None)
-
-
-def default_names(count: int, prefix: str = "web") -> list[str]:
-    return [f"{prefix}{i}" for i in range(1, count + 1)]
-
-
-def assign(specs: Iterable[str], paths: LabPaths | None = None) -> list[Host]:
-    """Resolve specs to hosts. A name keeps the address it had; new names get the lowest free
-    address from .11 up; an explicit address moves off a stopped host, never a running one."""
-    paths = paths or lab_paths()
-    parsed = [parse_spec(s) for s in specs]
-    names = [n for n, _ in parsed]
-    if len(set(names)) != len(names):
-        raise LabError(f"duplicate host names in {names}")
-    with _book(paths) as book:
-        for name, ip in parsed:
-            if ip is None:
-                continue
-            for other, other_ip in list(book.items()):
-                if other_ip == ip and other != name:
-                    if other not in names and find_init(other):
-                        raise LabError(f"address {ip} is in use by running host {other}")
-                    del book[other]
-            book[name] = ip
-        for name, ip in parsed:
-            if ip is None and name not in book:
-                book[name] = _free_ip(book)
-        return [Host(n, book[n]) for n in names]
-
-
-def _free_ip(book: dict[str, str]) -> str:
-    used = set(book.values())
-    for octet in range(FIRST_HOST_OCTET, SUBNET.broadcast_address.packed[-1]):
-        ip = str(SUBNET.network_address + octet)
-        if ip not in used:
-            return ip
-    raise LabError("no free address left in the lab network")
-
-
-def known_hosts(paths: LabPaths | None = None) -> list[Host]:
-    """Every host the lab knows: address book plus anything left on the machine (netns, dirs)."""
-    paths = paths or lab_paths()
-    with _book(paths) as book:
-        names = set(book)
-    names |= {ns[4:] for ns in _netns_list() if ns.startswith("lab-")}
-    if paths.hosts.is_dir():
-        names |= {d.name for d in paths.hosts.iterdir() if d.is_dir()}
-    return [Host(n, book.get(n, "?"), find_init(n)) for n in sorted(names)]
-
-
-# --- discovery ------------------------------------------------------------------------------
-
-def _netns_list() -> list[str]:
-    return [line.split()[0] for line in run("ip", "netns", "list", check=False).stdout.splitlines()
-            if line.strip()]
-
-
-def _netns_pids(name: str) -> list[int]:
-    out = run("ip", "netns", "pids", netns_name(name), check=False)
-    return [int(p) for p in out.stdout.split()] if out.returncode == 0 else []
-
-
-def _nspid(pid: int) -> list[str]:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("NSpid:"):
-                return line.split()[1:]
-    except OSError:
-        pass
-    return []
-
-
-def find_init(name: str) -> int | None:
-    """PID of the host's PID 1: the process in its netns that is PID 1 of a nested pid ns."""
-    for pid in _netns_pids(name):
-        ids = _nspid(pid)
-        if len(ids) >= 2 and ids[-1] == "1":
-            return pid
-    return None
-
-
-def _pids_rooted_in(merged: Path) -> list[int]:
-    """Processes chrooted into the host's tree: found even if the netns is already gone."""
-    found = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                if os.readlink(f"/proc/{entry.name}/root").startswith(str(merged)):
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
-
-
-def _mounts_under(path: Path) -> list[str]:
-    prefix = str(path)
-    points = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
-    points = [p.replace("\\040", " ") for p in points]
-    return sorted({p for p in points if p == prefix or p.startswith(prefix + "/")},
-                  key=len, reverse=True)
+_UNSHARE = ("unshare", "--mount", "--pid", "--uts", "--ipc", "--fork", "--propagation", "private")
 
 
 # --- start / stop ---------------------------------------------------------------------------
+
 
 def stop_host(name: str, paths: LabPaths | None = None) -> None:
     """Stop hard and clean everything named after NAME; fine on a half-dead or absent host.
@@ -185,16 +60,14 @@ def stop_host(name: str, paths: LabPaths | None = None) -> None:
     paths = paths or lab_paths()
     check_name(name)
     merged = paths.host_dir(name) / "merged"
-    with _book(paths) as book:
+    with book_locked(paths) as book:
         ip = book.get(name)
     if ip:
         ssh.close_control_sockets(ip, paths)
-    for pid in set(_netns_pids(name)) | set(_pids_rooted_in(merged)):
-        try:
+    for pid in set(netns_pids(name)) | set(pids_rooted_in(merged)):
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    for point in _mounts_under(merged):
+    for point in mounts_under(merged):
         if run("umount", point, check=False).returncode != 0:
             run("umount", "-l", point, check=False)
     # veth before netns: `ip netns del` frees the veth asynchronously.
@@ -216,8 +89,11 @@ def _drop_disk(hdir: Path) -> None:
 def _empty_trash(hdir: Path, wait: bool) -> None:
     old = [str(p) for p in hdir.glob(".trash-*")]
     if old:  # setsid -f: detached, nothing left for this process to reap
-        subprocess.run([*([] if wait else ["setsid", "-f"]), "rm", "-rf", "--one-file-system",
-                        *old], stdin=subprocess.DEVNULL, check=False)
+        subprocess.run(
+            [*([] if wait else ["setsid", "-f"]), "rm", "-rf", "--one-file-system", *old],
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
 
 
 def _prepare_disk(host: Host, base: Path, paths: LabPaths) -> Path:
@@ -230,8 +106,7 @@ def _prepare_disk(host: Host, base: Path, paths: LabPaths) -> Path:
     (upper / "etc/hostname").write_text(f"{host.name}\n")
     hosts = (base / "etc/hosts").read_text() + f"127.0.1.1\t{host.name}\n{host.ip}\t{host.name}\n"
     (upper / "etc/hosts").write_text(hosts)
-    run("mount", "-t", "overlay", "overlay", "-o",
-        f"lowerdir={base},upperdir={upper},workdir={work}", str(merged))
+    run("mount", "-t", "overlay", "overlay", "-o", f"lowerdir={base},upperdir={upper},workdir={work}", str(merged))
     return merged
 
 
@@ -239,24 +114,51 @@ def _plumb(host: Host) -> None:
     """netns + veth with the host's fixed MAC, attached to lab0."""
     ns, veth = host.netns, host.veth
     run("ip", "netns", "add", ns)
-    run("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0",
-        "address", mac_for(host.ip), "netns", ns)
+    run("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "address", mac_for(host.ip), "netns", ns)
     run("ip", "link", "set", veth, "master", BRIDGE, "up")
-    run("ip", "-n", ns, "-batch", "-", input=(
-        "link set lo up\n"
-        f"addr add {host.ip}/{SUBNET.prefixlen} dev eth0\n"
-        "link set eth0 up\n"))
+    # Static neighbours both ways (MACs are fixed per address): no ARP round while the new
+    # port comes up, so the first SYN is not parked behind a lost ARP's 1 s retry.
+    run("ip", "neigh", "replace", host.ip, "lladdr", mac_for(host.ip), "dev", BRIDGE, "nud", "permanent")
+    run(
+        "ip",
+        "-n",
+        ns,
+        "-batch",
+        "-",
+        input=(
+            "link set lo up\n"
+            f"addr add {host.ip}/{SUBNET.prefixlen} dev eth0\n"
+            "link set eth0 up\n"
+            f"neigh replace {GATEWAY} lladdr {mac_for(GATEWAY)} dev eth0 nud permanent\n"
+        ),
+    )
 
 
 def _launch(host: Host, merged: Path, paths: LabPaths) -> None:
     """Start PID 1 detached (setsid -f): the host outlives the command that started it."""
     console = paths.host_dir(host.name) / "console.log"
     with open(console, "w") as log:
-        subprocess.run(["setsid", "-f", "ip", "netns", "exec", host.netns,
-                        "unshare", "--mount", "--pid", "--uts", "--ipc", "--fork",
-                        "--propagation", "private", "sh", "-c", _START, "lab-start",
-                        str(merged), host.name],
-                       stdin=subprocess.DEVNULL, stdout=log, stderr=log, check=True)
+        subprocess.run(
+            [
+                "setsid",
+                "-f",
+                "ip",
+                "netns",
+                "exec",
+                host.netns,
+                *_UNSHARE,
+                "sh",
+                "-c",
+                _START,
+                "lab-start",
+                str(merged),
+                host.name,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            check=True,
+        )
 
 
 def start_host(host: Host, base: Path, paths: LabPaths, fresh: bool = False) -> None:
@@ -284,8 +186,10 @@ def wait_ready(host: Host, paths: LabPaths, timeout: float = 30.0) -> None:
 
 # --- public use cases -----------------------------------------------------------------------
 
-def hosts_up(specs: Iterable[str], paths: LabPaths | None = None, fresh: bool = False,
-             timeout: float = 60.0, log=print) -> list[Host]:
+
+def hosts_up(
+    specs: Iterable[str], paths: LabPaths | None = None, fresh: bool = False, timeout: float = 60.0, log=print
+) -> list[Host]:
     """Start hosts (`name` or `name=10.77.0.X`) and wait until ssh answers on each."""
     specs = list(specs)
     for spec in specs:  # bad names/addresses are refused before anything is touched
@@ -304,8 +208,7 @@ def hosts_up(specs: Iterable[str], paths: LabPaths | None = None, fresh: bool = 
     return [Host(h.name, h.ip, find_init(h.name)) for h in hosts]
 
 
-def hosts_down(names: Iterable[str] | None = None, paths: LabPaths | None = None,
-               forget: bool = False) -> list[str]:
+def hosts_down(names: Iterable[str] | None = None, paths: LabPaths | None = None, forget: bool = False) -> list[str]:
     """Stop the named hosts (all known ones when None); their disks stay unless forget."""
     paths = paths or lab_paths()
     names = list(names) if names is not None else [h.name for h in known_hosts(paths)]
@@ -313,7 +216,7 @@ def hosts_down(names: Iterable[str] | None = None, paths: LabPaths | None = None
         stop_host(name, paths)
         if forget:
             shutil.rmtree(paths.host_dir(name), ignore_errors=True)
-            with _book(paths) as book:
+            with book_locked(paths) as book:
                 book.pop(name, None)
     return names
 
@@ -326,7 +229,7 @@ def host_reset(name: str, paths: LabPaths | None = None, timeout: float = 30.0) 
 
 def host_get(name: str, paths: LabPaths | None = None) -> Host:
     paths = paths or lab_paths()
-    with _book(paths) as book:
+    with book_locked(paths) as book:
         if check_name(name) not in book:
             raise LabError(f"unknown lab host {name!r}")
         return Host(name, book[name], find_init(name))
@@ -337,15 +240,19 @@ def host_exec_argv(name: str, *cmd: str, paths: LabPaths | None = None) -> list[
     host = host_get(name, paths)
     if host.pid is None:
         raise LabError(f"lab host {name} is not running")
-    return ["nsenter", "-t", str(host.pid), "-m", "-u", "-i", "-n", "-p", "-r", "-w",
-            *(cmd or ("/bin/bash", "-l"))]
+    return ["nsenter", "-t", str(host.pid), "-m", "-u", "-i", "-n", "-p", "-r", "-w", *(cmd or ("/bin/bash", "-l"))]
 
 
-def host_exec(name: str, *cmd: str, paths: LabPaths | None = None, input: str | None = None,
-              check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def host_exec(
+    name: str,
+    *cmd: str,
+    paths: LabPaths | None = None,
+    input: str | None = None,
+    check: bool = True,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
     """Run CMD inside the host from outside (no ssh) and capture its output."""
-    return run(*host_exec_argv(name, *cmd, paths=paths), input=input, check=check,
-               timeout=timeout)
+    return run(*host_exec_argv(name, *cmd, paths=paths), input=input, check=check, timeout=timeout)
 
 
 def upper_dir(name: str, paths: LabPaths | None = None) -> Path:
@@ -353,8 +260,10 @@ def upper_dir(name: str, paths: LabPaths | None = None) -> Path:
     return (paths or lab_paths()).host_dir(check_name(name)) / "upper"
 
 
-def lab_net_down(paths: LabPaths | None = None, remove_guard: bool = False) -> None:
-    """Stop every host, then remove the bridge (the guard stays unless asked)."""
-    hosts_down(None, paths)
+def lab_net_down(paths: LabPaths | None = None, remove_guard: bool = False) -> list[str]:
+    """Stop every host (everyone's: the bridge is shared), then remove the bridge (the guard
+    stays unless asked). Returns the names stopped."""
+    stopped = hosts_down(None, paths)
     ssh.close_control_sockets(None, paths)
     net.net_down(remove_guard=remove_guard)
+    return stopped

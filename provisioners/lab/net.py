@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 import time
 
-from .common import BRIDGE, GATEWAY, GUARD_PREF, GUARD_TABLE, SUBNET, LabError, require_root, run
+from .common import BRIDGE, GATEWAY, GUARD_PREF, GUARD_TABLE, SUBNET, LabError, mac_for, require_root, run
 
 _RULE = ("to", str(SUBNET), "lookup", GUARD_TABLE)
 
@@ -21,9 +21,11 @@ def _has(argv: tuple[str, ...], needle: str) -> bool:
 
 def guard_present() -> bool:
     """All three parts of the guard are in place (rule, table fallback, main-table blackhole)."""
-    return (_has(("ip", "rule", "show", "pref", GUARD_PREF), f"to {SUBNET} lookup {GUARD_TABLE}")
-            and _has(("ip", "route", "show", "table", GUARD_TABLE), "unreachable default")
-            and _has(("ip", "route", "show", "exact", str(SUBNET)), "unreachable"))
+    return (
+        _has(("ip", "rule", "show", "pref", GUARD_PREF), f"to {SUBNET} lookup {GUARD_TABLE}")
+        and _has(("ip", "route", "show", "table", GUARD_TABLE), "unreachable default")
+        and _has(("ip", "route", "show", "exact", str(SUBNET)), "unreachable")
+    )
 
 
 def guard_up() -> None:
@@ -38,8 +40,14 @@ def guard_up() -> None:
 
 
 def bridge_present() -> bool:
-    out = run("ip", "-br", "addr", "show", "dev", BRIDGE, check=False)
-    return out.returncode == 0 and f"{GATEWAY}/{SUBNET.prefixlen}" in out.stdout and "UP" in out.stdout
+    """lab0 exists, is administratively up (its flags; a bridge without ports reports oper state
+    UNKNOWN) and carries the gateway address."""
+    link = run("ip", "-o", "link", "show", "dev", BRIDGE, check=False)
+    if link.returncode != 0 or "<" not in link.stdout:
+        return False
+    flags = link.stdout.split("<", 1)[1].split(">", 1)[0].split(",")
+    addr = run("ip", "-br", "addr", "show", "dev", BRIDGE, check=False).stdout
+    return "UP" in flags and f"{GATEWAY}/{SUBNET.prefixlen}" in addr
 
 
 def net_up() -> None:
@@ -47,12 +55,27 @@ def net_up() -> None:
     the table-177 route with the link, so it is re-added every time)."""
     guard_up()
     if run("ip", "link", "show", "dev", BRIDGE, check=False).returncode != 0:
-        run("ip", "link", "add", BRIDGE, "type", "bridge", "stp_state", "0", "forward_delay", "0")
+        # Fixed MAC: a bridge otherwise takes the lowest port MAC, changing as hosts come and go,
+        # and hosts pin the gateway's MAC (see hosts._plumb).
+        run(
+            "ip",
+            "link",
+            "add",
+            BRIDGE,
+            "address",
+            mac_for(GATEWAY),
+            "type",
+            "bridge",
+            "stp_state",
+            "0",
+            "forward_delay",
+            "0",
+        )
+    run("ip", "link", "set", BRIDGE, "address", mac_for(GATEWAY))  # also fixes an older lab0
     if f"{GATEWAY}/" not in run("ip", "-br", "addr", "show", "dev", BRIDGE).stdout:
         run("ip", "addr", "add", f"{GATEWAY}/{SUBNET.prefixlen}", "dev", BRIDGE)
     run("ip", "link", "set", BRIDGE, "up")
-    run("ip", "route", "replace", str(SUBNET), "dev", BRIDGE, "src", GATEWAY,
-        "table", GUARD_TABLE)
+    run("ip", "route", "replace", str(SUBNET), "dev", BRIDGE, "src", GATEWAY, "table", GUARD_TABLE)
 
 
 def net_ready() -> bool:
@@ -113,7 +136,9 @@ def wait_port(ip: str, port: int = 22, timeout: float = 30.0) -> float:
     assert_pinned(ip)
     start = time.monotonic()
     while time.monotonic() - start < timeout:
-        if port_open(ip, port):
+        # Short connect timeout: a SYN dropped while the new bridge port comes up would
+        # otherwise cost the kernel's 1 s retransmit; a fresh connect retries at once.
+        if port_open(ip, port, timeout=0.1):
             return time.monotonic() - start
         time.sleep(0.01)
     raise LabError(f"{ip}:{port} did not answer within {timeout:.0f} s")

@@ -35,8 +35,9 @@ def write_known_hosts(base: Path, paths: LabPaths | None = None) -> Path:
     return target
 
 
-def ssh_options(paths: LabPaths | None = None, strict: bool = True,
-                control_persist: str | None = None) -> dict[str, str]:
+def ssh_options(
+    paths: LabPaths | None = None, strict: bool = True, control_persist: str | None = None
+) -> dict[str, str]:
     """`-o` options every lab client should use. strict=True pins the base host keys (the
     product habit); strict=False is for the lab tool itself (no known_hosts at all)."""
     paths = paths or lab_paths()
@@ -61,8 +62,7 @@ def ssh_options(paths: LabPaths | None = None, strict: bool = True,
     return opts
 
 
-def ssh_args(paths: LabPaths | None = None, strict: bool = True,
-             control_persist: str | None = None) -> list[str]:
+def ssh_args(paths: LabPaths | None = None, strict: bool = True, control_persist: str | None = None) -> list[str]:
     """ssh_options() as an argv fragment: ["-o", "K=V", ...]."""
     args: list[str] = []
     for key, value in ssh_options(paths, strict, control_persist).items():
@@ -77,8 +77,9 @@ def ansible_ssh_common_args(paths: LabPaths | None = None) -> str:
     return " ".join(f"-o {k}={v}" for k, v in opts.items() if k not in skip)
 
 
-def ssh_command(ip: str, *cmd: str, paths: LabPaths | None = None, strict: bool = True,
-                control_persist: str | None = None) -> list[str]:
+def ssh_command(
+    ip: str, *cmd: str, paths: LabPaths | None = None, strict: bool = True, control_persist: str | None = None
+) -> list[str]:
     return ["ssh", *ssh_args(paths, strict, control_persist), ip, *cmd]
 
 
@@ -89,9 +90,18 @@ def close_control_sockets(ip: str | None = None, paths: LabPaths | None = None) 
     cp = (paths or lab_paths()).cp
     socks = [p for p in cp.glob("*") if not p.name.startswith(".")] if cp.is_dir() else []
     socks = [p for p in socks if ip is None or f"@{ip}:" in p.name or "@" not in p.name]
-    procs = [(p, subprocess.Popen(["ssh", "-o", f"ControlPath={p}", "-O", "exit", "lab"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  stdin=subprocess.DEVNULL)) for p in socks]
+    procs = [
+        (
+            p,
+            subprocess.Popen(
+                ["ssh", "-o", f"ControlPath={p}", "-O", "exit", "lab"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL,
+            ),
+        )
+        for p in socks
+    ]
     for sock, proc in procs:
         try:
             proc.wait(timeout=2)

@@ -34,8 +34,7 @@ class Response:
 class _PinnedHTTPS(http.client.HTTPSConnection):
     """HTTPS from 10.77.0.1 with SNI = the Host header (a vhost name, not the IP)."""
 
-    def __init__(self, host: str, port: int | None, sni: str, context: ssl.SSLContext,
-                 timeout: float) -> None:
+    def __init__(self, host: str, port: int | None, sni: str, context: ssl.SSLContext, timeout: float) -> None:
         super().__init__(host, port, timeout=timeout, source_address=SOURCE, context=context)
         self._sni = sni
 
@@ -44,19 +43,15 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=self._sni)
 
 
-def http_get(url: str, host_header: str | None = None, cafile: str | None = None,
-             timeout: float = 10.0) -> Response:
+def http_get(url: str, host_header: str | None = None, cafile: str | None = None, timeout: float = 10.0) -> Response:
     """GET url (http or https to a lab IP); cafile verifies, else the cert is not checked."""
     parts = urlsplit(url)
     ip = parts.hostname or ""
     L.assert_pinned(ip)
     if parts.scheme == "https":
-        if cafile:
-            ctx = ssl.create_default_context(cafile=cafile)
-        else:
-            ctx = ssl._create_unverified_context()  # noqa: S323 - lab snakeoil certificates
-        conn: http.client.HTTPConnection = _PinnedHTTPS(ip, parts.port, host_header or ip, ctx,
-                                                        timeout)
+        # without cafile: the lab's snakeoil certificates, not verified
+        ctx = ssl.create_default_context(cafile=cafile) if cafile else ssl._create_unverified_context()  # noqa: S323
+        conn: http.client.HTTPConnection = _PinnedHTTPS(ip, parts.port, host_header or ip, ctx, timeout)
     else:
         conn = http.client.HTTPConnection(ip, parts.port, timeout=timeout, source_address=SOURCE)
     try:
@@ -84,8 +79,9 @@ class _BoundIMAP4SSL(imaplib.IMAP4_SSL):
         return self.ssl_context.wrap_socket(sock, server_hostname=self.host)
 
 
-def imap(ip: str, port: int = 143, use_ssl: bool = False, timeout: float = 10.0,
-         ssl_context: ssl.SSLContext | None = None) -> imaplib.IMAP4:
+def imap(
+    ip: str, port: int = 143, use_ssl: bool = False, timeout: float = 10.0, ssl_context: ssl.SSLContext | None = None
+) -> imaplib.IMAP4:
     """IMAP bound to 10.77.0.1; IMAPS (993) with use_ssl, unverified unless a context is given."""
     L.assert_pinned(ip)
     if use_ssl:
@@ -94,8 +90,9 @@ def imap(ip: str, port: int = 143, use_ssl: bool = False, timeout: float = 10.0,
     return _BoundIMAP4(ip, port, timeout=timeout)
 
 
-def dns_query(server: str, qname: str, rdtype: str = "A", tcp: bool = False,
-              timeout: float = 5.0) -> dns.message.Message:
+def dns_query(
+    server: str, qname: str, rdtype: str = "A", tcp: bool = False, timeout: float = 5.0
+) -> dns.message.Message:
     """One query to a lab DNS server from 10.77.0.1 (never the machine's resolver)."""
     L.assert_pinned(server)
     query = dns.message.make_query(qname, rdtype)
@@ -103,14 +100,25 @@ def dns_query(server: str, qname: str, rdtype: str = "A", tcp: bool = False,
     return send(query, server, timeout=timeout, source=L.GATEWAY)
 
 
-def ssh_run(host: L.Host | str, cmd: str, timeout: float = 60.0, input: str | None = None,
-            control_persist: str | None = None, check: bool = False,
-            ) -> subprocess.CompletedProcess[str]:
+def ssh_run(
+    host: L.Host | str,
+    cmd: str,
+    timeout: float = 60.0,
+    input: str | None = None,
+    control_persist: str | None = None,
+    check: bool = False,
+) -> subprocess.CompletedProcess[str]:
     """Run a shell command on a lab host over real ssh (lab key, pinned host key, bound to
     10.77.0.1). Raises subprocess.TimeoutExpired instead of hanging."""
     ip = host.ip if isinstance(host, L.Host) else host
     L.assert_pinned(ip)
     argv = L.ssh_command(ip, cmd, control_persist=control_persist)
-    return subprocess.run(argv, capture_output=True, text=True, input=input,
-                          stdin=None if input is not None else subprocess.DEVNULL,
-                          timeout=timeout, check=check)
+    return subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        input=input,
+        stdin=None if input is not None else subprocess.DEVNULL,
+        timeout=timeout,
+        check=check,
+    )
