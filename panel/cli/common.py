@@ -9,6 +9,7 @@ import sys
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from panel.boot import boot
 from panel.config import ConfigError, Settings
@@ -49,7 +50,7 @@ def command(fn):
         try:
             return fn(*args, **kwargs)
         except PanelError as e:
-            err_console.print(f"[red]error[/] [{e.key}]: {e.text()}")
+            err_console.print("[red]error[/] " + escape(f"[{e.key}]: {e.text()}"))
             sys.exit(2)
 
     return wrapper

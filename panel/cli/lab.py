@@ -1,0 +1,65 @@
+"""`govhost lab ...`: the lab's own commands (provisioners.lab.cli) plus `demo`, which starts the demo
+host and registers it in the panel with its key pinned. The quick start runs `govhost lab demo`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+from rich.markup import escape
+
+from panel.cli.common import cli_actor, command, console, settings_from
+from panel.errors import PanelError
+from panel.services import hosts as hosts_svc
+from provisioners.lab import cli as lab_cli
+
+DEMO_ADDRESS = "10.77.0.10"  # below the lab's automatic range (.11 up): never taken by another host
+
+lab = click.Group("lab", commands=dict(lab_cli.lab.commands), help=lab_cli.lab.help)
+
+
+def _lab_keys(lab_dir: str) -> list[tuple[str, str]]:
+    """The lab image's own host keys, from the known_hosts file the lab writes when it starts hosts."""
+    path = Path(lab_dir, "known_hosts")
+    if not path.exists():
+        return []
+    keys = []
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[0] == "10.77.0.*":
+            keys.append((parts[1], parts[2]))
+    return keys
+
+
+@lab.command("demo")
+@click.option("--address", default=DEMO_ADDRESS, show_default=True, help="Lab address of the demo host.")
+@click.option("--probe/--no-probe", default=True, show_default=True, help="Probe it afterwards (facts).")
+@command
+def demo(address: str, probe: bool) -> None:
+    """Build or reuse the lab, start the demo host (lab.demo_host) and register it. Idempotent."""
+    ctx = click.get_current_context()
+    settings = settings_from(ctx)
+    name = settings.lab.demo_host
+    if not name:
+        raise click.UsageError("lab.demo_host is empty in the configuration: no demo host")
+    os.environ["GOVHOST_LAB_DIR"] = settings.lab.dir  # the lab tool reads its folder from here
+    actor = cli_actor()
+    try:
+        host = hosts_svc.host_demo_ensure(actor, name=name, address=address, trusted_keys=_lab_keys(settings.lab.dir))
+    except PanelError as err:
+        if err.key not in ("host.unreachable", "host.demo_untrusted"):
+            raise
+        ctx.invoke(lab_cli.build_cmd, force=False)
+        ctx.invoke(lab_cli.up_cmd, specs=(f"{name}={address}",), fresh=False)
+        host = hosts_svc.host_demo_ensure(actor, name=name, address=address, trusted_keys=_lab_keys(settings.lab.dir))
+    console.print(f"demo host [bold]{host.name}[/] {host.address} roles {','.join(sorted(host.roles))}, "
+                  f"state {host.state.value}")
+    console.print(f"pinned {host.host_key_type} key {host.fingerprint}", markup=False)
+    if probe:
+        result = hosts_svc.host_probe(actor, host.id)
+        if result.ok:
+            console.print("probe ok: " + escape(result.facts.get("os_release", {}).get("PRETTY_NAME", "")))
+        else:
+            console.print("[yellow]probe failed[/]: " + escape(result.error) + escape(
+                f" (is ansible.ssh_key = {settings.ansible.ssh_key} the lab key {settings.lab.dir}/lab_ed25519?)"))
