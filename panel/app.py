@@ -6,11 +6,21 @@ import datetime as dt
 import uuid
 
 from flask import Flask, g, request
+from werkzeug.routing import IntegerConverter
 
 from panel import api, db, web
 from panel.boot import boot
 from panel.config import Settings
 from panel.errors import PanelError
+from panel.services.pagination import MAX_ID
+
+
+class IdConverter(IntegerConverter):
+    """Integer ids in URLs stop at the database's bigint range: a larger one is a plain 404."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
 
 
 _CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'"
@@ -62,6 +72,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     def _end_session(_exc):
         db.remove()
 
+    app.url_map.converters["int"] = IdConverter
     web.init_app(app)
     api.init_app(app)
 

@@ -21,9 +21,6 @@ from panel.config import Settings
 from panel.db import Base
 from tests import factories
 
-# The lab fixtures (`lab`, `lab_host`) serve tests in every folder, not only tests/lab.
-pytest_plugins = ["tests.lab.conftest"]
-
 PG_URL = os.environ.get("GOVHOST_TEST_DATABASE", "")
 
 

@@ -1,5 +1,63 @@
-"""Placeholder API blueprint (being written)."""
+"""API tokens API: the token's user lists, creates (plaintext returned once) and revokes tokens."""
+
+from __future__ import annotations
 
 from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
 
-blp = Blueprint("api_tokens", __name__, url_prefix="/tokens", description="tokens")
+from panel.api.common import PageArgs, actor, authenticated, page_body
+from panel.models.users import TokenScope
+from panel.services import tokens as tokens_svc
+
+blp = Blueprint("api_tokens", __name__, url_prefix="/tokens", description="API tokens")
+
+
+class TokenSchema(Schema):
+    id = fields.Integer()
+    user_id = fields.Integer()
+    name = fields.String()
+    prefix = fields.String()
+    scope = fields.Enum(TokenScope, by_value=True)
+    created_at = fields.DateTime()
+    expires_at = fields.DateTime()
+    revoked_at = fields.DateTime(allow_none=True)
+    last_used_at = fields.DateTime(allow_none=True)
+
+
+class TokenCreateSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    scope = fields.String(required=True, validate=validate.OneOf(("read", "write")))
+    days = fields.Integer(load_default=90, strict=True, validate=validate.Range(min=1))
+
+
+class TokenCreatedSchema(TokenSchema):
+    token = fields.String()
+
+
+@blp.route("/", methods=["GET"])
+@blp.doc(security=[{"bearer": []}])
+@authenticated
+@blp.arguments(PageArgs, location="query")
+@blp.response(200)
+def token_list(args):
+    return page_body(tokens_svc.token_list(actor(), args["page"], args["per_page"]), TokenSchema())
+
+
+@blp.route("/", methods=["POST"])
+@blp.doc(security=[{"bearer": []}])
+@authenticated
+@blp.arguments(TokenCreateSchema)
+@blp.response(201, TokenCreatedSchema)
+def token_create(data):
+    """Create a token for the token's own user; `token` is in this answer only."""
+    token, plaintext = tokens_svc.token_create(actor(), **data)
+    return {**{name: getattr(token, name) for name in TokenSchema().fields}, "token": plaintext}
+
+
+@blp.route("/<int:token_id>", methods=["DELETE"])
+@blp.doc(security=[{"bearer": []}])
+@authenticated
+@blp.response(204)
+def token_revoke(token_id: int):
+    tokens_svc.token_revoke(actor(), token_id)
+    return ""

@@ -4,8 +4,20 @@ from __future__ import annotations
 
 import click
 
+from panel.cli import audit as audit_cli
 from panel.cli import db as db_cli
+from panel.cli import hosts as hosts_cli
+from panel.cli import jobs as jobs_cli
+from panel.cli import lab as lab_cli
+from panel.cli import orgs as orgs_cli
+from panel.cli import secrets as secrets_cli
 from panel.cli import serve as serve_cli
+from panel.cli import tokens as tokens_cli
+from panel.cli import users as users_cli
+from panel.cli import quotas as quotas_cli
+from panel.cli import requests as requests_cli
+from panel.cli import dns as dns_cli
+from panel.cli import sites as sites_cli
 
 
 @click.group()
@@ -18,8 +30,22 @@ def cli(ctx: click.Context, config: str) -> None:
 
 
 cli.add_command(db_cli.db)
+cli.add_command(hosts_cli.hosts)
+cli.add_command(lab_cli.lab)
 cli.add_command(serve_cli.setup)
 cli.add_command(serve_cli.serve)
+cli.add_command(users_cli.users)
+cli.add_command(requests_cli.requests)
+cli.add_command(requests_cli.policies)
+cli.add_command(quotas_cli.quotas)
+cli.add_command(tokens_cli.tokens)
+cli.add_command(orgs_cli.orgs)
+cli.add_command(audit_cli.audit)
+cli.add_command(secrets_cli.secrets)
+cli.add_command(jobs_cli.jobs)
+cli.add_command(jobs_cli.worker)
+cli.add_command(dns_cli.dns)
+cli.add_command(sites_cli.sites)
 
 
 def main() -> None:

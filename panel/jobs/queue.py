@@ -1,25 +1,64 @@
-"""The Huey instance, chosen by the settings: SqliteHuey (embedded default) or RedisHuey."""
+"""The Huey instance, chosen by the settings (SqliteHuey embedded default, or RedisHuey), and the
+one task: run a job by id.
+
+The task is registered on the configured instance at boot, so every process that booted (web, CLI,
+worker) can enqueue and the worker can run; a task message carries the job id only.
+"""
 
 from __future__ import annotations
 
+import hashlib
+
 from huey import RedisHuey, SqliteHuey
-from huey.api import Huey
+from huey.api import Huey, TaskWrapper
 
 from panel.config import Settings
+from panel.jobs import capabilities, runner
+
+TASK_NAME = "govhost.run_job"
 
 _huey: Huey | None = None
+_task: TaskWrapper | None = None
+_settings: Settings | None = None
 
 
 def configure(settings: Settings) -> Huey:
-    global _huey
+    global _huey, _task, _settings
     if settings.queue.backend == "redis":
-        _huey = RedisHuey("govhost", url=settings.queue.redis_url)
+        _huey = RedisHuey(queue_name(settings), url=settings.queue.redis_url, results=False)
     else:
-        _huey = SqliteHuey("govhost", filename=settings.queue.sqlite_path)
+        _huey = SqliteHuey("govhost", filename=settings.queue.sqlite_path, results=False)
+    _settings = settings
+    capabilities.configure(settings)
+
+    def run_job(job_id: int) -> str:
+        return runner.run_job(int(job_id), settings)
+
+    # retries=0: a job that broke is `error` and is retried by a person, as a new job.
+    _task = _huey.task(name=TASK_NAME, retries=0)(run_job)
     return _huey
+
+
+def queue_name(settings: Settings) -> str:
+    """Panels (or test sessions) that share one Redis but not one database must never take each
+    other's job ids: the queue is named after the database."""
+    return "govhost." + hashlib.sha256(settings.database.url.encode()).hexdigest()[:12]
 
 
 def huey() -> Huey:
     if _huey is None:
         raise RuntimeError("job queue not configured")
     return _huey
+
+
+def settings() -> Settings:
+    if _settings is None:
+        raise RuntimeError("job queue not configured")
+    return _settings
+
+
+def enqueue(job_id: int) -> None:
+    """Queue the job id; call it after the job row is committed (db.on_commit)."""
+    if _task is None:
+        raise RuntimeError("job queue not configured")
+    _task(int(job_id))

@@ -1,3 +1,15 @@
 """SQLAlchemy models; importing this package registers every table on Base.metadata."""
 
-from panel.models import audit, tenants, users  # noqa: F401
+from panel.models import (  # noqa: F401  # noqa: F401
+    audit,
+    dns,
+    hosts,
+    jobs,
+    mail,
+    notifications,
+    quotas,
+    requests,
+    sites,
+    tenants,
+    users,
+)

@@ -10,7 +10,8 @@ from sqlalchemy import Select, select
 from panel import db
 from panel.errors import Forbidden, NotFound
 from panel.models.tenants import STAFF_ROLES, Membership, Organization, OrgKind, Role
-from panel.models.users import User
+from panel.models.users import TokenScope, User
+from panel.services.pagination import MAX_ID
 
 SURFACES = ("web", "api", "cli", "worker")
 
@@ -38,7 +39,7 @@ class Actor:
 
     @property
     def can_write(self) -> bool:
-        if self.token_scope == "read":
+        if self.token_scope == TokenScope.READ:
             return False
         return bool(self.staff_roles - {Role.AUDITOR}) or any(self.org_roles.values())
 
@@ -87,8 +88,9 @@ def scoped(stmt: Select, actor: Actor, model) -> Select:
 
 def get_scoped(model, object_id, actor: Actor, what: str | None = None):
     """Fetch one object the actor may see, or NotFound: another ministry's object does not exist."""
-    stmt = scoped(select(model).where(model.id == object_id), actor, model)
-    obj = db.session().scalars(stmt).first()
+    obj = None
+    if isinstance(object_id, int) and 0 < object_id <= MAX_ID:
+        obj = db.session().scalars(scoped(select(model).where(model.id == object_id), actor, model)).first()
     if obj is None:
         raise NotFound(f"{what or model.__tablename__}.not_found", "Not found.", id=str(object_id))
     return obj

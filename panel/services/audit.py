@@ -1,8 +1,18 @@
 """The audit log: the @audited decorator, security events, the hash chain, verify and export.
 
-Each entry's hash is sha256(prev_hash + canonical content); the content includes the entry's own
-sequence number, so an edited, deleted, inserted or reordered entry breaks the chain at that point.
-The head row (locked while appending) holds the tip, which also catches a truncated tail.
+Chain format (version 1; `bench/audit_verify.py` and offline verifiers rely on it):
+
+    content(e) = "\\x1f".join(str(seq), created_at, actor_id or "", actor_name, org_id or "", action,
+                             object_type, object_id, summary, surface, client_addr, request_id)
+    hash(e)    = sha256_hex(prev_hash + content(e)), UTF-8;  prev_hash of entry 1 = "0" * 64
+
+`created_at` is UTC as `YYYY-MM-DDTHH:MM:SS.ffffffZ`; `summary` is canonical JSON (sorted keys,
+no spaces, secrets replaced). Text fields are stored without control characters, so the unit
+separator between fields is unambiguous and no field can borrow content from its neighbour.
+`seq` is assigned by the chain (1, 2, 3 ...), so a deleted or inserted entry shows as a gap or a
+broken link, and an edited one as a hash mismatch. The head row (locked while appending) holds the
+tip, which also catches a truncated or extended tail. An export holds every column plus the head,
+so it can be verified offline with `verify_export`.
 """
 
 from __future__ import annotations
@@ -11,16 +21,17 @@ import datetime as dt
 import functools
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from panel import db
-from panel.errors import Forbidden
+from panel.errors import Forbidden, Invalid
 from panel.models.audit import AuditEntry, AuditHead
-from panel.models.tenants import Role
-from panel.services.actor import Actor, scoped
+from panel.models.tenants import Organization, Role
+from panel.services.actor import Actor, require_staff
 from panel.services.pagination import paginate
 
 GENESIS = "0" * 64
@@ -28,10 +39,25 @@ GENESIS = "0" * 64
 ALWAYS_EXCLUDED = ("password", "new_password", "secret", "token", "private_key", "key", "code", "totp")
 _COLUMNS = ("seq", "created_at", "actor_id", "actor_name", "org_id", "action", "object_type", "object_id",
             "summary", "surface", "client_addr", "request_id", "prev_hash", "hash")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_UTC = dt.UTC
 
 
 def _ts(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if value.tzinfo is not None and value.utcoffset():
+        value = value.astimezone(_UTC)
+    return value.isoformat(timespec="microseconds")[:26] + "Z"
+
+
+def _created(value) -> str:
+    """created_at as hashed: from a datetime, SQLite's stored text, or an export's text."""
+    if value.__class__ is str:
+        if len(value) == 26 and value[10] == " ":  # SQLite: 'YYYY-MM-DD HH:MM:SS.ffffff', UTC
+            return f"{value[:10]}T{value[11:]}Z"
+        if len(value) == 27 and value[10] == "T" and value[26] == "Z":
+            return value
+        return _ts(dt.datetime.fromisoformat(value.replace("Z", "+00:00")))
+    return _ts(value)
 
 
 def canonical(row: dict | tuple) -> str:
@@ -39,8 +65,7 @@ def canonical(row: dict | tuple) -> str:
     if isinstance(row, dict):
         row = tuple(row[c] for c in _COLUMNS[:12])
     seq, created, actor_id, actor_name, org_id, action, otype, oid, summary, surface, addr, rid = row[:12]
-    created_s = created if isinstance(created, str) else _ts(created)
-    return "\x1f".join((str(seq), created_s, "" if actor_id is None else str(actor_id), actor_name,
+    return "\x1f".join((str(seq), _created(created), "" if actor_id is None else str(actor_id), actor_name,
                         "" if org_id is None else str(org_id), action, otype, oid, summary, surface, addr, rid))
 
 
@@ -64,6 +89,10 @@ def summarize(values: dict, exclude: Iterable[str] = ()) -> str:
     return json.dumps(out, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
+def _field(value, limit: int) -> str:
+    return _CONTROL.sub("?", str(value or ""))[:limit]
+
+
 def append(actor: Actor | None, action: str, *, object_type: str = "", object_id: object = "",
            org_id: int | None = None, summary: dict | str | None = None) -> AuditEntry:
     """Add one entry in the current transaction; the caller's unit of work commits it."""
@@ -76,11 +105,12 @@ def append(actor: Actor | None, action: str, *, object_type: str = "", object_id
     text = summary if isinstance(summary, str) else summarize(summary or {})
     entry = AuditEntry(
         seq=head.seq + 1, created_at=db.utcnow(),
-        actor_id=actor.user_id if actor else None, actor_name=actor.username if actor else "system",
-        org_id=org_id, action=action, object_type=object_type, object_id=str(object_id or ""),
-        summary=text, surface=actor.surface if actor else "worker",
-        client_addr=(actor.client_addr if actor else "")[:64], request_id=actor.request_id if actor else "",
-        prev_hash=head.hash,
+        actor_id=actor.user_id if actor else None, actor_name=_field(actor.username if actor else "system", 64),
+        org_id=org_id, action=_field(action, 64), object_type=_field(object_type, 32),
+        object_id=_field(object_id, 64), summary=_CONTROL.sub("?", text),
+        surface=_field(actor.surface if actor else "worker", 8),
+        client_addr=_field(actor.client_addr if actor else "", 64),
+        request_id=_field(actor.request_id if actor else "", 64), prev_hash=head.hash,
     )
     entry.hash = chain_hash(head.hash, canonical(tuple(getattr(entry, c) for c in _COLUMNS[:12])))
     head.seq, head.hash = entry.seq, entry.hash
@@ -122,6 +152,15 @@ def audited(action: str, object_type: str, *, exclude: tuple[str, ...] = (),
 
 # ---- reading ---------------------------------------------------------------------------------
 
+def _admin_org_ids(actor: Actor) -> set[int]:
+    """Orgs whose entries a ministry org_admin reads: where they are org_admin, and departments below."""
+    mine = {oid for oid, roles in actor.org_roles.items() if Role.ORG_ADMIN in roles}
+    if not mine:
+        return set()
+    below = db.session().scalars(select(Organization.id).where(Organization.parent_id.in_(mine)))
+    return mine | set(below)
+
+
 def _require_reader(actor: Actor) -> None:
     if not (actor.has_staff(Role.AUDITOR, Role.ADMIN) or any(Role.ORG_ADMIN in r for r in actor.org_roles.values())):
         raise Forbidden("audit.forbidden", "Only auditors, admins and ministry admins read the audit log.")
@@ -137,18 +176,33 @@ class AuditFilter:
     until: dt.datetime | None = None
 
 
+def _filter_text(value: str, field: str) -> str:
+    value = (value or "").strip()
+    if len(value) > 64 or _CONTROL.search(value):
+        raise Invalid("audit.filter_invalid", "At most 64 characters, without control characters.", field=field)
+    return value
+
+
+def _like_prefix(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def audit_list(actor: Actor, flt: AuditFilter = AuditFilter(), *, page: int = 1, per_page: int = 50):
     """Newest first; ministry admins see only their organizations' entries."""
     _require_reader(actor)
-    stmt = scoped(select(AuditEntry), actor, AuditEntry)
-    if flt.action:
-        stmt = stmt.where(AuditEntry.action.startswith(flt.action))
-    if flt.actor:
-        stmt = stmt.where(AuditEntry.actor_name == flt.actor)
-    if flt.object_type:
-        stmt = stmt.where(AuditEntry.object_type == flt.object_type)
+    stmt = select(AuditEntry)
+    if not actor.sees_all:
+        stmt = stmt.where(AuditEntry.org_id.in_(_admin_org_ids(actor)))
+    action, who, otype = (_filter_text(v, f) for v, f in ((flt.action, "action"), (flt.actor, "actor"),
+                                                          (flt.object_type, "object_type")))
+    if action:
+        stmt = stmt.where(AuditEntry.action.like(_like_prefix(action), escape="\\"))
+    if who:
+        stmt = stmt.where(AuditEntry.actor_name == who)
+    if otype:
+        stmt = stmt.where(AuditEntry.object_type == otype)
     if flt.org_id is not None:
-        stmt = stmt.where(AuditEntry.org_id == flt.org_id)
+        stmt = stmt.where(AuditEntry.org_id == flt.org_id) if 0 < flt.org_id < 2**63 else stmt.where(or_())
     if flt.since:
         stmt = stmt.where(AuditEntry.created_at >= flt.since)
     if flt.until:
@@ -164,85 +218,151 @@ class VerifyResult:
     checked: int
     problem: str = ""
     seq: int | None = None
+    last_hash: str = GENESIS  # the tip as recomputed, compared with the head
+
+
+_SELECT = "SELECT " + ", ".join(_COLUMNS) + " FROM audit_entries"  # noqa: S608 (fixed column names)
+# PostgreSQL formats created_at itself: building a tz-aware datetime per row in the driver costs
+# more than hashing the row.
+_PG_CREATED = """to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
 
 
 def iter_rows(batch: int = 20000) -> Iterator[tuple]:
-    """All entries in seq order as plain tuples, read in key-ordered batches (no OFFSET)."""
-    cols = [getattr(AuditEntry, c) for c in _COLUMNS]
+    """All entries in seq order as the driver's plain tuples.
+
+    The driver's rows skip SQLAlchemy's per-row type processing (verification is bound by it);
+    created_at comes as text (SQLite's stored form or PostgreSQL's to_char) that `_created` reads.
+    SQLite streams one query; psycopg2 would load a whole result into memory, so PostgreSQL reads
+    key-ordered batches (no OFFSET) inside the same transaction.
+    """
     conn = db.session().connection()
-    last = -1
-    while True:
-        rows = conn.execute(select(*cols).where(AuditEntry.seq > last).order_by(AuditEntry.seq).limit(batch)).all()
-        if not rows:
+    cur = conn.connection.cursor()
+    try:
+        if conn.dialect.name != "postgresql":
+            cur.execute(f"{_SELECT} ORDER BY seq")
+            while rows := cur.fetchmany(5000):
+                yield from rows
             return
-        yield from rows
-        last = rows[-1][0]
+        select_sql, last = _SELECT.replace("created_at", _PG_CREATED, 1), 0
+        while rows := _fetch(cur, f"{select_sql} WHERE seq > {int(last)} ORDER BY seq LIMIT {int(batch)}"):
+            yield from rows
+            last = rows[-1][0]
+    finally:
+        cur.close()
+
+
+def _fetch(cur, sql: str) -> list:
+    cur.execute(sql)
+    return cur.fetchall()
+
+
+def _link_problem(row: tuple, prev: str) -> str:
+    seq = row[0]
+    if chain_hash(row[12], canonical(row)) == row[13]:
+        return f"entry {seq} does not follow entry {seq - 1}: entries were deleted, inserted or reordered here"
+    return f"entry {seq} was edited or moved: it neither links to entry {seq - 1} nor matches its own hash"
+
+
+def _head_problem(n: int, last: str, head: tuple[int, str]) -> str | None:
+    if head[0] > n:
+        return f"the chain ends at entry {n} but the head says {head[0]}: the entries after {n} were deleted"
+    if head[0] < n:
+        return f"the head says the chain ends at {head[0]}, but there are {n} entries: entries were appended " \
+               f"outside the panel (inserted)"
+    if head[1] != last:
+        return f"entry {n} does not match the head's hash: the last entry was replaced"
+    return None
 
 
 def verify_rows(rows: Iterable, head: tuple[int, str] | None = None) -> VerifyResult:
     """Walk the chain; report the first entry that was edited, deleted, inserted or reordered."""
-    prev, expected, n = GENESIS, 1, 0
-    sha = hashlib.sha256
+    prev, expected = GENESIS, 1
+    sha, created_of, sep = hashlib.sha256, _created, "\x1f"
     for row in rows:
-        seq = row[0]
+        seq, created, aid, aname, oid, action, otype, objid, summary, surface, addr, rid, prev_h, h = row
         if seq != expected:
-            what = "deleted" if seq > expected else "inserted or reordered"
-            return VerifyResult(False, n, f"entry {expected} is missing or out of order ({what}): found {seq}",
-                                expected)
-        if row[12] != prev:
-            return VerifyResult(False, n, f"entry {seq}: previous-hash link broken (an entry before it was "
-                                          f"deleted, inserted or reordered)", seq)
-        digest = sha((prev + canonical(row)).encode()).hexdigest()
-        if digest != row[13]:
-            return VerifyResult(False, n, f"entry {seq}: content does not match its hash (edited)", seq)
-        prev, expected, n = digest, seq + 1, n + 1
-    if head is not None and (head[0] != n or head[1] != prev):
-        return VerifyResult(False, n, f"the chain ends at entry {n} but the head says {head[0]}: "
-                                      f"entries after {n} were deleted", n + 1)
-    return VerifyResult(True, n)
+            if seq > expected:
+                return VerifyResult(False, expected - 1, f"entry {expected} is missing (deleted); the next is {seq}",
+                                    expected)
+            return VerifyResult(False, expected - 1, f"entry {seq} appears again after entry {expected - 1} "
+                                                     f"(inserted or reordered)", seq)
+        if prev_h != prev:
+            return VerifyResult(False, expected - 1, _link_problem(row, prev), seq)
+        content = sep.join((str(seq), created_of(created), "" if aid is None else str(aid), aname,
+                            "" if oid is None else str(oid), action, otype, objid, summary, surface, addr, rid))
+        prev = sha((prev + content).encode()).hexdigest()
+        if prev != h:
+            return VerifyResult(False, expected - 1, f"entry {seq} was edited: its content does not match its hash",
+                                seq)
+        expected += 1
+    n = expected - 1
+    problem = _head_problem(n, prev, head) if head is not None else None
+    if problem:
+        return VerifyResult(False, n, problem, min(n, head[0]) + 1, prev)
+    return VerifyResult(True, n, last_hash=prev)
+
+
+def _head(s) -> tuple[int, str]:
+    h = s.scalars(select(AuditHead).where(AuditHead.id == 1)).first()
+    return (h.seq, h.hash) if h else (0, GENESIS)
 
 
 def audit_verify(actor: Actor) -> VerifyResult:
-    _require_reader(actor)
+    """Check the whole chain against its head (data-center auditors and admins)."""
+    require_staff(actor, Role.AUDITOR, Role.ADMIN)
     with db.unit_of_work() as s:
-        h = s.scalars(select(AuditHead).where(AuditHead.id == 1)).first()
-        return verify_rows(iter_rows(), (h.seq, h.hash) if h else (0, GENESIS))
+        head = _head(s)
+        return verify_rows(iter_rows(), head)
 
 
 def audit_export(actor: Actor, write: Callable[[str], object]) -> int:
     """Write every entry as one JSON line (with the chain), then a last line with the head."""
-    _require_reader(actor)
-    if not actor.sees_all:
-        raise Forbidden("audit.forbidden", "Only data-center auditors and admins export the whole chain.")
+    require_staff(actor, Role.AUDITOR, Role.ADMIN)
     n = 0
     with db.unit_of_work() as s:
+        head = _head(s)
         for row in iter_rows():
             d = dict(zip(_COLUMNS, row, strict=True))
-            d["created_at"] = _ts(d["created_at"])
+            d["created_at"] = _created(d["created_at"])
             write(json.dumps(d, ensure_ascii=False, sort_keys=True) + "\n")
             n += 1
-        h = s.scalars(select(AuditHead).where(AuditHead.id == 1)).first()
-        write(json.dumps({"head": {"seq": h.seq if h else 0, "hash": h.hash if h else GENESIS}}) + "\n")
+        write(json.dumps({"head": {"seq": head[0], "hash": head[1]}}) + "\n")
     return n
 
 
+class _BadLine(Exception):
+    pass
+
+
 def verify_export(lines: Iterable[str]) -> VerifyResult:
-    """Verify an export offline, without the database."""
-    head = None
+    """Verify an export offline, without the database; the head line must come last."""
+    head: list = []
 
     def rows():
-        nonlocal head
-        for line in lines:
+        for no, line in enumerate(lines, 1):
             if not line.strip():
                 continue
-            d = json.loads(line)
-            if "head" in d:
-                head = (d["head"]["seq"], d["head"]["hash"])
-                continue
-            yield tuple(d[c] for c in _COLUMNS)
+            if head:
+                raise _BadLine(f"line {no}: entries after the head line")
+            try:
+                d = json.loads(line)
+                if "head" in d:
+                    head.append((int(d["head"]["seq"]), str(d["head"]["hash"])))
+                    continue
+                yield tuple(d[c] for c in _COLUMNS)
+            except (ValueError, KeyError, TypeError, AttributeError):
+                raise _BadLine(f"line {no} is not an audit entry") from None
 
-    result = verify_rows(rows())
-    if result.ok and head is not None and (head[0] != result.checked):
-        return VerifyResult(False, result.checked, f"the export ends at entry {result.checked} but its head "
-                                                   f"says {head[0]}", result.checked + 1)
-    return result
+    try:
+        result = verify_rows(rows())
+    except _BadLine as e:
+        return VerifyResult(False, 0, str(e))
+    except (TypeError, ValueError, AttributeError):
+        return VerifyResult(False, 0, "an entry of the export holds a value of the wrong type")
+    if not result.ok:
+        return result
+    if not head:
+        return VerifyResult(False, result.checked, "the export has no head line: it was cut short",
+                            result.checked + 1)
+    problem = _head_problem(result.checked, result.last_hash, head[0])
+    return VerifyResult(False, result.checked, problem, result.checked + 1) if problem else result

@@ -9,6 +9,8 @@ from sqlalchemy import Select, func, select
 from panel import db
 
 MAX_PER_PAGE = 200
+MAX_PAGE = 1_000_000
+MAX_ID = 2**63 - 1  # bigint: larger ids cannot exist, and SQLite raises OverflowError on them
 
 
 @dataclass
@@ -24,7 +26,7 @@ class Page:
 
 
 def paginate(stmt: Select, *, page: int = 1, per_page: int = 50) -> Page:
-    page = max(1, int(page))
+    page = min(max(1, int(page)), MAX_PAGE)
     per_page = min(max(1, int(per_page)), MAX_PER_PAGE)
     s = db.session()
     total = s.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))

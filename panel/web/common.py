@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, abort, current_app, flash, g, redirect, render_template, request, session, url_for
-from flask_babel import format_datetime, format_decimal
+from flask_babel import format_datetime, format_decimal, get_locale
 from flask_babel import gettext as _
 from flask_login import UserMixin, current_user
 
@@ -101,7 +101,7 @@ def mfa_gate():
 def init_app(app: Flask) -> None:
     app.before_request(mfa_gate)
 
-    app.jinja_env.globals.update(format_datetime=format_datetime, format_decimal=format_decimal,
+    app.jinja_env.globals.update(format_datetime=format_datetime, format_decimal=format_decimal, get_locale=get_locale,
                                  nav_items=nav_items)
 
 

@@ -55,6 +55,10 @@ PACKAGES: tuple[str, ...] = (
     # debootstrap does not resolve virtual packages: python3-cryptography (certbot) depends on
     # python3-cffi-backend-api-min, provided only by python3-cffi-backend.
     "python3-cffi-backend",
+    # Webmail (mail issue): Debian's Roundcube with its SQLite backend, served by nginx + php-fpm.
+    "roundcube-core",
+    "roundcube-sqlite3",
+    "php-sqlite3",
 )
 # Bump when the customisation logic changes in a way the file contents below do not show.
 CUSTOM_VERSION = 1

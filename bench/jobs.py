@@ -1,0 +1,143 @@
+"""Job engine benchmark (no arguments; root, lab available).
+
+1. Enqueue-to-start latency with the local worker (SQLite queue, in-process Huey consumer):
+   from just before job_submit (row + audit + commit + enqueue) to the worker's started_at, median.
+2. Overhead of a govhost job running playbooks/noop.yml against one lab host (submit to finished)
+   versus a bare ansible_runner.run of the same playbook, alternated in the same run, median ratio.
+
+Prints `figure: job_start_latency_ms = N ms` and `figure: job_overhead_ratio = N x`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import ansible_runner
+import yaml
+from sqlalchemy import create_engine
+
+ROOT = Path(__file__).resolve().parents[1]
+# The script's own folder holds bench/dns.py, which would shadow dnspython: run from the repo root.
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+
+from panel import db  # noqa: E402
+from panel.boot import boot  # noqa: E402
+from panel.config import Settings  # noqa: E402
+from panel.db import Base  # noqa: E402
+from panel.jobs import capabilities, tasks  # noqa: E402
+from panel.jobs.capabilities import Capability, host_targets  # noqa: E402
+from panel.models.hosts import Host  # noqa: E402
+from panel.models.jobs import Job, JobStatus  # noqa: E402
+from panel.services import jobs as jobs_svc  # noqa: E402
+from panel.services.actor import system_actor  # noqa: E402
+from provisioners import lab as L  # noqa: E402
+from provisioners import probes  # noqa: E402
+
+HOST, IP = "jbench", "10.77.0.223"
+ROUNDS = 9
+ACTOR = system_actor("cli", "bench")
+
+
+def settings_for(tmp: Path) -> Settings:
+    """config.example.yaml with a private database, queue and data dir, and the lab key."""
+    raw = yaml.safe_load((ROOT / "config.example.yaml").read_text())
+    raw["data_dir"] = str(tmp / "data")
+    raw["database"]["url"] = f"sqlite:///{tmp / 'govhost.db'}"
+    raw["queue"].update(backend="sqlite", sqlite_path=str(tmp / "queue.db"), workers=2)
+    raw["ansible"].update(ssh_key=str(L.lab_key_path()), timeout_s=120)
+    raw["lab"]["dir"] = str(L.lab_paths().cache)
+    return Settings.from_dict(raw, base=ROOT)
+
+
+def add_host() -> Host:
+    kind, blob, fp = probes.fetch_host_key(IP, 22)
+    with db.unit_of_work() as s:
+        host = Host(name=HOST, address=IP, host_key_type=kind, host_key=blob, fingerprint=fp)
+        s.add(host)
+        s.flush()
+        return host
+
+
+def run_job(host: Host) -> tuple[float, float]:
+    """(enqueue-to-start s, submit-to-finished s) of one bench.noop job."""
+    t0 = dt.datetime.now(dt.UTC)
+    job = jobs_svc.job_submit(ACTOR, kind="bench.noop", org_id=None, host_ids=[host.id], params={})
+    while True:
+        with db.unit_of_work() as s:
+            j = s.get(Job, job.id, populate_existing=True)
+            if j.finished:
+                break
+        time.sleep(0.005)
+    if j.status != JobStatus.SUCCESSFUL:
+        raise SystemExit(f"bench job failed: {j.explanation} {j.traceback}")
+    return (j.started_at - t0).total_seconds(), (j.finished_at - t0).total_seconds()
+
+
+def run_bare(tmp: Path, host: Host) -> float:
+    """The same playbook with ansible_runner.run and nothing else: inventory, key, pinned key file."""
+    pdd = Path(tempfile.mkdtemp(dir=tmp))
+    kh = tmp / "known_hosts"
+    kh.write_text(f"{IP} {host.host_key_type} {host.host_key}\n")
+    inventory = {"all": {"hosts": {HOST: {
+        "ansible_host": IP, "ansible_user": "root", "ansible_python_interpreter": "/usr/bin/python3",
+        "ansible_ssh_private_key_file": str(L.lab_key_path()),
+        "ansible_ssh_common_args": f"-o UserKnownHostsFile={kh} -o BindAddress=10.77.0.1"}}}}
+    start = time.perf_counter()
+    r = ansible_runner.run(private_data_dir=str(pdd), project_dir=str(ROOT / "playbooks"), playbook="noop.yml",
+                           inventory=inventory, quiet=True, envvars={
+                               "ANSIBLE_PIPELINING": "True", "ANSIBLE_HOST_KEY_CHECKING": "True",
+                               "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]},
+                           cancel_callback=lambda: False)
+    elapsed = time.perf_counter() - start
+    shutil.rmtree(pdd, ignore_errors=True)
+    if r.status != "successful":
+        raise SystemExit(f"bare run failed: {r.status}")
+    return elapsed
+
+
+def main() -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="govhost-bench-jobs-"))
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    L.build()
+    L.net_up()
+    L.hosts_up([f"{HOST}={IP}"], fresh=True)
+    consumer = None
+    try:
+        settings = boot(settings_for(tmp))
+        Base.metadata.create_all(create_engine(settings.database.url))
+        capabilities.register(Capability("bench.noop", "noop.yml", lambda job, s: ({}, {}, host_targets(job, s))))
+        host = add_host()
+        consumer = tasks.consumer(settings, workers=2)
+        consumer.start()
+        run_job(host), run_bare(tmp, host)  # warm up: ssh masters, imports, caches
+        latencies, job_s, bare_s = [], [], []
+        for _ in range(ROUNDS):
+            start, total = run_job(host)
+            latencies.append(start)
+            job_s.append(total)
+            bare_s.append(run_bare(tmp, host))
+        print(f"job runs (s): {[round(x, 3) for x in job_s]}")
+        print(f"bare runs (s): {[round(x, 3) for x in bare_s]}")
+        print(f"figure: job_start_latency_ms = {statistics.median(latencies) * 1000:.0f} ms")
+        print(f"figure: job_overhead_ratio = {statistics.median(job_s) / statistics.median(bare_s):.2f} x")
+    finally:
+        if consumer is not None:
+            consumer.stop(graceful=True)
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        L.close_control_sockets(IP)
+        L.hosts_down([HOST], forget=True)
+        db.remove()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""/api/v1/jobs: list, one job, its events (poll with ?after=N), cancel, retry."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from panel.api.common import PageArgs, actor, authenticated
+from panel.models.jobs import JobStatus
+from panel.services import jobs as jobs_svc
+
+blp = Blueprint("api_jobs", __name__, url_prefix="/jobs", description="Background jobs and their progress")
+
+
+class JobListArgs(PageArgs):
+    status = fields.String(load_default=None, validate=validate.OneOf([s.value for s in JobStatus]))
+
+
+class EventArgs(Schema):
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**31))
+
+
+class JobSchema(Schema):
+    """What the caller may see (job_public): staff also get params, traceback and worker."""
+
+    id = fields.Integer()
+    kind = fields.String()
+    status = fields.String()
+    org_id = fields.Integer(allow_none=True)
+    request_id = fields.Integer(allow_none=True)
+    hosts = fields.List(fields.String())
+    created_by = fields.String()
+    attempt = fields.Integer()
+    retry_of_id = fields.Integer(allow_none=True)
+    explanation = fields.String()
+    rc = fields.Integer(allow_none=True)
+    stats = fields.Dict()
+    cancel_requested = fields.Boolean()
+    created_at = fields.String()
+    started_at = fields.String(allow_none=True)
+    finished_at = fields.String(allow_none=True)
+    finished = fields.Boolean()
+    params = fields.Dict()
+    traceback = fields.String()
+    worker = fields.String()
+    data = fields.Dict()
+
+
+class EventSchema(Schema):
+    counter = fields.Integer()
+    event = fields.String()
+    host = fields.String()
+    task = fields.String()
+    status = fields.String(allow_none=True)
+    created_at = fields.String()
+    stdout = fields.String()
+
+
+class ProgressSchema(Schema):
+    job = fields.Nested(JobSchema)
+    events = fields.List(fields.Nested(EventSchema))
+    last_counter = fields.Integer()
+
+
+class JobPageSchema(Schema):
+    items = fields.List(fields.Nested(JobSchema))
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer()
+    pages = fields.Integer()
+
+
+@blp.route("")
+class Jobs(MethodView):
+    @blp.doc(security=[{"bearer": []}])
+    @authenticated
+    @blp.arguments(JobListArgs, location="query")
+    @blp.response(200, JobPageSchema)
+    def get(self, args):
+        """Jobs the caller may see, newest first."""
+        a = actor()
+        page = jobs_svc.job_list(a, page=args["page"], per_page=args["per_page"], status=args["status"])
+        return {"items": [jobs_svc.job_public(a, j) for j in page.items], "page": page.page,
+                "per_page": page.per_page, "total": page.total, "pages": page.pages}
+
+
+@blp.route("/<int:job_id>")
+class OneJob(MethodView):
+    @blp.doc(security=[{"bearer": []}])
+    @authenticated
+    @blp.response(200, JobSchema)
+    def get(self, job_id: int):
+        a = actor()
+        return jobs_svc.job_public(a, jobs_svc.job_get(a, job_id))
+
+
+@blp.route("/<int:job_id>/events")
+class JobEvents(MethodView):
+    @blp.doc(security=[{"bearer": []}])
+    @authenticated
+    @blp.arguments(EventArgs, location="query")
+    @blp.response(200, ProgressSchema)
+    def get(self, args, job_id: int):
+        """The job and its events after counter `after`; poll with the returned last_counter."""
+        p = jobs_svc.job_events(actor(), job_id, after_counter=args["after"])
+        return {"job": p.job, "events": p.events, "last_counter": p.last_counter}
+
+
+@blp.route("/<int:job_id>/cancel")
+class CancelJob(MethodView):
+    @blp.doc(security=[{"bearer": []}])
+    @authenticated
+    @blp.response(202, JobSchema)
+    def post(self, job_id: int):
+        a = actor()
+        return jobs_svc.job_public(a, jobs_svc.job_cancel(a, job_id))
+
+
+@blp.route("/<int:job_id>/retry")
+class RetryJob(MethodView):
+    @blp.doc(security=[{"bearer": []}])
+    @authenticated
+    @blp.response(201, JobSchema)
+    def post(self, job_id: int):
+        a = actor()
+        return jobs_svc.job_public(a, jobs_svc.job_retry(a, job_id))

@@ -1,0 +1,69 @@
+"""Quotas API: a ministry's budget (used / limit per resource), its limit history, and setting a limit."""
+
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from panel.api.common import PageArgs, actor, authenticated, page_body
+from panel.models.quotas import DEFAULT_LIMITS
+from panel.services import quotas as quotas_svc
+
+blp = Blueprint("api_quotas", __name__, url_prefix="/quotas", description="Quota budgets of ministries")
+BEARER = [{"bearer": []}]
+
+
+class QuotaRowSchema(Schema):
+    resource = fields.String()
+    used = fields.Integer()
+    limit = fields.Integer()
+
+
+class QuotaBodySchema(Schema):
+    org_id = fields.Integer()
+    quotas = fields.List(fields.Nested(QuotaRowSchema))
+
+
+class LimitChangeSchema(Schema):
+    id = fields.Integer()
+    resource = fields.String()
+    old = fields.Integer()
+    new = fields.Integer()
+    requested_by = fields.String()
+    approved_by = fields.String()
+    request_id = fields.Integer(allow_none=True)
+    reason = fields.String()
+    created_at = fields.DateTime()
+
+
+class QuotaSetSchema(Schema):
+    resource = fields.String(required=True, validate=validate.OneOf(list(DEFAULT_LIMITS)))
+    limit = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=quotas_svc.MAX_LIMIT))
+    reason = fields.String(load_default="", validate=validate.Length(max=500))
+
+
+@blp.route("/<int:org_id>", methods=["GET"])
+@blp.doc(security=BEARER)
+@authenticated
+@blp.response(200, QuotaBodySchema)
+def quota_usage(org_id: int):
+    return {"org_id": org_id, "quotas": quotas_svc.quota_usage(actor(), org_id)}
+
+
+@blp.route("/<int:org_id>", methods=["PUT"])
+@blp.doc(security=BEARER)
+@authenticated
+@blp.arguments(QuotaSetSchema)
+@blp.response(200, LimitChangeSchema)
+def quota_set(data, org_id: int):
+    """Data-center admins set a limit directly; ministries ask with a quota.change request."""
+    return quotas_svc.quota_set(actor(), org_id=org_id, **data)
+
+
+@blp.route("/<int:org_id>/history", methods=["GET"])
+@blp.doc(security=BEARER)
+@authenticated
+@blp.arguments(PageArgs, location="query")
+@blp.response(200)
+def quota_history(args, org_id: int):
+    return page_body(quotas_svc.quota_history(actor(), org_id, **args), LimitChangeSchema())

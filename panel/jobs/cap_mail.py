@@ -1,0 +1,193 @@
+"""Mail capabilities: mail.server (set a host up), mail.domain (domains + DKIM keys), mail.mailboxes
+(every mailbox and alias change, as ONE run whatever the batch size).
+
+Each run sends the host's whole desired state for postfix's tables (so a run converges, whatever
+the host held) plus the objects this job changes; password hashes travel only as job secrets.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from panel.db import utcnow
+from panel.jobs import mail_tls
+from panel.jobs.capabilities import Capability, job_hosts, job_secrets, register, settings, target_of
+from panel.models.hosts import Host
+from panel.models.jobs import Job
+from panel.models.mail import AliasStatus, MailAlias, Mailbox, MailboxStatus, MailDomain, MailDomainStatus
+from panel.models.quotas import RequestQuota
+from provisioners.base import Result
+
+M = MailboxStatus
+ON_HOST = {M.PENDING: "active", M.ACTIVE: "active", M.SUSPENDED: "suspended"}
+UNDO = {"suspend": M.ACTIVE, "unsuspend": M.SUSPENDED}
+
+
+def ca_dir() -> Path:
+    return settings().path("mail-ca")
+
+
+def mail_name(host: Host) -> str:
+    """The name the host greets with and its certificate carries first."""
+    return host.name if "." in host.name else f"{host.name}.mail.govhost.invalid"
+
+
+def host_state(session: Session, host: Host, absent_ids: frozenset[int] = frozenset()) -> dict:
+    """govhost_mail: every domain, mailbox and alias the host should serve (three queries)."""
+    domains = list(session.scalars(select(MailDomain).where(MailDomain.host_id == host.id).order_by(MailDomain.name)))
+    live = {d.id: d for d in domains if d.status in (MailDomainStatus.PENDING, MailDomainStatus.ACTIVE)}
+    rows = session.execute(select(Mailbox.id, Mailbox.local_part, Mailbox.domain_id, Mailbox.quota_mb, Mailbox.status)
+                           .where(Mailbox.domain_id.in_(live), Mailbox.status.in_(list(ON_HOST)))
+                           .order_by(Mailbox.id)).all()
+    aliases = session.scalars(select(MailAlias).where(MailAlias.domain_id.in_(live),
+                                                      MailAlias.status != AliasStatus.DELETING)).all()
+    return {
+        "domains": [{"name": d.name, "selector": d.dkim_selector, "state": "active"} for d in live.values()],
+        "mailboxes": [{"address": f"{lp}@{live[did].name}", "quota_mb": q, "state": ON_HOST[st],
+                       "on_suspend": live[did].on_suspend.value}
+                      for i, lp, did, q, st in rows if i not in absent_ids],
+        "aliases": [{"source": a.address, "destinations": list(a.destinations)} for a in aliases],
+    }
+
+
+def _tls(host: Host, state: dict) -> tuple[dict, dict]:
+    names = [mail_name(host)] + [f"mail.{d['name']}" for d in state["domains"]]
+    key, chain = mail_tls.issue(ca_dir(), names, [host.address])
+    return {"mail_tls_chain_pem": chain, "mail_webmail_names": [*names, host.address]}, {"mail_tls_key_pem": key}
+
+
+def _one_host(job: Job, session: Session) -> Host:
+    hosts = job_hosts(job, session)
+    if len(hosts) != 1:
+        raise ValueError("a mail job runs on exactly one host")
+    return hosts[0]
+
+
+def _server_build(job: Job, session: Session):
+    host = _one_host(job, session)
+    state = host_state(session, host)
+    extra, secrets = _tls(host, state)
+    extra.update(govhost_mail=state, postfix_myhostname=mail_name(host),
+                 dovecot_postmaster=f"postmaster@{mail_name(host)}",
+                 dovecot_archive_days=settings().mail.archive_days)
+    if job.params.get("auth_failure_delay") is not None:
+        extra["dovecot_auth_failure_delay"] = str(int(job.params["auth_failure_delay"]))
+    return extra, secrets, [target_of(host)]
+
+
+def _domain_build(job: Job, session: Session):
+    host = _one_host(job, session)
+    state = host_state(session, host)
+    extra, secrets = _tls(host, state)
+    extra["govhost_mail"] = state
+    return extra, secrets, [target_of(host)]
+
+
+def _mailboxes_build(job: Job, session: Session):
+    host = _one_host(job, session)
+    ids = job.params.get("mailbox_ids") or []
+    boxes = list(session.scalars(select(Mailbox).where(Mailbox.id.in_(ids)))) if ids else []
+    deleting = frozenset(b.id for b in boxes if b.status == M.DELETING)
+    changes = [{"address": b.address, "quota_mb": b.quota_mb, "on_suspend": b.domain.on_suspend.value,
+                "state": "absent" if b.id in deleting else ON_HOST.get(b.status, "absent")} for b in boxes]
+    extra = {"govhost_mail": host_state(session, host, deleting), "govhost_mail_changes": changes,
+             "dovecot_archive_days": settings().mail.archive_days}
+    hashes = job_secrets(job)
+    return extra, ({"govhost_mail_hashes": json.dumps(hashes)} if hashes else {}), [target_of(host)]
+
+
+# ---- end of a job ---------------------------------------------------------------------------
+
+def _store_dkim(session: Session, host: Host, result: Result) -> None:
+    keys = (result.data or {}).get("govhost_dkim") or {}
+    for dom in session.scalars(select(MailDomain).where(MailDomain.host_id == host.id)):
+        if isinstance(keys.get(dom.name), str):
+            dom.dkim_public_key = keys[dom.name][:4000]
+
+
+def _domain_done(job: Job, session: Session, result: Result) -> None:
+    host = _one_host(job, session)
+    _store_dkim(session, host, result)
+    for dom in session.scalars(select(MailDomain).where(MailDomain.host_id == host.id,
+                                                        MailDomain.status == MailDomainStatus.PENDING)):
+        dom.move_to(MailDomainStatus.ACTIVE)
+        dom.last_error = ""
+        session.execute(update(MailAlias).where(MailAlias.domain_id == dom.id, MailAlias.status == AliasStatus.PENDING)
+                        .values(status=AliasStatus.ACTIVE))
+
+
+def _domain_failed(job: Job, session: Session, result: Result) -> None:
+    dom = session.get(MailDomain, job.params.get("domain_id"))
+    if dom is not None and dom.status == MailDomainStatus.PENDING:
+        dom.move_to(MailDomainStatus.FAILED)
+        dom.last_error = (result.explanation or "")[:1000]
+
+
+def _server_done(job: Job, session: Session, result: Result) -> None:
+    host = _one_host(job, session)
+    _store_dkim(session, host, result)
+    host.facts = {**(host.facts or {}), "mail_server_at": utcnow().isoformat(timespec="seconds")}
+
+
+def _boxes(job: Job, session: Session) -> list[Mailbox]:
+    ids = job.params.get("mailbox_ids") or []
+    return list(session.scalars(select(Mailbox).where(Mailbox.id.in_(ids)))) if ids else []
+
+
+def _release_if_gone(session: Session, request_ids: set[int]) -> None:
+    """A create request's budget is free again once every mailbox it made is deleted."""
+    for rid in request_ids:
+        alive = session.scalars(select(Mailbox.id).where(Mailbox.request_id == rid, Mailbox.status != M.DELETED)).first()
+        if alive is None:
+            session.execute(update(RequestQuota).where(RequestQuota.request_id == rid, RequestQuota.released_at.is_(None))
+                            .values(released_at=utcnow()))
+
+
+def _mailboxes_done(job: Job, session: Session, result: Result) -> None:
+    op, now = job.params.get("op"), utcnow()
+    boxes = _boxes(job, session)
+    for box in boxes:
+        if op == "create" and box.status == M.PENDING:
+            box.move_to(M.ACTIVE)
+        elif op == "delete" and box.status == M.DELETING:
+            box.move_to(M.DELETED)
+            box.deleted_at = now
+        elif op == "password":
+            box.password_changed_at = now
+    if op == "delete":
+        session.flush()
+        _release_if_gone(session, {b.request_id for b in boxes if b.request_id})
+    for alias in session.scalars(select(MailAlias).where(MailAlias.id.in_(job.params.get("alias_ids") or []))):
+        if alias.status == AliasStatus.DELETING:
+            session.delete(alias)
+        else:
+            alias.status = AliasStatus.ACTIVE
+
+
+def _mailboxes_failed(job: Job, session: Session, result: Result) -> None:
+    op = job.params.get("op")
+    for box in _boxes(job, session):
+        if op == "create" and box.status == M.PENDING:
+            box.move_to(M.FAILED)
+        elif op in UNDO and box.status != UNDO[op]:
+            box.move_to(UNDO[op])
+        elif op == "delete" and box.status == M.DELETING:
+            box.move_to(M(job.params.get("previous", "active")))
+        elif op == "quota" and isinstance(job.params.get("old_quota_mb"), int):
+            box.quota_mb = job.params["old_quota_mb"]
+    for alias in session.scalars(select(MailAlias).where(MailAlias.id.in_(job.params.get("alias_ids") or []))):
+        if alias.status == AliasStatus.DELETING:
+            alias.status = AliasStatus.ACTIVE
+
+
+register(Capability("mail.server", "mail_server.yml", _server_build, on_success=_server_done, timeout_s=1200,
+                    description="Set up a mail host: postfix, dovecot, opendkim, TLS, webmail"))
+register(Capability("mail.domain", "mail_domain.yml", _domain_build, on_success=_domain_done,
+                    on_failure=_domain_failed, timeout_s=600, description="Mail domains and their DKIM keys"))
+register(Capability("mail.mailboxes", "mailbox_batch.yml", _mailboxes_build, on_success=_mailboxes_done,
+                    on_failure=_mailboxes_failed, timeout_s=900,
+                    description="Mailboxes and aliases of one host, in one batch"))

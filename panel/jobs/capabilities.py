@@ -1,0 +1,143 @@
+"""Job kinds: which playbook a kind runs, how its inputs are built, what it updates at the end.
+
+Each domain adds one module (cap_hosts, cap_sites, cap_dns, ...) that calls `register(...)` at
+import and is named in MODULES; the registry loads them on first use, so this module never imports
+a domain and a domain never needs the runner. One job may carry many objects (a batch of sites on
+one host): `build` turns them into one set of extravars for one playbook run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from panel import security
+from panel.config import Settings
+from panel.errors import Invalid
+from panel.models.hosts import Host
+from panel.models.jobs import Job
+from provisioners.base import Result, Target
+
+ROOT = Path(__file__).resolve().parents[2]
+PLAYBOOK_DIR = ROOT / "playbooks"
+TEMPLATES_DIR = ROOT / "templates"
+
+# Domain modules that register capabilities; each domain appends its own line.
+MODULES = [
+    "panel.jobs.cap_hosts",
+    "panel.jobs.cap_dns",
+    "panel.jobs.cap_sites",
+]
+
+Build = tuple[dict, dict, list[Target]]  # extravars (user-derived, sent !unsafe), secrets, targets
+BuildFn = Callable[[Job, Session], Build]
+Hook = Callable[[Job, Session, Result], None]
+
+
+def _nothing(job: Job, session: Session, result: Result) -> None:
+    """Default hook: the job row itself is the only state."""
+
+
+@dataclass(frozen=True)
+class Capability:
+    """kind: "site.create"; playbook: file under playbooks/ (or an absolute path);
+    build(job, session) -> (extravars, secrets, targets); on_success/on_failure(job, session,
+    result) update domain rows in the transaction that finishes the job (result.status "error"
+    when the worker died or raised)."""
+
+    kind: str
+    playbook: str
+    build: BuildFn
+    on_success: Hook = _nothing
+    on_failure: Hook = _nothing
+    timeout_s: int | None = None  # None: settings.ansible.timeout_s
+    allow_down_hosts: bool = False  # host.ping may probe a host marked down
+    description: str = ""
+
+    @property
+    def project_dir(self) -> str:
+        path = Path(self.playbook)
+        return str(path.parent if path.is_absolute() else PLAYBOOK_DIR)
+
+    @property
+    def playbook_name(self) -> str:
+        return Path(self.playbook).name
+
+
+_registry: dict[str, Capability] = {}
+_loaded = False
+_settings: Settings | None = None
+
+
+def configure(settings: Settings) -> None:
+    """Called by queue.configure at boot: builders read paths and keys from the settings."""
+    global _settings
+    _settings = settings
+
+
+def settings() -> Settings:
+    if _settings is None:
+        raise RuntimeError("job capabilities not configured: boot() first")
+    return _settings
+
+
+def register(cap: Capability) -> Capability:
+    """Add a kind; registering the same kind twice with another definition is a programming error."""
+    old = _registry.get(cap.kind)
+    if old is not None and old != cap:
+        raise ValueError(f"job kind {cap.kind} is already registered")
+    _registry[cap.kind] = cap
+    return cap
+
+
+def _load() -> None:
+    global _loaded
+    if not _loaded:
+        for name in MODULES:
+            importlib.import_module(name)
+        _loaded = True
+
+
+def get(kind: str) -> Capability:
+    _load()
+    cap = _registry.get(kind)
+    if cap is None:
+        raise Invalid("job.kind_unknown", "There is no job kind {kind}.", field="kind", kind=str(kind)[:64])
+    return cap
+
+
+def find(kind: str) -> Capability | None:
+    _load()
+    return _registry.get(kind)
+
+
+def kinds() -> list[str]:
+    _load()
+    return sorted(_registry)
+
+
+# ---- helpers for build functions ------------------------------------------------------------
+
+def job_secrets(job: Job) -> dict[str, str]:
+    """The secrets the job was submitted with (decrypted; never store or log them)."""
+    return json.loads(security.unseal(job.secrets)) if job.secrets else {}
+
+
+def job_hosts(job: Job, session: Session) -> list[Host]:
+    ids = job.host_ids
+    return list(session.scalars(select(Host).where(Host.id.in_(ids)).order_by(Host.id))) if ids else []
+
+
+def target_of(host: Host) -> Target:
+    return Target(name=host.name, address=host.address, port=host.port, user=host.ssh_user or "root",
+                  host_key_type=host.host_key_type, host_key=host.host_key)
+
+
+def host_targets(job: Job, session: Session) -> list[Target]:
+    return [target_of(h) for h in job_hosts(job, session)]

@@ -1,0 +1,241 @@
+"""Jobs: submit (used by approvals and operators), list, watch, cancel, retry; all scoped.
+
+Tenants see their own organization's jobs only (another ministry's job, or data-center work, does
+not exist for them), with task names and outcomes; staff also see redacted output, parameters and
+the traceback. Secrets are sealed on the row at submit and never leave it except to the worker.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from panel import db, security
+from panel.config import Settings
+from panel.errors import Conflict, Forbidden, Invalid, NotFound
+from panel.jobs import capabilities, queue, runner, tasks
+from panel.models.hosts import Host, HostState
+from panel.models.jobs import RETRYABLE, Job, JobEvent, JobHost, JobStatus
+from panel.models.requests import Request, RequestStatus
+from panel.models.tenants import Organization, Role
+from panel.services.actor import Actor, get_scoped, require_org_role, require_write, scoped
+from panel.services.audit import audited
+from panel.services.pagination import Page, paginate
+
+MAX_HOSTS = 100
+MAX_PARAMS_BYTES = 256 * 1024
+# Events a tenant is shown: what ran where and how it went (never raw output).
+TENANT_EVENTS = ("playbook_on_play_start", "playbook_on_task_start", "runner_on_ok", "runner_on_failed",
+                 "runner_on_skipped", "runner_on_unreachable", "runner_on_async_failed", "playbook_on_stats")
+
+
+# ---- submit ------------------------------------------------------------------------------------
+
+def _check_actor(actor: Actor, org_id: int | None, request_id: int | None) -> None:
+    require_write(actor)
+    if actor.has_staff(Role.OPERATOR, Role.ADMIN):
+        return
+    if request_id is None or org_id is None:  # ministries start work only through their requests
+        raise Forbidden("job.forbidden", "Jobs are started by approved requests or by data-center staff.")
+    require_org_role(actor, org_id)
+
+
+def _check_hosts(s, host_ids, cap: capabilities.Capability) -> list[Host]:
+    ints = all(isinstance(h, int) and not isinstance(h, bool) for h in host_ids)
+    if not ints or len(host_ids) > MAX_HOSTS or len(set(host_ids)) != len(host_ids):
+        raise Invalid("job.hosts_invalid", "Give up to {max} distinct host ids.", field="host_ids", max=MAX_HOSTS)
+    hosts = list(s.scalars(select(Host).where(Host.id.in_(host_ids)))) if host_ids else []
+    if len(hosts) != len(host_ids):
+        raise NotFound("host.not_found", "No host {id}.", id=str(sorted(set(host_ids) - {h.id for h in hosts})[0]))
+    for h in hosts:
+        if h.key_mismatch_at is not None or (h.state == HostState.DOWN and not cap.allow_down_hosts):
+            raise Conflict("job.host_untrusted", "Host {host} is down or its host key changed; no job runs there.",
+                           host=h.name)
+    return hosts
+
+
+def _check_data(params, secrets) -> tuple[dict, dict]:
+    if not isinstance(params, dict):
+        raise Invalid("job.params_invalid", "Job parameters must be a mapping.", field="params")
+    try:
+        size = len(json.dumps(params, ensure_ascii=False))
+    except (TypeError, ValueError):
+        raise Invalid("job.params_invalid", "Job parameters must be plain data.", field="params") from None
+    if size > MAX_PARAMS_BYTES:
+        raise Invalid("job.params_too_large", "Job parameters are too large.", field="params")
+    secrets = secrets or {}
+    if not isinstance(secrets, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in secrets.items()):
+        raise Invalid("job.secrets_invalid", "Job secrets must map names to text.", field="secrets")
+    return params, secrets
+
+
+def _check_owner(s, org_id, request_id) -> None:
+    if org_id is not None and s.get(Organization, org_id) is None:
+        raise NotFound("organization.not_found", "Not found.", id=str(org_id))
+    if request_id is not None:
+        req = s.get(Request, request_id)
+        if req is None or req.org_id != org_id:
+            raise Invalid("job.request_invalid", "The request does not belong to this organization.",
+                          field="request_id")
+
+
+def _new_job(actor: Actor, s, **fields) -> Job:
+    job = Job(created_by_id=actor.user_id, created_by_name=actor.username, **fields)
+    s.add(job)
+    s.flush()
+    db.on_commit(lambda job_id=job.id: queue.enqueue(job_id))
+    return job
+
+
+@audited("job.submit", "job", exclude=("secrets",))
+def job_submit(actor: Actor, *, kind: str, org_id: int | None, host_ids: list[int], params: dict,
+               secrets: dict[str, str] | None = None, request_id: int | None = None) -> Job:
+    """A pending job, queued once the surrounding transaction commits."""
+    _check_actor(actor, org_id, request_id)
+    cap = capabilities.get(kind)
+    params, secrets = _check_data(params, secrets)
+    with db.unit_of_work() as s:
+        _check_owner(s, org_id, request_id)
+        if not isinstance(host_ids, (list, tuple)):
+            raise Invalid("job.hosts_invalid", "Give a list of host ids.", field="host_ids")
+        hosts = _check_hosts(s, list(host_ids), cap)
+        return _new_job(actor, s, kind=kind, org_id=org_id, request_id=request_id, params=params,
+                        secrets=security.seal(json.dumps(secrets)) if secrets else None,
+                        host_links=[JobHost(host_id=h.id, host_name=h.name) for h in hosts])
+
+
+# ---- reading -----------------------------------------------------------------------------------
+
+def job_list(actor: Actor, *, page: int = 1, per_page: int = 50, status: str | None = None) -> Page:
+    stmt = scoped(select(Job), actor, Job)
+    if status:
+        try:
+            stmt = stmt.where(Job.status == JobStatus(status))
+        except ValueError:
+            raise Invalid("job.status_invalid", "Unknown job status {status}.", field="status",
+                          status=str(status)[:20]) from None
+    with db.unit_of_work():
+        return paginate(stmt.order_by(Job.id.desc()), page=page, per_page=per_page)
+
+
+def job_get(actor: Actor, job_id: int) -> Job:
+    with db.unit_of_work():
+        return get_scoped(Job, job_id, actor, "job")
+
+
+def _ts(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def job_public(actor: Actor, job: Job) -> dict:
+    """What `actor` may see of a job, as plain data (the web page, the API and the CLI show this)."""
+    d = {"id": job.id, "kind": job.kind, "status": job.status.value, "org_id": job.org_id,
+         "request_id": job.request_id, "hosts": [link.host_name for link in job.host_links],
+         "created_by": job.created_by_name, "attempt": job.attempt, "retry_of_id": job.retry_of_id,
+         "explanation": job.explanation, "rc": job.rc, "stats": job.stats or {},
+         "cancel_requested": job.cancel_requested, "created_at": _ts(job.created_at),
+         "started_at": _ts(job.started_at), "finished_at": _ts(job.finished_at), "finished": job.finished}
+    if actor.is_staff:
+        d.update(params=job.params or {}, traceback=job.traceback, worker=job.worker, data=job.data or {})
+    return d
+
+
+@dataclass(frozen=True)
+class Progress:
+    job: dict  # job_public()
+    events: list[dict]
+    last_counter: int
+
+
+def job_events(actor: Actor, job_id: int, after_counter: int = 0, limit: int = 500) -> Progress:
+    """Events after `after_counter` (poll with the returned last_counter)."""
+    if not isinstance(after_counter, int) or after_counter < 0:
+        raise Invalid("job.after_invalid", "`after` is a non-negative event counter.", field="after")
+    with db.unit_of_work() as s:
+        job = get_scoped(Job, job_id, actor, "job")
+        stmt = select(JobEvent).where(JobEvent.job_id == job.id, JobEvent.counter > after_counter)
+        if not actor.is_staff:
+            stmt = stmt.where(JobEvent.event.in_(TENANT_EVENTS))
+        rows = list(s.scalars(stmt.order_by(JobEvent.counter).limit(min(max(1, limit), 1000))))
+        events = [_event(actor, e) for e in rows]
+        return Progress(job_public(actor, job), events, rows[-1].counter if rows else after_counter)
+
+
+def _event(actor: Actor, e: JobEvent) -> dict:
+    d = {"counter": e.counter, "event": e.event, "host": e.host, "task": e.task,
+         "status": e.status.value if e.status else None, "created_at": _ts(e.created_at)}
+    if actor.is_staff:
+        d["stdout"] = e.stdout
+    return d
+
+
+# ---- cancel and retry ------------------------------------------------------------------------------
+
+def _require_manager(actor: Actor, job: Job) -> None:
+    require_write(actor)
+    if actor.has_staff(Role.OPERATOR, Role.ADMIN):
+        return
+    if job.org_id is None:
+        raise NotFound("job.not_found", "Not found.", id=str(job.id))
+    require_org_role(actor, job.org_id)
+
+
+@audited("job.cancel", "job")
+def job_cancel(actor: Actor, job_id: int) -> Job:
+    """pending: canceled at once; running: the worker stops Ansible within about a second."""
+    with db.unit_of_work() as s:
+        job = get_scoped(Job, job_id, actor, "job")
+        _require_manager(actor, job)
+        job = runner.locked(s, job.id)
+        if job.status == JobStatus.PENDING:
+            job.move_to(JobStatus.CANCELED)
+            job.explanation = "The job was canceled before it started."
+            runner.move_request(s, job, ok=False)
+        elif job.status == JobStatus.RUNNING:
+            job.cancel_requested = True
+        else:
+            raise Conflict("job.not_active", "Job {id} has already finished ({status}).", id=job.id,
+                           status=job.status.value)
+        return job
+
+
+@audited("job.retry", "job")
+def job_retry(actor: Actor, job_id: int) -> Job:
+    """A new job with the same kind, hosts, parameters and secrets; its request goes
+    failed -> retried -> provisioning."""
+    with db.unit_of_work() as s:
+        old = get_scoped(Job, job_id, actor, "job")
+        _require_manager(actor, old)
+        old = runner.locked(s, old.id)
+        if old.status not in RETRYABLE:
+            raise Conflict("job.not_retryable", "Only failed, errored or canceled jobs can be retried.")
+        if s.scalar(select(Job.id).where(Job.retry_of_id == old.id)) is not None:
+            raise Conflict("job.already_retried", "Job {id} was already retried.", id=old.id)
+        _check_hosts(s, old.host_ids, capabilities.get(old.kind))
+        _retry_request(s, old)
+        return _new_job(actor, s, kind=old.kind, org_id=old.org_id, request_id=old.request_id,
+                        params=dict(old.params or {}), secrets=old.secrets, attempt=old.attempt + 1,
+                        retry_of_id=old.id, host_links=[JobHost(host_id=h.host_id, host_name=h.host_name)
+                                                        for h in old.host_links])
+
+
+def _retry_request(s, job: Job) -> None:
+    req = s.get(Request, job.request_id) if job.request_id else None
+    if req is not None and req.status == RequestStatus.FAILED:
+        req.move_to(RequestStatus.RETRIED)
+        req.retries += 1
+        req.move_to(RequestStatus.PROVISIONING)
+
+
+# ---- the worker ----------------------------------------------------------------------------------
+
+def job_kinds() -> list[str]:
+    return capabilities.kinds()
+
+
+def jobs_worker(settings: Settings, workers: int | None = None) -> None:
+    """Run the worker in this process (`govhost worker`): reap dead workers' jobs, then consume."""
+    tasks.run_worker(settings, workers)

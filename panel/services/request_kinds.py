@@ -1,0 +1,129 @@
+"""The registry of request kinds: each capability (sites, DNS, mail ...) registers one per use case.
+
+A kind says who may ask, how to validate and normalise the payload, what it costs in quota, where
+it will run, and what to do once approved (usually submit a job). services.requests drives every
+kind the same way; a new capability adds a kind here and a form on the web side, nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from panel.errors import Invalid, NotFound
+from panel.models.requests import ApprovalMode, Request
+from panel.models.tenants import MINISTRY_ROLES, Organization, Role
+from panel.services.actor import Actor
+
+
+def N_(text: str) -> str:
+    """Marks a label for the translation catalog; the surfaces translate it when they show it."""
+    return text
+
+
+def _no_quota(payload: dict) -> dict[str, int]:
+    return {}
+
+
+def _no_place(session: Session, org: Organization, payload: dict) -> int | None:
+    return None
+
+
+def _no_jobs(actor: Actor, request: Request) -> list:
+    return []
+
+
+def _no_secrets(actor: Actor, org: Organization, secrets: dict) -> dict:
+    if secrets:
+        raise Invalid("request.secrets_unexpected", "This kind of request takes no secrets.")
+    return {}
+
+
+@dataclass(frozen=True)
+class RequestKind:
+    """One kind of request.
+
+    validate(actor, org, payload) -> clean payload; raises Invalid(field=...) on bad input.
+    validate_secrets(actor, org, secrets) -> clean secrets (kept sealed, never shown or audited).
+    quota(payload) -> {resource: amount >= 0} drawn from the ministry's budget when approved.
+    place(session, org, payload) -> host id or None: the target host approvers see.
+    on_approve(actor, request) -> list of jobs (jobs.job_submit(..., request_id=request.id));
+        an empty list means the approval itself did the work and the request is done at once.
+    on_retry(actor, request) -> list of jobs for a failed request (defaults to on_approve).
+    describe(payload) -> one line for lists and notifications (no secrets).
+    """
+
+    name: str
+    label: str  # English, marked with N_(); surfaces translate it
+    who_may_request: frozenset[Role]  # ministry roles and/or staff roles
+    validate: Callable[[Actor, Organization, dict], dict]
+    quota: Callable[[dict], dict[str, int]] = _no_quota
+    place: Callable[[Session, Organization, dict], int | None] = _no_place
+    on_approve: Callable[[Actor, Request], list] = _no_jobs
+    on_retry: Callable[[Actor, Request], list] | None = None
+    validate_secrets: Callable[[Actor, Organization, dict], dict] = _no_secrets
+    describe: Callable[[dict], str] = field(default=lambda payload: "")
+    default_policy: ApprovalMode = ApprovalMode.ONE
+
+    @property
+    def staff_only(self) -> bool:
+        return not (self.who_may_request & MINISTRY_ROLES)
+
+    def may_request(self, actor: Actor, org_roles: frozenset[Role]) -> bool:
+        """Staff roles are global; ministry roles count in the request's organization (or above)."""
+        return bool(self.who_may_request & (actor.staff_roles | org_roles))
+
+
+_KINDS: dict[str, RequestKind] = {}
+
+
+def register(kind: RequestKind) -> RequestKind:
+    """Add a kind; registering a name twice replaces it (module reloads in tests)."""
+    _KINDS[kind.name] = kind
+    return kind
+
+
+def get(name: str) -> RequestKind:
+    try:
+        return _KINDS[name]
+    except (KeyError, TypeError):
+        raise NotFound("request.kind_unknown", "Unknown request kind: {kind}.", field="kind",
+                       kind=str(name)[:64]) from None
+
+
+def all() -> list[RequestKind]:  # the registry's public name (shadows the builtin here only)
+    return sorted(_KINDS.values(), key=lambda k: k.name)
+
+
+# ---- helpers for validate() functions -----------------------------------------------------------
+
+def require_int(payload: dict, name: str, *, minimum: int = 0, maximum: int = 2**53) -> int:
+    value = payload.get(name)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise Invalid("request.field_invalid", "{name} must be a whole number from {minimum} to {maximum}.",
+                      field=name, name=name, minimum=minimum, maximum=maximum)
+    return value
+
+
+def require_text(payload: dict, name: str, *, max_len: int = 500, required: bool = True) -> str:
+    value = payload.get(name, "")
+    if value is None:
+        value = ""
+    if not isinstance(value, str) or "\x00" in value or len(value) > max_len:
+        raise Invalid("request.field_invalid", "{name} must be text of at most {max_len} characters.",
+                      field=name, name=name, max_len=max_len)
+    value = value.strip()
+    if required and not value:
+        raise Invalid("request.field_required", "{name} is required.", field=name, name=name)
+    return value
+
+
+def reject_unknown(payload: dict, allowed: set[str]) -> None:
+    unknown = sorted(set(payload) - allowed)
+    if unknown:
+        raise Invalid("request.field_unknown", "Unknown field: {name}.", field=str(unknown[0])[:64],
+                      name=str(unknown[0])[:64])

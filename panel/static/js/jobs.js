@@ -1,0 +1,58 @@
+// Live job progress: poll the page's progress.json every second until the job ends.
+// Built with textContent only (never innerHTML), so task names and output cannot inject markup.
+(function () {
+  var box = document.querySelector("[data-job-progress]");
+  if (!box || box.dataset.finished === "true") { return; }
+  var tbody = document.getElementById("job-events");
+  var staff = tbody && tbody.dataset.staff === "true";
+  var after = parseInt(box.dataset.after || "0", 10);
+
+  function cell(row, text, cls) {
+    var td = document.createElement("td");
+    if (cls) {
+      var span = document.createElement(cls === "pre" ? "pre" : "span");
+      if (cls !== "pre") { span.className = "badge " + cls; }
+      span.textContent = text || "";
+      td.appendChild(span);
+    } else {
+      td.textContent = text || "";
+    }
+    row.appendChild(td);
+  }
+
+  function addEvent(e) {
+    if (!(e.status || e.event === "playbook_on_task_start" || (staff && e.stdout))) { return; }
+    var row = document.createElement("tr");
+    cell(row, String(e.counter));
+    cell(row, e.host);
+    cell(row, e.task);
+    if (e.status) { cell(row, e.status, e.status); } else { cell(row, ""); }
+    if (staff) { cell(row, e.stdout, "pre"); }
+    tbody.appendChild(row);
+  }
+
+  function setField(name, value) {
+    var el = box.querySelector('[data-field="' + name + '"]');
+    if (!el) { return; }
+    el.textContent = value || "";
+    if (name === "status") { el.className = "badge " + value; }
+    if (name === "explanation" && value) { el.className = "flash error"; }
+  }
+
+  function poll() {
+    fetch(box.dataset.jobProgress + "?after=" + after, {credentials: "same-origin", headers: {"Accept": "application/json"}})
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (data) {
+        if (!data) { return setTimeout(poll, 3000); }
+        data.events.forEach(addEvent);
+        after = data.last_counter;
+        setField("status", data.job.status);
+        setField("started_at", (data.job.started_at || "-").slice(0, 19).replace("T", " "));
+        setField("finished_at", (data.job.finished_at || "-").slice(0, 19).replace("T", " "));
+        setField("explanation", data.job.explanation);
+        if (data.job.finished) { window.location.reload(); } else { setTimeout(poll, 1000); }
+      })
+      .catch(function () { setTimeout(poll, 3000); });
+  }
+  setTimeout(poll, 1000);
+})();

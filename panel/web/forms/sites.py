@@ -1,0 +1,53 @@
+"""Forms of the website pages; names, plans, keys and certificates are validated by the services."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import IntegerField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional
+
+TLS_CHOICES = [SelectChoice("acme", _l("Automatic certificate (ACME)")), SelectChoice("none", _l("No HTTPS for now"))]
+
+
+class SiteCreateForm(FlaskForm):
+    fqdn = StringField(_l("Site name"), validators=[DataRequired(), Length(max=300)],
+                       render_kw={"autocapitalize": "none", "placeholder": "www.mptc.gov.kh"})
+    aliases = StringField(_l("Other names (aliases), separated by spaces"), validators=[Length(max=3000)],
+                          render_kw={"autocapitalize": "none"})
+    plan = SelectField(_l("Plan"), choices=[], validators=[DataRequired()])
+    php_version = StringField(_l("PHP version"), default="8.2", validators=[Length(max=10)])
+    tls = SelectField(_l("HTTPS"), choices=TLS_CHOICES, default="acme")
+    org_id = SelectField(_l("Organization"), choices=[], coerce=int, validators=[Optional()])
+    host_id = IntegerField(_l("Host id (operators only)"), validators=[Optional()])
+
+
+class PlanForm(FlaskForm):
+    plan = SelectField(_l("New plan"), choices=[], validators=[DataRequired()])
+
+
+class AliasForm(FlaskForm):
+    alias = StringField(_l("Alias"), validators=[DataRequired(), Length(max=300)], render_kw={"autocapitalize": "none"})
+
+
+class ConfirmForm(FlaskForm):
+    """Suspend, unsuspend, delete, remove: a CSRF-protected button."""
+
+
+class SftpKeyForm(FlaskForm):
+    public_key = TextAreaField(_l("SSH public key"), validators=[DataRequired(), Length(max=16000)],
+                               render_kw={"rows": 3, "placeholder": "ssh-ed25519 AAAA... name@laptop"})
+
+
+class CertUploadForm(FlaskForm):
+    certificate = TextAreaField(_l("Certificate (PEM)"), validators=[DataRequired(), Length(max=64000)],
+                                render_kw={"rows": 6})
+    chain = TextAreaField(_l("Intermediate certificates (PEM)"), validators=[Length(max=64000)], render_kw={"rows": 6})
+    private_key = TextAreaField(_l("Private key (PEM, without passphrase)"),
+                                validators=[DataRequired(), Length(max=64000)], render_kw={"rows": 6})
+
+
+class CustomNginxForm(FlaskForm):
+    custom_nginx = TextAreaField(_l("Custom nginx directives (operators)"), validators=[Length(max=8000)],
+                                 render_kw={"rows": 6, "class": "mono"})

@@ -1,0 +1,84 @@
+"""What goes into a provisioner run and what comes out: plain data, no panel, no database.
+
+A caller (the panel's job runner, a benchmark, a test) builds a PlaybookSpec and a list of Targets,
+calls `ansible.run_playbook`, receives events through a callback and gets a Result back. A failed
+playbook is a Result with status "failed", never an exception; ProvisionError means the run could
+not even be set up (bad target, missing playbook).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# Inventory names reach ansible as host patterns and file names: keep them boring.
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+_KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
+              "ssh-rsa")
+_B64_RE = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
+
+
+class ProvisionError(Exception):
+    """The run could not be prepared (invalid target or spec); nothing was sent to any host."""
+
+
+class Unsafe(str):
+    """A string Ansible must never template: dumped as `!unsafe` into the extravars file."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """One managed host, with the SSH host key the panel pinned when the host was registered."""
+
+    name: str
+    address: str
+    port: int = 22
+    user: str = "root"
+    host_key_type: str = ""
+    host_key: str = ""  # base64 blob as in known_hosts
+
+    def __post_init__(self) -> None:
+        if not _NAME_RE.match(self.name or ""):
+            raise ProvisionError(f"invalid inventory name {self.name!r}")
+        if not _NAME_RE.match(self.user or "") or not (0 < int(self.port) < 65536):
+            raise ProvisionError(f"invalid ssh user or port for {self.name}")
+        if not self.host_key or self.host_key_type not in _KEY_TYPES or not _B64_RE.match(self.host_key):
+            raise ProvisionError(f"host {self.name} has no pinned host key: register the host first")
+
+
+@dataclass(frozen=True)
+class PlaybookSpec:
+    """One playbook run. `extravars` are user-derived: every string in them reaches Ansible as
+    `!unsafe`. `project_dir` holds the playbook and its roles/; `ssh_key` is the private key file."""
+
+    playbook: str
+    project_dir: str
+    ssh_key: str
+    extravars: Mapping[str, Any] = field(default_factory=dict)
+    forks: int = 10
+    control_dir: str | None = None  # shared ControlPersist sockets; None = one dir per run
+    templates_dir: str | None = None  # top-level templates/ for roles (govhost_templates)
+
+
+@dataclass
+class Result:
+    """Outcome as data. status: successful | failed | timeout | canceled (ansible-runner's words);
+    stats: per-host counters {ok, changed, dark, failures, ...}; explanation: plain language."""
+
+    status: str
+    rc: int | None
+    stats: dict = field(default_factory=dict)
+    explanation: str = ""
+    data: dict = field(default_factory=dict)  # what the playbook published with set_stats
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "successful"
+
+
+# An event as handed to on_event: already redacted, without module arguments.
+Event = dict[str, Any]
+EventSink = Callable[[Event], None]
+CancelCheck = Callable[[], bool]

@@ -1,0 +1,109 @@
+"""ansible-runner events -> small redacted events for the caller, per-host stats and an explanation.
+
+Module arguments (`res.invocation`) never leave this module: a caller only sees which task ran on
+which host, its outcome and the redacted stdout line. Failures are kept to explain the run in plain
+language ("Host web1 could not be reached over SSH: ...", "Task 'Install packages' failed on ...").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .base import Event, EventSink, Result
+from .redact import redact
+
+_HOST_EVENTS = {
+    "runner_on_ok": "ok",
+    "runner_on_failed": "failed",
+    "runner_on_skipped": "skipped",
+    "runner_on_unreachable": "unreachable",
+    "runner_on_async_failed": "failed",
+}
+_KEPT = set(_HOST_EVENTS) | {"playbook_on_play_start", "playbook_on_task_start", "playbook_on_stats",
+                              "verbose", "warning", "error", "playbook_on_no_hosts_matched"}
+_STAT_KEYS = {"ok": "ok", "changed": "changed", "dark": "unreachable", "failures": "failed",
+              "skipped": "skipped", "ignored": "ignored", "rescued": "rescued"}
+MAX_STDOUT = 8000
+MAX_MSG = 400
+
+
+def _msg(res: Any) -> str:
+    if not isinstance(res, Mapping):
+        return ""
+    msg = res.get("msg") or res.get("stderr") or res.get("reason") or ""
+    return " ".join(str(msg).split())[:MAX_MSG]
+
+
+class EventCollector:
+    """The event_handler of one run: forwards redacted events, remembers what explains the end."""
+
+    def __init__(self, secrets: Mapping[str, str], sink: EventSink | None):
+        self.secrets = dict(secrets)
+        self.sink = sink
+        self.failures: list[tuple[str, str, str]] = []  # host, task, message
+        self.unreachable: dict[str, str] = {}
+        self.errors: list[str] = []
+        self.stats: dict[str, dict[str, int]] = {}
+        self.data: dict = {}
+
+    def handle(self, ev: dict) -> bool:
+        """Called by ansible-runner for each event; False: runner writes nothing to disk."""
+        kind = ev.get("event", "")
+        if kind not in _KEPT:
+            return False
+        data = ev.get("event_data") or {}
+        stdout = redact((ev.get("stdout") or "").strip("\r\n"), self.secrets)[:MAX_STDOUT]
+        if kind in ("verbose", "warning", "error") and not stdout.strip():
+            return False
+        status = _HOST_EVENTS.get(kind)
+        res = data.get("res") or {}
+        if status == "ok" and isinstance(res, Mapping) and res.get("changed"):
+            status = "changed"
+        task = redact(str(data.get("task") or data.get("play") or ""), self.secrets)
+        host = str(data.get("host") or "")
+        self._remember(kind, host, task, res, data, stdout)
+        if self.sink is not None:
+            event: Event = {"counter": int(ev.get("counter") or 0), "event": kind, "host": host,
+                            "task": task[:250], "status": status, "stdout": stdout,
+                            "created": ev.get("created")}
+            self.sink(event)
+        return False
+
+    def _remember(self, kind: str, host: str, task: str, res: Any, data: dict, stdout: str) -> None:
+        if kind == "runner_on_unreachable":
+            self.unreachable[host] = redact(_msg(res), self.secrets)
+        elif kind in ("runner_on_failed", "runner_on_async_failed") and not data.get("ignore_errors"):
+            self.failures.append((host, task, redact(_msg(res), self.secrets)))
+        elif kind in ("error", "verbose") and "ERROR" in stdout:
+            self.errors.append(" ".join(stdout.split())[:MAX_MSG])
+        elif kind == "playbook_on_stats":
+            self._stats(data)
+
+    def _stats(self, data: dict) -> None:
+        for key, name in _STAT_KEYS.items():
+            for host, n in (data.get(key) or {}).items():
+                self.stats.setdefault(host, dict.fromkeys(_STAT_KEYS.values(), 0))[name] = int(n)
+        artifact = data.get("artifact_data") or {}
+        if isinstance(artifact, Mapping):
+            self.data = dict(artifact)
+
+    def explanation(self, status: str, rc: int | None, timeout: int) -> str:
+        if status == "successful":
+            return ""
+        if status == "canceled":
+            return "The job was canceled before it finished."
+        if status == "timeout":
+            return f"The job did not finish within {timeout} seconds and was stopped."
+        parts = [f"Host {h} could not be reached over SSH: {m or 'no answer'}"
+                 for h, m in sorted(self.unreachable.items())]
+        parts += [f"Task '{t}' failed on {h}: {m or 'no message'}" for h, t, m in self.failures[:5]]
+        if not parts:
+            parts = self.errors[-2:] or [f"Ansible stopped with exit code {rc}."]
+        return redact(" ".join(p if p.endswith(".") else p + "." for p in parts), self.secrets)[:2000]
+
+    def result(self, status: str, rc: int | None, timeout: int) -> Result:
+        if status == "successful" and (self.failures or self.unreachable):
+            status = "failed"  # a run that matched no host can still say rc 0
+        return Result(status=status, rc=rc, stats=self.stats, explanation=self.explanation(status, rc, timeout),
+                      data=self.data)

@@ -1,0 +1,163 @@
+"""Job engine fixtures: our own lab hosts (jb1, jb2: names no other session uses), Host rows with
+the key the live host presents, real Huey consumers (in a thread, or `govhost worker` processes)
+on the SQLite queue or RedisHuey (127.0.0.1:6379 db 15)."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from panel import db
+from panel.jobs import queue, tasks
+from panel.models.hosts import Host
+from panel.models.jobs import Job, JobEvent, JobStatus
+from panel.services.tokens import token_create
+from provisioners import lab as L
+from provisioners import probes
+from tests.conftest import settings_dict
+from tests.lab.conftest import assert_lab_route, lab_unavailable
+
+JOB_HOSTS = {"jb1": "10.77.0.221", "jb2": "10.77.0.222"}
+ROOT = Path(__file__).resolve().parents[2]
+TEST_PLAYBOOKS = Path(__file__).parent / "playbooks"
+
+
+@pytest.fixture
+def queue_backend() -> str:
+    return "sqlite"
+
+
+@pytest.fixture
+def settings(settings, queue_backend):
+    """Lab key for SSH; the queue backend of the test (parametrize `queue_backend`)."""
+    return dataclasses.replace(
+        settings, ansible=dataclasses.replace(settings.ansible, ssh_key=str(L.lab_key_path())),
+        queue=dataclasses.replace(settings.queue, backend=queue_backend))
+
+
+@pytest.fixture
+def booted(booted):
+    queue.huey().flush()  # Redis db 15 outlives sessions; our queue name is per database
+    yield booted
+    queue.huey().flush()
+
+
+@pytest.fixture(scope="session")
+def job_lab():
+    reason = lab_unavailable()
+    if reason:
+        pytest.skip(reason)
+    try:
+        L.build()
+        L.net_up()
+        started = L.hosts_up([f"{n}={ip}" for n, ip in JOB_HOSTS.items()], fresh=True)
+        for host in started:
+            assert_lab_route(host.ip)
+        yield {h.name: h for h in started}
+    finally:
+        for ip in JOB_HOSTS.values():
+            L.close_control_sockets(ip)
+        L.hosts_down(list(JOB_HOSTS), forget=True)
+
+
+@pytest.fixture
+def lab_host(job_lab, booted):
+    """lab_host("jb1") -> a Host row for the pristine lab host, its key read from the live host."""
+
+    def make(name: str = "jb1") -> Host:
+        L.close_control_sockets(JOB_HOSTS[name])
+        lab_host = L.host_reset(name)
+        assert_lab_route(lab_host.ip)
+        kind, blob, fp = probes.fetch_host_key(lab_host.ip, 22)
+        with db.unit_of_work() as s:
+            host = Host(name=name, address=lab_host.ip, port=22, ssh_user="root", host_key_type=kind,
+                        host_key=blob, fingerprint=fp)
+            s.add(host)
+            s.flush()
+            return host
+
+    yield make
+    for name, ip in JOB_HOSTS.items():
+        subprocess.run(["ip", "link", "set", f"v-{name}", "up"], check=False, capture_output=True)
+        L.close_control_sockets(ip)
+
+
+@pytest.fixture
+def consumer(booted):
+    """A real Huey consumer (2 worker threads) in this process; reaps first, like `govhost worker`."""
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    tasks.reap(booted)
+    c = tasks.consumer(booted, workers=2)
+    c.start()
+    yield c
+    c.stop(graceful=True)
+    for sig, handler in handlers.items():
+        signal.signal(sig, handler)
+
+
+@pytest.fixture
+def worker_process(booted, tmp_path):
+    """start() -> a `govhost worker` subprocess on this test's database and queue."""
+    cfg = tmp_path / "worker.yaml"
+    raw = settings_dict(tmp_path, booted.database.url)
+    raw["data_dir"] = booted.data_dir
+    raw["queue"].update(backend=booted.queue.backend, sqlite_path=booted.queue.sqlite_path)
+    raw["ansible"]["ssh_key"] = booted.ansible.ssh_key
+    cfg.write_text(yaml.safe_dump(raw))
+    procs: list[subprocess.Popen] = []
+
+    def start() -> subprocess.Popen:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        with open(tmp_path / f"worker{len(procs)}.log", "w") as log:  # the child keeps its own descriptor
+            proc = subprocess.Popen([sys.executable, "-m", "panel.cli.main", "--config", str(cfg), "worker"],
+                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env, cwd=ROOT)
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # ansible children of a killed worker
+
+
+def wait_job(job_id: int, statuses=None, timeout: float = 120.0, events: int = 0) -> Job:
+    """Poll the database until the job is in one of `statuses` (default: finished) with at least
+    `events` stored events."""
+    wanted = set(statuses or (JobStatus.SUCCESSFUL, JobStatus.FAILED, JobStatus.ERROR, JobStatus.CANCELED))
+    deadline = time.monotonic() + timeout
+    while True:
+        with db.unit_of_work() as s:
+            job = s.get(Job, job_id, populate_existing=True)
+            n = s.query(JobEvent).filter(JobEvent.job_id == job_id).count()
+            if job.status in wanted and n >= events:
+                return job
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job {job_id} is {job.status} with {n} events after {timeout}s")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def api_token(make):
+    """api_token(user) -> Authorization headers with a fresh write token of that user."""
+
+    def token(user, scope="write"):
+        _, plain = token_create(make.actor_of(user, "api"), name="test", scope=scope, days=1)
+        return {"Authorization": f"Bearer {plain}"}
+
+    return token

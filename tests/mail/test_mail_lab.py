@@ -1,0 +1,131 @@
+"""The mail platform on real postfix, dovecot, opendkim and BIND (lab hosts)."""
+
+from __future__ import annotations
+
+import imaplib
+import smtplib
+import time
+from email.message import EmailMessage
+
+import dkim
+import dns.message
+import dns.query
+import pytest
+
+from panel import db
+from panel.models.mail import Mailbox, MailboxStatus
+from panel.services import mail as mail_svc
+from provisioners import lab as L
+from tests.lab.clients import imap, smtp
+from tests.mail.conftest import PASSWORD, ZONES, approve_and_run, ca_context, make_domain
+
+pytestmark = pytest.mark.lab
+
+
+def create_boxes(world, dom, *names, quota_mb=None, actor=None):
+    req = mail_svc.mailbox_create(actor or world.aa, domain_id=dom.id, quota_mb=quota_mb,
+                                  mailboxes=[{"local_part": n, "password": PASSWORD} for n in names])
+    approve_and_run(world, req)
+    return req
+
+
+def submit(world, frm, to, subject, body="hello", password=PASSWORD):
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = frm, to, subject
+    msg.set_content(body)
+    s = smtp(world.ip, 587)
+    try:
+        s.ehlo("client.lab.test")
+        s.starttls(context=ca_context(world))
+        s.ehlo("client.lab.test")
+        s.login(frm, password)
+        s.send_message(msg)
+    finally:
+        s.quit()
+
+
+def fetch(world, address, subject, password=PASSWORD, timeout=10.0) -> bytes:
+    deadline = time.monotonic() + timeout
+    while True:
+        box = imap(world.ip, 993, use_ssl=True, ssl_context=ca_context(world))
+        try:
+            box.login(address, password)
+            box.select("INBOX")
+            _, found = box.search(None, "SUBJECT", f'"{subject}"')
+            if found[0]:
+                return box.fetch(found[0].split()[-1], "(RFC822)")[1][0][1]
+        finally:
+            box.logout()
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{subject!r} not in {address}'s inbox")
+        time.sleep(0.2)
+
+
+def lab_dns(world):
+    """dkimpy's DNS lookups go to the lab BIND, from 10.77.0.1 (never the machine's resolver)."""
+    def lookup(name, timeout=5):
+        name = name.decode() if isinstance(name, bytes) else name
+        L.assert_pinned(world.dns_ip)
+        answer = dns.query.udp(dns.message.make_query(name, "TXT"), world.dns_ip, timeout=5, source=L.GATEWAY)
+        return b"".join(s for rrset in answer.answer for rd in rrset for s in rd.strings)
+    return lookup
+
+
+def test_submission_delivers_signed_mail_that_verifies_against_bind(mail_world):
+    dom = make_domain(mail_world)
+    assert dom.status.value == "active" and dom.dkim_public_key
+    a, b = (f"{n}@{ZONES['a']}" for n in ("sokha", "dara"))
+    create_boxes(mail_world, dom, "sokha", "dara")
+    submit(mail_world, a, b, "signed hello")
+    raw = fetch(mail_world, b, "signed hello")
+    assert b"DKIM-Signature:" in raw and f"d={ZONES['a']}".encode() in raw
+    assert dkim.verify(raw, dnsfunc=lab_dns(mail_world)), "DKIM signature does not verify against BIND"
+    checked = mail_svc.mail_domain_dns_check(mail_world.aa, domain_id=dom.id)
+    assert set(checked.dns_status.values()) == {"ok"}, checked.dns_status
+
+
+def test_no_open_relay_and_alias_delivers(mail_world):
+    dom = make_domain(mail_world)
+    create_boxes(mail_world, dom, "chanthy")
+    s = smtp(mail_world.ip, 25)
+    try:
+        s.ehlo("outside.example")
+        with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+            s.sendmail("spammer@outside.example", ["victim@example.org"], "Subject: relay\r\n\r\nx")
+        assert refused.value.recipients["victim@example.org"][0] == 554
+    finally:
+        s.quit()
+    approve_and_run(mail_world, mail_svc.alias_create(mail_world.aa, domain_id=dom.id, source="info",
+                                                      destinations=[f"chanthy@{ZONES['a']}"]))
+    s = smtp(mail_world.ip, 25)
+    try:
+        s.ehlo("outside.example")
+        s.sendmail("friend@outside.example", [f"info@{ZONES['a']}"], "Subject: via alias\r\n\r\nhi")
+    finally:
+        s.quit()
+    assert b"via alias" in fetch(mail_world, f"chanthy@{ZONES['a']}", "via alias")
+
+
+def test_suspended_cannot_log_in_wrong_password_fails_over_quota_rejects(mail_world):
+    dom = make_domain(mail_world)
+    create_boxes(mail_world, dom, "vanna", "small", quota_mb=10)
+    vanna = f"vanna@{ZONES['a']}"
+    with db.unit_of_work() as s:
+        box = s.query(Mailbox).filter_by(local_part="vanna", domain_id=dom.id).one()
+    with pytest.raises(imaplib.IMAP4.error):
+        imap(mail_world.ip, 993, use_ssl=True, ssl_context=ca_context(mail_world)).login(vanna, PASSWORD + "x")
+    approve_and_run(mail_world, mail_svc.mailbox_suspend(mail_world.aa, mailbox_id=box.id))
+    assert mail_svc.mailbox_get(mail_world.aa, box.id).status == MailboxStatus.SUSPENDED
+    with pytest.raises(imaplib.IMAP4.error, match="suspended"):
+        imap(mail_world.ip, 993, use_ssl=True, ssl_context=ca_context(mail_world)).login(vanna, PASSWORD)
+    approve_and_run(mail_world, mail_svc.mailbox_unsuspend(mail_world.aa, mailbox_id=box.id))
+    imap(mail_world.ip, 993, use_ssl=True, ssl_context=ca_context(mail_world)).login(vanna, PASSWORD)
+    s = smtp(mail_world.ip, 25)
+    try:
+        s.ehlo("outside.example")
+        with pytest.raises(smtplib.SMTPRecipientsRefused) as full:
+            s.sendmail("x@outside.example", [f"small@{ZONES['a']}"],
+                       "Subject: big\r\n\r\n" + "x" * (11 * 1024 * 1024))
+        assert full.value.recipients[f"small@{ZONES['a']}"][0] == 552
+    finally:
+        s.quit()

@@ -1,0 +1,113 @@
+"""Web hosting end to end on real lab hosts: request -> approve -> job -> nginx/php-fpm/Pebble."""
+
+from __future__ import annotations
+
+from panel import db
+from panel.models.sites import Site, SiteStatus
+from panel.services import requests
+from panel.services import sites as sites_svc
+from provisioners import lab as L
+from tests.lab.clients import http_get
+from tests.sites.conftest import SITE_HOSTS, wait_for
+
+IP = SITE_HOSTS["st1"]
+
+
+def site_row(fqdn: str) -> Site | None:
+    with db.unit_of_work() as s:
+        s.expire_all()
+        return s.query(Site).filter(Site.fqdn == fqdn).order_by(Site.id.desc()).first()
+
+
+def create_site(world, fqdn: str, *, actor=None, **payload) -> Site:
+    req = requests.request_create(actor or world.wa, kind="site.create", org_id=world.a.id,
+                                  payload={"fqdn": fqdn, "plan": "basic", **payload})
+    requests.request_approve(world.op, req.id)
+    return wait_for(lambda: (r := site_row(fqdn)) and r.status == SiteStatus.ACTIVE and r.busy_job_id is None
+                    and r, 120)
+
+
+def test_create_https_php_user(world, web_host, consumer, pebble):
+    web_host("st1", bind=True)
+    site = create_site(world, "www.a.gov.test", aliases=["a.gov.test"])
+    site = wait_for(lambda: (r := site_row("www.a.gov.test")).certificate and r, 120)
+    assert set(site.certificate.names) == {"www.a.gov.test", "a.gov.test"}
+    page = http_get(f"https://{IP}/", host_header="www.a.gov.test", cafile=pebble.root)
+    assert page.status == 200 and "www.a.gov.test" in page.text
+    assert page.headers.get("Strict-Transport-Security") and page.headers.get("X-Content-Type-Options") == "nosniff"
+    plain = http_get(f"http://{IP}/x?y=1", host_header="a.gov.test")
+    assert plain.status == 301 and plain.headers["Location"] == "https://a.gov.test/x?y=1"
+    php = "<?php echo posix_getpwuid(posix_geteuid())['name'];"
+    L.host_exec("st1", "bash", "-c", f"cat > /srv/www/www.a.gov.test/public/who.php; chown {site.system_user} "
+                "/srv/www/www.a.gov.test/public/who.php", input=php)
+    who = http_get(f"https://{IP}/who.php", host_header="www.a.gov.test", cafile=pebble.root)
+    assert who.status == 200 and who.text == site.system_user
+
+
+def host_sh(cmd: str, name: str = "st1", input: str | None = None) -> str:
+    return L.host_exec(name, "bash", "-c", cmd, input=input, check=False).stdout
+
+
+def wait_job_done(job_id: int, timeout: float = 120.0):
+    from panel.models.jobs import FINISHED, Job
+
+    def done():
+        with db.unit_of_work() as s:
+            job = s.get(Job, job_id, populate_existing=True)
+            return job if job.status in FINISHED else None
+    return wait_for(done, timeout)
+
+
+def test_suspend_shows_page_and_unsuspend_restores_exactly(world, web_host, consumer):
+    web_host("st1")
+    site = create_site(world, "shop.a.gov.test", tls="none")
+    vhost = "/etc/nginx/sites-available/govhost-shop.a.gov.test.conf"
+    pool = "/etc/php/8.2/fpm/pool.d/shop.a.gov.test.conf"
+    before = host_sh(f"sha256sum {vhost} {pool}")
+    requests.request_create(world.wa, kind="site.suspend", org_id=world.a.id, payload={"site_id": site.id})
+    wait_for(lambda: site_row("shop.a.gov.test").status == SiteStatus.SUSPENDED, 60)
+    page = wait_for(lambda: (r := http_get(f"http://{IP}/", host_header="shop.a.gov.test")).status == 503 and r, 5)
+    assert "temporarily suspended" in page.text and "ផ្អាក" in page.text
+    assert host_sh(f"test -e {pool} || echo gone").strip() == "gone"
+    assert "shop.a.gov.test" not in host_sh("ps -eo args | grep 'pool shop' | grep -v grep")
+    req = requests.request_create(world.wa, kind="site.unsuspend", org_id=world.a.id, payload={"site_id": site.id})
+    requests.request_approve(world.op, req.id)
+    wait_for(lambda: site_row("shop.a.gov.test").status == SiteStatus.ACTIVE, 60)
+    assert host_sh(f"sha256sum {vhost} {pool}") == before
+    page = wait_for(lambda: (r := http_get(f"http://{IP}/", host_header="shop.a.gov.test")).status == 200 and r, 5)
+    assert "shop.a.gov.test" in page.text
+
+
+def test_broken_custom_config_fails_and_previous_vhost_serves(world, web_host, consumer):
+    web_host("st1")
+    site = create_site(world, "docs.a.gov.test", tls="none")
+    vhost = "/etc/nginx/sites-available/govhost-docs.a.gov.test.conf"
+    before = host_sh(f"cat {vhost}")
+    _site, job = sites_svc.site_custom_nginx_set(world.op, site_id=site.id, custom_nginx="bogus_directive on;")
+    job = wait_job_done(job.id)
+    assert job.status == "failed"
+    assert "nginx -t failed" in job.explanation and "bogus_directive" in job.explanation
+    assert host_sh(f"cat {vhost}") == before
+    assert http_get(f"http://{IP}/", host_header="docs.a.gov.test").status == 200
+    assert "nginx -t failed" in site_row("docs.a.gov.test").last_error
+
+
+def test_delete_leaves_archive_only_and_releases_quota(world, web_host, consumer):
+    from panel.services import quotas
+
+    web_host("st1")
+    site = create_site(world, "old.a.gov.test", tls="none")
+    user = site.system_user
+    assert {r.resource: r.used for r in quotas.quota_usage(world.wa, world.a.id)}["sites"] == 1
+    req = requests.request_create(world.wa, kind="site.delete", org_id=world.a.id, payload={"site_id": site.id})
+    requests.request_approve(world.op, req.id)
+    gone = wait_for(lambda: (r := site_row("old.a.gov.test")).status == SiteStatus.DELETED and r, 60)
+    assert gone.archive_path.startswith("/var/lib/govhost/archive/old.a.gov.test-")
+    assert host_sh(f"tar -tzf {gone.archive_path} | head -3")
+    leftovers = host_sh(f"ls -d /srv/www/old.a.gov.test /etc/nginx/sites-*/govhost-old.a.gov.test.conf "
+                        f"/etc/php/*/fpm/pool.d/old.a.gov.test.conf* /etc/ssh/govhost_keys/{user} 2>/dev/null; "
+                        f"getent passwd {user}; getent group {user}")
+    assert leftovers == ""
+    assert http_get(f"http://{IP}/", host_header="old.a.gov.test").status != 200 or \
+        "old.a.gov.test" not in http_get(f"http://{IP}/", host_header="old.a.gov.test").text
+    assert {r.resource: r.used for r in quotas.quota_usage(world.wa, world.a.id)}["sites"] == 0
