@@ -6,12 +6,12 @@ from flask import Flask
 from flask_smorest import Api
 
 from panel.api import audit, orgs, tokens, users
+from panel.api import dns as dns_api
 from panel.api import hosts as hosts_api
 from panel.api import jobs as jobs_api
 from panel.api import notifications as notifications_api
 from panel.api import quotas as quotas_api
 from panel.api import requests as requests_api
-from panel.api import dns as dns_api
 from panel.api import sites as sites_api
 from panel.extensions import csrf
 
@@ -21,7 +21,21 @@ class _Api(Api):
         """The app factory registers one handler per status for both surfaces (see panel.app)."""
 
 
-BLUEPRINTS = (users.blp, orgs.blp, tokens.blp, audit.blp, users.me_blp, hosts_api.blp, requests_api.blp, requests_api.policies_blp, quotas_api.blp, notifications_api.blp, jobs_api.blp, dns_api.blp, sites_api.blp)
+BLUEPRINTS = (
+    users.blp,
+    orgs.blp,
+    tokens.blp,
+    audit.blp,
+    users.me_blp,
+    hosts_api.blp,
+    requests_api.blp,
+    requests_api.policies_blp,
+    quotas_api.blp,
+    notifications_api.blp,
+    jobs_api.blp,
+    dns_api.blp,
+    sites_api.blp,
+)
 
 
 def init_app(app: Flask) -> None:

@@ -6,18 +6,18 @@ import click
 
 from panel.cli import audit as audit_cli
 from panel.cli import db as db_cli
+from panel.cli import dns as dns_cli
 from panel.cli import hosts as hosts_cli
 from panel.cli import jobs as jobs_cli
 from panel.cli import lab as lab_cli
 from panel.cli import orgs as orgs_cli
-from panel.cli import secrets as secrets_cli
-from panel.cli import serve as serve_cli
-from panel.cli import tokens as tokens_cli
-from panel.cli import users as users_cli
 from panel.cli import quotas as quotas_cli
 from panel.cli import requests as requests_cli
-from panel.cli import dns as dns_cli
+from panel.cli import secrets as secrets_cli
+from panel.cli import serve as serve_cli
 from panel.cli import sites as sites_cli
+from panel.cli import tokens as tokens_cli
+from panel.cli import users as users_cli
 
 
 @click.group()

@@ -6,18 +6,31 @@ from flask import Flask, g, redirect, request, session, url_for
 
 from panel.extensions import babel, csrf, login_manager
 from panel.web import audit, auth, common, dashboard, orgs, users
+from panel.web import dns as dns_web
 from panel.web import hosts as hosts_web
 from panel.web import jobs as jobs_web
-from panel.web import tokens as tokens_web
 from panel.web import notifications as notifications_web
 from panel.web import quotas as quotas_web
 from panel.web import requests as requests_web
-from panel.web import dns as dns_web
 from panel.web import sites as sites_web
+from panel.web import tokens as tokens_web
 
-BLUEPRINTS = (auth.bp, dashboard.bp, orgs.bp, users.bp, audit.bp, tokens_web.bp, hosts_web.bp, requests_web.bp, quotas_web.bp, notifications_web.bp, jobs_web.bp, dns_web.bp, sites_web.bp)
+BLUEPRINTS = (
+    auth.bp,
+    dashboard.bp,
+    orgs.bp,
+    users.bp,
+    audit.bp,
+    tokens_web.bp,
+    hosts_web.bp,
+    requests_web.bp,
+    quotas_web.bp,
+    notifications_web.bp,
+    jobs_web.bp,
+    dns_web.bp,
+    sites_web.bp,
+)
 LOCALES = ("km", "en")
-
 
 
 def select_locale() -> str:

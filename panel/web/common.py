@@ -68,10 +68,10 @@ def page_args() -> tuple[int, int]:
 
 
 def error_text(err: PanelError) -> str:
-    """The translated message of a service error (the catalog holds each message text)."""
+    """The translated message of a service error; messages use {param} placeholders."""
     try:
-        return _(err.message, **{k: str(v) for k, v in err.params.items()})
-    except (KeyError, ValueError):
+        return _(err.message).format(**err.params)
+    except (KeyError, IndexError, ValueError):
         return err.text()
 
 

@@ -12,7 +12,7 @@ TLS_CHOICES = [SelectChoice("acme", _l("Automatic certificate (ACME)")), SelectC
 
 
 class SiteCreateForm(FlaskForm):
-    fqdn = StringField(_l("Site name"), validators=[DataRequired(), Length(max=300)],
+    fqdn = StringField(_l("Site name"), validators=[DataRequired(), Length(max=1000)],
                        render_kw={"autocapitalize": "none", "placeholder": "www.mptc.gov.kh"})
     aliases = StringField(_l("Other names (aliases), separated by spaces"), validators=[Length(max=3000)],
                           render_kw={"autocapitalize": "none"})
@@ -28,7 +28,7 @@ class PlanForm(FlaskForm):
 
 
 class AliasForm(FlaskForm):
-    alias = StringField(_l("Alias"), validators=[DataRequired(), Length(max=300)], render_kw={"autocapitalize": "none"})
+    alias = StringField(_l("Alias"), validators=[DataRequired(), Length(max=1000)], render_kw={"autocapitalize": "none"})
 
 
 class ConfirmForm(FlaskForm):
