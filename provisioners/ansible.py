@@ -25,7 +25,6 @@ from .base import CancelCheck, EventSink, PlaybookSpec, ProvisionError, Result, 
 from .events import EventCollector
 from .inventory import SSH_ARGS, build_inventory, known_hosts
 
-
 RUNNER_SETTINGS = {"pexpect_timeout": 1, "suppress_output_file": True}
 
 

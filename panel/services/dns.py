@@ -22,13 +22,10 @@ from panel.models.dns import DnsKey, Record, RecordOwner, RecordState, Zone, Zon
 from panel.models.hosts import Host, HostRole
 from panel.models.tenants import Role
 from panel.services import dns_rules as R
-from panel.services import jobs, kinds_dns, requests
+from panel.services import jobs, requests
 from panel.services.actor import Actor, get_scoped, require_org_role, require_staff, scoped
 from panel.services.audit import audited
 from panel.services.pagination import Page, paginate
-
-CORE_KINDS = kinds_dns  # imported for its registrations (zone.create, zone.delete)
-
 
 # ---- zones --------------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ kind the same way; a new capability adds a kind here and a form on the web side,
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -78,6 +79,24 @@ class RequestKind:
 
 _KINDS: dict[str, RequestKind] = {}
 
+# Modules that register kinds when imported; loaded on first use, so the registry imports no domain
+# at import time and no domain module has to import another just for its registrations.
+MODULES = [
+    "panel.services.kinds_core",
+    "panel.services.kinds_dns",
+    "panel.services.kinds_sites",
+    "panel.services.kinds_mail",
+]
+_loaded = False
+
+
+def _load() -> None:
+    global _loaded
+    if not _loaded:
+        for name in MODULES:
+            importlib.import_module(name)
+        _loaded = True
+
 
 def register(kind: RequestKind) -> RequestKind:
     """Add a kind; registering a name twice replaces it (module reloads in tests)."""
@@ -86,6 +105,7 @@ def register(kind: RequestKind) -> RequestKind:
 
 
 def get(name: str) -> RequestKind:
+    _load()
     try:
         return _KINDS[name]
     except (KeyError, TypeError):
@@ -94,6 +114,7 @@ def get(name: str) -> RequestKind:
 
 
 def all() -> list[RequestKind]:  # the registry's public name (shadows the builtin here only)
+    _load()
     return sorted(_KINDS.values(), key=lambda k: k.name)
 
 

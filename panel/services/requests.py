@@ -32,7 +32,7 @@ from panel.models.requests import (
     RequestStatus,
 )
 from panel.models.tenants import Organization, OrgKind, Role
-from panel.services import jobs, kinds_core, request_kinds
+from panel.services import jobs, request_kinds
 from panel.services.actor import Actor, datacenter_org_id, get_scoped, require_staff, require_write, scoped
 from panel.services.audit import audited
 from panel.services.notifications import notify, staff_approvers
@@ -43,7 +43,6 @@ from panel.services.request_kinds import RequestKind
 from panel.services.tenants import valid_id
 
 S = RequestStatus
-CORE_KINDS = kinds_core  # imported for its registrations
 AUTO_APPROVER = "policy:auto"
 MAX_PAYLOAD = 16_000  # characters of JSON: payloads are small descriptions, never files
 

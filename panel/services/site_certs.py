@@ -81,7 +81,7 @@ def _load_key(pem: str):
     except TypeError:
         raise _bad("site.cert_key_encrypted", "The private key is protected by a passphrase; upload it without one.",
                    "private_key") from None
-    except (ValueError, Exception) as exc:  # noqa: BLE001 - every parse failure means the same to the user
+    except Exception as exc:  # every parse failure means the same to the user
         if isinstance(exc, Invalid):
             raise
         raise _bad("site.cert_key_unreadable", "The private key is not a PEM private key.", "private_key") from None

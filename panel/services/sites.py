@@ -252,10 +252,12 @@ def site_request(actor: Actor, *, action: str, org_id: int | None = None, site_i
 def clean_public_key(value) -> tuple[str, str, str]:
     """(one-line key, SHA256 fingerprint, comment); only well-formed OpenSSH public keys pass."""
     if not isinstance(value, str) or len(value) > 16000 or "\x00" in value:
-        raise Invalid("site.sftp_key_invalid", "Paste one OpenSSH public key (ssh-ed25519 AAAA...).", field="public_key")
+        raise Invalid("site.sftp_key_invalid", "Paste one OpenSSH public key (ssh-ed25519 AAAA...).",
+                      field="public_key")
     parts = value.strip().split()
     if len(parts) < 2 or parts[0] not in _KEY_TYPES or "\n" in value.strip():
-        raise Invalid("site.sftp_key_invalid", "Paste one OpenSSH public key (ssh-ed25519 AAAA...).", field="public_key")
+        raise Invalid("site.sftp_key_invalid", "Paste one OpenSSH public key (ssh-ed25519 AAAA...).",
+                      field="public_key")
     try:
         blob = base64.b64decode(parts[1], validate=True)
     except (binascii.Error, ValueError):

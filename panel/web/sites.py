@@ -13,8 +13,15 @@ from wtforms.fields.choices import SelectChoice
 from panel.errors import PanelError
 from panel.services import sites as svc
 from panel.web.common import actor, apply_error, error_text, nav, page_args
-from panel.web.forms.sites import (AliasForm, CertUploadForm, ConfirmForm, CustomNginxForm, PlanForm,
-                                   SftpKeyForm, SiteCreateForm)
+from panel.web.forms.sites import (
+    AliasForm,
+    CertUploadForm,
+    ConfirmForm,
+    CustomNginxForm,
+    PlanForm,
+    SftpKeyForm,
+    SiteCreateForm,
+)
 
 bp = Blueprint("sites", __name__, url_prefix="/sites")
 

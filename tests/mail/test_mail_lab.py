@@ -61,6 +61,16 @@ def fetch(world, address, subject, password=PASSWORD, timeout=10.0) -> bytes:
         time.sleep(0.2)
 
 
+def login(world, address, password) -> None:
+    """One IMAPS login; raises imaplib.IMAP4.error when refused. The connection is always closed."""
+    box = imap(world.ip, 993, use_ssl=True, ssl_context=ca_context(world))
+    try:
+        box.login(address, password)
+        box.logout()
+    finally:
+        box.shutdown()
+
+
 def lab_dns(world):
     """dkimpy's DNS lookups go to the lab BIND, from 10.77.0.1 (never the machine's resolver)."""
     def lookup(name, timeout=5):
@@ -113,13 +123,13 @@ def test_suspended_cannot_log_in_wrong_password_fails_over_quota_rejects(mail_wo
     with db.unit_of_work() as s:
         box = s.query(Mailbox).filter_by(local_part="vanna", domain_id=dom.id).one()
     with pytest.raises(imaplib.IMAP4.error):
-        imap(mail_world.ip, 993, use_ssl=True, ssl_context=ca_context(mail_world)).login(vanna, PASSWORD + "x")
+        login(mail_world, vanna, PASSWORD + "x")
     approve_and_run(mail_world, mail_svc.mailbox_suspend(mail_world.aa, mailbox_id=box.id))
     assert mail_svc.mailbox_get(mail_world.aa, box.id).status == MailboxStatus.SUSPENDED
     with pytest.raises(imaplib.IMAP4.error, match="suspended"):
-        imap(mail_world.ip, 993, use_ssl=True, ssl_context=ca_context(mail_world)).login(vanna, PASSWORD)
+        login(mail_world, vanna, PASSWORD)
     approve_and_run(mail_world, mail_svc.mailbox_unsuspend(mail_world.aa, mailbox_id=box.id))
-    imap(mail_world.ip, 993, use_ssl=True, ssl_context=ca_context(mail_world)).login(vanna, PASSWORD)
+    login(mail_world, vanna, PASSWORD)
     s = smtp(mail_world.ip, 25)
     try:
         s.ehlo("outside.example")

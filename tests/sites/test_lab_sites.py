@@ -111,3 +111,84 @@ def test_delete_leaves_archive_only_and_releases_quota(world, web_host, consumer
     assert http_get(f"http://{IP}/", host_header="old.a.gov.test").status != 200 or \
         "old.a.gov.test" not in http_get(f"http://{IP}/", host_header="old.a.gov.test").text
     assert {r.resource: r.used for r in quotas.quota_usage(world.wa, world.a.id)}["sites"] == 0
+
+
+def _key_pair():
+    import io
+
+    import paramiko
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+
+    key = ed25519.Ed25519PrivateKey.generate()
+    private = key.private_bytes(Encoding.PEM, PrivateFormat.OpenSSH, NoEncryption()).decode()
+    public = key.public_key().public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH).decode() + " webmaster@a"
+    return paramiko.Ed25519Key.from_private_key(io.StringIO(private)), public
+
+
+def _sftp(user: str, pkey):
+    import socket
+
+    import paramiko
+
+    from provisioners import probes
+
+    L.assert_pinned(IP)
+    sock = socket.create_connection((IP, 22), 10, (L.GATEWAY, 0))
+    transport = paramiko.Transport(sock)
+    transport.start_client(timeout=10)
+    kind, blob, _fp = probes.fetch_host_key(IP, 22)
+    assert transport.get_remote_server_key().get_base64() == blob  # the pinned key, not trust on first use
+    transport.auth_publickey(user, pkey)
+    return paramiko.SFTPClient.from_transport(transport), transport
+
+
+def test_sftp_is_chrooted_to_the_site(world, web_host, consumer):
+    import paramiko
+    import pytest
+
+    web_host("st1")
+    one = create_site(world, "one.a.gov.test", tls="none")
+    two = create_site(world, "two.a.gov.test", tls="none")
+    pkey, public = _key_pair()
+    sites_svc.sftp_key_add(world.wa, site_id=one.id, public_key=public)
+    wait_for(lambda: site_row("one.a.gov.test").busy_job_id is None, 60)
+    sftp, transport = _sftp(one.system_user, pkey)
+    try:
+        assert sftp.normalize(".") == "/public"
+        assert sorted(sftp.listdir("/")) == ["logs", "public", "tmp"]
+        assert sorted(sftp.listdir("..")) == ["logs", "public", "tmp"]
+        with sftp.open("/public/hello.html", "w") as fh:
+            fh.write("hello from sftp")
+        for path in ("/srv/www/two.a.gov.test/public", "/etc/passwd", "../../two.a.gov.test"):
+            with pytest.raises(OSError):
+                sftp.listdir(path) if not path.endswith("passwd") else sftp.open(path).read()
+    finally:
+        transport.close()
+    page = http_get(f"http://{IP}/hello.html", host_header="one.a.gov.test")
+    assert page.status == 200 and page.text == "hello from sftp"
+    with pytest.raises(paramiko.AuthenticationException):
+        _sftp(two.system_user, pkey)
+
+
+def test_renewal_replaces_a_near_expiry_certificate(world, web_host, consumer, pebble, booted):
+    import dataclasses
+
+    from panel import boot
+    from panel.services import site_schedule
+
+    web_host("st1", bind=True)
+    create_site(world, "renew.a.gov.test")
+    first = wait_for(lambda: (r := site_row("renew.a.gov.test")).certificate and r.busy_job_id is None and r, 120)
+    old = first.certificate.fingerprint
+    with db.unit_of_work() as s:  # nothing is due yet with the normal margin
+        assert site_schedule.renewals_due(s) == []
+    # "Near expiry": a margin longer than the certificate's life makes it due now.
+    boot._booted = dataclasses.replace(booted, sites=dataclasses.replace(booted.sites, renew_days_before=100_000))
+    jobs = site_schedule.sites_renew_due(world.op)
+    assert len(jobs) == 1
+    assert wait_job_done(jobs[0].id).status == "successful"
+    renewed = site_row("renew.a.gov.test")
+    assert renewed.certificate.fingerprint != old and len(renewed.certificates) == 2
+    served = http_get(f"https://{IP}/", host_header="renew.a.gov.test", cafile=pebble.root)
+    assert served.status == 200

@@ -12,7 +12,6 @@ from panel.models.sites import Site, SiteStatus
 from panel.services import requests
 from panel.services import sites as svc
 from tests.requests.fixtures import login_as, post_form, token_for  # noqa: F401 - fixtures
-from tests.sites.conftest import world  # noqa: F401 - fixture
 
 HOSTILE = ["a;rm -rf /", "{{ lookup('pipe','id') }}", "../x", "x\n.a.gov.test", "x\x00.a.gov.test",
            ("a" * 60 + ".") * 5 + "a.gov.test"]
@@ -21,8 +20,8 @@ HOSTILE = ["a;rm -rf /", "{{ lookup('pipe','id') }}", "../x", "x\n.a.gov.test", 
 @pytest.fixture
 def host(booted):
     with db.unit_of_work() as s:
-        h = Host(name="webx", address="10.77.0.250", host_key_type="ssh-ed25519", host_key="AAAA", fingerprint="SHA256:x",
-                 max_sites=50, facts={"php_versions": ["8.2"]})
+        h = Host(name="webx", address="10.77.0.250", host_key_type="ssh-ed25519", host_key="AAAA",
+                 fingerprint="SHA256:x", max_sites=50, facts={"php_versions": ["8.2"]})
         h.roles = [HostRole.WEB]
         s.add(h)
         s.flush()

@@ -8,7 +8,8 @@ from wtforms import IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
-TLS_CHOICES = [SelectChoice("acme", _l("Automatic certificate (ACME)")), SelectChoice("none", _l("No HTTPS for now"))]
+TLS_CHOICES = [SelectChoice("acme", _l("Automatic certificate (ACME)")),
+               SelectChoice("none", _l("No HTTPS for now"))]
 
 
 class SiteCreateForm(FlaskForm):
@@ -28,7 +29,8 @@ class PlanForm(FlaskForm):
 
 
 class AliasForm(FlaskForm):
-    alias = StringField(_l("Alias"), validators=[DataRequired(), Length(max=1000)], render_kw={"autocapitalize": "none"})
+    alias = StringField(_l("Alias"), validators=[DataRequired(), Length(max=1000)],
+                        render_kw={"autocapitalize": "none"})
 
 
 class ConfirmForm(FlaskForm):
