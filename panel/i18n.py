@@ -13,6 +13,7 @@ string is untranslated, fuzzy or loses/adds a placeholder, or when a compiled .m
 from __future__ import annotations
 
 import ast
+import copy
 import io
 import json
 import re
@@ -130,7 +131,7 @@ def _scan_errors(modules):
     new helper appears, so chains of helpers are followed.
     """
     classes = _error_classes(modules)
-    ctors: dict[str, tuple[int, str]] = {n: (1, "message") for n in classes}
+    ctors: dict[str, tuple[int, str]] = dict.fromkeys(classes, (1, "message"))
     calls = [(filename, call, fn) for filename, tree in modules for call, fn in _calls(tree)]
     changed = True
     while changed:
@@ -189,6 +190,11 @@ def _key(m) -> str:
     return f"{m.context}{CTX_SEP}{mid}" if m.context else mid
 
 
+def _source(m) -> str:
+    """The English the Khmer must match: for ngettext the plural form, as Khmer's one form serves every n."""
+    return m.id[-1] if isinstance(m.id, tuple) else m.id
+
+
 def _km_string(m, text: str):
     # Khmer has one plural form (nplurals=1): msgstr[0] is the only entry.
     return (text,) if isinstance(m.id, tuple) else text
@@ -200,6 +206,8 @@ def apply_memory(cat: Catalog, tm: dict[str, str]) -> None:
         if not m.id:
             continue
         text = tm.get(_key(m))
+        if text and placeholder_problem(_source(m), text):
+            text = ""  # a broken placeholder would crash formatting at run time: English is shown instead
         m.string = _km_string(m, text) if text else ("",) if isinstance(m.id, tuple) else ""
         m.flags.discard("fuzzy")
 
@@ -209,10 +217,11 @@ def update() -> None:
     tm = memory()
     for locale in LOCALES:
         cat = load(locale)
-        cat.update(template, no_fuzzy_matching=True)
+        # Catalog.update adds the template's own Message objects: a copy keeps locales apart.
+        cat.update(copy.deepcopy(template), no_fuzzy_matching=True)
         if locale == "en":  # English is the source language: msgstr = msgid
             for m in cat:
-                if m.id and not (all(m.string) if isinstance(m.string, tuple) else m.string):
+                if m.id:
                     m.string = m.id
         else:
             apply_memory(cat, tm)
@@ -254,12 +263,9 @@ def check_memory(template: Catalog, tm: dict[str, str]) -> list[str]:
         if not m.id:
             continue
         text = tm.get(_key(m))
-        if text:
-            ids = m.id if isinstance(m.id, tuple) else (m.id,)
-            for mid in ids:
-                why = placeholder_problem(mid, text)
-                if why:
-                    problems.append(f"km: {why} in {_key(m)!r} -> {text!r}")
+        why = placeholder_problem(_source(m), text) if text else None
+        if why:
+            problems.append(f"km: {why} in {_key(m)!r} -> {text!r}")
     return problems
 
 
@@ -276,6 +282,8 @@ def check_catalog(locale: str, template: Catalog, tm: dict[str, str]) -> list[st
             problems.append(f"{locale}: untranslated {m.id!r}")
         elif have.fuzzy:
             problems.append(f"{locale}: fuzzy {m.id!r}")
+        elif locale == "en" and have.string != have.id:
+            problems.append(f"en: msgstr of {m.id!r} is not its msgid (run update)")
         elif locale == "km" and tm.get(_key(m)) and have.string != _km_string(m, tm[_key(m)]):
             problems.append(f"km: {m.id!r} differs from panel/i18n_km.json (run update)")
     mo = po_path(locale).with_suffix(".mo")

@@ -32,7 +32,8 @@ class _UnsafeDumper(yaml.SafeDumper):
     """SafeDumper that writes Unsafe strings with Ansible's `!unsafe` tag."""
 
 
-_UnsafeDumper.add_representer(Unsafe, lambda d, v: d.represent_scalar("!unsafe", str(v)))
+# Always quoted: a bare `!unsafe 8.2` or `!unsafe yes` would be read back as a float or a bool.
+_UnsafeDumper.add_representer(Unsafe, lambda d, v: d.represent_scalar("!unsafe", str(v), style="'"))
 
 
 def mark_unsafe(value: Any) -> Any:

@@ -13,6 +13,7 @@ from panel.api import notifications as notifications_api
 from panel.api import quotas as quotas_api
 from panel.api import requests as requests_api
 from panel.api import sites as sites_api
+from panel.api import mail as mail_api
 from panel.extensions import csrf
 
 
@@ -35,6 +36,7 @@ BLUEPRINTS = (
     jobs_api.blp,
     dns_api.blp,
     sites_api.blp,
+    mail_api.blp,
 )
 
 

@@ -10,6 +10,7 @@ from panel.cli import dns as dns_cli
 from panel.cli import hosts as hosts_cli
 from panel.cli import jobs as jobs_cli
 from panel.cli import lab as lab_cli
+from panel.cli import mail as mail_cli
 from panel.cli import orgs as orgs_cli
 from panel.cli import quotas as quotas_cli
 from panel.cli import requests as requests_cli
@@ -46,6 +47,7 @@ cli.add_command(jobs_cli.jobs)
 cli.add_command(jobs_cli.worker)
 cli.add_command(dns_cli.dns)
 cli.add_command(sites_cli.sites)
+cli.add_command(mail_cli.mail)
 
 
 def main() -> None:

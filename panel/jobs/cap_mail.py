@@ -141,10 +141,11 @@ def _boxes(job: Job, session: Session) -> list[Mailbox]:
 def _release_if_gone(session: Session, request_ids: set[int]) -> None:
     """A create request's budget is free again once every mailbox it made is deleted."""
     for rid in request_ids:
-        alive = session.scalars(select(Mailbox.id).where(Mailbox.request_id == rid, Mailbox.status != M.DELETED)).first()
+        alive = session.scalars(select(Mailbox.id).where(Mailbox.request_id == rid,
+                                                         Mailbox.status != M.DELETED)).first()
         if alive is None:
-            session.execute(update(RequestQuota).where(RequestQuota.request_id == rid, RequestQuota.released_at.is_(None))
-                            .values(released_at=utcnow()))
+            session.execute(update(RequestQuota).where(RequestQuota.request_id == rid,
+                                                       RequestQuota.released_at.is_(None)).values(released_at=utcnow()))
 
 
 def _mailboxes_done(job: Job, session: Session, result: Result) -> None:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
+from huey import crontab
 from huey.consumer import Consumer
 from sqlalchemy import select
 
@@ -67,19 +69,23 @@ def reap(settings: Settings) -> list[int]:
     return stale
 
 
-def consumer(settings: Settings, workers: int | None = None) -> Consumer:
+def consumer(settings: Settings, workers: int | None = None, periodic: bool = False) -> Consumer:
     """A Huey consumer for this process's queue. Redis blocks on the queue; SQLite is polled, so
     its poll interval stays short (the start latency budget is 100 ms)."""
     return queue.huey().create_consumer(
-        workers=workers or settings.queue.workers, worker_type="thread", periodic=False,
+        workers=workers or settings.queue.workers, worker_type="thread", periodic=periodic,
         initial_delay=0.01, backoff=1.15, max_delay=0.05, check_worker_health=True)
 
 
-def run_worker(settings: Settings, workers: int | None = None) -> None:
-    """`govhost worker`: private files only, reap, then consume until SIGINT/SIGTERM."""
+def run_worker(settings: Settings, workers: int | None = None, tick: Callable[[], object] | None = None) -> None:
+    """`govhost worker`: private files only, reap, then consume until SIGINT/SIGTERM.
+
+    `tick` (the services' schedule) runs once a minute as a Huey periodic task."""
     os.umask(0o077)
     Path(settings.path("jobs")).mkdir(parents=True, exist_ok=True, mode=0o700)
     reaped = reap(settings)
     if reaped:
         log.warning("reaped jobs of dead workers: %s", reaped)
-    consumer(settings, workers).run()
+    if tick is not None:
+        queue.huey().periodic_task(crontab(), name="govhost.schedule_tick")(tick)
+    consumer(settings, workers, periodic=tick is not None).run()

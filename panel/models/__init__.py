@@ -1,6 +1,6 @@
 """SQLAlchemy models; importing this package registers every table on Base.metadata."""
 
-from panel.models import (  # noqa: F401  # noqa: F401
+from panel.models import (  # noqa: F401
     audit,
     dns,
     hosts,
@@ -9,6 +9,7 @@ from panel.models import (  # noqa: F401  # noqa: F401
     notifications,
     quotas,
     requests,
+    schedule,
     sites,
     tenants,
     users,

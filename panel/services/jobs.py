@@ -8,6 +8,7 @@ the traceback. Secrets are sealed on the row at submit and never leave it except
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from panel.models.hosts import Host, HostState
 from panel.models.jobs import RETRYABLE, Job, JobEvent, JobHost, JobStatus
 from panel.models.requests import Request, RequestStatus
 from panel.models.tenants import Organization, Role
+from panel.services import schedule
 from panel.services.actor import Actor, get_scoped, require_org_role, require_write, scoped
 from panel.services.audit import audited
 from panel.services.pagination import Page, paginate
@@ -237,5 +239,6 @@ def job_kinds() -> list[str]:
 
 
 def jobs_worker(settings: Settings, workers: int | None = None) -> None:
-    """Run the worker in this process (`govhost worker`): reap dead workers' jobs, then consume."""
-    tasks.run_worker(settings, workers)
+    """Run the worker in this process (`govhost worker`): reap dead workers' jobs, then consume,
+    with the periodic sweeps (renewals, usage) ticking once a minute."""
+    tasks.run_worker(settings, workers, tick=functools.partial(schedule.schedule_tick, settings))

@@ -16,14 +16,14 @@ from panel.boot import current as current_settings
 from panel.errors import Conflict, Invalid, NotFound
 from panel.models.hosts import Host, HostRole, HostState, with_role
 from panel.models.mail import LIVE, AliasStatus, MailAlias, Mailbox, MailboxStatus, MailDomain, MailDomainStatus
-from panel.models.requests import ApprovalMode, Request, RequestStatus
+from panel.models.requests import ApprovalMode, Request
 from panel.models.tenants import Organization, Role
 from panel.services import dns_claims, jobs, requests
 from panel.services import mail_passwords as pw
 from panel.services import mail_rules as rules
 from panel.services.actor import Actor
 from panel.services.names import clean_hostname
-from panel.services.request_kinds import N_, RequestKind, register, reject_unknown, require_int, require_text
+from panel.services.request_kinds import N_, RequestKind, register, reject_unknown, require_int
 
 MINISTRY = frozenset({Role.ORG_ADMIN, Role.OPERATOR, Role.ADMIN})
 MANAGERS = frozenset({Role.ORG_ADMIN, Role.WEBMASTER, Role.OPERATOR, Role.ADMIN})
@@ -108,7 +108,8 @@ def _domain_start(actor: Actor, request: Request) -> list:
     dom = s.scalars(select(MailDomain).where(MailDomain.request_id == request.id)).first()
     if dom is None:
         dom = MailDomain(org_id=request.org_id, name=p["name"], host_id=request.target_host_id or place_mail_host(s),
-                         dkim_selector=current_settings().mail.dkim_selector, external_forwarding=p["external_forwarding"],
+                         dkim_selector=current_settings().mail.dkim_selector,
+                         external_forwarding=p["external_forwarding"],
                          on_suspend=p["on_suspend"], default_quota_mb=p["default_quota_mb"], request_id=request.id)
         s.add(dom)
         s.flush()
@@ -275,7 +276,8 @@ def _alias_validate(actor: Actor, org: Organization, payload: dict) -> dict:
     existing = s.scalars(select(MailAlias).where(MailAlias.domain_id == dom.id, MailAlias.source == source)).first()
     role_update = existing is not None and source in rules.ROLE_NAMES
     if (existing is not None and not role_update) or (existing is None and address_taken(dom.id, [source])):
-        raise Conflict("mail.address_taken", "{address} exists already.", field="source", address=f"{source}@{dom.name}")
+        raise Conflict("mail.address_taken", "{address} exists already.", field="source",
+                       address=f"{source}@{dom.name}")
     return {"domain_id": dom.id, "source": source, "destinations": dests}
 
 

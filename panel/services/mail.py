@@ -16,18 +16,20 @@ from sqlalchemy import func, select
 from panel import db
 from panel.boot import current as current_settings
 from panel.errors import Invalid, PanelError
-from panel.jobs import mail_tls
+from panel.jobs import cap_mail, mail_tls
 from panel.models.hosts import Host
 from panel.models.mail import MailAlias, Mailbox, MailboxStatus, MailDomain, MailDomainStatus
 from panel.models.requests import TRANSITION_HOOKS, Request, RequestStatus
 from panel.services import dns as dns_svc
+from panel.services import jobs as jobs_svc
 from panel.services import kinds_mail, requests
-from panel.services.actor import Actor, get_scoped, scoped, system_actor
+from panel.services import mail_passwords as pw
+from panel.services.actor import Actor, get_scoped, require_staff, scoped, system_actor
 from panel.services.audit import audited
 from panel.services.pagination import Page, paginate
 from panel.services.tenants import valid_id
 
-KINDS = kinds_mail  # imported for its registrations
+KINDS, CAPABILITIES = kinds_mail, cap_mail  # imported for their registrations
 RESOLVE_TIMEOUT_S = 3.0
 
 
@@ -67,6 +69,17 @@ def mailbox_get(actor: Actor, mailbox_id) -> Mailbox:
         return get_scoped(Mailbox, valid_id(mailbox_id, "mailbox"), actor, "mailbox")
 
 
+def mailbox_by_address(actor: Actor, address: str) -> Mailbox:
+    """A live mailbox by its address (the CLI's handle), scoped like any read."""
+    local, _, domain = str(address).strip().lower().partition("@")
+    dom = mail_domain_by_name(actor, domain)
+    with db.unit_of_work() as s:
+        box = s.scalars(scoped(select(Mailbox), actor, Mailbox).where(
+            Mailbox.domain_id == dom.id, Mailbox.local_part == local[:64],
+            Mailbox.status != MailboxStatus.DELETED)).first()
+        return box if box is not None else get_scoped(Mailbox, -1, actor, "mailbox")
+
+
 def alias_list(actor: Actor, *, domain_id, page: int = 1, per_page: int = 50) -> Page:
     dom = mail_domain_get(actor, domain_id)
     stmt = scoped(select(MailAlias), actor, MailAlias).where(MailAlias.domain_id == dom.id)
@@ -88,6 +101,15 @@ def mail_host_name(actor: Actor, domain: MailDomain) -> str:
     with db.unit_of_work() as s:
         host = s.get(Host, domain.host_id) if domain.host_id else None
         return host.name if host else ""
+
+
+@audited("mail.server_setup", "job")
+def mail_server_setup(actor: Actor, *, host_id) -> object:
+    """Data-center staff: (re)build a mail host's whole configuration (idempotent)."""
+    require_staff(actor)
+    with db.unit_of_work():
+        return jobs_svc.job_submit(actor, kind="mail.server", org_id=None, host_ids=[valid_id(host_id, "host")],
+                                   params={})
 
 
 # ---- asking for changes (each files one request; passwords only as its secrets) ------------------
@@ -127,7 +149,9 @@ def mailbox_quota_set(actor: Actor, *, mailbox_id, quota_mb) -> Request:
 
 
 def mailbox_password_set(actor: Actor, *, mailbox_id, password: str) -> Request:
-    return _box_request(actor, "mailbox.password", mailbox_id, secrets={"password": password})
+    box = mailbox_get(actor, mailbox_id)
+    pw.password_check(password, address=box.address)  # the kind checks again, without the address
+    return _box_request(actor, "mailbox.password", box.id, secrets={"password": password})
 
 
 def mailbox_suspend(actor: Actor, *, mailbox_id) -> Request:

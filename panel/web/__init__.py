@@ -14,6 +14,7 @@ from panel.web import quotas as quotas_web
 from panel.web import requests as requests_web
 from panel.web import sites as sites_web
 from panel.web import tokens as tokens_web
+from panel.web import mail as mail_web
 
 BLUEPRINTS = (
     auth.bp,
@@ -29,6 +30,7 @@ BLUEPRINTS = (
     jobs_web.bp,
     dns_web.bp,
     sites_web.bp,
+    mail_web.bp,
 )
 LOCALES = ("km", "en")
 

@@ -33,8 +33,8 @@ options:
 """
 
 # The panel validates; the host checks again so nothing odd becomes a line, a field or a path.
-ADDRESS_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?@(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+"
-                        r"[a-z0-9-]{2,63}$")
+ADDRESS_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?@(?=.{1,253}$)"
+                        r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
 HASH_RE = re.compile(r"^\{(ARGON2ID|SHA512-CRYPT|BLF-CRYPT)\}\$[A-Za-z0-9$./=,+-]{20,200}$")
 STATES = ("active", "suspended", "absent")
 
@@ -116,16 +116,21 @@ def write(path: str, text: str) -> None:
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=dict(
-        path=dict(type="str", required=True), users=dict(type="list", elements="dict", required=True),
-        hashes=dict(type="dict", default={}, no_log=True), vmail_dir=dict(type="str", default="/var/vmail"),
-        archive_dir=dict(type="str", default="/var/vmail-archive"), archive_days=dict(type="int", default=30),
-    ), supports_check_mode=False)
+    module = AnsibleModule(argument_spec={
+        "path": {"type": "str", "required": True}, "users": {"type": "list", "elements": "dict", "required": True},
+        "hashes": {"type": "dict", "default": {}, "no_log": True},
+        "vmail_dir": {"type": "str", "default": "/var/vmail"},
+        "archive_dir": {"type": "str", "default": "/var/vmail-archive"},
+        "archive_days": {"type": "int", "default": 30},
+    }, supports_check_mode=False)
     p = module.params
     hashes = {str(k): str(v) for k, v in (p["hashes"] or {}).items()}
     for user in p["users"]:
         check(module, user, hashes)
-    current = parse(open(p["path"]).read()) if os.path.exists(p["path"]) else {}
+    current = {}
+    if os.path.exists(p["path"]):
+        with open(p["path"]) as fh:
+            current = parse(fh.read())
     wanted, archived, missing = dict(current), [], []
     for user in p["users"]:
         addr = user["address"]

@@ -21,12 +21,13 @@ from panel.models.hosts import Host, HostRole
 from panel.models.jobs import Job
 from panel.models.tenants import OrgKind, Role
 from panel.services import jobs as jobs_svc
-from panel.services import mail as mail_svc  # noqa: F401  (registers the mail request kinds)
+from panel.services import mail as mail_svc
 from panel.services import requests as req_svc
 from panel.services.actor import system_actor
 from provisioners import lab as L
 from tests.dns.conftest import run_bare
 from tests.lab.conftest import assert_lab_route, lab_unavailable
+from tests.requests.fixtures import login_as, token_for  # noqa: F401  (fixtures)
 
 MAIL_HOST = ("mt1", "10.77.0.241")
 DNS_HOST = ("mtdns", "10.77.0.242")
@@ -59,7 +60,11 @@ def mail_lab(tmp_path_factory):
 
 
 @pytest.fixture
-def settings(settings, mail_lab, tmp_path_factory):
+def settings(settings, request, tmp_path_factory):
+    """Lab tests (those using mail_world) get the lab's DNS, key and a session-wide data dir."""
+    if "mail_world" not in request.fixturenames:
+        return settings
+    mail_lab = request.getfixturevalue("mail_lab")
     dns = dataclasses.replace(settings.dns, primary_host=DNS_HOST[0], resolver=DNS_HOST[1],
                               nameservers=("ns1.govhost.test",))
     ansible_cfg = dataclasses.replace(settings.ansible, ssh_key=str(L.lab_key_path()))

@@ -66,9 +66,10 @@ def login(world, address, password) -> None:
     box = imap(world.ip, 993, use_ssl=True, ssl_context=ca_context(world))
     try:
         box.login(address, password)
-        box.logout()
-    finally:
+    except imaplib.IMAP4.error:
         box.shutdown()
+        raise
+    box.logout()
 
 
 def lab_dns(world):
@@ -139,3 +140,33 @@ def test_suspended_cannot_log_in_wrong_password_fails_over_quota_rejects(mail_wo
         assert full.value.recipients[f"small@{ZONES['a']}"][0] == 552
     finally:
         s.quit()
+
+
+def test_no_password_or_hash_in_any_output(mail_world):
+    """Create + reset through the real jobs, then grep everything the panel and the host keep."""
+    from sqlalchemy import text
+
+    from panel.models.jobs import JobEvent
+
+    dom = make_domain(mail_world)
+    secret_new = "Nw!fresh-secret-8812"
+    create_boxes(mail_world, dom, "leak")
+    with db.unit_of_work() as s:
+        box = s.query(Mailbox).filter_by(local_part="leak", domain_id=dom.id).one()
+    approve_and_run(mail_world, mail_svc.mailbox_password_set(mail_world.aa, mailbox_id=box.id, password=secret_new))
+    login(mail_world, f"leak@{ZONES['a']}", secret_new)
+    users = L.host_exec("mt1", "cat", "/etc/dovecot/govhost/users").stdout
+    line = next(x for x in users.splitlines() if x.startswith(f"leak@{ZONES['a']}:"))
+    hashed = line.split(":")[1]
+    assert hashed.startswith("{ARGON2ID}$argon2id$")
+    with db.unit_of_work() as s:
+        events = "\n".join(f"{e.task} {e.stdout}" for e in s.query(JobEvent))
+        tables = [r[0] for r in s.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))] \
+            if s.bind.dialect.name == "sqlite" else \
+            [r[0] for r in s.execute(text("SELECT tablename FROM pg_tables WHERE schemaname='public'"))]
+        dump = "\n".join(str(row) for t in tables for row in s.execute(text(f'SELECT * FROM "{t}"')))  # noqa: S608
+    logs = L.host_exec("mt1", "sh", "-c", "cat /var/log/postfix.log /var/log/dovecot.log /var/log/sshd.log").stdout
+    for where, blob in (("job events", events), ("database", dump), ("host logs", logs)):
+        for value in (PASSWORD, secret_new, hashed.split("$")[-1]):
+            assert value not in blob, f"a password or hash is in the {where}"
+    assert "no password hash" not in events

@@ -1,0 +1,70 @@
+"""Periodic sweeps (certificate renewals, disk usage), run by the worker's once-a-minute tick.
+
+Each sweep is a plain service call made as the worker's system actor; `schedule_tick` runs the ones
+whose interval has elapsed since their last run, under a row lock, so several workers never run the
+same sweep twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from panel import db
+from panel.config import Settings
+from panel.errors import PanelError
+from panel.models.schedule import ScheduledRun
+from panel.services import site_schedule
+from panel.services.actor import system_actor
+
+log = logging.getLogger("govhost.schedule")
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    every_minutes: Callable[[Settings], int]
+    run: Callable
+
+
+SWEEPS = (
+    Sweep("sites.renew", lambda s: 360, site_schedule.sites_renew_due),
+    Sweep("sites.usage", lambda s: s.sites.usage_interval_minutes, site_schedule.sites_usage_collect),
+)
+
+
+def _claim(sweep: Sweep, settings: Settings, now: dt.datetime) -> bool:
+    """Mark the sweep as run now if it is due; False when another worker ran it recently."""
+    with db.unit_of_work() as s:
+        row = s.scalars(select(ScheduledRun).where(ScheduledRun.name == sweep.name).with_for_update()).first()
+        if row is not None and now - row.last_run_at < dt.timedelta(minutes=sweep.every_minutes(settings)):
+            return False
+        if row is None:
+            s.add(ScheduledRun(name=sweep.name, last_run_at=now))
+        else:
+            row.last_run_at = now
+        return True
+
+
+def schedule_tick(settings: Settings, now: dt.datetime | None = None) -> list[str]:
+    """Run every due sweep; returns the names run. A failing sweep is logged and retried next time."""
+    now = now or db.utcnow()
+    ran = []
+    for sweep in SWEEPS:
+        if not _claim(sweep, settings, now):
+            continue
+        try:
+            jobs = sweep.run(system_actor("worker", "scheduler"))
+            result = f"{len(jobs)} job(s)"
+        except PanelError as e:
+            result = f"error {e.key}: {e.text()}"
+            log.warning("sweep %s: %s", sweep.name, result)
+        with db.unit_of_work() as s:
+            s.get(ScheduledRun, sweep.name).last_result = result[:500]
+        ran.append(sweep.name)
+    db.remove()
+    return ran
