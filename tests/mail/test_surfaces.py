@@ -48,7 +48,7 @@ def two(make):
                             "doms": doms, "boxes": boxes, "host": host})
 
 
-@pytest.mark.parametrize("value", HOSTILE + ["postmaster", "abuse", "mailer-daemon", "-lead", "a..b", ""])
+@pytest.mark.parametrize("value", [*HOSTILE, "postmaster", "abuse", "mailer-daemon", "-lead", "a..b", ""])
 def test_bad_local_parts_are_refused_with_a_key(two, value):
     with pytest.raises(Invalid) as e:
         mail_svc.mailbox_create(two.aa, domain_id=two.doms["a"], mailboxes=[{"local_part": value, "password": SECRET}])
@@ -67,7 +67,8 @@ def test_weak_password_names_the_rule(two, password, rule):
 
 def test_duplicate_and_forwarding_policy(two):
     with pytest.raises(Conflict, match="exists already"):
-        mail_svc.mailbox_create(two.aa, domain_id=two.doms["a"], mailboxes=[{"local_part": "Staff", "password": SECRET}])
+        mail_svc.mailbox_create(two.aa, domain_id=two.doms["a"],
+                                mailboxes=[{"local_part": "Staff", "password": SECRET}])
     with pytest.raises(Invalid) as e:
         mail_svc.mailbox_create(two.aa, domain_id=two.doms["a"], mailboxes=[
             {"local_part": "x1", "password": SECRET}, {"local_part": "X1", "password": SECRET}])
