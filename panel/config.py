@@ -150,7 +150,7 @@ _PATH_KEYS = {"data_dir", "queue.sqlite_path", "ansible.ssh_key", "lab.dir", "si
 
 
 # Variables of the tools around the panel (lab, test suite), not settings.
-_NOT_SETTINGS = {"GOVHOST_CONFIG", "GOVHOST_LAB_DIR"}
+_NOT_SETTINGS = {"GOVHOST_CONFIG", "GOVHOST_LAB_DIR", "GOVHOST_LAB_RUN", "GOVHOST_CACHE"}
 
 
 def _apply_env(raw: dict, env: typing.Mapping[str, str]) -> None:

@@ -148,20 +148,20 @@ def make(booted):
 # ---- the gate: in CI nothing may skip ------------------------------------------------------------
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    """With GOVHOST_REQUIRE_ALL=1 (scripts/test, CI) a skipped test fails the run: lab, browser and
+    """With GOVHOST_TEST_REQUIRE_ALL=1 (scripts/test, CI) a skipped test fails the run: lab, browser and
     PostgreSQL tests must really run there, not quietly skip."""
-    if os.environ.get("GOVHOST_REQUIRE_ALL") != "1":
+    if os.environ.get("GOVHOST_TEST_REQUIRE_ALL") != "1":
         return
     skipped = terminalreporter.stats.get("skipped", [])
     if skipped:
-        terminalreporter.write_line(f"GOVHOST_REQUIRE_ALL: {len(skipped)} test(s) skipped; failing the run:", red=True)
+        terminalreporter.write_line(f"GOVHOST_TEST_REQUIRE_ALL: {len(skipped)} test(s) skipped; failing the run:", red=True)
         for rep in skipped[:20]:
             terminalreporter.write_line(f"  {rep.nodeid}: {rep.longrepr[-1] if rep.longrepr else ''}")
         config._govhost_skipped = True
 
 
 def pytest_sessionfinish(session, exitstatus):
-    if os.environ.get("GOVHOST_REQUIRE_ALL") == "1" and exitstatus == 0:
+    if os.environ.get("GOVHOST_TEST_REQUIRE_ALL") == "1" and exitstatus == 0:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None and reporter.stats.get("skipped"):
             session.exitstatus = 1
