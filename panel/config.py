@@ -186,7 +186,17 @@ def _build(cls, raw: dict, prefix: str, base: Path):
         values[name] = _coerce(hints[name], raw[name], key, base)
         if key in _PATH_KEYS and values[name] and not Path(values[name]).is_absolute():
             values[name] = str((base / values[name]).resolve())
+        if key == "database.url":
+            values[name] = _sqlite_beside(values[name], base)
     return cls(**values)
+
+
+def _sqlite_beside(url: str, base: Path) -> str:
+    """A relative SQLite path is taken from the config file's folder, like every other path."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix and ":memory:" not in url:
+        return prefix + str((base / url[len(prefix):]).resolve())
+    return url
 
 
 def _coerce(tp, value, key: str, base: Path):

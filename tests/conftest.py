@@ -7,6 +7,7 @@ transactions (and workers run in other threads and processes), so a per-test rol
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 from pathlib import Path
@@ -131,7 +132,12 @@ def cli(booted, tmp_path):
     from panel.cli.main import cli as root
 
     cfg = tmp_path / "config.yaml"
-    cfg.write_text(yaml.safe_dump(settings_dict(tmp_path, booted.database.url)))
+    # The test's own settings (lab key, queue backend...), so the CLI boots the process the same way.
+    raw = dataclasses.asdict(booted)
+    raw.pop("source")
+    raw["secret_keys"] = list(raw["secret_keys"])
+    raw["dns"]["nameservers"] = list(raw["dns"]["nameservers"])
+    cfg.write_text(yaml.safe_dump(raw))
     runner = CliRunner()
 
     def invoke(*args, input=None):

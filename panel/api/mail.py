@@ -104,7 +104,8 @@ def _route(rule: str, methods=("GET",)):
 @blp.arguments(PageArgs, location="query")
 @blp.response(200)
 def domain_list(args):
-    return page_body(mail_svc.mail_domain_list(actor(), page=args["page"], per_page=args["per_page"]), MailDomainSchema())
+    page = mail_svc.mail_domain_list(actor(), page=args["page"], per_page=args["per_page"])
+    return page_body(page, MailDomainSchema())
 
 
 @_route("/domains", ["POST"])

@@ -85,6 +85,7 @@ def watch(job_id: int, interval: float) -> None:
                 break
             time.sleep(max(0.2, interval))
             progress = jobs_svc.job_events(actor, job_id, after_counter=after)
+    console.print()
     _print_job(progress.job)
     sys.exit(0 if progress.job["status"] == "successful" else 1)
 

@@ -44,7 +44,9 @@ def serve(ctx: click.Context, bind: str, workers: int, with_worker: bool) -> Non
     if with_worker:
         children.append(subprocess.Popen([sys.executable, "-m", "panel.cli.main", "worker"], env=env))
     gunicorn = shutil.which("gunicorn") or "gunicorn"
+    # No control socket: gunicorn's default one is a single path shared by every instance on the machine.
     web = subprocess.Popen([gunicorn, "--bind", bind, "--workers", str(workers), "--access-logfile", "-",
+                            "--no-control-socket",
                             "panel.app:create_app()"], env=env)
     children.append(web)
     console.print(f"govhost is listening on http://{bind}/")

@@ -16,7 +16,7 @@ from panel.services import hosts as hosts_svc
 from panel.services import policies as policies_svc
 from panel.services import request_kinds
 from panel.services import requests as requests_svc
-from panel.web.common import actor, nav, page_args
+from panel.web.common import actor, apply_error, error_text, nav, page_args
 from panel.web.forms.requests import (
     FORMS,
     MODE_LABELS,
@@ -29,23 +29,6 @@ from panel.web.forms.requests import (
 
 bp = Blueprint("requests", __name__, url_prefix="/requests")
 S = RequestStatus
-
-
-def error_text(err: PanelError) -> str:
-    """The translated message with its {param} placeholders filled (e.g. the quota numbers)."""
-    try:
-        return _(err.message).format(**{k: str(v) for k, v in err.params.items()})
-    except (KeyError, IndexError, ValueError):
-        return err.text()
-
-
-def apply_error(form, err: PanelError) -> None:
-    """Show a service error beside the field it names, else at the top of the page."""
-    field = getattr(form, err.field, None) if err.field else None
-    if field is not None:
-        field.errors = [*list(field.errors or []), error_text(err)]
-    else:
-        flash(error_text(err), "error")
 
 
 def is_approver(a) -> bool:
