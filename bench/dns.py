@@ -25,23 +25,23 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
-import dns.query  # noqa: E402
-import dns.rcode  # noqa: E402
-import dns.tsig  # noqa: E402
-import dns.update  # noqa: E402
+import dns.query
+import dns.rcode
+import dns.tsig
+import dns.update
 
-import panel.models  # noqa: E402, F401
-from panel import db, security  # noqa: E402
-from panel.boot import boot  # noqa: E402
-from panel.config import Settings  # noqa: E402
-from panel.db import Base  # noqa: E402
-from panel.models.dns import DnsKey, Zone, ZoneStatus  # noqa: E402
-from panel.models.hosts import Host, HostRole  # noqa: E402
-from panel.models.tenants import Organization, OrgKind  # noqa: E402
-from panel.services import dns as svc  # noqa: E402
-from panel.services.actor import system_actor  # noqa: E402
-from provisioners import ansible, base  # noqa: E402
-from provisioners import lab as L  # noqa: E402
+import panel.models  # noqa: F401
+from panel import db, security
+from panel.boot import boot
+from panel.config import Settings
+from panel.db import Base
+from panel.models.dns import DnsKey, Zone, ZoneStatus
+from panel.models.hosts import Host, HostRole
+from panel.models.tenants import Organization, OrgKind
+from panel.services import dns as svc
+from panel.services.actor import system_actor
+from provisioners import ansible, base
+from provisioners import lab as L
 
 HOST = ("dnsbench", "10.77.0.46")
 N = 1000

@@ -28,18 +28,18 @@ ROOT = Path(__file__).resolve().parents[1]
 # The script's own folder holds bench/dns.py, which would shadow dnspython: run from the repo root.
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 
-from panel import db  # noqa: E402
-from panel.boot import boot  # noqa: E402
-from panel.config import Settings  # noqa: E402
-from panel.db import Base  # noqa: E402
-from panel.jobs import capabilities, tasks  # noqa: E402
-from panel.jobs.capabilities import Capability, host_targets  # noqa: E402
-from panel.models.hosts import Host  # noqa: E402
-from panel.models.jobs import Job, JobStatus  # noqa: E402
-from panel.services import jobs as jobs_svc  # noqa: E402
-from panel.services.actor import system_actor  # noqa: E402
-from provisioners import lab as L  # noqa: E402
-from provisioners import probes  # noqa: E402
+from panel import db
+from panel.boot import boot
+from panel.config import Settings
+from panel.db import Base
+from panel.jobs import capabilities, tasks
+from panel.jobs.capabilities import Capability, host_targets
+from panel.models.hosts import Host
+from panel.models.jobs import Job, JobStatus
+from panel.services import jobs as jobs_svc
+from panel.services.actor import system_actor
+from provisioners import lab as L
+from provisioners import probes
 
 HOST, IP = "jbench", "10.77.0.223"
 ROUNDS = 9

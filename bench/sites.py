@@ -25,26 +25,26 @@ from pathlib import Path
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, func, select  # noqa: E402
+from sqlalchemy import create_engine, func, select
 
-from panel import db  # noqa: E402
-from panel.boot import boot  # noqa: E402
-from panel.config import Settings  # noqa: E402
-from panel.db import Base  # noqa: E402
-from panel.jobs import tasks  # noqa: E402
-from panel.models.dns import ClaimMethod, DomainClaim  # noqa: E402
-from panel.models.hosts import Host, HostRole  # noqa: E402
-from panel.models.quotas import QuotaLimit  # noqa: E402
-from panel.models.sites import Plan, Site, SiteStatus  # noqa: E402
-from panel.models.tenants import Membership, Organization, OrgKind, Role  # noqa: E402
-from panel.models.users import User  # noqa: E402
-from panel.services import requests  # noqa: E402
-from panel.services import sites as sites_svc  # noqa: E402
-from panel.services.actor import actor_for_user  # noqa: E402
-from provisioners import lab as L  # noqa: E402
-from provisioners import probes  # noqa: E402
-from tests.conftest import settings_dict  # noqa: E402
-from tests.lab.clients import http_get  # noqa: E402
+from panel import db
+from panel.boot import boot
+from panel.config import Settings
+from panel.db import Base
+from panel.jobs import tasks
+from panel.models.dns import ClaimMethod, DomainClaim
+from panel.models.hosts import Host, HostRole
+from panel.models.quotas import QuotaLimit
+from panel.models.sites import Plan, Site, SiteStatus
+from panel.models.tenants import Membership, Organization, OrgKind, Role
+from panel.models.users import User
+from panel.services import requests
+from panel.services import sites as sites_svc
+from panel.services.actor import actor_for_user
+from provisioners import lab as L
+from provisioners import probes
+from tests.conftest import settings_dict
+from tests.lab.clients import http_get
 
 HOST, IP = "sb1", "10.77.0.235"
 RUNS = 5

@@ -100,7 +100,7 @@ def _truncate() -> None:
             conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
         else:
             for t in tables:
-                conn.execute(text(f'DELETE FROM "{t}"'))
+                conn.execute(text(f'DELETE FROM "{t}"'))  # noqa: S608  table names from our own metadata
 
 
 @pytest.fixture
@@ -160,7 +160,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         return
     skipped = terminalreporter.stats.get("skipped", [])
     if skipped:
-        terminalreporter.write_line(f"GOVHOST_TEST_REQUIRE_ALL: {len(skipped)} test(s) skipped; failing the run:", red=True)
+        terminalreporter.write_line(f"GOVHOST_TEST_REQUIRE_ALL: {len(skipped)} test(s) skipped; failing the run:",
+                                    red=True)
         for rep in skipped[:20]:
             terminalreporter.write_line(f"  {rep.nodeid}: {rep.longrepr[-1] if rep.longrepr else ''}")
         config._govhost_skipped = True

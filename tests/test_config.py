@@ -53,7 +53,7 @@ def test_environment_overrides_and_their_errors(tmp_path):
 def test_rules_across_keys(tmp_path):
     raw = yaml.safe_load(EXAMPLE.read_text())
     raw["queue"]["backend"] = "rabbit"
-    with pytest.raises(ConfigError, match="queue.backend"):
+    with pytest.raises(ConfigError, match=r"queue\.backend"):
         validate(Settings.load(write(tmp_path, raw), env={}))
 
 

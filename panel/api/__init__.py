@@ -9,11 +9,11 @@ from panel.api import audit, orgs, tokens, users
 from panel.api import dns as dns_api
 from panel.api import hosts as hosts_api
 from panel.api import jobs as jobs_api
+from panel.api import mail as mail_api
 from panel.api import notifications as notifications_api
 from panel.api import quotas as quotas_api
 from panel.api import requests as requests_api
 from panel.api import sites as sites_api
-from panel.api import mail as mail_api
 from panel.extensions import csrf
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from flask import Flask, g, jsonify, request
+from flask import g, jsonify, request
 from marshmallow import Schema, fields
 
 from panel.errors import PanelError, Unauthorized

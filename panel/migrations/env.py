@@ -12,7 +12,7 @@ config = context.config
 def run() -> None:
     engine = config.attributes.get("engine")
     if engine is None:
-        from panel.boot import boot  # noqa: PLC0415  only when alembic is run by hand
+        from panel.boot import boot
 
         boot()
         engine = db.engine()

@@ -9,12 +9,12 @@ from panel.web import audit, auth, common, dashboard, orgs, users
 from panel.web import dns as dns_web
 from panel.web import hosts as hosts_web
 from panel.web import jobs as jobs_web
+from panel.web import mail as mail_web
 from panel.web import notifications as notifications_web
 from panel.web import quotas as quotas_web
 from panel.web import requests as requests_web
 from panel.web import sites as sites_web
 from panel.web import tokens as tokens_web
-from panel.web import mail as mail_web
 
 BLUEPRINTS = (
     auth.bp,

@@ -35,7 +35,8 @@ def test_api_isolation_and_keys(client, two, api_token):
                         ("delete", f"/api/v1/dns/records/{rec_id}")]:
         r = getattr(client, method)(url, headers=ha, json={} if method == "post" else None)
         assert r.status_code == 404, (url, r.status_code, r.get_json())
-    r = client.post(f"/api/v1/dns/zones/{zone_id}/records", headers=ha, json={"name": "x", "type": "A", "data": "1.2.3.4"})
+    r = client.post(f"/api/v1/dns/zones/{zone_id}/records", headers=ha,
+                    json={"name": "x", "type": "A", "data": "1.2.3.4"})
     assert r.status_code == 404 and r.get_json()["key"] == "dns_zone.not_found"
     assert client.get("/api/v1/dns/zones", headers=ha).get_json()["total"] == 0
     assert client.get("/api/v1/dns/zones", headers=hb).get_json()["total"] == 1
@@ -51,7 +52,7 @@ def test_api_isolation_and_keys(client, two, api_token):
 
 
 def test_web_isolation(client, two, web_login):
-    a, b, zone_id, rec_id = two
+    a, _b, zone_id, _rec_id = two
     web_login(a)
     assert client.get(f"/dns/zones/{zone_id}").status_code == 404
     assert client.get(f"/dns/zones/{zone_id}/plan").status_code == 404
@@ -60,7 +61,7 @@ def test_web_isolation(client, two, web_login):
 
 
 def test_web_record_form_errors(client, two, web_login):
-    a, b, zone_id, rec_id = two
+    _a, b, zone_id, _rec_id = two
     web_login(b)
     page = client.get(f"/dns/zones/{zone_id}")
     assert page.status_code == 200 and "www.b-ministry.gov.test" in page.get_data(as_text=True)
@@ -70,7 +71,7 @@ def test_web_record_form_errors(client, two, web_login):
 
 
 def test_cli_isolation(cli, two):
-    a, b, zone_id, rec_id = two
+    _a, _b, zone_id, rec_id = two
     for args in (["records", str(zone_id)], ["plan", "b-ministry.gov.test"], ["apply", str(zone_id)],
                  ["delete", str(rec_id)]):
         r = cli("dns", *args, "--as", "mina")

@@ -16,7 +16,7 @@ from panel.models.tenants import OrgKind, Role
 from panel.services.tokens import token_create
 from provisioners import lab as L
 from tests.factories import PASSWORD
-from tests.lab.conftest import assert_lab_route, lab_unavailable
+from tests.lab.conftest import assert_lab_route, own_lab_hosts
 
 PROBE_HOSTS = {"hp1": "10.77.0.231", "hp2": "10.77.0.232"}  # far from the automatic .11 up
 TOKEN_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
@@ -30,18 +30,8 @@ def settings(settings):
 
 @pytest.fixture(scope="session")
 def probe_lab():
-    reason = lab_unavailable()
-    if reason:
-        pytest.skip(reason)
-    try:
-        L.build()
-        L.net_up()
-        started = L.hosts_up([f"{n}={ip}" for n, ip in PROBE_HOSTS.items()], fresh=True)
-        for host in started:
-            assert_lab_route(host.ip)
-        yield {h.name: h for h in started}
-    finally:
-        L.hosts_down(list(PROBE_HOSTS), forget=True)
+    with own_lab_hosts(PROBE_HOSTS) as hosts:
+        yield hosts
 
 
 @pytest.fixture

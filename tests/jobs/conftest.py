@@ -24,7 +24,7 @@ from panel.services.tokens import token_create
 from provisioners import lab as L
 from provisioners import probes
 from tests.conftest import settings_dict
-from tests.lab.conftest import assert_lab_route, lab_unavailable
+from tests.lab.conftest import assert_lab_route, own_lab_hosts
 
 JOB_HOSTS = {"jb1": "10.77.0.221", "jb2": "10.77.0.222"}
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,20 +53,8 @@ def booted(booted):
 
 @pytest.fixture(scope="session")
 def job_lab():
-    reason = lab_unavailable()
-    if reason:
-        pytest.skip(reason)
-    try:
-        L.build()
-        L.net_up()
-        started = L.hosts_up([f"{n}={ip}" for n, ip in JOB_HOSTS.items()], fresh=True)
-        for host in started:
-            assert_lab_route(host.ip)
-        yield {h.name: h for h in started}
-    finally:
-        for ip in JOB_HOSTS.values():
-            L.close_control_sockets(ip)
-        L.hosts_down(list(JOB_HOSTS), forget=True)
+    with own_lab_hosts(JOB_HOSTS) as hosts:
+        yield hosts
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ and returns it. Every fixture checks that the kernel routes the host through lab
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
@@ -39,6 +40,26 @@ def lab_unavailable() -> str | None:
 def assert_lab_route(ip: str) -> None:
     dev = L.route_dev(ip)
     assert dev == L.BRIDGE, f"ip route get {ip} says dev {dev}, expected {L.BRIDGE}"
+
+
+@contextlib.contextmanager
+def own_lab_hosts(hosts: dict[str, str]) -> Iterator[dict[str, L.Host]]:
+    """Start lab hosts that belong to one test suite (names and addresses no other suite uses),
+    pristine, routed through lab0; always stop and forget them afterwards."""
+    reason = lab_unavailable()
+    if reason:
+        pytest.skip(reason)
+    try:
+        L.build()
+        L.net_up()
+        started = L.hosts_up([f"{n}={ip}" for n, ip in hosts.items()], fresh=True)
+        for host in started:
+            assert_lab_route(host.ip)
+        yield {h.name: h for h in started}
+    finally:
+        for ip in hosts.values():
+            L.close_control_sockets(ip)
+        L.hosts_down(list(hosts), forget=True)
 
 
 @dataclass

@@ -9,7 +9,7 @@ import pytest
 
 from provisioners import lab as L
 from provisioners import probes
-from tests.lab.conftest import assert_lab_route, lab_unavailable
+from tests.lab.conftest import own_lab_hosts
 
 pytestmark = pytest.mark.lab
 NAME, IP = "hp3", "10.77.0.233"
@@ -17,17 +17,8 @@ NAME, IP = "hp3", "10.77.0.233"
 
 @pytest.fixture(scope="module")
 def hp3():
-    reason = lab_unavailable()
-    if reason:
-        pytest.skip(reason)
-    try:
-        L.build()
-        L.net_up()
-        host = L.hosts_up([f"{NAME}={IP}"], fresh=True)[0]
-        assert_lab_route(host.ip)
-        yield host
-    finally:
-        L.hosts_down([NAME], forget=True)
+    with own_lab_hosts({NAME: IP}) as hosts:
+        yield hosts[NAME]
 
 
 def test_fingerprint_is_openssh_format():

@@ -35,7 +35,7 @@ from panel.services import policies
 from panel.services.actor import system_actor
 from provisioners import lab as L
 from provisioners import probes
-from tests.lab.conftest import assert_lab_route, lab_unavailable
+from tests.lab.conftest import assert_lab_route, own_lab_hosts
 
 SITE_HOSTS = {"st1": "10.77.0.231", "st2": "10.77.0.232"}
 PEBBLE_PORT, PEBBLE_MGMT = 14050, 15050
@@ -104,20 +104,8 @@ def _listening(ip: str, port: int) -> bool:
 
 @pytest.fixture(scope="session")
 def site_lab():
-    reason = lab_unavailable()
-    if reason:
-        pytest.skip(reason)
-    try:
-        L.build()
-        L.net_up()
-        started = L.hosts_up([f"{n}={ip}" for n, ip in SITE_HOSTS.items()], fresh=True)
-        for host in started:
-            assert_lab_route(host.ip)
-        yield {h.name: h for h in started}
-    finally:
-        for ip in SITE_HOSTS.values():
-            L.close_control_sockets(ip)
-        L.hosts_down(list(SITE_HOSTS), forget=True)
+    with own_lab_hosts(SITE_HOSTS) as hosts:
+        yield hosts
 
 
 ZONE = """$TTL 60

@@ -84,7 +84,7 @@ def site_b(world, host):
         return site
 
 
-def test_other_ministry_gets_404_everywhere(world, site_b, login_as, token_for, cli):  # noqa: F811
+def test_other_ministry_gets_404_everywhere(world, site_b, login_as, token_for, cli):
     with pytest.raises(PanelError) as exc:
         svc.site_get(world.wa, site_b.id)
     assert exc.value.status == 404
@@ -107,7 +107,7 @@ def test_other_ministry_gets_404_everywhere(world, site_b, login_as, token_for, 
     assert c.get(f"/api/v1/sites/{site_b.id}", headers=token_for(world.wb_user)).status_code == 200
 
 
-def test_hostile_values_on_every_surface(world, host, login_as, token_for, cli):  # noqa: F811
+def test_hostile_values_on_every_surface(world, host, login_as, token_for, cli):
     web = login_as(world.wa_user)
     c = web.application.test_client()
     headers = token_for(world.wa_user)
