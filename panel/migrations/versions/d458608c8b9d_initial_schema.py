@@ -1,15 +1,15 @@
 """initial schema
 
-Revision ID: b7618dba5ba9
+Revision ID: d458608c8b9d
 Revises: 
-Create Date: 2026-11-25 02:31:53.538147
+Create Date: 2026-11-25 02:49:42.657646
 """
 from alembic import op
 import sqlalchemy as sa
 import panel.db
 
 
-revision = 'b7618dba5ba9'
+revision = 'd458608c8b9d'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -92,6 +92,12 @@ def upgrade() -> None:
     with op.batch_alter_table('organizations', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_organizations_parent_id'), ['parent_id'], unique=False)
 
+    op.create_table('scheduled_runs',
+    sa.Column('name', sa.String(length=64), nullable=False),
+    sa.Column('last_run_at', panel.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_result', sa.String(length=500), nullable=False),
+    sa.PrimaryKeyConstraint('name', name=op.f('pk_scheduled_runs'))
+    )
     op.create_table('site_plans',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=64), nullable=False),
@@ -729,6 +735,7 @@ def downgrade() -> None:
     op.drop_table('api_tokens')
     op.drop_table('users')
     op.drop_table('site_plans')
+    op.drop_table('scheduled_runs')
     with op.batch_alter_table('organizations', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_organizations_parent_id'))
 
