@@ -18,8 +18,10 @@ class PanelError(Exception):
         self.key = key or self.key
         self.message = message or self.message
         self.field = field
-        if status is not None:
+        if isinstance(status, int) and not isinstance(status, bool):
             self.status = status
+        elif status is not None:  # a message parameter that happens to be called "status"
+            params["status"] = status
         self.params = params
         super().__init__(self.text())
 

@@ -12,6 +12,7 @@ from rich.table import Table
 from panel.cli.common import cli_actor, command, console, settings_from
 from panel.services import hosts as hosts_svc
 from panel.services import jobs as jobs_svc
+from panel.services import worker as worker_svc
 
 FINAL_STYLE = {"successful": "green", "failed": "red", "error": "red", "canceled": "yellow"}
 EVENT_STYLE = {"ok": "green", "changed": "yellow", "failed": "red", "unreachable": "red", "skipped": "dim"}
@@ -137,4 +138,4 @@ def run(kind: str, hosts: tuple[str, ...]) -> None:
 def worker(ctx: click.Context, workers: int | None) -> None:
     """Run the job worker: reap jobs of dead workers, then run queued jobs until stopped."""
     settings = settings_from(ctx)
-    jobs_svc.jobs_worker(settings, workers)
+    worker_svc.worker_run(settings, workers)

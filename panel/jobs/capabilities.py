@@ -33,6 +33,7 @@ MODULES = [
     "panel.jobs.cap_hosts",
     "panel.jobs.cap_dns",
     "panel.jobs.cap_sites",
+    "panel.jobs.cap_mail",
 ]
 
 Build = tuple[dict, dict, list[Target]]  # extravars (user-derived, sent !unsafe), secrets, targets

@@ -77,6 +77,8 @@ class Site(Base):
         Index("uq_sites_fqdn_live", "fqdn", unique=True, sqlite_where=text("deleted_at IS NULL"),
               postgresql_where=text("deleted_at IS NULL")),
         Index("ix_sites_org_status", "org_id", "status"),
+        # Lists sort by name while filtering on status, which the partial unique index cannot serve.
+        Index("ix_sites_fqdn", "fqdn"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

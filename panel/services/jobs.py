@@ -8,21 +8,18 @@ the traceback. Secrets are sealed on the row at submit and never leave it except
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 from dataclasses import dataclass
 
 from sqlalchemy import select
 
 from panel import db, security
-from panel.config import Settings
 from panel.errors import Conflict, Forbidden, Invalid, NotFound
-from panel.jobs import capabilities, queue, runner, tasks
+from panel.jobs import capabilities, queue, runner
 from panel.models.hosts import Host, HostState
 from panel.models.jobs import RETRYABLE, Job, JobEvent, JobHost, JobStatus
 from panel.models.requests import Request, RequestStatus
 from panel.models.tenants import Organization, Role
-from panel.services import schedule
 from panel.services.actor import Actor, get_scoped, require_org_role, require_write, scoped
 from panel.services.audit import audited
 from panel.services.pagination import Page, paginate
@@ -236,9 +233,3 @@ def _retry_request(s, job: Job) -> None:
 
 def job_kinds() -> list[str]:
     return capabilities.kinds()
-
-
-def jobs_worker(settings: Settings, workers: int | None = None) -> None:
-    """Run the worker in this process (`govhost worker`): reap dead workers' jobs, then consume,
-    with the periodic sweeps (renewals, usage) ticking once a minute."""
-    tasks.run_worker(settings, workers, tick=functools.partial(schedule.schedule_tick, settings))

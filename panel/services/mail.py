@@ -16,20 +16,19 @@ from sqlalchemy import func, select
 from panel import db
 from panel.boot import current as current_settings
 from panel.errors import Invalid, PanelError
-from panel.jobs import cap_mail, mail_tls
+from panel.jobs import mail_tls
 from panel.models.hosts import Host
 from panel.models.mail import MailAlias, Mailbox, MailboxStatus, MailDomain, MailDomainStatus
 from panel.models.requests import TRANSITION_HOOKS, Request, RequestStatus
 from panel.services import dns as dns_svc
 from panel.services import jobs as jobs_svc
-from panel.services import kinds_mail, requests
 from panel.services import mail_passwords as pw
+from panel.services import requests
 from panel.services.actor import Actor, get_scoped, require_staff, scoped, system_actor
 from panel.services.audit import audited
 from panel.services.pagination import Page, paginate
 from panel.services.tenants import valid_id
 
-KINDS, CAPABILITIES = kinds_mail, cap_mail  # imported for their registrations
 RESOLVE_TIMEOUT_S = 3.0
 
 

@@ -343,6 +343,3 @@ def _id(value) -> int:
 
 
 __all__ = ["Organization", "is_under"]
-
-# The request kinds of web hosting; imported last because they call back into this module.
-from panel.services import kinds_sites  # noqa: E402,F401

@@ -7,10 +7,12 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
+from wtforms.fields.choices import SelectChoice
 
 from panel.errors import PanelError
 from panel.services import mail as mail_svc
 from panel.services import requests as requests_svc
+from panel.web.auth import no_store
 from panel.web.common import actor, apply_error, error_text, nav, page_args
 from panel.web.forms.mail import AliasForm, ConfirmForm, DomainForm, MailboxesForm, PasswordForm, QuotaForm
 
@@ -24,8 +26,9 @@ def _filed(req) -> Response:
     return redirect(url_for("requests.detail", request_id=req.id))
 
 
-def _submit(form, call, template: str, **ctx):
-    """Validate, call the service, or re-render with the error beside its field (422)."""
+def _submit(form, call, template: str, strip=None, **ctx):
+    """Validate, call the service, or re-render with the error beside its field (422);
+    `strip(form)` removes what must not be sent back (passwords) before re-rendering."""
     status = 200
     if form.validate_on_submit():
         try:
@@ -35,6 +38,8 @@ def _submit(form, call, template: str, **ctx):
             status = err.status
     elif request.method == "POST":
         status = 422
+    if strip is not None and request.method == "POST":
+        strip(form)
     return render_template(template, form=form, **ctx), status
 
 
@@ -51,7 +56,7 @@ def index():
 @login_required
 def domain_new():
     form = DomainForm()
-    form.org_id.choices = [(o.id, o.name) for o in requests_svc.request_orgs(actor())]
+    form.org_id.choices = [SelectChoice(o.id, o.name) for o in requests_svc.request_orgs(actor())]
     return _submit(form, lambda: mail_svc.mail_domain_create(
         actor(), org_id=form.org_id.data, name=form.name.data, contact=form.contact.data,
         external_forwarding=form.external_forwarding.data, on_suspend=form.on_suspend.data,
@@ -95,9 +100,18 @@ def _parse_entries(text: str) -> list[dict]:
 def mailboxes_new(domain_id: int):
     dom = mail_svc.mail_domain_get(actor(), domain_id)
     form = MailboxesForm()
-    return _submit(form, lambda: mail_svc.mailbox_create(actor(), domain_id=dom.id, quota_mb=form.quota_mb.data,
-                                                         mailboxes=_parse_entries(form.entries.data)),
-                   "mail/mailboxes_new.html", dom=dom)
+    entries = _parse_entries(form.entries.data)
+    result = _submit(form, lambda: mail_svc.mailbox_create(actor(), domain_id=dom.id, quota_mb=form.quota_mb.data,
+                                                           mailboxes=entries),
+                     "mail/mailboxes_new.html", strip=_without_passwords, dom=dom)
+    if isinstance(result, tuple):  # the form again: without the passwords, and never cached
+        return no_store(result[0]), result[1]
+    return result
+
+
+def _without_passwords(form) -> None:
+    form.entries.data = "\n".join(",".join([e["local_part"], "", e["display_name"]]).rstrip(",")
+                                   for e in _parse_entries(form.entries.data))
 
 
 @bp.route("/domains/<int:domain_id>/aliases/new", methods=["GET", "POST"])

@@ -17,6 +17,7 @@ import pwd
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import tarfile
 import time
@@ -85,6 +86,33 @@ def www_data_gid():
     return pwd.getpwnam("www-data").pw_gid
 
 
+def site_logs(logs, uid, gid):
+    """Logs the site user can read but not replace: nginx's root master opens access/error.log and
+    would follow a link planted there (over SFTP) to any file on the host. PHP's log is written by
+    the pool's own user, so that one file is theirs; links left from before are removed."""
+    changed = ensure_dir(logs, 0, gid, 0o750)
+    for name in os.listdir(logs):
+        path = os.path.join(logs, name)
+        mode = os.lstat(path).st_mode
+        if stat.S_ISDIR(mode):
+            shutil.rmtree(path)
+            changed = True
+        elif not stat.S_ISREG(mode):
+            os.unlink(path)
+            changed = True
+    php_log = os.path.join(logs, "php-error.log")
+    fd = os.open(php_log, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o640)
+    try:
+        st = os.fstat(fd)
+        if (st.st_uid, st.st_gid, st.st_mode & 0o7777) != (uid, gid, 0o640):
+            os.fchown(fd, uid, gid)
+            os.fchmod(fd, 0o640)
+            changed = True
+    finally:
+        os.close(fd)
+    return changed
+
+
 def site_present(site, www_root, journal, created):
     home = os.path.join(www_root, site["fqdn"])
     pw = pwd.getpwnam(site["user"])
@@ -92,7 +120,7 @@ def site_present(site, www_root, journal, created):
     # The chroot (home) must be root-owned and not writable by others; the site's files live below.
     changed = ensure_dir(home, 0, 0, 0o755)
     changed |= ensure_dir(os.path.join(home, "public"), uid, www_data_gid(), 0o2750)
-    changed |= ensure_dir(os.path.join(home, "logs"), 0, gid, 0o770)
+    changed |= site_logs(os.path.join(home, "logs"), uid, gid)
     changed |= ensure_dir(os.path.join(home, "tmp"), uid, gid, 0o700)
     public = os.path.join(home, "public")
     if created and site.get("index_page") and not os.listdir(public):

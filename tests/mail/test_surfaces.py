@@ -138,6 +138,8 @@ def test_web_isolation_and_form_errors(login_as, two):
     r = c.post(f"/mail/domains/{two.doms['a']}/mailboxes/new",
                data={"csrf_token": token, "entries": f"; id,{SECRET}"})
     assert r.status_code == 422 and "may hold only" in r.get_data(as_text=True)
+    # the refused batch comes back without its passwords, and the page is not cached
+    assert SECRET not in r.get_data(as_text=True) and r.headers["Cache-Control"] == "no-store"
     r = c.post(f"/mail/mailboxes/{two.boxes['a']}/suspend", data={"csrf_token": token})
     assert r.status_code == 302 and "/requests/" in r.headers["Location"]
 

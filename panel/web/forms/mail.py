@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, NumberRange, Optional
 
 QUOTA = NumberRange(min=10, max=102400)
@@ -16,7 +17,8 @@ class DomainForm(FlaskForm):
     contact = StringField(_l("Contact for postmaster@ and abuse@"), validators=[DataRequired(), Length(max=300)])
     external_forwarding = BooleanField(_l("Allow forwarding to addresses outside the ministry"))
     on_suspend = SelectField(_l("Mail for a suspended mailbox"),
-                             choices=[("defer", _l("Defer (senders retry)")), ("reject", _l("Reject at once"))])
+                             choices=[SelectChoice("defer", _l("Defer (senders retry)")),
+                                      SelectChoice("reject", _l("Reject at once"))])
     default_quota_mb = IntegerField(_l("Mailbox size (MB)"), default=1024, validators=[InputRequired(), QUOTA])
 
 

@@ -1,15 +1,15 @@
 """initial schema
 
-Revision ID: d458608c8b9d
+Revision ID: 8ec4bb534c92
 Revises: 
-Create Date: 2026-11-25 02:49:42.657646
+Create Date: 2026-11-25 03:00:37.002147
 """
 from alembic import op
 import sqlalchemy as sa
 import panel.db
 
 
-revision = 'd458608c8b9d'
+revision = '8ec4bb534c92'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -554,6 +554,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sites'))
     )
     with op.batch_alter_table('sites', schema=None) as batch_op:
+        batch_op.create_index('ix_sites_fqdn', ['fqdn'], unique=False)
         batch_op.create_index(batch_op.f('ix_sites_host_id'), ['host_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_sites_org_id'), ['org_id'], unique=False)
         batch_op.create_index('ix_sites_org_status', ['org_id', 'status'], unique=False)
@@ -631,6 +632,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_sites_org_status')
         batch_op.drop_index(batch_op.f('ix_sites_org_id'))
         batch_op.drop_index(batch_op.f('ix_sites_host_id'))
+        batch_op.drop_index('ix_sites_fqdn')
 
     op.drop_table('sites')
     with op.batch_alter_table('mailboxes', schema=None) as batch_op:

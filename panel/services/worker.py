@@ -1,0 +1,21 @@
+"""`govhost worker`: the job consumer with everything the worker process must have loaded."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+
+from panel.config import Settings
+from panel.jobs import tasks
+from panel.services import schedule
+
+# Services whose import registers request-transition hooks (notifications, DNS publication of a new
+# mail domain...) that must run in the worker, where jobs move requests to done or failed.
+HOOK_MODULES = ("panel.services.requests", "panel.services.mail", "panel.services.sites", "panel.services.dns")
+
+
+def worker_run(settings: Settings, workers: int | None = None) -> None:
+    """Reap dead workers' jobs, then consume, with the periodic sweeps ticking once a minute."""
+    for name in HOOK_MODULES:
+        importlib.import_module(name)
+    tasks.run_worker(settings, workers, tick=functools.partial(schedule.schedule_tick, settings))
