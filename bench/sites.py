@@ -7,7 +7,7 @@ worker -> ansible-runner -> nginx/php-fpm), in one run:
     100 are active, and its ratio to the shell floor: one `ssh host bash -s` script doing the same
     steps (user, dirs, index, pool, vhost, enable; one php-fpm and one nginx reload).
 
-Run as root with no arguments: `python bench/sites.py`. Lab host sb1 = 10.77.0.235; SQLite
+Run as root with no arguments: `python bench/sites.py`. Lab host sb1 = 10.77.0.227; SQLite
 database and queue in a temporary directory; everything is removed at the end.
 """
 
@@ -46,7 +46,7 @@ from provisioners import probes
 from tests.conftest import settings_dict
 from tests.lab.clients import http_get
 
-HOST, IP = "sb1", "10.77.0.235"
+HOST, IP = "sb1", "10.77.0.227"
 RUNS = 5
 BATCH = 100
 

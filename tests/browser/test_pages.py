@@ -71,8 +71,8 @@ def _zone(org_id: int, org_admin) -> int:
         zone = Zone(org_id=org_id, name="mpt.gov.test", status=ZoneStatus.ACTIVE)
         s.add(zone)
         s.flush()
-    for name, rtype, data in [("www", "A", "10.77.0.11"), ("mail", "A", "10.77.0.12"), ("@", "MX", "10 mail.mpt.gov.test"),
-                              ("@", "TXT", "v=spf1 mx -all")]:
+    for name, rtype, data in [("www", "A", "10.77.0.11"), ("mail", "A", "10.77.0.12"),
+                              ("@", "MX", "10 mail.mpt.gov.test"), ("@", "TXT", "v=spf1 mx -all")]:
         dns_svc.record_create(org_admin, zone_id=zone.id, name=name, rtype=rtype, data=data, ttl=3600)
     return zone.id
 
@@ -160,6 +160,17 @@ def _switch_to_khmer(page) -> None:
     page.locator('html[lang="km"]').wait_for(state="attached")
 
 
+def _check_dashboard(page, role: str, w: World) -> None:
+    """Staff see the request waiting for approval; the webmaster sees the site and the budget."""
+    main = page.locator("main")
+    if role == "webmaster":
+        assert main.locator(f'a[href="/sites/{w.site}"]').count() == 1
+        assert main.locator("meter").count() == 4
+    else:
+        assert main.locator(f'a[href="/requests/{w.request}"]').count() == 1
+        assert main.locator("meter").count() == 0
+
+
 @pytest.mark.parametrize("role", ["admin", "webmaster", "auditor"])
 def test_every_page_in_both_languages_and_sizes(browser, live_server, world, role):
     SHOTS.mkdir(exist_ok=True)
@@ -170,6 +181,7 @@ def test_every_page_in_both_languages_and_sizes(browser, live_server, world, rol
     problems: list[str] = []
     try:
         _log_in(page, role, world)
+        _check_dashboard(page, role, world)
         labels = {}
         for lang in ("en", "km"):
             if lang == "km":

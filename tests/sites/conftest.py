@@ -37,7 +37,7 @@ from provisioners import lab as L
 from provisioners import probes
 from tests.lab.conftest import assert_lab_route, own_lab_hosts
 
-SITE_HOSTS = {"st1": "10.77.0.231", "st2": "10.77.0.232"}
+SITE_HOSTS = {"st1": "10.77.0.225", "st2": "10.77.0.226"}  # each suite its own addresses: see docs/lab.md
 PEBBLE_PORT, PEBBLE_MGMT = 14050, 15050
 DOMAIN = "gov.test"
 SYSTEM = system_actor("cli", "test-system")
