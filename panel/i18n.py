@@ -32,7 +32,7 @@ REPO = ROOT.parent
 TRANSLATIONS = ROOT / "translations"
 KM_JSON = ROOT / "i18n_km.json"
 LOCALES = ("km", "en")
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None,
+KEYWORDS = {"_": None, "N_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None,
             "pgettext": ((1, "c"), 2), "lazy_pgettext": ((1, "c"), 2)}
 ERROR_BASE = "PanelError"
 CTX_SEP = "\x04"  # gettext's own separator between msgctxt and msgid

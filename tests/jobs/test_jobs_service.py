@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import html as html_lib
+import json
+import re
+
 import pyotp
 import pytest
 from sqlalchemy import select
@@ -122,6 +126,12 @@ def test_web_detail_and_progress_for_the_owner(world, client):
     assert r.status_code == 302
     html = client.get(f"/jobs/{job_id}").get_data(as_text=True)
     assert "Reach" in html and "raw output" not in html and "js/jobs.js" in html
+    # the live script gets the status words of the page's language as JSON in an attribute
+    labels = json.loads(html_lib.unescape(re.search(r'data-status-labels="([^"]*)"', html).group(1)))
+    assert labels["running"] == "running" and labels["unreachable"] == "unreachable"
+    km = client.get(f"/jobs/{job_id}", headers={"Accept-Language": "km"}).get_data(as_text=True)
+    km_labels = json.loads(html_lib.unescape(re.search(r'data-status-labels="([^"]*)"', km).group(1)))
+    assert km_labels["running"] != "running"  # translated (the user has no own language set)
     data = client.get(f"/jobs/{job_id}/progress.json?after=1").get_json()
     assert data["job"]["status"] == "pending" and [e["counter"] for e in data["events"]] == [2]
     r = post_form(client, f"/jobs/{job_id}/cancel", {}, page=f"/jobs/{job_id}")

@@ -6,6 +6,9 @@
   var tbody = document.getElementById("job-events");
   var staff = tbody && tbody.dataset.staff === "true";
   var after = parseInt(box.dataset.after || "0", 10);
+  // Status words in the page's language (the JSON carries raw values such as "running").
+  var labels = JSON.parse(box.dataset.statusLabels || "{}");
+  function label(value) { return labels[value] || value || ""; }
 
   function cell(row, text, cls) {
     var td = document.createElement("td");
@@ -26,7 +29,7 @@
     cell(row, String(e.counter));
     cell(row, e.host);
     cell(row, e.task);
-    if (e.status) { cell(row, e.status, e.status); } else { cell(row, ""); }
+    if (e.status) { cell(row, label(e.status), e.status); } else { cell(row, ""); }
     if (staff) { cell(row, e.stdout, "pre"); }
     tbody.appendChild(row);
   }
@@ -34,7 +37,7 @@
   function setField(name, value) {
     var el = box.querySelector('[data-field="' + name + '"]');
     if (!el) { return; }
-    el.textContent = value || "";
+    el.textContent = name === "status" ? label(value) : (value || "");
     if (name === "status") { el.className = "badge " + value; }
     if (name === "explanation" && value) { el.className = "flash error"; }
   }
