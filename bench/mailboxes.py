@@ -13,6 +13,7 @@ SQLite database in a temporary directory; everything is removed at the end.
 
 from __future__ import annotations
 
+import datetime as dt
 import imaplib
 import shutil
 import sys
@@ -33,9 +34,10 @@ from panel.db import Base
 from panel.jobs.runner import run_job
 from panel.models.dns import ClaimMethod, DomainClaim
 from panel.models.hosts import Host, HostRole
-from panel.models.jobs import Job
+from panel.models.jobs import Job, JobEvent
 from panel.models.mail import MailDomain
 from panel.models.quotas import QuotaLimit
+from panel.models.requests import Request
 from panel.models.tenants import Membership, Organization, OrgKind, Role
 from panel.models.users import User
 from panel.services import mail as mail_svc
@@ -103,8 +105,9 @@ def run_jobs(settings, request_id: int | None = None) -> None:
 
 
 def prepare_host(settings, host: Host, admin, op) -> MailDomain:
+    # The host as in production (auth_failure_delay 2 s): the first login must succeed, not retry.
     mail_svc.jobs_svc.job_submit(system_actor("cli", "bench"), kind="mail.server", org_id=None, host_ids=[host.id],
-                                 params={"auth_failure_delay": 0})
+                                 params={})
     run_jobs(settings)
     req = mail_svc.mail_domain_create(admin, org_id=next(iter(admin.org_ids)), name=DOMAIN, contact=f"it@{DOMAIN}")
     requests.request_approve(op, req.id)
@@ -124,17 +127,40 @@ def can_login(address: str) -> bool:
     return True
 
 
+def timeline(request_id: int, t0: dt.datetime, marks: dict[str, dt.datetime]) -> None:
+    """Stage timestamps (s after the call to mailbox_create): request, job, playbook tasks, login."""
+    with db.unit_of_work() as s:
+        req = s.get(Request, request_id)
+        job = s.scalars(select(Job).where(Job.request_id == request_id)).one()
+        events = s.execute(select(JobEvent.event, JobEvent.task, JobEvent.created_at)
+                           .where(JobEvent.job_id == job.id).order_by(JobEvent.counter)).all()
+        rows = [("request created", req.created_at), ("request decided", req.decided_at),
+                ("job created", job.created_at), ("job started", job.started_at)]
+        rows += [(f"  {ev} {task}".rstrip(), at) for ev, task, at in events
+                 if ev in ("playbook_on_start", "playbook_on_task_start", "runner_on_ok", "playbook_on_stats")]
+        rows += [("job finished", job.finished_at), *marks.items()]
+    for label, at in rows:
+        at = at if at is None or at.tzinfo else at.replace(tzinfo=dt.UTC)
+        print(f"stage: {(at - t0).total_seconds():7.3f} s  {label}" if at else f"stage:       -  {label}")
+
+
 def batch(settings, admin, dom: MailDomain) -> float:
     boxes = [{"local_part": f"user{i:04d}", "password": PASSWORD} for i in range(BATCH)]
-    started = time.monotonic()
+    t0, started = db.utcnow(), time.monotonic()
     req = mail_svc.mailbox_create(admin, domain_id=dom.id, mailboxes=boxes, quota_mb=100)
+    marks = {"mailbox_create returned": db.utcnow()}
     run_jobs(settings, req.id)
-    last = f"user{BATCH - 1:04d}@{DOMAIN}"
+    marks["run_jobs returned"] = db.utcnow()
+    last, tries = f"user{BATCH - 1:04d}@{DOMAIN}", 1
     while not can_login(last):
         if time.monotonic() - started > 600:
             raise SystemExit(f"{last} cannot log in")
+        tries += 1
         time.sleep(0.05)
-    return time.monotonic() - started
+    elapsed = time.monotonic() - started
+    marks[f"IMAP login ok (attempt {tries})"] = db.utcnow()
+    timeline(req.id, t0, marks)
+    return elapsed
 
 
 def naive_loop(settings, tmp: Path) -> float:

@@ -87,6 +87,10 @@ def _domain_build(job: Job, session: Session):
     return extra, secrets, [target_of(host)]
 
 
+def _compact(value) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
 def _mailboxes_build(job: Job, session: Session):
     host = _one_host(job, session)
     ids = job.params.get("mailbox_ids") or []
@@ -94,8 +98,10 @@ def _mailboxes_build(job: Job, session: Session):
     deleting = frozenset(b.id for b in boxes if b.status == M.DELETING)
     changes = [{"address": b.address, "quota_mb": b.quota_mb, "on_suspend": b.domain.on_suspend.value,
                 "state": "absent" if b.id in deleting else ON_HOST.get(b.status, "absent")} for b in boxes]
-    extra = {"govhost_mail": host_state(session, host, deleting), "govhost_mail_changes": changes,
-             "dovecot_archive_days": settings().mail.archive_days}
+    # One JSON string each instead of structures: Ansible templates a structure leaf by leaf (about
+    # 3 s per run for 1,000 mailboxes); a string passes untouched and the module checks each entry.
+    extra = {"govhost_mail_json": _compact(host_state(session, host, deleting)),
+             "govhost_mail_changes_json": _compact(changes), "dovecot_archive_days": settings().mail.archive_days}
     hashes = job_secrets(job)
     return extra, ({"govhost_mail_hashes": json.dumps(hashes)} if hashes else {}), [target_of(host)]
 

@@ -20,7 +20,7 @@ from panel.errors import Conflict, Invalid, NotFound
 from panel.jobs import cap_dns
 from panel.models.dns import DnsKey, Record, RecordOwner, RecordState, Zone, ZoneStatus
 from panel.models.hosts import Host, HostRole
-from panel.models.tenants import Role
+from panel.models.tenants import Organization, Role
 from panel.services import dns_rules as R
 from panel.services import jobs, requests
 from panel.services.actor import Actor, get_scoped, require_org_role, require_staff, scoped
@@ -255,11 +255,16 @@ def _apply(actor: Actor, *, zone_id: int, force: bool = False) -> ApplyOutcome:
 # ---- templates: what sites and mail publish -------------------------------------------------------
 
 def zone_for(s, org_id: int, fqdn: str) -> Zone | None:
-    """The ministry's hosted zone holding fqdn (the longest match), or None if it is hosted elsewhere."""
+    """The hosted zone holding fqdn (the longest match) of the organization or of a ministry above it
+    (a department's site lives in its ministry's zone), or None if it is hosted elsewhere."""
     fqdn = fqdn.rstrip(".").lower()
     labels = fqdn.split(".")
     names = [".".join(labels[i:]) for i in range(len(labels) - 1)]
-    zones = s.scalars(select(Zone).where(Zone.name.in_(names), Zone.org_id == org_id)).all()
+    owners, org = [], s.get(Organization, org_id)
+    while org is not None and len(owners) < 10:
+        owners.append(org.id)
+        org = org.parent
+    zones = s.scalars(select(Zone).where(Zone.name.in_(names), Zone.org_id.in_(owners))).all()
     return max(zones, key=lambda z: len(z.name), default=None)
 
 

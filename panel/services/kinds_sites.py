@@ -205,6 +205,9 @@ def _apply_alias_remove(actor, s, site, request):
 
 def _apply_delete(actor, s, site, request):
     site.move_to(SiteStatus.DELETING)
+    # Its names stop resolving with the approval, as they started with it; a failed delete job is
+    # retried to completion rather than bringing the site back.
+    dns.records_withdraw(actor, source=f"site:{site.id}")
 
 
 def _apply_cert(actor, s, site, request):

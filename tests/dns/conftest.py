@@ -9,12 +9,14 @@ import base64
 import dataclasses
 import itertools
 import os
+import signal
 import uuid
 from dataclasses import dataclass
 
 import pytest
 
 from panel import db, security
+from panel.jobs import queue, tasks
 from panel.jobs.runner import run_job
 from panel.models.dns import DnsKey, Zone
 from panel.models.hosts import Host, HostRole
@@ -28,6 +30,7 @@ from provisioners import lab as L
 from tests.lab.conftest import assert_lab_route, lab_unavailable
 
 DNS_HOST = ("dns1", "10.77.0.45")
+WEB_HOST = ("dnsw1", "10.77.0.47")  # see docs/lab.md: each suite its own addresses
 PLAYBOOKS = os.path.join(os.path.dirname(__file__), "..", "..", "playbooks")
 TEMPLATES = os.path.join(os.path.dirname(__file__), "..", "..", "templates")
 _n = itertools.count(1)
@@ -71,6 +74,9 @@ def bind(tmp_path_factory):
     if reason:
         pytest.skip(reason)
     name, ip = DNS_HOST
+    if os.environ.get("GOVHOST_TEST_DNS_REUSE") == "1":
+        yield _running_bind(name, ip)
+        return
     try:
         L.build()
         L.net_up()
@@ -83,6 +89,16 @@ def bind(tmp_path_factory):
         yield Bind(name, ip, secret)
     finally:
         L.hosts_down([name])
+
+
+def _running_bind(name: str, ip: str) -> Bind:
+    """GOVHOST_TEST_DNS_REUSE=1 (a developer's run beside a gate that holds dns1): use the BIND that
+    session set up, with its key read from the host; never start, reset or stop it. Every test
+    works in zones of its own, so the two sessions do not see each other."""
+    if L.route_dev(ip) != L.BRIDGE or not L.port_open(ip, 53, timeout=2):
+        pytest.skip(f"GOVHOST_TEST_DNS_REUSE=1 but nothing answers on {ip}:53")
+    key = L.host_exec(name, "cat", "/etc/bind/govhost.key").stdout
+    return Bind(name, ip, key.split('secret "')[1].split('"')[0])
 
 
 @pytest.fixture
@@ -158,3 +174,32 @@ def _job_text(job_id: int) -> str:
     with db.unit_of_work() as s:
         job = s.get(Job, job_id)
         return f"{job.status} {job.explanation} {job.traceback}"
+
+
+@pytest.fixture
+def consumer(booted, bind):
+    """A real Huey consumer (2 worker threads) in this process; reaps first, like `govhost worker`."""
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    queue.huey().flush()
+    tasks.reap(booted)
+    c = tasks.consumer(booted, workers=2)
+    c.start()
+    yield c
+    c.stop(graceful=True)
+    for sig, handler in handlers.items():
+        signal.signal(sig, handler)
+    queue.huey().flush()
+
+
+@pytest.fixture
+def web_host(booted):
+    """The Host row of the web host sites are placed on (dnsw1 .47: only its address is used, the
+    site job is not run, so the lab host itself is not started)."""
+    target = lab_target(*WEB_HOST)
+    with db.unit_of_work() as s:
+        host = Host(name=WEB_HOST[0], address=WEB_HOST[1], host_key_type=target.host_key_type,
+                    host_key=target.host_key, fingerprint="test", max_sites=10, facts={"php_versions": ["8.2"]})
+        host.roles = {HostRole.WEB}
+        s.add(host)
+        s.flush()
+    return host
