@@ -128,7 +128,11 @@ def can_login(address: str) -> bool:
 
 
 def timeline(request_id: int, t0: dt.datetime, marks: dict[str, dt.datetime]) -> None:
-    """Stage timestamps (s after the call to mailbox_create): request, job, playbook tasks, login."""
+    """Stage timestamps (s after the call to mailbox_create): request, job, playbook tasks, login.
+
+    Task lines carry Ansible's own event stamps; the gap from playbook_on_stats to "job finished" is
+    mostly ansible-playbook exiting and its last events reaching the runner.
+    """
     with db.unit_of_work() as s:
         req = s.get(Request, request_id)
         job = s.scalars(select(Job).where(Job.request_id == request_id)).one()
