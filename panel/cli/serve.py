@@ -25,7 +25,7 @@ def setup(admin_username: str, demo: bool) -> None:
     result = panel_setup(cli_actor(), admin_username=admin_username, demo=demo)
     if result.admin_created:
         console.print(f"admin account [bold]{admin_username}[/] created; one-time password "
-                      f"(change it at first login, then enrol two-factor):")
+                      f"(at first login you enrol two-factor, then choose your own password):")
         console.print(f"  [bold yellow]{result.one_time_password}[/]")
     else:
         console.print(f"admin account {admin_username} exists already (reset it with `govhost users reset-password`)")

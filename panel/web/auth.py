@@ -195,6 +195,7 @@ def password():
     if not current_user.is_authenticated:
         return redirect(url_for("auth.login", next=request.path))
     form = PasswordChangeForm()
+    forced = current_user.user.must_change_password
     if form.validate_on_submit():
         try:
             user = users_svc.password_change(actor(), old_password=form.old_password.data,
@@ -205,7 +206,9 @@ def password():
         # The change ended every session of the user (new session_version); keep this one.
         _start_session(user, mfa_ok=bool(session.get("mfa_ok")))
         flash(_("Your password was changed."), "success")
-        return redirect(url_for("auth.profile"))
+        # A forced change (first login, after a reset) goes on to where the login was headed.
+        return redirect(session.pop("next", "") or url_for("dashboard.index")) if forced else \
+            redirect(url_for("auth.profile"))
     return _password_page(form, 422 if request.method == "POST" else 200)
 
 
