@@ -8,6 +8,7 @@ from marshmallow import Schema, fields, validate
 
 from panel.api.common import PageArgs, actor, authenticated, page_body
 from panel.models.sites import SiteStatus
+from panel.services import quotas as quotas_svc
 from panel.services import sites as sites_svc
 
 blp = Blueprint("api_sites", __name__, url_prefix="/sites", description="Websites (nginx + PHP-FPM + TLS)")
@@ -49,6 +50,27 @@ class SiteSchema(Schema):
     certificate = fields.Function(lambda s: CertificateSchema().dump(s.certificate) if s.certificate else None)
     sftp_keys = fields.List(fields.Nested(SftpKeySchema))
     created_at = fields.DateTime()
+
+
+class DiskBudgetSchema(Schema):
+    """The ministry's disk_mb budget: MB allocated (plans of its sites and open requests) and its limit."""
+
+    used_mb = fields.Integer(attribute="used")
+    limit_mb = fields.Integer(attribute="limit")
+
+
+class SiteDetailSchema(SiteSchema):
+    disk_budget = fields.Nested(DiskBudgetSchema)
+
+
+class SiteDetail:
+    """A site with its ministry's disk budget, read by SiteDetailSchema (the site's own fields pass through)."""
+
+    def __init__(self, site, budget: quotas_svc.QuotaRow) -> None:
+        self.site, self.disk_budget = site, budget
+
+    def __getattr__(self, name: str):
+        return getattr(self.site, name)
 
 
 class PlanSchema(Schema):
@@ -138,9 +160,13 @@ def site_create(body):
 @blp.route("/<int:site_id>")
 @blp.doc(security=[{"bearer": []}])
 @authenticated
-@blp.response(200, SiteSchema)
+@blp.response(200, SiteDetailSchema)
 def site_get(site_id: int):
-    return sites_svc.site_get(actor(), site_id)
+    """The site, its usage against its plan (disk_used_mb / disk_limit_mb) and the ministry's budget."""
+    a = actor()
+    site = sites_svc.site_get(a, site_id)
+    budget = next(r for r in quotas_svc.quota_usage(a, site.org_id) if r.resource == "disk_mb")
+    return SiteDetail(site, budget)
 
 
 @blp.route("/<int:site_id>/requests", methods=["POST"])

@@ -194,6 +194,15 @@ def server_setup(host_id: int, as_user: str | None) -> None:
     console.print(f"job #{job.id} {job.kind} {job.status.value}", markup=False)
 
 
+@mail.command("usage")
+@AS
+@command
+def usage(as_user: str | None) -> None:
+    """Read mailbox usage from every mail host now: one job per host (what the schedule runs)."""
+    jobs = mail_svc.mail_usage_collect(acting(as_user))
+    console.print(f"{len(jobs)} usage job(s): {', '.join(str(j.id) for j in jobs) or '-'}", markup=False)
+
+
 @mail.command("ca")
 @AS
 @command

@@ -1,5 +1,6 @@
 """Mail capabilities: mail.server (set a host up), mail.domain (domains + DKIM keys), mail.mailboxes
-(every mailbox and alias change, as ONE run whatever the batch size).
+(every mailbox and alias change, as ONE run whatever the batch size), mail.usage (every mailbox's
+storage as dovecot counts it, read back into Mailbox.used_mb).
 
 Each run sends the host's whole desired state for postfix's tables (so a run converges, whatever
 the host held) plus the objects this job changes; password hashes travel only as job secrets.
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
 from panel.db import utcnow
@@ -19,12 +20,15 @@ from panel.jobs.capabilities import Capability, job_hosts, job_secrets, register
 from panel.models.hosts import Host
 from panel.models.jobs import Job
 from panel.models.mail import AliasStatus, MailAlias, Mailbox, MailboxStatus, MailDomain, MailDomainStatus
+from panel.models.notifications import Notification
 from panel.models.quotas import RequestQuota
+from panel.models.tenants import Membership, Role
 from provisioners.base import Result
 
 M = MailboxStatus
 ON_HOST = {M.PENDING: "active", M.ACTIVE: "active", M.SUSPENDED: "suspended"}
 UNDO = {"suspend": M.ACTIVE, "unsuspend": M.SUSPENDED}
+USAGE_CHUNK = 1000  # mailboxes per UPDATE: 2 bound values each, far below SQLite's 32,766
 
 
 def ca_dir() -> Path:
@@ -191,6 +195,70 @@ def _mailboxes_failed(job: Job, session: Session, result: Result) -> None:
             alias.status = AliasStatus.ACTIVE
 
 
+# ---- usage: `doveadm -f tab quota get -A` on the host, parsed here -----------------------------
+
+def parse_quota_tab(text) -> dict[str, int]:
+    """doveadm's tab table -> address -> storage used in KiB. Rows that are not a STORAGE count with a
+    number (MESSAGE rows, a user doveadm could not read) are skipped; a table without the columns
+    we read is an error, so a changed doveadm fails the job instead of zeroing every mailbox."""
+    lines = [line for line in str(text or "").splitlines() if line.strip()]
+    if not lines:
+        return {}
+    head = [h.strip().lower() for h in lines[0].split("\t")]
+    if not {"username", "type", "value"} <= set(head):
+        raise ValueError(f"doveadm quota get: unexpected header {lines[0][:200]!r}")
+    iu, it, iv = head.index("username"), head.index("type"), head.index("value")
+    used = {}
+    for line in lines[1:]:
+        cols = [c.strip() for c in line.split("\t")]
+        if len(cols) == len(head) and cols[it].upper() == "STORAGE" and cols[iv].isdigit():
+            used[cols[iu].lower()] = int(cols[iv])
+    return used
+
+
+def _usage_build(job: Job, session: Session):
+    return {}, {}, [target_of(_one_host(job, session))]
+
+
+def _usage_done(job: Job, session: Session, result: Result) -> None:
+    """Whole MB rounded up (a mailbox holding anything shows at least 1 MB), so `used_mb > quota_mb`
+    means strictly over the quota; a mailbox that crosses it is reported once, until it drops back."""
+    used_kb = parse_quota_tab((result.data or {}).get("mail_usage_tab"))
+    rows = session.execute(select(Mailbox.id, Mailbox.local_part, MailDomain.name, Mailbox.org_id, Mailbox.quota_mb,
+                                  Mailbox.used_mb).join(MailDomain, MailDomain.id == Mailbox.domain_id)
+                           .where(MailDomain.host_id == _one_host(job, session).id,
+                                  Mailbox.status.in_(list(ON_HOST)))).all()
+    new, crossed = {}, []
+    for box_id, local, domain, org_id, quota_mb, old_mb in rows:
+        kb = used_kb.get(f"{local}@{domain}")
+        if kb is None:
+            continue
+        new[box_id] = -(-kb // 1024)
+        if new[box_id] > quota_mb >= old_mb:
+            crossed.append((org_id, box_id, f"{local}@{domain}", new[box_id], quota_mb))
+    ids, now = sorted(new), utcnow()
+    for i in range(0, len(ids), USAGE_CHUNK):
+        chunk = {k: new[k] for k in ids[i:i + USAGE_CHUNK]}
+        session.execute(update(Mailbox).where(Mailbox.id.in_(chunk))
+                        .values(used_mb=case(chunk, value=Mailbox.id), used_at=now))
+    _notify_over_quota(session, crossed)
+    # The job keeps a summary, not the table (about 50 bytes a user on every run of every host).
+    job.data = {"users_on_host": len(used_kb), "mailboxes_measured": len(new), "over_quota_new": len(crossed)}
+
+
+def _notify_over_quota(session: Session, crossed: list[tuple]) -> None:
+    """The ministry's admins (those who manage its mail) hear of each mailbox once per excess.
+    Written as rows here: the jobs layer does not call services (like cap_sites' site.over_limit)."""
+    if not crossed:
+        return
+    admins = session.execute(select(Membership.org_id, Membership.user_id).where(
+        Membership.role == Role.ORG_ADMIN, Membership.org_id.in_({c[0] for c in crossed}))).all()
+    for org_id, box_id, address, used, quota in crossed:
+        subject = f"Mailbox {address} uses {used} MB, over its quota of {quota} MB: new mail is refused"
+        session.add_all([Notification(user_id=u, org_id=org_id, kind="mailbox.over_quota", subject=subject[:200],
+                                      link=f"/mail/mailboxes/{box_id}") for o, u in sorted(set(admins)) if o == org_id])
+
+
 register(Capability("mail.server", "mail_server.yml", _server_build, on_success=_server_done, timeout_s=1200,
                     description="Set up a mail host: postfix, dovecot, opendkim, TLS, webmail"))
 register(Capability("mail.domain", "mail_domain.yml", _domain_build, on_success=_domain_done,
@@ -198,3 +266,5 @@ register(Capability("mail.domain", "mail_domain.yml", _domain_build, on_success=
 register(Capability("mail.mailboxes", "mailbox_batch.yml", _mailboxes_build, on_success=_mailboxes_done,
                     on_failure=_mailboxes_failed, timeout_s=900,
                     description="Mailboxes and aliases of one host, in one batch"))
+register(Capability("mail.usage", "mail_usage.yml", _usage_build, on_success=_usage_done, timeout_s=300,
+                    description="Read every mailbox's storage use from dovecot"))

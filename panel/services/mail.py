@@ -17,7 +17,8 @@ from panel import db
 from panel.boot import current as current_settings
 from panel.errors import Invalid, PanelError
 from panel.jobs import mail_tls
-from panel.models.hosts import Host
+from panel.models.hosts import Host, HostState
+from panel.models.jobs import Job, JobHost, JobStatus
 from panel.models.mail import MailAlias, Mailbox, MailboxStatus, MailDomain, MailDomainStatus
 from panel.models.requests import TRANSITION_HOOKS, Request, RequestStatus
 from panel.services import dns as dns_svc
@@ -30,6 +31,7 @@ from panel.services.pagination import Page, paginate
 from panel.services.tenants import valid_id
 
 RESOLVE_TIMEOUT_S = 3.0
+USAGE_STATUSES = (MailboxStatus.ACTIVE, MailboxStatus.SUSPENDED)  # what holds mail on a host
 
 
 # ---- reading ---------------------------------------------------------------------------------
@@ -109,6 +111,23 @@ def mail_server_setup(actor: Actor, *, host_id) -> object:
     with db.unit_of_work():
         return jobs_svc.job_submit(actor, kind="mail.server", org_id=None, host_ids=[valid_id(host_id, "host")],
                                    params={})
+
+
+@audited("mail.usage_collect", "job")
+def mail_usage_collect(actor: Actor) -> list[Job]:
+    """Data-center staff (and the schedule): one mail.usage job per usable mail host with live
+    mailboxes, skipping a host whose previous usage job has not finished (no pile-up behind a slow one)."""
+    require_staff(actor)
+    unfinished = (select(JobHost.host_id).join(Job, Job.id == JobHost.job_id)
+                  .where(Job.kind == "mail.usage", Job.status.in_((JobStatus.PENDING, JobStatus.RUNNING))))
+    with db.unit_of_work() as s:
+        host_ids = s.scalars(select(MailDomain.host_id).join(Mailbox, Mailbox.domain_id == MailDomain.id)
+                             .join(Host, Host.id == MailDomain.host_id)
+                             .where(Mailbox.status.in_(USAGE_STATUSES), Host.state != HostState.DOWN,
+                                    Host.key_mismatch_at.is_(None), MailDomain.host_id.not_in(unfinished))
+                             .distinct().order_by(MailDomain.host_id)).all()
+        return [jobs_svc.job_submit(actor, kind="mail.usage", org_id=None, host_ids=[h], params={})
+                for h in host_ids]
 
 
 # ---- asking for changes (each files one request; passwords only as its secrets) ------------------

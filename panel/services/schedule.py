@@ -1,4 +1,4 @@
-"""Periodic sweeps (certificate renewals, disk usage), run by the worker's once-a-minute tick.
+"""Periodic sweeps (certificate renewals, site disk usage, mailbox usage), run by the worker's once-a-minute tick.
 
 Each sweep is a plain service call made as the worker's system actor; `schedule_tick` runs the ones
 whose interval has elapsed since their last run, under a row lock, so several workers never run the
@@ -18,7 +18,7 @@ from panel import db
 from panel.config import Settings
 from panel.errors import PanelError
 from panel.models.schedule import ScheduledRun
-from panel.services import site_schedule
+from panel.services import mail, site_schedule
 from panel.services.actor import system_actor
 
 log = logging.getLogger("govhost.schedule")
@@ -34,6 +34,8 @@ class Sweep:
 SWEEPS = (
     Sweep("sites.renew", lambda s: 360, site_schedule.sites_renew_due),
     Sweep("sites.usage", lambda s: s.sites.usage_interval_minutes, site_schedule.sites_usage_collect),
+    # Mailboxes share the sites' usage interval: one "how fresh is usage" setting for operators.
+    Sweep("mail.usage", lambda s: s.sites.usage_interval_minutes, mail.mail_usage_collect),
 )
 
 

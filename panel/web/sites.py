@@ -11,6 +11,7 @@ from flask_login import login_required
 from wtforms.fields.choices import SelectChoice
 
 from panel.errors import PanelError
+from panel.services import quotas as quotas_svc
 from panel.services import sites as svc
 from panel.web.common import actor, apply_error, error_text, nav, page_args
 from panel.web.forms.sites import (
@@ -78,8 +79,13 @@ def _forms() -> dict:
 def _detail(site_id: int, status: int = 200, **forms):
     a = actor()
     site = svc.site_get(a, site_id)
-    ctx = {**_forms(), **forms}
+    ctx = {**_forms(), **forms, "budget": disk_budget(a, site.org_id)}
     return render_template("sites/detail.html", site=site, is_staff=a.has_staff(), **ctx), status
+
+
+def disk_budget(a, org_id: int):
+    """The ministry's disk_mb budget (allocated / limit) that the site's plan draws on."""
+    return next(r for r in quotas_svc.quota_usage(a, org_id) if r.resource == "disk_mb")
 
 
 @bp.get("/<int:site_id>")

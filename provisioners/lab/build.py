@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -110,7 +111,19 @@ def tarball_path(paths: LabPaths | None = None) -> Path:
 
 def base_path(paths: LabPaths | None = None) -> Path:
     paths = paths or lab_paths()
-    return paths.cache / f"base-{build_key()}"
+    return paths.cache / "ram" / f"base-{build_key()}"
+
+
+def _ensure_ram(paths: LabPaths) -> None:
+    """The unpacked base lives on a tmpfs of the lab's own: unpacking 700 MiB of small files took
+    15.6 s on this disk and 1.5 s in memory (the cold start's whole cost). Without the right to
+    mount one, the folder is an ordinary directory on disk and only slower."""
+    ram = paths.cache / "ram"
+    if os.path.ismount(ram):
+        return
+    ram.mkdir(parents=True, exist_ok=True, mode=0o755)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755,size=4g", "govhost-lab", str(ram)],
+                   check=False, capture_output=True)
 
 
 def debian_mirror(sources: Path = Path("/etc/apt/sources.list.d/debian.sources")) -> str:
@@ -233,7 +246,11 @@ def ensure_base(paths: LabPaths | None = None, log=print) -> Path:
     if not base.exists():
         tarball = build(paths, log=log)
         with _locked(paths):
+            _ensure_ram(paths)
             if not base.exists():
+                for old in base.parent.glob("base-*"):  # an older package list's base: memory back
+                    if old != base and not _in_use(old):
+                        shutil.rmtree(old, ignore_errors=True)
                 tmp = base.with_name(base.name + ".tmp")
                 shutil.rmtree(tmp, ignore_errors=True)
                 tmp.mkdir(parents=True)
@@ -253,6 +270,14 @@ def ensure_base(paths: LabPaths | None = None, log=print) -> Path:
                 tmp.rename(base)
     _sync_authorized_key(base, ensure_key(paths))
     return base
+
+
+def _in_use(base: Path) -> bool:
+    """True while a running host's overlay has this base as its lower dir."""
+    try:
+        return f"lowerdir={base}" in Path("/proc/mounts").read_text()
+    except OSError:
+        return True
 
 
 def _sync_authorized_key(base: Path, key: Path) -> None:
