@@ -12,8 +12,7 @@ from sqlalchemy import event, select, update
 
 from panel import db
 from panel.errors import PanelError
-from panel.jobs import queue, tasks
-from panel.jobs import cap_mail
+from panel.jobs import cap_mail, queue, tasks
 from panel.jobs.cap_mail import parse_quota_tab
 from panel.models.audit import AuditEntry
 from panel.models.hosts import Host, HostRole, HostState
@@ -21,7 +20,9 @@ from panel.models.jobs import Job, JobStatus
 from panel.models.mail import Mailbox, MailboxStatus, MailDomain, MailDomainStatus
 from panel.models.notifications import Notification
 from panel.models.tenants import OrgKind, Role
+from panel.services import jobs as jobs_svc
 from panel.services import mail as mail_svc
+from panel.services.actor import system_actor
 from provisioners import lab as L
 from provisioners.base import Result
 from tests.lab.clients import smtp
@@ -198,8 +199,8 @@ def test_usage_hook_updates_1500_mailboxes_in_two_statements_and_notifies_once(m
     kib = {0: 1, 1: 150 * 1024, 2: 100 * 1024 + 1, 3: 100 * 1024}
     rows = [f"u{i}@{domain}\tMailbox quota\tSTORAGE\t{kib.get(i, 2048)}\t102400\t0" for i in range(1500)]
     table = "Username\tQuota name\tType\tValue\tLimit\t%\n" + "\n".join(rows) + f"\nghost@{domain}\tq\tSTORAGE\t9\t-\t0"
-    job = mail_svc.jobs_svc.job_submit(mail_svc.system_actor("cli", "t"), kind="mail.usage", org_id=None,
-                                       host_ids=[hosts["mu1"]], params={})
+    job = jobs_svc.job_submit(system_actor("cli", "t"), kind="mail.usage", org_id=None, host_ids=[hosts["mu1"]],
+                              params={})
     updates = []
     with db.unit_of_work() as s:
         def count(conn, cursor, statement, *args):
