@@ -39,17 +39,26 @@ def fill(n: int) -> None:
     start = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
     prev, rows = audit.GENESIS, []
     for seq in range(1, n + 1):
-        row = {"seq": seq, "created_at": start + dt.timedelta(milliseconds=37 * seq), "actor_id": None,
-               "actor_name": f"user{seq % 97}", "org_id": None, "action": ("site.create", "org.update")[seq % 2],
-               "object_type": "site", "object_id": str(seq),
-               "summary": audit.summarize({"fqdn": f"s{seq}.moe.gov.kh", "plan": "php-8.2", "password": "x"}),
-               "surface": "web", "client_addr": "10.0.0.7", "request_id": uuid.uuid4().hex}
+        row = {
+            "seq": seq,
+            "created_at": start + dt.timedelta(milliseconds=37 * seq),
+            "actor_id": None,
+            "actor_name": f"user{seq % 97}",
+            "org_id": None,
+            "action": ("site.create", "org.update")[seq % 2],
+            "object_type": "site",
+            "object_id": str(seq),
+            "summary": audit.summarize({"fqdn": f"s{seq}.moe.gov.kh", "plan": "php-8.2", "password": "x"}),
+            "surface": "web",
+            "client_addr": "10.0.0.7",
+            "request_id": uuid.uuid4().hex,
+        }
         row["prev_hash"] = prev
         prev = row["hash"] = audit.chain_hash(prev, audit.canonical(row))
         rows.append(row)
     with db.unit_of_work() as s:
         for i in range(0, n, 10_000):
-            s.execute(insert(AuditEntry), rows[i:i + 10_000])
+            s.execute(insert(AuditEntry), rows[i : i + 10_000])
         s.add(AuditHead(id=1, seq=n, hash=prev))
 
 
@@ -77,9 +86,11 @@ def measure(url: str, label: str) -> float:
     base = statistics.median(timed(read_only) for _ in range(RUNS))
     ver = statistics.median(timed(verify) for _ in range(RUNS))
     rate = N / ver
-    print(f"{label}: filled {N:,} entries in {t_fill:.2f} s; read only {base * 1000:.0f} ms "
-          f"({N / base:,.0f} rows/s); verify {ver * 1000:.0f} ms ({rate:,.0f} entries/s, "
-          f"{ver / base:.2f}x the read)")
+    print(
+        f"{label}: filled {N:,} entries in {t_fill:.2f} s; read only {base * 1000:.0f} ms "
+        f"({N / base:,.0f} rows/s); verify {ver * 1000:.0f} ms ({rate:,.0f} entries/s, "
+        f"{ver / base:.2f}x the read)"
+    )
     db.remove()
     db.engine().dispose()
     return rate

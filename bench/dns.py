@@ -55,30 +55,65 @@ def target() -> base.Target:
 
 
 def playbook(name: str, extravars: dict, secrets: dict, work: str) -> None:
-    spec = base.PlaybookSpec(playbook=name, project_dir=str(ROOT / "playbooks"), ssh_key=str(L.lab_key_path()),
-                             extravars=extravars, templates_dir=str(ROOT / "templates"))
+    spec = base.PlaybookSpec(
+        playbook=name,
+        project_dir=str(ROOT / "playbooks"),
+        ssh_key=str(L.lab_key_path()),
+        extravars=extravars,
+        templates_dir=str(ROOT / "templates"),
+    )
     r = ansible.run_playbook(spec, [target()], timeout=300, secrets=secrets, workdir_parent=work)
     if not r.ok:
         sys.exit(f"{name} failed: {r.explanation}")
 
 
 def settings_for(work: str) -> Settings:
-    return Settings.from_dict({
-        "secret_key": "bench-secret-key-0123456789", "data_dir": f"{work}/data",
-        "secret_keys": [security.new_fernet_key()], "database": {"url": f"sqlite:///{work}/bench.db"},
-        "queue": {"backend": "sqlite", "sqlite_path": f"{work}/queue.db", "redis_url": "", "workers": 1},
-        "web": {"session_minutes": 30, "secure_cookies": False, "default_locale": "en", "page_size": 20},
-        "auth": {"max_failures_per_account": 5, "max_failures_per_address": 20, "failure_window_minutes": 15,
-                 "lockout_minutes": 15, "staff_require_2fa": False, "token_max_days": 30},
-        "smtp": {"host": "", "port": 25, "sender": "b@localhost", "starttls": False, "username": "", "password": ""},
-        "ansible": {"timeout_s": 300, "forks": 5, "ssh_key": str(L.lab_key_path())},
-        "dns": {"primary_host": HOST[0], "key_name": "govhost", "nameservers": ["ns1.govhost.test"],
-                "default_ttl": 3600, "min_ttl": 60, "max_ttl": 604800, "resolver": HOST[1]},
-        "sites": {"acme_directory": "", "acme_ca_bundle": "", "acme_email": "b@localhost", "renew_days_before": 30,
-                  "archive_days": 30, "usage_interval_minutes": 60},
-        "mail": {"archive_days": 30, "dkim_selector": "govhost"},
-        "lab": {"dir": str(L.lab_paths().cache), "demo_host": ""},
-    })
+    return Settings.from_dict(
+        {
+            "secret_key": "bench-secret-key-0123456789",
+            "data_dir": f"{work}/data",
+            "secret_keys": [security.new_fernet_key()],
+            "database": {"url": f"sqlite:///{work}/bench.db"},
+            "queue": {"backend": "sqlite", "sqlite_path": f"{work}/queue.db", "redis_url": "", "workers": 1},
+            "web": {"session_minutes": 30, "secure_cookies": False, "default_locale": "en", "page_size": 20},
+            "auth": {
+                "max_failures_per_account": 5,
+                "max_failures_per_address": 20,
+                "failure_window_minutes": 15,
+                "lockout_minutes": 15,
+                "staff_require_2fa": False,
+                "token_max_days": 30,
+            },
+            "smtp": {
+                "host": "",
+                "port": 25,
+                "sender": "b@localhost",
+                "starttls": False,
+                "username": "",
+                "password": "",
+            },
+            "ansible": {"timeout_s": 300, "forks": 5, "ssh_key": str(L.lab_key_path())},
+            "dns": {
+                "primary_host": HOST[0],
+                "key_name": "govhost",
+                "nameservers": ["ns1.govhost.test"],
+                "default_ttl": 3600,
+                "min_ttl": 60,
+                "max_ttl": 604800,
+                "resolver": HOST[1],
+            },
+            "sites": {
+                "acme_directory": "",
+                "acme_ca_bundle": "",
+                "acme_email": "b@localhost",
+                "renew_days_before": 30,
+                "archive_days": 30,
+                "usage_interval_minutes": 60,
+            },
+            "mail": {"archive_days": 30, "dkim_selector": "govhost"},
+            "lab": {"dir": str(L.lab_paths().cache), "demo_host": ""},
+        }
+    )
 
 
 def records(tag: str) -> list[dict]:
@@ -132,15 +167,20 @@ def main() -> None:
         playbook("dns_server.yml", {"bind_server_key_name": "govhost"}, {"tsig_secret": secret}, work)
         names = [f"b{i}.bench.test" for i in range(2 * REPS + 1)]
         for name in names:
-            playbook("zone_create.yml", {"zone_name": name, "zone_nameservers": ["ns1.govhost.test"],
-                                         "zone_hostmaster": f"hostmaster.{name}"}, {}, work)
+            playbook(
+                "zone_create.yml",
+                {"zone_name": name, "zone_nameservers": ["ns1.govhost.test"], "zone_hostmaster": f"hostmaster.{name}"},
+                {},
+                work,
+            )
         settings = boot(settings_for(work))
         Base.metadata.create_all(db.engine())
         with db.unit_of_work() as s:
             org = Organization(slug="bench", name="Bench", kind=OrgKind.MINISTRY)
             t = target()
-            host = Host(name=HOST[0], address=HOST[1], host_key_type=t.host_key_type, host_key=t.host_key,
-                        fingerprint="bench")
+            host = Host(
+                name=HOST[0], address=HOST[1], host_key_type=t.host_key_type, host_key=t.host_key, fingerprint="bench"
+            )
             host.roles = {HostRole.DNS}
             s.add_all([org, host, DnsKey(name="govhost", secret_sealed=security.seal(secret))])
             s.flush()
@@ -151,12 +191,15 @@ def main() -> None:
         del settings
         runs = [service_run(org_id, zid, n) for zid, n in zip(zone_ids, names[:REPS], strict=True)]
         key = dns.tsig.Key("govhost", secret, "hmac-sha256")
-        bare = [bare_run(n, key) for n in names[REPS:2 * REPS]]
+        bare = [bare_run(n, key) for n in names[REPS : 2 * REPS]]
         single = singles_run(names[-1], key)
     finally:
         L.hosts_down([HOST[0]])
-    batch, publish, bare_s = statistics.median(r[1] for r in runs), statistics.median(r[0] for r in runs), \
-        statistics.median(bare)
+    batch, publish, bare_s = (
+        statistics.median(r[1] for r in runs),
+        statistics.median(r[0] for r in runs),
+        statistics.median(bare),
+    )
     print(f"service dns_apply runs (s): {[round(r[1], 4) for r in runs]}; bare: {[round(b, 4) for b in bare]}")
     print(f"records_publish of {N} rows (validation + rows + audit, not in the figure): {publish:.3f} s")
     print(f"{N} single updates: {single:.3f} s")

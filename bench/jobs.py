@@ -86,16 +86,33 @@ def run_bare(tmp: Path, host: Host) -> float:
     pdd = Path(tempfile.mkdtemp(dir=tmp))
     kh = tmp / "known_hosts"
     kh.write_text(f"{IP} {host.host_key_type} {host.host_key}\n")
-    inventory = {"all": {"hosts": {HOST: {
-        "ansible_host": IP, "ansible_user": "root", "ansible_python_interpreter": "/usr/bin/python3",
-        "ansible_ssh_private_key_file": str(L.lab_key_path()),
-        "ansible_ssh_common_args": f"-o UserKnownHostsFile={kh} -o BindAddress=10.77.0.1"}}}}
+    inventory = {
+        "all": {
+            "hosts": {
+                HOST: {
+                    "ansible_host": IP,
+                    "ansible_user": "root",
+                    "ansible_python_interpreter": "/usr/bin/python3",
+                    "ansible_ssh_private_key_file": str(L.lab_key_path()),
+                    "ansible_ssh_common_args": f"-o UserKnownHostsFile={kh} -o BindAddress=10.77.0.1",
+                }
+            }
+        }
+    }
     start = time.perf_counter()
-    r = ansible_runner.run(private_data_dir=str(pdd), project_dir=str(ROOT / "playbooks"), playbook="noop.yml",
-                           inventory=inventory, quiet=True, envvars={
-                               "ANSIBLE_PIPELINING": "True", "ANSIBLE_HOST_KEY_CHECKING": "True",
-                               "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]},
-                           cancel_callback=lambda: False)
+    r = ansible_runner.run(
+        private_data_dir=str(pdd),
+        project_dir=str(ROOT / "playbooks"),
+        playbook="noop.yml",
+        inventory=inventory,
+        quiet=True,
+        envvars={
+            "ANSIBLE_PIPELINING": "True",
+            "ANSIBLE_HOST_KEY_CHECKING": "True",
+            "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
+        },
+        cancel_callback=lambda: False,
+    )
     elapsed = time.perf_counter() - start
     shutil.rmtree(pdd, ignore_errors=True)
     if r.status != "successful":

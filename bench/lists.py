@@ -55,30 +55,97 @@ PER_PAGE, RUNS, CHUNK = 50, 7, 5_000
 
 def bulk(conn, model, rows) -> None:
     for i in range(0, len(rows), CHUNK):
-        conn.execute(insert(model), rows[i:i + CHUNK])
+        conn.execute(insert(model), rows[i : i + CHUNK])
 
 
 def populate(conn) -> None:
     now = db.utcnow()
-    bulk(conn, Organization, [{"id": 1, "slug": "dc", "name": "DC", "kind": OrgKind.DATACENTER}]
-         + [{"id": i, "slug": f"m{i}", "name": f"Ministry {i}", "kind": OrgKind.MINISTRY} for i in range(2, ORGS + 2)])
+    bulk(
+        conn,
+        Organization,
+        [{"id": 1, "slug": "dc", "name": "DC", "kind": OrgKind.DATACENTER}]
+        + [{"id": i, "slug": f"m{i}", "name": f"Ministry {i}", "kind": OrgKind.MINISTRY} for i in range(2, ORGS + 2)],
+    )
     bulk(conn, Plan, [{"id": p, "name": f"plan{p}", "disk_mb": 1000 * p} for p in (1, 2, 3)])
-    bulk(conn, Host, [{"id": h, "name": f"web{h}", "address": f"198.18.0.{h}", "host_key_type": "ssh-ed25519",
-                       "host_key": "AAAA", "fingerprint": f"SHA256:{h}", "facts": {}} for h in range(1, HOSTS + 1)])
-    bulk(conn, Site, [{"id": i, "org_id": 2 + i % ORGS, "fqdn": f"s{i:05d}.gov.kh", "plan_id": 1 + i % 3,
-                       "host_id": 1 + i % HOSTS, "system_user": f"site{i}", "status": "active",
-                       "quota_request_ids": []} for i in range(1, SITES + 1)])
+    bulk(
+        conn,
+        Host,
+        [
+            {
+                "id": h,
+                "name": f"web{h}",
+                "address": f"198.18.0.{h}",
+                "host_key_type": "ssh-ed25519",
+                "host_key": "AAAA",
+                "fingerprint": f"SHA256:{h}",
+                "facts": {},
+            }
+            for h in range(1, HOSTS + 1)
+        ],
+    )
+    bulk(
+        conn,
+        Site,
+        [
+            {
+                "id": i,
+                "org_id": 2 + i % ORGS,
+                "fqdn": f"s{i:05d}.gov.kh",
+                "plan_id": 1 + i % 3,
+                "host_id": 1 + i % HOSTS,
+                "system_user": f"site{i}",
+                "status": "active",
+                "quota_request_ids": [],
+            }
+            for i in range(1, SITES + 1)
+        ],
+    )
     bulk(conn, SiteAlias, [{"site_id": i, "name": f"www.s{i:05d}.gov.kh"} for i in range(1, SITES + 1)])
-    bulk(conn, MailDomain, [{"id": d, "org_id": 2 + d % ORGS, "name": f"d{d}.gov.kh", "host_id": 1,
-                             "dkim_selector": "govhost", "dns_status": {}} for d in range(1, DOMAINS + 1)])
+    bulk(
+        conn,
+        MailDomain,
+        [
+            {
+                "id": d,
+                "org_id": 2 + d % ORGS,
+                "name": f"d{d}.gov.kh",
+                "host_id": 1,
+                "dkim_selector": "govhost",
+                "dns_status": {},
+            }
+            for d in range(1, DOMAINS + 1)
+        ],
+    )
     per_domain = (MAILBOXES - BIG_DOMAIN) // (DOMAINS - 1)
     boxes = [(1, n) for n in range(BIG_DOMAIN)] + [(d, n) for d in range(2, DOMAINS + 1) for n in range(per_domain)]
-    bulk(conn, Mailbox, [{"org_id": 2 + d % ORGS, "domain_id": d, "local_part": f"u{n:05d}", "quota_mb": 1024,
-                          "status": "active"} for d, n in boxes])
-    bulk(conn, AuditEntry, [{"seq": i, "created_at": now, "actor_name": "bench", "org_id": 2 + i % ORGS,
-                             "action": "site.create", "object_type": "site", "object_id": str(i), "summary": "{}",
-                             "surface": "cli", "prev_hash": "0" * 64, "hash": f"{i:064x}"}
-                            for i in range(1, AUDIT + 1)])
+    bulk(
+        conn,
+        Mailbox,
+        [
+            {"org_id": 2 + d % ORGS, "domain_id": d, "local_part": f"u{n:05d}", "quota_mb": 1024, "status": "active"}
+            for d, n in boxes
+        ],
+    )
+    bulk(
+        conn,
+        AuditEntry,
+        [
+            {
+                "seq": i,
+                "created_at": now,
+                "actor_name": "bench",
+                "org_id": 2 + i % ORGS,
+                "action": "site.create",
+                "object_type": "site",
+                "object_id": str(i),
+                "summary": "{}",
+                "surface": "cli",
+                "prev_hash": "0" * 64,
+                "hash": f"{i:064x}",
+            }
+            for i in range(1, AUDIT + 1)
+        ],
+    )
     conn.execute(insert(AuditHead), [{"id": 1, "seq": AUDIT, "hash": f"{AUDIT:064x}"}])
     conn.execute(insert(User), [{"id": 1, "username": "admin", "email": "a@bench.invalid", "password_hash": "!"}])
     conn.execute(insert(Membership), [{"user_id": 1, "org_id": 1, "role": Role.ADMIN}])
@@ -109,13 +176,27 @@ def measure(settings: Settings) -> dict[str, float]:
     web_login(app, web, db.session().get(User, 1))
     headers = api_headers(db.session().get(User, 1), "read")
     lists = {  # name -> (table, last page, service call, web url, api url)
-        "sites": ("sites", -(-SITES // PER_PAGE), lambda p: sites.site_list(actor, page=p, per_page=PER_PAGE),
-                  "/sites/", "/api/v1/sites/"),
-        "mailboxes": ("mailboxes", -(-BIG_DOMAIN // PER_PAGE),
-                      lambda p: mail.mailbox_list(actor, domain_id=1, page=p, per_page=PER_PAGE),
-                      "/mail/domains/1", "/api/v1/mail/domains/1/mailboxes"),
-        "audit": ("audit_entries", -(-AUDIT // PER_PAGE), lambda p: audit.audit_list(actor, page=p, per_page=PER_PAGE),
-                  "/audit/", "/api/v1/audit/"),
+        "sites": (
+            "sites",
+            -(-SITES // PER_PAGE),
+            lambda p: sites.site_list(actor, page=p, per_page=PER_PAGE),
+            "/sites/",
+            "/api/v1/sites/",
+        ),
+        "mailboxes": (
+            "mailboxes",
+            -(-BIG_DOMAIN // PER_PAGE),
+            lambda p: mail.mailbox_list(actor, domain_id=1, page=p, per_page=PER_PAGE),
+            "/mail/domains/1",
+            "/api/v1/mail/domains/1/mailboxes",
+        ),
+        "audit": (
+            "audit_entries",
+            -(-AUDIT // PER_PAGE),
+            lambda p: audit.audit_list(actor, page=p, per_page=PER_PAGE),
+            "/audit/",
+            "/api/v1/audit/",
+        ),
     }
     out = {}
     for name, (table, last, call, web_url, api_url) in lists.items():
@@ -126,7 +207,8 @@ def measure(settings: Settings) -> dict[str, float]:
             # The web pages are PER_PAGE long too (settings web.page_size), so the same page numbers apply.
             out[f"{name}.web.{label}"] = median_ms(lambda u=web_url, p=page: ok(web.get(f"{u}?page={p}")))
             out[f"{name}.api.{label}"] = median_ms(
-                lambda u=api_url, p=page: ok(web.get(f"{u}?page={p}&per_page={PER_PAGE}", headers=headers)))
+                lambda u=api_url, p=page: ok(web.get(f"{u}?page={p}&per_page={PER_PAGE}", headers=headers))
+            )
     return out
 
 
@@ -194,8 +276,9 @@ def report(results: dict[str, dict[str, float]]) -> None:
     worst, ratio = {}, 0.0
     for name in ("sites", "mailboxes", "audit"):
         worst[name] = max(r[f"{name}.service.{p}"] for r in results.values() for p in ("first", "last"))
-        ratio = max(ratio, *(r[f"{name}.service.{p}"] / r[f"{name}.bare"]
-                             for r in results.values() for p in ("first", "last")))
+        ratio = max(
+            ratio, *(r[f"{name}.service.{p}"] / r[f"{name}.bare"] for r in results.values() for p in ("first", "last"))
+        )
     print(f"figure: sites_list_page_ms = {worst['sites']:.1f} ms")
     print(f"figure: mailboxes_list_page_ms = {worst['mailboxes']:.1f} ms")
     print(f"figure: audit_list_page_ms = {worst['audit']:.1f} ms")

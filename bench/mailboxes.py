@@ -76,17 +76,28 @@ def setup(tmp: Path):
     boot(settings)
     kinds = dict(line.split()[1:3] for line in L.known_hosts_path().read_text().splitlines())
     with db.unit_of_work() as s:
-        host = Host(name=HOST, address=IP, host_key_type="ssh-ed25519", host_key=kinds["ssh-ed25519"],
-                    fingerprint="bench", max_mailboxes=10_000)
+        host = Host(
+            name=HOST,
+            address=IP,
+            host_key_type="ssh-ed25519",
+            host_key=kinds["ssh-ed25519"],
+            fingerprint="bench",
+            max_mailboxes=10_000,
+        )
         host.roles = {HostRole.MAIL}
         dc = Organization(slug="dc", name="Data Center", kind=OrgKind.DATACENTER)
         org = Organization(slug="mb", name="Bench Ministry", kind=OrgKind.MINISTRY)
         s.add_all([host, dc, org])
         s.flush()
-        s.add(DomainClaim(org_id=org.id, domain=DOMAIN, token="t" * 32, method=ClaimMethod.TXT,
-                          verified_at=db.utcnow()))
-        s.add_all([QuotaLimit(org_id=org.id, resource="mailboxes", limit=10_000),
-                   QuotaLimit(org_id=org.id, resource="mail_storage_mb", limit=10**9)])
+        s.add(
+            DomainClaim(org_id=org.id, domain=DOMAIN, token="t" * 32, method=ClaimMethod.TXT, verified_at=db.utcnow())
+        )
+        s.add_all(
+            [
+                QuotaLimit(org_id=org.id, resource="mailboxes", limit=10_000),
+                QuotaLimit(org_id=org.id, resource="mail_storage_mb", limit=10**9),
+            ]
+        )
         admin, op = _user(s, org, "mbadmin", Role.ORG_ADMIN), _user(s, dc, "mbop", Role.OPERATOR)
         actors = actor_for_user(admin, surface="cli"), actor_for_user(op, surface="cli")
     return settings, host, actors
@@ -106,8 +117,9 @@ def run_jobs(settings, request_id: int | None = None) -> None:
 
 def prepare_host(settings, host: Host, admin, op) -> MailDomain:
     # The host as in production (auth_failure_delay 2 s): the first login must succeed, not retry.
-    mail_svc.jobs_svc.job_submit(system_actor("cli", "bench"), kind="mail.server", org_id=None, host_ids=[host.id],
-                                 params={})
+    mail_svc.jobs_svc.job_submit(
+        system_actor("cli", "bench"), kind="mail.server", org_id=None, host_ids=[host.id], params={}
+    )
     run_jobs(settings)
     req = mail_svc.mail_domain_create(admin, org_id=next(iter(admin.org_ids)), name=DOMAIN, contact=f"it@{DOMAIN}")
     requests.request_approve(op, req.id)
@@ -136,12 +148,22 @@ def timeline(request_id: int, t0: dt.datetime, marks: dict[str, dt.datetime]) ->
     with db.unit_of_work() as s:
         req = s.get(Request, request_id)
         job = s.scalars(select(Job).where(Job.request_id == request_id)).one()
-        events = s.execute(select(JobEvent.event, JobEvent.task, JobEvent.created_at)
-                           .where(JobEvent.job_id == job.id).order_by(JobEvent.counter)).all()
-        rows = [("request created", req.created_at), ("request decided", req.decided_at),
-                ("job created", job.created_at), ("job started", job.started_at)]
-        rows += [(f"  {ev} {task}".rstrip(), at) for ev, task, at in events
-                 if ev in ("playbook_on_start", "playbook_on_task_start", "runner_on_ok", "playbook_on_stats")]
+        events = s.execute(
+            select(JobEvent.event, JobEvent.task, JobEvent.created_at)
+            .where(JobEvent.job_id == job.id)
+            .order_by(JobEvent.counter)
+        ).all()
+        rows = [
+            ("request created", req.created_at),
+            ("request decided", req.decided_at),
+            ("job created", job.created_at),
+            ("job started", job.started_at),
+        ]
+        rows += [
+            (f"  {ev} {task}".rstrip(), at)
+            for ev, task, at in events
+            if ev in ("playbook_on_start", "playbook_on_task_start", "runner_on_ok", "playbook_on_stats")
+        ]
         rows += [("job finished", job.finished_at), *marks.items()]
     for label, at in rows:
         at = at if at is None or at.tzinfo else at.replace(tzinfo=dt.UTC)
@@ -173,12 +195,21 @@ def naive_loop(settings, tmp: Path) -> float:
     boxes = [{"address": f"loop{i:03d}@{DOMAIN}", "hash": h} for i, h in enumerate(hashes)]
     kinds = dict(line.split()[1:3] for line in L.known_hosts_path().read_text().splitlines())
     target = Target(name=HOST, address=IP, host_key_type="ssh-ed25519", host_key=kinds["ssh-ed25519"])
-    spec = PlaybookSpec(playbook="mailboxes_naive_loop.yml", project_dir=str(BENCH_DIR),
-                        ssh_key=settings.ansible.ssh_key, extravars={"boxes_public": [b["address"] for b in boxes]},
-                        control_dir=str(L.lab_paths().cp))
+    spec = PlaybookSpec(
+        playbook="mailboxes_naive_loop.yml",
+        project_dir=str(BENCH_DIR),
+        ssh_key=settings.ansible.ssh_key,
+        extravars={"boxes_public": [b["address"] for b in boxes]},
+        control_dir=str(L.lab_paths().cp),
+    )
     started = time.monotonic()
-    result = run_playbook(spec, [target], timeout=900, secrets={"boxes_hashes": "\n".join(
-        f"{b['address']}:{b['hash']}" for b in boxes)}, workdir_parent=str(tmp / "jobs"))
+    result = run_playbook(
+        spec,
+        [target],
+        timeout=900,
+        secrets={"boxes_hashes": "\n".join(f"{b['address']}:{b['hash']}" for b in boxes)},
+        workdir_parent=str(tmp / "jobs"),
+    )
     if not result.ok:
         raise SystemExit(f"naive loop failed: {result.explanation}")
     elapsed = time.monotonic() - started
@@ -199,8 +230,10 @@ def main() -> None:
         loop_s = naive_loop(settings, tmp)
         per_box = loop_s / SAMPLE
         print(f"batch: {BATCH} mailboxes in {batch_s:.2f} s (request -> IMAP login of the last one)")
-        print(f"naive loop: {SAMPLE} mailboxes in {loop_s:.2f} s = {per_box:.3f} s per mailbox "
-              f"-> {per_box * BATCH:.0f} s for {BATCH} (extrapolated)")
+        print(
+            f"naive loop: {SAMPLE} mailboxes in {loop_s:.2f} s = {per_box:.3f} s per mailbox "
+            f"-> {per_box * BATCH:.0f} s for {BATCH} (extrapolated)"
+        )
         print(f"figure: mailboxes_1000_batch_s = {batch_s:.2f} s")
         print(f"figure: mailboxes_batch_vs_loop_ratio = {per_box * BATCH / batch_s:.1f} x")
     finally:

@@ -60,25 +60,37 @@ def setup(tmp: Path) -> tuple:
     engine.dispose()
     boot(settings)
     with db.unit_of_work() as s:
-        dc, org = Organization(slug="dc", name="DC", kind=OrgKind.DATACENTER), Organization(slug="m", name="M",
-                                                                                             kind=OrgKind.MINISTRY)
+        dc, org = (
+            Organization(slug="dc", name="DC", kind=OrgKind.DATACENTER),
+            Organization(slug="m", name="M", kind=OrgKind.MINISTRY),
+        )
         s.add_all([dc, org])
         s.flush()
         # No one logs in here: the password hash is a placeholder that matches nothing.
-        users = [User(username=n, email=f"{n}@bench.invalid", full_name=n, password_hash="!")  # noqa: S106
-                 for n in ("op", "wm", "op2")]
+        users = [
+            User(username=n, email=f"{n}@bench.invalid", full_name=n, password_hash="!")  # noqa: S106
+            for n in ("op", "wm", "op2")
+        ]
         s.add_all(users)
         s.flush()
-        s.add_all([Membership(user_id=users[0].id, org_id=dc.id, role=Role.OPERATOR),
-                   Membership(user_id=users[2].id, org_id=dc.id, role=Role.OPERATOR),
-                   Membership(user_id=users[1].id, org_id=org.id, role=Role.WEBMASTER),
-                   DomainClaim(org_id=org.id, domain="bench.test", token="t" * 32, method=ClaimMethod.TXT,
-                               verified_at=db.utcnow()),
-                   Plan(name="basic", disk_mb=100), QuotaLimit(org_id=org.id, resource="sites", limit=10_000),
-                   QuotaLimit(org_id=org.id, resource="disk_mb", limit=10**9)])
+        s.add_all(
+            [
+                Membership(user_id=users[0].id, org_id=dc.id, role=Role.OPERATOR),
+                Membership(user_id=users[2].id, org_id=dc.id, role=Role.OPERATOR),
+                Membership(user_id=users[1].id, org_id=org.id, role=Role.WEBMASTER),
+                DomainClaim(
+                    org_id=org.id, domain="bench.test", token="t" * 32, method=ClaimMethod.TXT, verified_at=db.utcnow()
+                ),
+                Plan(name="basic", disk_mb=100),
+                QuotaLimit(org_id=org.id, resource="sites", limit=10_000),
+                QuotaLimit(org_id=org.id, resource="disk_mb", limit=10**9),
+            ]
+        )
     with db.unit_of_work() as s:
-        op, wm, op2 = (actor_for_user(s.scalars(select(User).where(User.username == n)).one(), surface="cli")
-                       for n in ("op", "wm", "op2"))
+        op, wm, op2 = (
+            actor_for_user(s.scalars(select(User).where(User.username == n)).one(), surface="cli")
+            for n in ("op", "wm", "op2")
+        )
         return settings, (op, op2), wm, s.scalars(select(Organization.id).where(Organization.slug == "m")).one()
 
 
@@ -89,8 +101,15 @@ def fresh_host() -> None:
     with db.unit_of_work() as s:
         old = s.scalars(select(Host).where(Host.name == HOST)).first()
         if old is None:
-            old = Host(name=HOST, address=IP, host_key_type=kind, host_key=blob, fingerprint=fp, max_sites=10_000,
-                       facts={"php_versions": ["8.2"]})
+            old = Host(
+                name=HOST,
+                address=IP,
+                host_key_type=kind,
+                host_key=blob,
+                fingerprint=fp,
+                max_sites=10_000,
+                facts={"php_versions": ["8.2"]},
+            )
             old.roles = [HostRole.WEB]
             s.add(old)
         s.execute(Site.__table__.delete())
@@ -98,8 +117,9 @@ def fresh_host() -> None:
 
 def approve_to_200(op, wm, org_id: int, n: int) -> float:
     fqdn = f"one{n}.bench.test"
-    req = sites_svc.site_request(wm, action="create", org_id=org_id, payload={"fqdn": fqdn, "plan": "basic",
-                                                                              "tls": "none"})
+    req = sites_svc.site_request(
+        wm, action="create", org_id=org_id, payload={"fqdn": fqdn, "plan": "basic", "tls": "none"}
+    )
     started = time.monotonic()
     requests.request_approve(op, req.id)
     while time.monotonic() - started < 120:
@@ -116,14 +136,18 @@ def approve_to_200(op, wm, org_id: int, n: int) -> float:
 def batch(ops, org_id: int) -> float:
     asker, op = ops
     specs = [{"fqdn": f"b{i}.bench.test", "aliases": []} for i in range(BATCH)]
-    req = sites_svc.site_request(asker, action="create", org_id=org_id, payload={"sites": specs, "plan": "basic",
-                                                                              "tls": "none"})
+    req = sites_svc.site_request(
+        asker, action="create", org_id=org_id, payload={"sites": specs, "plan": "basic", "tls": "none"}
+    )
     started = time.monotonic()
     requests.request_approve(op, req.id)
     while time.monotonic() - started < 600:
         with db.unit_of_work() as s:
-            counts = dict(s.execute(select(Site.status, func.count()).where(Site.fqdn.like("b%.bench.test"))
-                                    .group_by(Site.status)).all())
+            counts = dict(
+                s.execute(
+                    select(Site.status, func.count()).where(Site.fqdn.like("b%.bench.test")).group_by(Site.status)
+                ).all()
+            )
         if counts.get(SiteStatus.ACTIVE, 0) == BATCH:
             elapsed = time.monotonic() - started
             last = http_get(f"http://{IP}/", host_header=f"b{BATCH - 1}.bench.test")
@@ -189,8 +213,10 @@ def main() -> None:
         L.close_control_sockets(IP)
         L.hosts_down([HOST], forget=True)
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"approve-to-200 runs: {', '.join(f'{x:.2f}' for x in one)} s; batch {many:.2f} s; "
-          f"floor runs: {', '.join(f'{x:.2f}' for x in floors)} s")
+    print(
+        f"approve-to-200 runs: {', '.join(f'{x:.2f}' for x in one)} s; batch {many:.2f} s; "
+        f"floor runs: {', '.join(f'{x:.2f}' for x in floors)} s"
+    )
     print(f"figure: site_approve_to_200_s = {statistics.median(one):.2f} s")
     print(f"figure: sites_100_batch_s = {many:.2f} s")
     print(f"figure: sites_100_floor_ratio = {many / statistics.median(floors):.1f} x")

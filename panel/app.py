@@ -27,8 +27,10 @@ class IdConverter(IntegerConverter):
 _REQUEST_ID = re.compile(r"[A-Za-z0-9-]{8,64}")
 _CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'"
 # The API docs page (ReDoc, served from /static/vendor) styles itself inline and uses a blob worker.
-_DOCS_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
-             "worker-src 'self' blob:; frame-ancestors 'none'")
+_DOCS_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
+    "worker-src 'self' blob:; frame-ancestors 'none'"
+)
 
 
 def create_app(settings: Settings | None = None) -> Flask:

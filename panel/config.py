@@ -195,7 +195,7 @@ def _sqlite_beside(url: str, base: Path) -> str:
     """A relative SQLite path is taken from the config file's folder, like every other path."""
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix and ":memory:" not in url:
-        return prefix + str((base / url[len(prefix):]).resolve())
+        return prefix + str((base / url[len(prefix) :]).resolve())
     return url
 
 

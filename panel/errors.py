@@ -13,8 +13,15 @@ class PanelError(Exception):
     key = "error"
     message = "The request could not be completed."
 
-    def __init__(self, key: str | None = None, message: str | None = None, *, field: str | None = None,
-                 status: int | None = None, **params):
+    def __init__(
+        self,
+        key: str | None = None,
+        message: str | None = None,
+        *,
+        field: str | None = None,
+        status: int | None = None,
+        **params,
+    ):
         self.key = key or self.key
         self.message = message or self.message
         self.field = field
@@ -39,8 +46,7 @@ class PanelError(Exception):
 
 
 def _jsonable(params: dict) -> dict:
-    return {k: v if isinstance(v, (str, int, float, bool, type(None), list)) else str(v)
-            for k, v in params.items()}
+    return {k: v if isinstance(v, (str, int, float, bool, type(None), list)) else str(v) for k, v in params.items()}
 
 
 class Invalid(PanelError):

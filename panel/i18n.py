@@ -31,31 +31,48 @@ REPO = ROOT.parent
 TRANSLATIONS = ROOT / "translations"
 KM_JSON = ROOT / "i18n_km.json"
 LOCALES = ("km", "en")
-KEYWORDS = {"_": None, "N_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None,
-            "pgettext": ((1, "c"), 2), "lazy_pgettext": ((1, "c"), 2)}
+KEYWORDS = {
+    "_": None,
+    "N_": None,
+    "gettext": None,
+    "ngettext": (1, 2),
+    "lazy_gettext": None,
+    "_l": None,
+    "pgettext": ((1, "c"), 2),
+    "lazy_pgettext": ((1, "c"), 2),
+}
 ERROR_BASE = "PanelError"
 CTX_SEP = "\x04"  # gettext's own separator between msgctxt and msgid
 # %(name)s, %s, %d ..., a lone % (breaks `%` formatting), {name} / {0} / {name!r:>4}
-PLACEHOLDER = re.compile(r"%%|%\([^)]*\)[-#0 +]*\d*(?:\.\d+)?[a-zA-Z]|%[-#0 +]*\d*(?:\.\d+)?[a-zA-Z]|%"
-                         r"|\{\{|\}\}|\{[^{}]*\}")
+PLACEHOLDER = re.compile(
+    r"%%|%\([^)]*\)[-#0 +]*\d*(?:\.\d+)?[a-zA-Z]|%[-#0 +]*\d*(?:\.\d+)?[a-zA-Z]|%"
+    r"|\{\{|\}\}|\{[^{}]*\}"
+)
 
 
 # ---------------------------------------------------------------- extraction
+
 
 def extract() -> Catalog:
     with open(REPO / "babel.cfg") as f:
         method_map, options_map = parse_mapping_cfg(f)
     catalog = Catalog(project="govhost", charset="utf-8")
     for filename, lineno, message, comments, context in extract_from_dir(
-            str(REPO), method_map, options_map, keywords=KEYWORDS, comment_tags=("TRANSLATORS:",)):
+        str(REPO), method_map, options_map, keywords=KEYWORDS, comment_tags=("TRANSLATORS:",)
+    ):
         catalog.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
     for filename, lineno, message in extract_errors():
         known = catalog.get(message)
         if known is not None:
             known.locations.append((filename, lineno))
         else:
-            catalog.add(message, None, [(filename, lineno)], flags=("python-brace-format",),
-                        auto_comments=["service error message, formatted with str.format"])
+            catalog.add(
+                message,
+                None,
+                [(filename, lineno)],
+                flags=("python-brace-format",),
+                auto_comments=["service error message, formatted with str.format"],
+            )
     return catalog
 
 
@@ -83,10 +100,14 @@ def _error_classes(modules) -> dict[str, list[tuple[str, int, str]]]:
         for node in ast.walk(tree):
             if isinstance(node, ast.ClassDef):
                 bases = [b.id if isinstance(b, ast.Name) else getattr(b, "attr", "") for b in node.bases]
-                msgs = [(filename, st.lineno, st.value.value) for st in node.body
-                        if isinstance(st, ast.Assign) and isinstance(st.value, ast.Constant)
-                        and isinstance(st.value.value, str)
-                        and any(isinstance(t, ast.Name) and t.id == "message" for t in st.targets)]
+                msgs = [
+                    (filename, st.lineno, st.value.value)
+                    for st in node.body
+                    if isinstance(st, ast.Assign)
+                    and isinstance(st.value, ast.Constant)
+                    and isinstance(st.value.value, str)
+                    and any(isinstance(t, ast.Name) and t.id == "message" for t in st.targets)
+                ]
                 classes[node.name] = (bases, msgs)
     found = {ERROR_BASE} & classes.keys()
     grew = True
@@ -98,7 +119,7 @@ def _error_classes(modules) -> dict[str, list[tuple[str, int, str]]]:
 
 
 def _message_arg(call: ast.Call, index: int, name: str) -> ast.expr | None:
-    if len(call.args) > index and not any(isinstance(a, ast.Starred) for a in call.args[:index + 1]):
+    if len(call.args) > index and not any(isinstance(a, ast.Starred) for a in call.args[: index + 1]):
         return call.args[index]
     return next((k.value for k in call.keywords if k.arg == name), None)
 
@@ -146,8 +167,12 @@ def _scan_errors(modules):
             params = [a.arg for a in fn.args.posonlyargs + fn.args.args] if fn else []
             if texts is not None:
                 found.update((filename, call.lineno, t) for t in texts)
-            elif isinstance(arg, ast.Name) and fn is not None and not isinstance(fn, ast.Lambda) \
-                    and arg.id in params + [a.arg for a in fn.args.kwonlyargs]:
+            elif (
+                isinstance(arg, ast.Name)
+                and fn is not None
+                and not isinstance(fn, ast.Lambda)
+                and arg.id in params + [a.arg for a in fn.args.kwonlyargs]
+            ):
                 pos = params.index(arg.id) if arg.id in params else 10_000
                 if fn.name not in ctors:
                     ctors[fn.name] = (pos, arg.id)
@@ -163,6 +188,7 @@ def extract_errors() -> list[tuple[str, int, str]]:
 
 
 # ---------------------------------------------------------------- catalogs
+
 
 def po_path(locale: str) -> Path:
     return TRANSLATIONS / locale / "LC_MESSAGES" / "messages.po"
@@ -240,6 +266,7 @@ def compile_all() -> None:
 
 # ---------------------------------------------------------------- checks
 
+
 def placeholders(text: str) -> Counter:
     return Counter(PLACEHOLDER.findall(text))
 
@@ -310,8 +337,10 @@ def check() -> int:
     for (filename, line), expr in sorted(unresolved.items()):
         print(f"note: error message at {filename}:{line} is not a literal ({expr}); it cannot be translated")
     if todo:
-        print(f"\n{len(todo)} msgids have no Khmer in {KM_JSON.relative_to(REPO)}; add these entries "
-              "(then run `python -m panel.i18n update`):")
+        print(
+            f"\n{len(todo)} msgids have no Khmer in {KM_JSON.relative_to(REPO)}; add these entries "
+            "(then run `python -m panel.i18n update`):"
+        )
         print(json.dumps(todo, ensure_ascii=False, indent=2))
     print(f"{len(template)} strings, {len(problems)} problems")
     return 1 if problems or todo else 0

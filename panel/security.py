@@ -46,6 +46,7 @@ def new_password(length: int = 20) -> str:
 
 # ---- TOTP -------------------------------------------------------------------------------------
 
+
 def totp_new_secret() -> str:
     return pyotp.random_base32()
 
@@ -89,6 +90,7 @@ def token_digest(token: str) -> str:
 
 
 # ---- secrets at rest ----------------------------------------------------------------------------
+
 
 class SecretBox:
     def __init__(self, keys: tuple[str, ...] | list[str]):

@@ -116,14 +116,26 @@ def _prepare(job: Path, spec: PlaybookSpec, targets: Sequence[Target], secrets: 
 def close_masters(control_dir: str | os.PathLike) -> None:
     """`ssh -O exit` each ControlPersist master in a per-run control dir."""
     for sock in Path(control_dir).glob("*@*"):
-        subprocess.run(["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "x"], capture_output=True,
-                       stdin=subprocess.DEVNULL, timeout=5, check=False)
+        subprocess.run(
+            ["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "x"],
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            timeout=5,
+            check=False,
+        )
 
 
-def run_playbook(spec: PlaybookSpec, targets: Sequence[Target], *, on_event: EventSink | None = None,
-                 timeout: int, secrets: Mapping[str, str] | None = None,
-                 workdir_parent: str | os.PathLike, cancel: CancelCheck | None = None,
-                 keep_workdir: bool = False) -> Result:
+def run_playbook(
+    spec: PlaybookSpec,
+    targets: Sequence[Target],
+    *,
+    on_event: EventSink | None = None,
+    timeout: int,
+    secrets: Mapping[str, str] | None = None,
+    workdir_parent: str | os.PathLike,
+    cancel: CancelCheck | None = None,
+    keep_workdir: bool = False,
+) -> Result:
     """Run `spec` against `targets`; events (redacted) go to on_event; returns the outcome.
 
     `keep_workdir` leaves the private data dir in place for inspection (tests, debugging); the
@@ -139,10 +151,17 @@ def run_playbook(spec: PlaybookSpec, targets: Sequence[Target], *, on_event: Eve
     try:
         prepared = _prepare(job, spec, targets, secrets)
         r = ansible_runner.run(
-            private_data_dir=str(job), project_dir=spec.project_dir, playbook=spec.playbook,
-            envvars=_envvars(job, spec, spec.control_dir or own_cp), ident="run",
-            event_handler=collector.handle, cancel_callback=cancel or (lambda: False),
-            quiet=True, suppress_env_files=True, suppress_output_file=True, timeout=timeout,
+            private_data_dir=str(job),
+            project_dir=spec.project_dir,
+            playbook=spec.playbook,
+            envvars=_envvars(job, spec, spec.control_dir or own_cp),
+            ident="run",
+            event_handler=collector.handle,
+            cancel_callback=cancel or (lambda: False),
+            quiet=True,
+            suppress_env_files=True,
+            suppress_output_file=True,
+            timeout=timeout,
             **prepared,
         )
         return collector.result(r.status, r.rc, timeout)

@@ -15,8 +15,7 @@ from typing import Any
 
 # Inventory names reach ansible as host patterns and file names: keep them boring.
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-_KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
-              "ssh-rsa")
+_KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa")
 _B64_RE = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
 
 

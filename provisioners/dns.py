@@ -111,8 +111,11 @@ def _rd(rtype: str, data: str) -> dns.rdata.Rdata:
 
 def _rdata_text(rd: dns.rdata.Rdata) -> str:
     text = rd.to_text(origin=None, relativize=False)
-    return text.lower() if rd.rdtype in (dns.rdatatype.CNAME, dns.rdatatype.NS, dns.rdatatype.MX,
-                                         dns.rdatatype.SRV) else text
+    return (
+        text.lower()
+        if rd.rdtype in (dns.rdatatype.CNAME, dns.rdatatype.NS, dns.rdatatype.MX, dns.rdatatype.SRV)
+        else text
+    )
 
 
 def rec(name: str, rtype: str, data: str, ttl: int = 3600) -> Rec:
@@ -124,7 +127,7 @@ def txt_data(value: str) -> str:
     """One long text value as TXT presentation data: quoted strings of at most 255 bytes each,
     split on byte boundaries (a DKIM key or SPF record is read back by concatenation)."""
     raw = value.encode("utf-8")
-    chunks = [raw[i:i + TXT_CHUNK] for i in range(0, len(raw), TXT_CHUNK)] or [b""]
+    chunks = [raw[i : i + TXT_CHUNK] for i in range(0, len(raw), TXT_CHUNK)] or [b""]
     return " ".join('"' + "".join(_txt_escape(b) for b in c) + '"' for c in chunks)
 
 
@@ -137,6 +140,7 @@ def _txt_escape(b: int) -> str:
 
 
 # ---- plan ----------------------------------------------------------------------------------------
+
 
 @dataclass
 class Plan:
@@ -156,16 +160,25 @@ class Plan:
         return not (self.add or self.remove)
 
     def lines(self) -> list[str]:
-        return ([f"+ {r.text()}" for r in self.add] + [f"- {r.text()}" for r in self.remove]
-                + [f"= {r.text()}  (not made by govhost: kept)" for r in self.unmanaged])
+        return (
+            [f"+ {r.text()}" for r in self.add]
+            + [f"- {r.text()}" for r in self.remove]
+            + [f"= {r.text()}  (not made by govhost: kept)" for r in self.unmanaged]
+        )
 
 
 def protected(zone: str, r: Rec) -> bool:
     return r.rtype in _NEVER_TOUCHED or (r.rtype == "NS" and r.name == zone)
 
 
-def diff(zone: str, soa: str, wanted: Iterable[Rec], live: Iterable[Rec],
-         owned: Iterable[tuple[str, str, str]] = (), force: bool = False) -> Plan:
+def diff(
+    zone: str,
+    soa: str,
+    wanted: Iterable[Rec],
+    live: Iterable[Rec],
+    owned: Iterable[tuple[str, str, str]] = (),
+    force: bool = False,
+) -> Plan:
     """Pure: what to add and remove so that the server serves `wanted`, touching only our own
     records (all but the protected ones with force). A TTL change is a remove plus an add."""
     zone = norm_name(zone)
@@ -184,20 +197,25 @@ def diff(zone: str, soa: str, wanted: Iterable[Rec], live: Iterable[Rec],
 
 # ---- talking to the server ----------------------------------------------------------------------
 
+
 def _call(what: str, server: Server, fn):
     try:
         return fn()
     except dns.tsig.PeerBadKey:
-        raise AuthFailed(f"{what}: {server.address} does not know this TSIG key (BADKEY): "
-                         f"check the key name and the key file on the server") from None
+        raise AuthFailed(
+            f"{what}: {server.address} does not know this TSIG key (BADKEY): "
+            f"check the key name and the key file on the server"
+        ) from None
     except (dns.tsig.PeerBadSignature, dns.tsig.BadSignature):
-        raise AuthFailed(f"{what}: {server.address} rejected the TSIG signature (BADSIG): "
-                         f"the secret differs from the server's") from None
+        raise AuthFailed(
+            f"{what}: {server.address} rejected the TSIG signature (BADSIG): the secret differs from the server's"
+        ) from None
     except dns.tsig.PeerBadTime:
         raise AuthFailed(f"{what}: {server.address} rejected the TSIG time (BADTIME): check clocks") from None
     except (ConnectionError, dns.exception.Timeout, TimeoutError, OSError) as e:
-        raise Unreachable(f"{what}: DNS server {server.address}:{server.port} is not answering "
-                          f"({e.__class__.__name__})") from None
+        raise Unreachable(
+            f"{what}: DNS server {server.address}:{server.port} is not answering ({e.__class__.__name__})"
+        ) from None
     except dns.exception.FormError as e:
         raise DnsError(f"{what}: {server.address} sent a malformed answer ({e})") from None
 
@@ -205,11 +223,20 @@ def _call(what: str, server: Server, fn):
 def axfr(server: Server, tsig: Tsig, zone: str) -> tuple[str, list[Rec]]:
     """(SOA data, every record) of the zone as the server serves it, by a TSIG-signed AXFR."""
     zone = norm_name(zone)
+
     def run():
         soa, recs = "", []
-        for msg in dns.query.xfr(server.address, zone + ".", port=server.port, timeout=server.timeout,
-                                 lifetime=server.timeout * 4, source=server.source, relativize=False,
-                                 keyring=tsig.key(), keyname=tsig.name):
+        for msg in dns.query.xfr(
+            server.address,
+            zone + ".",
+            port=server.port,
+            timeout=server.timeout,
+            lifetime=server.timeout * 4,
+            source=server.source,
+            relativize=False,
+            keyring=tsig.key(),
+            keyname=tsig.name,
+        ):
             for rrset in msg.answer:
                 name, rtype = norm_name(rrset.name.to_text()), dns.rdatatype.to_text(rrset.rdtype)
                 for rd in rrset:
@@ -225,12 +252,20 @@ def axfr(server: Server, tsig: Tsig, zone: str) -> tuple[str, list[Rec]]:
         rcode = dns.rcode.to_text(e.rcode)
         if rcode == "NOTAUTH":
             raise AuthFailed(f"zone transfer of {zone}: {server.address} refused the TSIG key (NOTAUTH)") from None
-        raise Refused(f"zone transfer of {zone}: {server.address} answered {rcode}: is the zone "
-                      f"configured there and is transfer allowed to the key?") from None
+        raise Refused(
+            f"zone transfer of {zone}: {server.address} answered {rcode}: is the zone "
+            f"configured there and is transfer allowed to the key?"
+        ) from None
 
 
-def live_plan(server: Server, tsig: Tsig, zone: str, wanted: Iterable[Rec],
-              owned: Iterable[tuple[str, str, str]] = (), force: bool = False) -> Plan:
+def live_plan(
+    server: Server,
+    tsig: Tsig,
+    zone: str,
+    wanted: Iterable[Rec],
+    owned: Iterable[tuple[str, str, str]] = (),
+    force: bool = False,
+) -> Plan:
     soa, live = axfr(server, tsig, zone)
     return diff(zone, soa, wanted, live, owned, force)
 
@@ -251,8 +286,11 @@ def update_message(plan: Plan, tsig: Tsig | None) -> dns.update.UpdateMessage:
 
 
 def send(server: Server, msg: dns.message.Message, what: str) -> None:
-    resp = _call(what, server, lambda: dns.query.tcp(msg, server.address, timeout=server.timeout,
-                                                     port=server.port, source=server.source))
+    resp = _call(
+        what,
+        server,
+        lambda: dns.query.tcp(msg, server.address, timeout=server.timeout, port=server.port, source=server.source),
+    )
     rcode = resp.rcode()
     if rcode == dns.rcode.NOERROR:
         return
@@ -262,8 +300,9 @@ def send(server: Server, msg: dns.message.Message, what: str) -> None:
     if rcode == dns.rcode.NOTAUTH:
         raise AuthFailed(f"{what}: {server.address} does not accept this TSIG key for the zone (NOTAUTH)")
     if rcode == dns.rcode.REFUSED:
-        raise Refused(f"{what}: {server.address} refused the update (REFUSED): the zone does not allow "
-                      f"updates with this key")
+        raise Refused(
+            f"{what}: {server.address} refused the update (REFUSED): the zone does not allow updates with this key"
+        )
     if rcode == dns.rcode.NOTZONE:
         raise Refused(f"{what}: {server.address} is not authoritative for the zone (NOTZONE)")
     raise DnsError(f"{what}: {server.address} answered {name}")
@@ -294,13 +333,23 @@ def confirm(plan: Plan, live: Iterable[Rec]) -> None:
     left = [r for r in plan.remove if (r.key, r.ttl) in now]
     if missing or left:
         first = (missing or left)[0]
-        raise NotConfirmed(f"update of {plan.zone}: read-back differs ({len(missing)} not added, "
-                           f"{len(left)} not removed; first: {first.text()})")
+        raise NotConfirmed(
+            f"update of {plan.zone}: read-back differs ({len(missing)} not added, "
+            f"{len(left)} not removed; first: {first.text()})"
+        )
 
 
-def converge(server: Server, tsig: Tsig, zone: str, wanted: Iterable[Rec],
-             owned: Iterable[tuple[str, str, str]] = (), *, force: bool = False, dry_run: bool = False,
-             retries: int = 3) -> Applied:
+def converge(
+    server: Server,
+    tsig: Tsig,
+    zone: str,
+    wanted: Iterable[Rec],
+    owned: Iterable[tuple[str, str, str]] = (),
+    *,
+    force: bool = False,
+    dry_run: bool = False,
+    retries: int = 3,
+) -> Applied:
     """Plan against the live zone and apply; if the zone moved in between, plan again (bounded)."""
     wanted = list(wanted)
     owned = set(owned)

@@ -20,10 +20,24 @@ _HOST_EVENTS = {
     "runner_on_unreachable": "unreachable",
     "runner_on_async_failed": "failed",
 }
-_KEPT = set(_HOST_EVENTS) | {"playbook_on_play_start", "playbook_on_task_start", "playbook_on_stats",
-                              "verbose", "warning", "error", "playbook_on_no_hosts_matched"}
-_STAT_KEYS = {"ok": "ok", "changed": "changed", "dark": "unreachable", "failures": "failed",
-              "skipped": "skipped", "ignored": "ignored", "rescued": "rescued"}
+_KEPT = set(_HOST_EVENTS) | {
+    "playbook_on_play_start",
+    "playbook_on_task_start",
+    "playbook_on_stats",
+    "verbose",
+    "warning",
+    "error",
+    "playbook_on_no_hosts_matched",
+}
+_STAT_KEYS = {
+    "ok": "ok",
+    "changed": "changed",
+    "dark": "unreachable",
+    "failures": "failed",
+    "skipped": "skipped",
+    "ignored": "ignored",
+    "rescued": "rescued",
+}
 MAX_STDOUT = 8000
 MAX_MSG = 400
 
@@ -64,9 +78,15 @@ class EventCollector:
         host = str(data.get("host") or "")
         self._remember(kind, host, task, res, data, stdout)
         if self.sink is not None:
-            event: Event = {"counter": int(ev.get("counter") or 0), "event": kind, "host": host,
-                            "task": task[:250], "status": status, "stdout": stdout,
-                            "created": ev.get("created")}
+            event: Event = {
+                "counter": int(ev.get("counter") or 0),
+                "event": kind,
+                "host": host,
+                "task": task[:250],
+                "status": status,
+                "stdout": stdout,
+                "created": ev.get("created"),
+            }
             self.sink(event)
         return False
 
@@ -95,8 +115,9 @@ class EventCollector:
             return "The job was canceled before it finished."
         if status == "timeout":
             return f"The job did not finish within {timeout} seconds and was stopped."
-        parts = [f"Host {h} could not be reached over SSH: {m or 'no answer'}"
-                 for h, m in sorted(self.unreachable.items())]
+        parts = [
+            f"Host {h} could not be reached over SSH: {m or 'no answer'}" for h, m in sorted(self.unreachable.items())
+        ]
         parts += [f"Task '{t}' failed on {h}: {m or 'no message'}" for h, t, m in self.failures[:5]]
         if not parts:
             parts = self.errors[-2:] or [f"Ansible stopped with exit code {rc}."]
@@ -105,5 +126,6 @@ class EventCollector:
     def result(self, status: str, rc: int | None, timeout: int) -> Result:
         if status == "successful" and (self.failures or self.unreachable):
             status = "failed"  # a run that matched no host can still say rc 0
-        return Result(status=status, rc=rc, stats=self.stats, explanation=self.explanation(status, rc, timeout),
-                      data=self.data)
+        return Result(
+            status=status, rc=rc, stats=self.stats, explanation=self.explanation(status, rc, timeout), data=self.data
+        )

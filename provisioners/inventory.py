@@ -17,8 +17,9 @@ LAB_SUBNET = ipaddress.ip_network("10.77.0.0/24")
 LAB_BIND = "10.77.0.1"
 
 # Options of the ssh master connection, shared by every host of a run.
-SSH_ARGS = ("-o ControlMaster=auto -o ControlPersist=60s -o ServerAliveInterval=2 "
-            "-o ServerAliveCountMax=2 -o ConnectTimeout=5")
+SSH_ARGS = (
+    "-o ControlMaster=auto -o ControlPersist=60s -o ServerAliveInterval=2 -o ServerAliveCountMax=2 -o ConnectTimeout=5"
+)
 
 
 def in_lab(address: str) -> bool:
@@ -38,8 +39,13 @@ def known_hosts(targets: Sequence[Target]) -> str:
 
 
 def host_ssh_args(target: Target, known_hosts_file: str) -> str:
-    opts = ["-o StrictHostKeyChecking=yes", f"-o UserKnownHostsFile={shlex.quote(known_hosts_file)}",
-            "-o IdentitiesOnly=yes", "-o BatchMode=yes", "-o LogLevel=ERROR"]
+    opts = [
+        "-o StrictHostKeyChecking=yes",
+        f"-o UserKnownHostsFile={shlex.quote(known_hosts_file)}",
+        "-o IdentitiesOnly=yes",
+        "-o BatchMode=yes",
+        "-o LogLevel=ERROR",
+    ]
     if in_lab(target.address):
         opts.append(f"-o BindAddress={LAB_BIND}")
     return " ".join(opts)

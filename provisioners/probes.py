@@ -69,14 +69,14 @@ def source_for(address: str) -> str | None:
 def _connect(address: str, port: int, timeout: float, bind: str | None) -> socket.socket:
     source = bind if bind is not None else source_for(address)
     try:
-        return socket.create_connection((address, port), timeout,
-                                        source_address=(source, 0) if source else None)
+        return socket.create_connection((address, port), timeout, source_address=(source, 0) if source else None)
     except OSError as e:
         raise ProbeError(f"cannot connect to {address} port {port}: {e.strerror or e}") from None
 
 
-def _transport(address: str, port: int, timeout: float, bind: str | None,
-               key_type: str | None = None) -> paramiko.Transport:
+def _transport(
+    address: str, port: int, timeout: float, bind: str | None, key_type: str | None = None
+) -> paramiko.Transport:
     """A transport after key exchange (no authentication yet); key_type asks for that host key."""
     sock = _connect(address, port, timeout, bind)
     t = paramiko.Transport(sock)
@@ -84,8 +84,7 @@ def _transport(address: str, port: int, timeout: float, bind: str | None,
     if key_type:
         opts = t.get_security_options()
         wanted = _KEY_ALGOS.get(key_type, (key_type,))
-        opts.key_types = [*[k for k in wanted if k in opts.key_types],
-                          *[k for k in opts.key_types if k not in wanted]]
+        opts.key_types = [*[k for k in wanted if k in opts.key_types], *[k for k in opts.key_types if k not in wanted]]
     try:
         t.start_client(timeout=timeout)
     except (paramiko.SSHException, OSError, EOFError) as e:
@@ -94,8 +93,9 @@ def _transport(address: str, port: int, timeout: float, bind: str | None,
     return t
 
 
-def fetch_host_key(address: str, port: int = 22, timeout: float = DEFAULT_TIMEOUT,
-                   bind: str | None = None) -> tuple[str, str, str]:
+def fetch_host_key(
+    address: str, port: int = 22, timeout: float = DEFAULT_TIMEOUT, bind: str | None = None
+) -> tuple[str, str, str]:
     """(key_type, key_b64, fingerprint) of the key the host presents; raises ProbeError."""
     t = _transport(address, port, timeout, bind)
     try:
@@ -132,18 +132,23 @@ def _parse_facts(raw: dict[str, str]) -> dict:
             release[k] = (shlex.split(v) or [""])[0] if v else ""
     python = raw.get("python", "")
     return {
-        "os_release": {k: release[k] for k in ("ID", "VERSION_ID", "PRETTY_NAME", "VERSION_CODENAME")
-                       if k in release},
+        "os_release": {k: release[k] for k in ("ID", "VERSION_ID", "PRETTY_NAME", "VERSION_CODENAME") if k in release},
         "kernel": raw.get("kernel", "")[:200],
         "python": python.removeprefix("Python ").strip()[:50],
-        "php_versions": sorted(v for v in raw.get("php_versions", "").split()
-                               if v.replace(".", "").isdigit())[:20],
+        "php_versions": sorted(v for v in raw.get("php_versions", "").split() if v.replace(".", "").isdigit())[:20],
         "hostname": raw.get("hostname", "")[:253],
     }
 
 
-def probe(address: str, port: int, user: str, key_file: str, pinned: tuple[str, str],
-          timeout: float = DEFAULT_TIMEOUT, bind: str | None = None) -> ProbeResult:
+def probe(
+    address: str,
+    port: int,
+    user: str,
+    key_file: str,
+    pinned: tuple[str, str],
+    timeout: float = DEFAULT_TIMEOUT,
+    bind: str | None = None,
+) -> ProbeResult:
     """Connect with the pinned host key; on a match, log in and collect facts.
 
     A mismatch is reported (key_matches False, the presented fingerprint), never logged into.

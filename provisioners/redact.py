@@ -22,8 +22,15 @@ MIN_LEN = 4
 def spellings(secret: str) -> set[str]:
     raw = secret.encode()
     # URL quoting with and without "/" kept (urllib's and Jinja's urlencode default), plus JSON.
-    forms = {secret, quote(secret, safe=""), quote(secret), quote_plus(secret), quote_plus(secret, safe="/"),
-             json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
+    forms = {
+        secret,
+        quote(secret, safe=""),
+        quote(secret),
+        quote_plus(secret),
+        quote_plus(secret, safe="/"),
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+    }
     for enc in (base64.b64encode, base64.urlsafe_b64encode):
         b = enc(raw).decode()
         forms.update({b, b.rstrip("=")})

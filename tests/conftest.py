@@ -31,18 +31,47 @@ def settings_dict(tmp: Path, db_url: str) -> dict:
         "data_dir": str(tmp / "data"),
         "secret_keys": ["b1Zp3m3yBq0P6p0l0S8v0Qh1nE4m2g1yX9cD2z0yR5E=", "Hj3q2bE3nYh1o0k7Hn9m6rW4aQ1f5Xc8Zt2vN0pL3sA="],
         "database": {"url": db_url},
-        "queue": {"backend": "sqlite", "sqlite_path": str(tmp / "queue.db"), "redis_url": "redis://127.0.0.1:6379/15",
-                  "workers": 2},
+        "queue": {
+            "backend": "sqlite",
+            "sqlite_path": str(tmp / "queue.db"),
+            "redis_url": "redis://127.0.0.1:6379/15",
+            "workers": 2,
+        },
         "web": {"session_minutes": 30, "secure_cookies": False, "default_locale": "en", "page_size": 20},
-        "auth": {"max_failures_per_account": 5, "max_failures_per_address": 20, "failure_window_minutes": 15,
-                 "lockout_minutes": 15, "staff_require_2fa": True, "token_max_days": 365},
-        "smtp": {"host": "", "port": 25, "sender": "govhost@test.invalid", "starttls": False, "username": "",
-                 "password": ""},
+        "auth": {
+            "max_failures_per_account": 5,
+            "max_failures_per_address": 20,
+            "failure_window_minutes": 15,
+            "lockout_minutes": 15,
+            "staff_require_2fa": True,
+            "token_max_days": 365,
+        },
+        "smtp": {
+            "host": "",
+            "port": 25,
+            "sender": "govhost@test.invalid",
+            "starttls": False,
+            "username": "",
+            "password": "",
+        },
         "ansible": {"timeout_s": 300, "forks": 10, "ssh_key": str(tmp / "id_ed25519")},
-        "dns": {"primary_host": "", "key_name": "govhost", "nameservers": [], "default_ttl": 3600, "min_ttl": 60,
-                "max_ttl": 604800, "resolver": ""},
-        "sites": {"acme_directory": "", "acme_ca_bundle": "", "acme_email": "hostmaster@test.invalid",
-                  "renew_days_before": 30, "archive_days": 30, "usage_interval_minutes": 60},
+        "dns": {
+            "primary_host": "",
+            "key_name": "govhost",
+            "nameservers": [],
+            "default_ttl": 3600,
+            "min_ttl": 60,
+            "max_ttl": 604800,
+            "resolver": "",
+        },
+        "sites": {
+            "acme_directory": "",
+            "acme_ca_bundle": "",
+            "acme_email": "hostmaster@test.invalid",
+            "renew_days_before": 30,
+            "archive_days": 30,
+            "usage_interval_minutes": 60,
+        },
         "mail": {"archive_days": 30, "dkim_selector": "govhost"},
         "lab": {"dir": os.environ.get("GOVHOST_LAB_DIR", "/var/cache/govhost/lab"), "demo_host": ""},
     }
@@ -153,6 +182,7 @@ def make(booted):
 
 # ---- the gate: in CI nothing may skip ------------------------------------------------------------
 
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     """With GOVHOST_TEST_REQUIRE_ALL=1 (scripts/test, CI) a skipped test fails the run: lab, browser and
     PostgreSQL tests must really run there, not quietly skip."""
@@ -160,8 +190,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         return
     skipped = terminalreporter.stats.get("skipped", [])
     if skipped:
-        terminalreporter.write_line(f"GOVHOST_TEST_REQUIRE_ALL: {len(skipped)} test(s) skipped; failing the run:",
-                                    red=True)
+        terminalreporter.write_line(
+            f"GOVHOST_TEST_REQUIRE_ALL: {len(skipped)} test(s) skipped; failing the run:", red=True
+        )
         for rep in skipped[:20]:
             terminalreporter.write_line(f"  {rep.nodeid}: {rep.longrepr[-1] if rep.longrepr else ''}")
         config._govhost_skipped = True

@@ -23,26 +23,41 @@ def _password_hash() -> str:
     return _HASH
 
 
-def make_org(name: str | None = None, *, kind: OrgKind = OrgKind.MINISTRY, parent: Organization | None = None,
-             slug: str | None = None) -> Organization:
+def make_org(
+    name: str | None = None,
+    *,
+    kind: OrgKind = OrgKind.MINISTRY,
+    parent: Organization | None = None,
+    slug: str | None = None,
+) -> Organization:
     i = next(_n)
     with db.unit_of_work() as s:
-        org = Organization(slug=slug or f"org{i}", name=name or f"Ministry {i}", kind=kind,
-                           parent_id=parent.id if parent else None)
+        org = Organization(
+            slug=slug or f"org{i}", name=name or f"Ministry {i}", kind=kind, parent_id=parent.id if parent else None
+        )
         s.add(org)
         s.flush()
     return org
 
 
-def make_user(role: Role | str | None = Role.WEBMASTER, org: Organization | None = None, *,
-              username: str | None = None, totp_secret: str | None = None) -> User:
+def make_user(
+    role: Role | str | None = Role.WEBMASTER,
+    org: Organization | None = None,
+    *,
+    username: str | None = None,
+    totp_secret: str | None = None,
+) -> User:
     from panel import security
 
     i = next(_n)
     role = Role(role) if role else None
     with db.unit_of_work() as s:
-        user = User(username=username or f"user{i}", email=f"user{i}@test.invalid", full_name=f"User {i}",
-                    password_hash=_password_hash())
+        user = User(
+            username=username or f"user{i}",
+            email=f"user{i}@test.invalid",
+            full_name=f"User {i}",
+            password_hash=_password_hash(),
+        )
         if totp_secret:
             user.totp_secret = security.seal(totp_secret)
             user.totp_enabled = True
@@ -50,8 +65,11 @@ def make_user(role: Role | str | None = Role.WEBMASTER, org: Organization | None
         s.flush()
         if role is not None:
             if org is None:
-                org = make_org(kind=OrgKind.DATACENTER) if role in (Role.OPERATOR, Role.ADMIN, Role.AUDITOR) \
+                org = (
+                    make_org(kind=OrgKind.DATACENTER)
+                    if role in (Role.OPERATOR, Role.ADMIN, Role.AUDITOR)
                     else make_org()
+                )
             s.add(Membership(user_id=user.id, org_id=org.id, role=role))
     with db.unit_of_work() as s:
         return s.get(User, user.id)

@@ -9,4 +9,3 @@ def test_the_suite_runs_on_the_database_it_was_asked_for(booted):
     assert db.engine().dialect.name == expected
     if expected == "postgresql":
         assert os.environ.get("GOVHOST_TEST_DATABASE"), "PostgreSQL run without GOVHOST_TEST_DATABASE"
-

@@ -19,8 +19,13 @@ from tests.tenants.surfaces import api_headers, web_login
 
 HOSTILE = ["", "x" * 10_000, "a\x00b", "\x01\x02\x1b[31m\r\n\t", "ក្រសួងប្រៃសណីយ៍", "{{ 7*7 }}", "; id", "../../etc/passwd"]
 BAD_INTS = [0, 2**63, 10**30]
-SKIP_ENDPOINTS = {"static", "api-docs.openapi_json", "api-docs.openapi_redoc", "api-docs.openapi_swagger_ui",
-                  "api-docs.openapi_rapidoc"}
+SKIP_ENDPOINTS = {
+    "static",
+    "api-docs.openapi_json",
+    "api-docs.openapi_redoc",
+    "api-docs.openapi_swagger_ui",
+    "api-docs.openapi_rapidoc",
+}
 COMMON_ARGS = ("page", "per_page", "q", "next", "id")
 PROBLEM = "application/problem+json"
 FIELD_RE = re.compile(r'<(?:input|select|textarea)[^>]*\bname="([^"]+)"', re.I)
@@ -57,7 +62,7 @@ def path_variants(rule, valid_id: int) -> list[str]:
 
     urls = [build(base)]
     for name in rule.arguments:
-        for value in (BAD_INTS if name in ints else HOSTILE):
+        for value in BAD_INTS if name in ints else HOSTILE:
             urls.append(build({**base, name: value}))
     return urls
 
@@ -72,7 +77,7 @@ def form_fields(html: str, url: str) -> set[str]:
 
 def api_fields(spec: dict, rule_path: str, method: str) -> tuple[set[str], set[str]]:
     """(query args, JSON fields) declared in the OpenAPI document for this operation."""
-    path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule_path)[len("/api/v1"):]
+    path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule_path)[len("/api/v1") :]
     op = spec.get("paths", {}).get(path, {}).get(method.lower(), {})
     query = {p["name"] for p in op.get("parameters", []) if p.get("in") == "query"}
     schema = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
@@ -91,8 +96,11 @@ def check(resp, what: str, api: bool, failures: list[str]) -> None:
 def test_no_endpoint_breaks_on_hostile_input(app, make, world, csrf_off):
     app.config["PROPAGATE_EXCEPTIONS"] = False  # an exception becomes the 500 a user would get, and is listed
     spec = app.test_client().get("/api/v1/openapi.json").get_json() or {}
-    rules = [r for r in app.url_map.iter_rules() if r.endpoint not in SKIP_ENDPOINTS
-             and not r.endpoint.startswith("api-docs.")]
+    rules = [
+        r
+        for r in app.url_map.iter_rules()
+        if r.endpoint not in SKIP_ENDPOINTS and not r.endpoint.startswith("api-docs.")
+    ]
     assert any(r.rule.startswith("/api/v1") for r in rules) and any(not r.rule.startswith("/api/") for r in rules)
     failures: list[str] = []
     for rule in sorted(rules, key=lambda r: r.rule):
@@ -117,8 +125,12 @@ def test_no_endpoint_breaks_on_hostile_input(app, make, world, csrf_off):
                 if method == "GET":
                     check(send(urls[0], query_string=args, **kw), what, api, failures)
                 elif api:
-                    check(send(urls[0], json=dict.fromkeys(body or {"name"}, value), query_string=args, **kw),
-                          what, api, failures)
+                    check(
+                        send(urls[0], json=dict.fromkeys(body or {"name"}, value), query_string=args, **kw),
+                        what,
+                        api,
+                        failures,
+                    )
                 else:
                     check(send(urls[0], data=dict.fromkeys(body | {"name", "id"}, value), **kw), what, api, failures)
                 if method == "GET":
@@ -127,8 +139,16 @@ def test_no_endpoint_breaks_on_hostile_input(app, make, world, csrf_off):
                     kw = {"headers": headers} if api else {}
             if api and method != "GET":
                 for raw in ("{not json", "[1, 2]", '{"a": ' * 50 + "1" + "}" * 50, "null"):
-                    check(send(urls[0], data=raw, content_type="application/json", **kw),
-                          f"{method} {urls[0]} body={raw[:12]!r}", api, failures)
-                check(send(urls[0], json={key: [{"x": 1}] for key in body or {"name"}}, **kw),
-                      f"{method} {urls[0]} wrong types", api, failures)
+                    check(
+                        send(urls[0], data=raw, content_type="application/json", **kw),
+                        f"{method} {urls[0]} body={raw[:12]!r}",
+                        api,
+                        failures,
+                    )
+                check(
+                    send(urls[0], json={key: [{"x": 1}] for key in body or {"name"}}, **kw),
+                    f"{method} {urls[0]} wrong types",
+                    api,
+                    failures,
+                )
     assert not failures, f"{len(failures)} failures:\n" + "\n".join(failures[:60])

@@ -41,8 +41,16 @@ BLUEPRINTS = (
 
 
 def init_app(app: Flask) -> None:
-    api = _Api(app, spec_kwargs={"components": {"securitySchemes": {
-        "bearer": {"type": "http", "scheme": "bearer", "description": "an API token (gh_...)"}}}})
+    api = _Api(
+        app,
+        spec_kwargs={
+            "components": {
+                "securitySchemes": {
+                    "bearer": {"type": "http", "scheme": "bearer", "description": "an API token (gh_...)"}
+                }
+            }
+        },
+    )
     for blp in BLUEPRINTS:
         api.register_blueprint(blp, url_prefix=f"/api/v1{blp.url_prefix or ''}")
         csrf.exempt(blp)  # token-only: the API never reads the session cookie, so there is no CSRF

@@ -38,8 +38,9 @@ def actor() -> Actor:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("auth.token_required", "Send an API token: Authorization: Bearer <token>.")
-        g.actor = tokens_svc.token_authenticate(token.strip(), client_addr=(request.remote_addr or "")[:64],
-                                                request_id=g.get("request_id"))
+        g.actor = tokens_svc.token_authenticate(
+            token.strip(), client_addr=(request.remote_addr or "")[:64], request_id=g.get("request_id")
+        )
     return g.actor
 
 
@@ -60,8 +61,13 @@ class PageArgs(Schema):
 
 
 def page_body(page, schema: Schema) -> dict:
-    return {"items": schema.dump(page.items, many=True), "page": page.page, "per_page": page.per_page,
-            "total": page.total, "pages": page.pages}
+    return {
+        "items": schema.dump(page.items, many=True),
+        "page": page.page,
+        "per_page": page.per_page,
+        "total": page.total,
+        "pages": page.pages,
+    }
 
 
 def panel_error(err: PanelError):

@@ -128,8 +128,9 @@ def record_list(args, zone_id: int):
 @blp.arguments(RecordInSchema)
 @blp.response(201, RecordSchema)
 def record_create(data, zone_id: int):
-    return svc.record_create(actor(), zone_id=zone_id, name=data["name"], rtype=data["type"], data=data["data"],
-                             ttl=data["ttl"])
+    return svc.record_create(
+        actor(), zone_id=zone_id, name=data["name"], rtype=data["type"], data=data["data"], ttl=data["ttl"]
+    )
 
 
 @blp.route("/records/<int:record_id>", methods=["PATCH"])

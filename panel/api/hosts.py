@@ -53,8 +53,9 @@ class HostRegisterSchema(Schema):
     port = fields.Integer(load_default=22)
     ssh_user = fields.String(load_default="root", validate=validate.Length(max=300))
     os = fields.String(load_default=HostOS.LINUX.value, validate=validate.Length(max=300))
-    roles = fields.List(fields.String(validate=validate.Length(max=300)), load_default=list,
-                        validate=validate.Length(max=10))
+    roles = fields.List(
+        fields.String(validate=validate.Length(max=300)), load_default=list, validate=validate.Length(max=10)
+    )
     max_sites = _capacity()
     max_mailboxes = _capacity()
     max_databases = _capacity()
@@ -94,8 +95,9 @@ class RekeySchema(Schema):
 @blp.arguments(HostListArgs, location="query")
 @blp.response(200)
 def host_list(args):
-    page = hosts_svc.host_list(actor(), page=args["page"], per_page=args["per_page"], role=args.get("role"),
-                               state=args.get("state"))
+    page = hosts_svc.host_list(
+        actor(), page=args["page"], per_page=args["per_page"], role=args.get("role"), state=args.get("state")
+    )
     return page_body(page, HostSchema())
 
 

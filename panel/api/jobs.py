@@ -81,8 +81,13 @@ class Jobs(MethodView):
         """Jobs the caller may see, newest first."""
         a = actor()
         page = jobs_svc.job_list(a, page=args["page"], per_page=args["per_page"], status=args["status"])
-        return {"items": [jobs_svc.job_public(a, j) for j in page.items], "page": page.page,
-                "per_page": page.per_page, "total": page.total, "pages": page.pages}
+        return {
+            "items": [jobs_svc.job_public(a, j) for j in page.items],
+            "page": page.page,
+            "per_page": page.per_page,
+            "total": page.total,
+            "pages": page.pages,
+        }
 
 
 @blp.route("/<int:job_id>")

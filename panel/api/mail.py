@@ -149,8 +149,9 @@ def mailbox_list(args, domain_id: int):
 @blp.arguments(MailMailboxesIn)
 @blp.response(201, MailRequestSchema)
 def mailbox_create(body, domain_id: int):
-    return mail_svc.mailbox_create(actor(), domain_id=domain_id, mailboxes=body["mailboxes"],
-                                   quota_mb=body.get("quota_mb"))
+    return mail_svc.mailbox_create(
+        actor(), domain_id=domain_id, mailboxes=body["mailboxes"], quota_mb=body.get("quota_mb")
+    )
 
 
 @_route("/mailboxes/<int:mailbox_id>")
@@ -219,8 +220,7 @@ def alias_list(args, domain_id: int):
 @blp.arguments(MailAliasIn)
 @blp.response(201, MailRequestSchema)
 def alias_create(body, domain_id: int):
-    return mail_svc.alias_create(actor(), domain_id=domain_id, source=body["source"],
-                                 destinations=body["destinations"])
+    return mail_svc.alias_create(actor(), domain_id=domain_id, source=body["source"], destinations=body["destinations"])
 
 
 @_route("/aliases/<int:alias_id>", ["DELETE"])

@@ -80,8 +80,9 @@ class RequestCreateSchema(Schema):
     kind = fields.String(required=True, validate=validate.Length(min=1, max=64))
     org_id = fields.Integer(load_default=None, strict=True, validate=validate.Range(min=1, max=2**63 - 1))
     payload = fields.Dict(keys=fields.String(validate=validate.Length(max=64)), required=True)
-    secrets = fields.Dict(keys=fields.String(validate=validate.Length(max=64)), values=fields.String(),
-                          load_default=None, load_only=True)
+    secrets = fields.Dict(
+        keys=fields.String(validate=validate.Length(max=64)), values=fields.String(), load_default=None, load_only=True
+    )
     submit = fields.Boolean(load_default=True)
 
 
@@ -184,6 +185,7 @@ def request_comment(data, request_id: int):
 
 
 # ---- policies ------------------------------------------------------------------------------------
+
 
 class PolicySchema(Schema):
     kind = fields.String()

@@ -106,8 +106,10 @@ class SiteCreateSchema(Schema):
 
 
 class SiteActionSchema(Schema):
-    action = fields.String(required=True, validate=validate.OneOf(
-        ["change_plan", "alias_add", "alias_remove", "suspend", "unsuspend", "delete"]))
+    action = fields.String(
+        required=True,
+        validate=validate.OneOf(["change_plan", "alias_add", "alias_remove", "suspend", "unsuspend", "delete"]),
+    )
     plan = fields.String(validate=validate.Length(max=100))
     alias = fields.String(validate=_TEXT)
 
@@ -132,8 +134,9 @@ class CustomNginxSchema(Schema):
 @blp.arguments(SiteListArgs, location="query")
 @blp.response(200)
 def site_list(args):
-    page = sites_svc.site_list(actor(), page=args["page"], per_page=args["per_page"], status=args.get("status"),
-                               org_id=args.get("org_id"))
+    page = sites_svc.site_list(
+        actor(), page=args["page"], per_page=args["per_page"], status=args.get("status"), org_id=args.get("org_id")
+    )
     return page_body(page, SiteSchema())
 
 
@@ -185,9 +188,13 @@ def site_action(body, site_id: int):
 @blp.arguments(CertUploadSchema)
 @blp.response(201, RequestOutSchema)
 def site_cert_upload(body, site_id: int):
-    return sites_svc.site_request(actor(), action="cert_upload", site_id=site_id,
-                                  payload={"certificate": body["certificate"], "chain": body["chain"]},
-                                  secrets={"private_key": body["private_key"]})
+    return sites_svc.site_request(
+        actor(),
+        action="cert_upload",
+        site_id=site_id,
+        payload={"certificate": body["certificate"], "chain": body["chain"]},
+        secrets={"private_key": body["private_key"]},
+    )
 
 
 @blp.route("/<int:site_id>/sftp-keys", methods=["POST"])

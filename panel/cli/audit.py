@@ -30,8 +30,16 @@ def list_(action: str, who: str, page: int, as_user: str | None) -> None:
     result = audit_svc.audit_list(acting(as_user), audit_svc.AuditFilter(action=action, actor=who), page=page)
     table = Table("seq", "when", "actor", "action", "object", "org", "surface", "summary")
     for e in result.items:
-        table.add_row(str(e.seq), e.created_at.strftime("%Y-%m-%d %H:%M:%S"), e.actor_name, e.action,
-                      f"{e.object_type} {e.object_id}", str(e.org_id or ""), e.surface, e.summary[:80])
+        table.add_row(
+            str(e.seq),
+            e.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            e.actor_name,
+            e.action,
+            f"{e.object_type} {e.object_id}",
+            str(e.org_id or ""),
+            e.surface,
+            e.summary[:80],
+        )
     console.print(table)
     console.print(f"page {result.page} of {result.pages} ({result.total} entries)")
 
@@ -40,15 +48,21 @@ def _report(result) -> None:
     if result.ok:
         console.print(f"[green]ok[/]: {result.checked} entries verified")
         return
-    err_console.print(f"[red]BROKEN[/] at entry {result.seq}: {escape(result.problem)}", highlight=False,
-                      soft_wrap=True)
+    err_console.print(
+        f"[red]BROKEN[/] at entry {result.seq}: {escape(result.problem)}", highlight=False, soft_wrap=True
+    )
     err_console.print(f"{result.checked} entries verified before it")
     sys.exit(1)
 
 
 @audit.command("verify")
-@click.option("--file", "path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Verify an export (JSON lines) offline instead of the database.")
+@click.option(
+    "--file",
+    "path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Verify an export (JSON lines) offline instead of the database.",
+)
 @as_option
 @command
 def verify(path: Path | None, as_user: str | None) -> None:
@@ -65,8 +79,13 @@ def verify(path: Path | None, as_user: str | None) -> None:
 
 
 @audit.command("export")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write to this file (default: standard output).")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to this file (default: standard output).",
+)
 @as_option
 @command
 def export(output: Path | None, as_user: str | None) -> None:

@@ -25,8 +25,14 @@ def zones(page: int, as_user: str | None) -> None:
     result = svc.zone_list(acting(as_user), page=page)
     table = Table("id", "zone", "org", "status", "serial", "applied")
     for z in result.items:
-        table.add_row(str(z.id), z.name, str(z.org_id), z.status.value, str(z.serial),
-                      z.applied_at.isoformat(timespec="seconds") if z.applied_at else "-")
+        table.add_row(
+            str(z.id),
+            z.name,
+            str(z.org_id),
+            z.status.value,
+            str(z.serial),
+            z.applied_at.isoformat(timespec="seconds") if z.applied_at else "-",
+        )
     console.print(table)
     console.print(f"page {result.page}/{result.pages}, {result.total} zones")
 
@@ -42,8 +48,9 @@ def records(zone: str, page: int, as_user: str | None) -> None:
     result = svc.record_list(acting(as_user), zone_id=z.id, page=page)
     table = Table("id", "name", "type", "ttl", "data", "source", "state", "applied")
     for r in result.items:
-        table.add_row(str(r.id), r.name, r.rtype, str(r.ttl), r.data, r.source, r.state.value,
-                      "yes" if r.applied_at else "no")
+        table.add_row(
+            str(r.id), r.name, r.rtype, str(r.ttl), r.data, r.source, r.state.value, "yes" if r.applied_at else "no"
+        )
     console.print(table)
     console.print(f"page {result.page}/{result.pages}, {result.total} records")
 
@@ -106,8 +113,9 @@ def apply(zone: str, dry_run: bool, force: bool, as_user: str | None) -> None:
     z = svc.zone_by_name(acting(as_user), zone)
     out = svc.dns_apply(acting(as_user), z.id, dry_run=dry_run, force=force)
     _show(out)
-    console.print("dry run: nothing sent" if out.dry_run else
-                  f"applied: serial {out.serial}" if out.sent else "nothing to change")
+    console.print(
+        "dry run: nothing sent" if out.dry_run else f"applied: serial {out.serial}" if out.sent else "nothing to change"
+    )
 
 
 @dns.command("claim")
@@ -121,7 +129,7 @@ def claim(org_id: int, domain: str, as_user: str | None) -> None:
     if c.verified_at:
         console.print(f"claim {c.id}: {c.domain} verified ({c.method.value})")
     else:
-        console.print(f"claim {c.id}: publish TXT {claims.challenge_name(c.domain)} \"{c.token}\" then verify")
+        console.print(f'claim {c.id}: publish TXT {claims.challenge_name(c.domain)} "{c.token}" then verify')
 
 
 @dns.command("verify")
@@ -142,8 +150,11 @@ def verify(claim_id: int, as_user: str | None) -> None:
 @command
 def suffixes(org_id: int, suffix: tuple[str, ...], replace: bool, as_user: str | None) -> None:
     """Show (or with --set replace) the suffixes ORG_ID may claim."""
-    rows = claims.suffix_set(acting(as_user), org_id=org_id, suffixes=list(suffix)) if replace else \
-        claims.suffix_list(acting(as_user), org_id=org_id)
+    rows = (
+        claims.suffix_set(acting(as_user), org_id=org_id, suffixes=list(suffix))
+        if replace
+        else claims.suffix_list(acting(as_user), org_id=org_id)
+    )
     for r in rows:
         console.print(r.suffix)
 

@@ -34,9 +34,19 @@ def hosts() -> None:
 @command
 def register(name, address, port, ssh_user, os_, roles, max_sites, max_mailboxes, max_databases, fingerprint):
     """Register NAME at ADDRESS: read its SSH host key and pin it."""
-    host = hosts_svc.host_register(cli_actor(), name=name, address=address, port=port, os=os_, roles=roles,
-                                   max_sites=max_sites, max_mailboxes=max_mailboxes, max_databases=max_databases,
-                                   ssh_user=ssh_user, fingerprint=fingerprint)
+    host = hosts_svc.host_register(
+        cli_actor(),
+        name=name,
+        address=address,
+        port=port,
+        os=os_,
+        roles=roles,
+        max_sites=max_sites,
+        max_mailboxes=max_mailboxes,
+        max_databases=max_databases,
+        ssh_user=ssh_user,
+        fingerprint=fingerprint,
+    )
     console.print(f"registered [bold]{host.name}[/] ({host.address}:{host.port}) id {host.id}")
     console.print(f"pinned {host.host_key_type} key {host.fingerprint}", markup=False)
 
@@ -51,21 +61,37 @@ def list_(role, state, page):
     result = hosts_svc.host_list(cli_actor(), page=page, per_page=50, role=role, state=state)
     table = Table("id", "name", "address", "roles", "state", "fingerprint", "last probe")
     for h in result.items:
-        probe = "-" if h.last_probe_at is None else f"{h.last_probe_at:%Y-%m-%d %H:%M} " + (
-            "ok" if h.last_probe_ok else "FAILED")
-        table.add_row(str(h.id), h.name, f"{h.address}:{h.port}", ",".join(sorted(h.roles)),
-                      h.state.value + (" (key changed)" if h.key_mismatch_at else ""), h.fingerprint, probe)
+        probe = (
+            "-"
+            if h.last_probe_at is None
+            else f"{h.last_probe_at:%Y-%m-%d %H:%M} " + ("ok" if h.last_probe_ok else "FAILED")
+        )
+        table.add_row(
+            str(h.id),
+            h.name,
+            f"{h.address}:{h.port}",
+            ",".join(sorted(h.roles)),
+            h.state.value + (" (key changed)" if h.key_mismatch_at else ""),
+            h.fingerprint,
+            probe,
+        )
     console.print(table)
     console.print(f"page {result.page} of {result.pages}, {result.total} hosts")
 
 
 def _show(host) -> None:
-    rows = [("name", host.name), ("address", f"{host.address}:{host.port}"), ("ssh user", host.ssh_user),
-            ("os", host.os.value), ("roles", ",".join(sorted(host.roles))), ("state", host.state.value),
-            ("capacity", f"sites {host.max_sites}, mailboxes {host.max_mailboxes}, databases {host.max_databases}"),
-            ("host key", f"{host.host_key_type} {host.fingerprint}"),
-            ("key changed", str(host.key_mismatch_at or "-")),
-            ("last probe", f"{host.last_probe_at or '-'} ok={host.last_probe_ok}")]
+    rows = [
+        ("name", host.name),
+        ("address", f"{host.address}:{host.port}"),
+        ("ssh user", host.ssh_user),
+        ("os", host.os.value),
+        ("roles", ",".join(sorted(host.roles))),
+        ("state", host.state.value),
+        ("capacity", f"sites {host.max_sites}, mailboxes {host.max_mailboxes}, databases {host.max_databases}"),
+        ("host key", f"{host.host_key_type} {host.fingerprint}"),
+        ("key changed", str(host.key_mismatch_at or "-")),
+        ("last probe", f"{host.last_probe_at or '-'} ok={host.last_probe_ok}"),
+    ]
     rows += [(f"fact {k}", str(v)) for k, v in sorted((host.facts or {}).items())]
     for label, value in rows:
         console.print(f"{label:>14}: {value}", markup=False, highlight=False)
@@ -88,13 +114,23 @@ def probe(name):
     result = hosts_svc.host_probe(a, hosts_svc.host_find(a, name).id)
     if result.ok:
         facts = result.facts
-        console.print("[green]ok[/] " + escape(f"{name}: {facts.get('os_release', {}).get('PRETTY_NAME', '')}, "
-                                               f"kernel {facts.get('kernel', '')}, "
-                                               f"php {','.join(facts.get('php_versions', [])) or '-'}"))
+        console.print(
+            "[green]ok[/] "
+            + escape(
+                f"{name}: {facts.get('os_release', {}).get('PRETTY_NAME', '')}, "
+                f"kernel {facts.get('kernel', '')}, "
+                f"php {','.join(facts.get('php_versions', [])) or '-'}"
+            )
+        )
         return
     if result.reachable and result.key_matches is False:
-        err_console.print("[red]REFUSED[/] " + escape(f"[host.key_changed]: {name} presented another host key "
-                          f"{result.presented_fingerprint}; it is marked down and the event is recorded."))
+        err_console.print(
+            "[red]REFUSED[/] "
+            + escape(
+                f"[host.key_changed]: {name} presented another host key "
+                f"{result.presented_fingerprint}; it is marked down and the event is recorded."
+            )
+        )
     else:
         err_console.print("[red]probe failed[/] " + escape(f"[host.unreachable]: {result.error}"))
     sys.exit(2)
@@ -121,8 +157,14 @@ def set_state(name, state):
 def set_(name, roles, max_sites, max_mailboxes, max_databases):
     """Change roles or capacity of NAME."""
     a = cli_actor()
-    host = hosts_svc.host_update(a, hosts_svc.host_find(a, name).id, roles=roles, max_sites=max_sites,
-                                 max_mailboxes=max_mailboxes, max_databases=max_databases)
+    host = hosts_svc.host_update(
+        a,
+        hosts_svc.host_find(a, name).id,
+        roles=roles,
+        max_sites=max_sites,
+        max_mailboxes=max_mailboxes,
+        max_databases=max_databases,
+    )
     _show(host)
 
 
@@ -134,8 +176,9 @@ def rekey(name, fingerprint):
     """Pin the key NAME presents now (admin; only after verifying a rebuild)."""
     a = cli_actor()
     host = hosts_svc.host_rekey(a, hosts_svc.host_find(a, name).id, fingerprint=fingerprint)
-    console.print(f"pinned {host.host_key_type} key {host.fingerprint} for {host.name}; state {host.state.value}",
-                  markup=False)
+    console.print(
+        f"pinned {host.host_key_type} key {host.fingerprint} for {host.name}; state {host.state.value}", markup=False
+    )
 
 
 @hosts.command("delete")

@@ -34,8 +34,15 @@ def list_(status: str | None, page: int) -> None:
     table = Table("id", "kind", "status", "hosts", "org", "created", "explanation")
     for job in result.items:
         d = jobs_svc.job_public(actor, job)
-        table.add_row(str(d["id"]), d["kind"], d["status"], ", ".join(d["hosts"]), str(d["org_id"] or "-"),
-                      d["created_at"][:19], (d["explanation"] or "")[:60])
+        table.add_row(
+            str(d["id"]),
+            d["kind"],
+            d["status"],
+            ", ".join(d["hosts"]),
+            str(d["org_id"] or "-"),
+            d["created_at"][:19],
+            (d["explanation"] or "")[:60],
+        )
     console.print(table)
     console.print(f"page {result.page} of {result.pages} ({result.total} jobs)")
 
@@ -95,8 +102,11 @@ def _live_view(job: dict, events: list[dict]) -> Table:
     done = [e for e in events if e["status"]]
     counts = {s: sum(1 for e in done if e["status"] == s) for s in EVENT_STYLE}
     current = next((e["task"] for e in reversed(events) if e["event"] == "playbook_on_task_start"), "")
-    title = (f"job {job['id']} {job['kind']} [{FINAL_STYLE.get(job['status'], 'cyan')}]{job['status']}[/] "
-             + " ".join(f"{k}={v}" for k, v in counts.items() if v) + (f" · {current}" if current else ""))
+    title = (
+        f"job {job['id']} {job['kind']} [{FINAL_STYLE.get(job['status'], 'cyan')}]{job['status']}[/] "
+        + " ".join(f"{k}={v}" for k, v in counts.items() if v)
+        + (f" · {current}" if current else "")
+    )
     table = _events_table(events[-15:])
     table.title = title
     return table

@@ -53,13 +53,19 @@ def demo(address: str, probe: bool) -> None:
         ctx.invoke(lab_cli.build_cmd, force=False)
         ctx.invoke(lab_cli.up_cmd, specs=(f"{name}={address}",), fresh=False)
         host = hosts_svc.host_demo_ensure(actor, name=name, address=address, trusted_keys=_lab_keys(settings.lab.dir))
-    console.print(f"demo host [bold]{host.name}[/] {host.address} roles {','.join(sorted(host.roles))}, "
-                  f"state {host.state.value}")
+    console.print(
+        f"demo host [bold]{host.name}[/] {host.address} roles {','.join(sorted(host.roles))}, state {host.state.value}"
+    )
     console.print(f"pinned {host.host_key_type} key {host.fingerprint}", markup=False)
     if probe:
         result = hosts_svc.host_probe(actor, host.id)
         if result.ok:
             console.print("probe ok: " + escape(result.facts.get("os_release", {}).get("PRETTY_NAME", "")))
         else:
-            console.print("[yellow]probe failed[/]: " + escape(result.error) + escape(
-                f" (is ansible.ssh_key = {settings.ansible.ssh_key} the lab key {settings.lab.dir}/lab_ed25519?)"))
+            console.print(
+                "[yellow]probe failed[/]: "
+                + escape(result.error)
+                + escape(
+                    f" (is ansible.ssh_key = {settings.ansible.ssh_key} the lab key {settings.lab.dir}/lab_ed25519?)"
+                )
+            )

@@ -43,8 +43,14 @@ def domains(page: int, as_user: str | None) -> None:
     table = Table("id", "domain", "status", "forwarding", "on suspend", "DNS")
     for d in result.items:
         dns = ", ".join(f"{k}: {v}" for k, v in sorted(d.dns_status.items())) or "-"
-        table.add_row(str(d.id), d.name, d.status.value, "external" if d.external_forwarding else "internal",
-                      d.on_suspend.value, dns)
+        table.add_row(
+            str(d.id),
+            d.name,
+            d.status.value,
+            "external" if d.external_forwarding else "internal",
+            d.on_suspend.value,
+            dns,
+        )
     console.print(table)
     console.print(f"page {result.page} of {result.pages}, {result.total} domains")
 
@@ -60,9 +66,17 @@ def domains(page: int, as_user: str | None) -> None:
 @command
 def domain_add(name, org_id, contact, external_forwarding, on_suspend, quota_mb, as_user) -> None:
     """Ask for mail for NAME (a verified domain of the ministry)."""
-    _asked(mail_svc.mail_domain_create(acting(as_user), org_id=org_id, name=name, contact=contact,
-                                       external_forwarding=external_forwarding, on_suspend=on_suspend,
-                                       default_quota_mb=quota_mb))
+    _asked(
+        mail_svc.mail_domain_create(
+            acting(as_user),
+            org_id=org_id,
+            name=name,
+            contact=contact,
+            external_forwarding=external_forwarding,
+            on_suspend=on_suspend,
+            default_quota_mb=quota_mb,
+        )
+    )
 
 
 @mail.command("dns-check")
@@ -96,15 +110,21 @@ def mailboxes(domain: str, page: int, as_user: str | None) -> None:
 def _read_csv(path: Path) -> list[dict]:
     with path.open(newline="", encoding="utf-8") as fh:
         rows = [r for r in csv.reader(fh) if r and not r[0].startswith("#")]
-    return [{"local_part": r[0], "password": r[1] if len(r) > 1 else "", "display_name": r[2] if len(r) > 2 else ""}
-            for r in rows]
+    return [
+        {"local_part": r[0], "password": r[1] if len(r) > 1 else "", "display_name": r[2] if len(r) > 2 else ""}
+        for r in rows
+    ]
 
 
 @mail.command("create")
 @click.argument("domain")
 @click.argument("local_part", required=False)
-@click.option("--csv", "csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Many mailboxes: lines of local_part,password[,display name] (one request, one job).")
+@click.option(
+    "--csv",
+    "csv_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Many mailboxes: lines of local_part,password[,display name] (one request, one job).",
+)
 @click.option("--quota", "quota_mb", default=None, type=int, help="MB each (default: the domain's).")
 @AS
 @command
@@ -115,8 +135,9 @@ def create(domain, local_part, csv_file, quota_mb, as_user) -> None:
     if csv_file:
         boxes = _read_csv(csv_file)
     elif local_part:
-        boxes = [{"local_part": local_part, "password": click.prompt("Password", hide_input=True,
-                                                                     confirmation_prompt=True)}]
+        boxes = [
+            {"local_part": local_part, "password": click.prompt("Password", hide_input=True, confirmation_prompt=True)}
+        ]
     else:
         raise click.UsageError("give LOCAL_PART or --csv FILE")
     _asked(mail_svc.mailbox_create(a, domain_id=dom.id, mailboxes=boxes, quota_mb=quota_mb))

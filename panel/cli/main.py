@@ -22,8 +22,14 @@ from panel.cli import users as users_cli
 
 
 @click.group()
-@click.option("--config", "-c", envvar="GOVHOST_CONFIG", default="config.yaml", show_default=True,
-              help="Path of the YAML configuration.")
+@click.option(
+    "--config",
+    "-c",
+    envvar="GOVHOST_CONFIG",
+    default="config.yaml",
+    show_default=True,
+    help="Path of the YAML configuration.",
+)
 @click.pass_context
 def cli(ctx: click.Context, config: str) -> None:
     """govhost: the government data center's hosting panel."""

@@ -27,8 +27,9 @@ def list_(search: str, page: int, as_user: str | None) -> None:
     result = tenants.org_list(acting(as_user), page, 50, q=search)
     table = Table("id", "slug", "name", "name (km)", "kind", "parent", "active")
     for o in result.items:
-        table.add_row(str(o.id), o.slug, o.name, o.name_km, o.kind.value, str(o.parent_id or ""),
-                      "yes" if o.is_active else "no")
+        table.add_row(
+            str(o.id), o.slug, o.name, o.name_km, o.kind.value, str(o.parent_id or ""), "yes" if o.is_active else "no"
+        )
     console.print(table)
     console.print(f"page {result.page} of {result.pages} ({result.total} organizations)")
 
@@ -58,8 +59,10 @@ def show(ref: str, as_user: str | None) -> None:
     a = acting(as_user)
     org = tenants.org_find(a, ref)
     console.print(f"{org.name} ({org.slug}, id {org.id}) {org.name_km}", highlight=False)
-    console.print(f"kind {org.kind.value}; parent {org.parent_id or '-'}; "
-                  f"{'active' if org.is_active else 'inactive'}", highlight=False)
+    console.print(
+        f"kind {org.kind.value}; parent {org.parent_id or '-'}; {'active' if org.is_active else 'inactive'}",
+        highlight=False,
+    )
     members = tenants.org_members(a, org.id, 1, 200)
     table = Table("user", "roles")
     for u in members.items:

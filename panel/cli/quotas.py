@@ -31,9 +31,11 @@ def show(org: str, history: bool, as_user) -> None:
     console.print(table)
     if history:
         for h in quotas_svc.quota_history(a, org_id, per_page=50).items:
-            console.print(f"{h.created_at:%Y-%m-%d %H:%M} {h.resource} {h.old} -> {h.new} asked by {h.requested_by}"
-                          f", approved by {h.approved_by}" + (f" (request #{h.request_id})" if h.request_id else ""),
-                          highlight=False)
+            console.print(
+                f"{h.created_at:%Y-%m-%d %H:%M} {h.resource} {h.old} -> {h.new} asked by {h.requested_by}"
+                f", approved by {h.approved_by}" + (f" (request #{h.request_id})" if h.request_id else ""),
+                highlight=False,
+            )
 
 
 @quotas.command("set")
@@ -45,6 +47,5 @@ def show(org: str, history: bool, as_user) -> None:
 @command
 def set_(org: str, resource: str, limit: int, reason: str, as_user) -> None:
     a = acting(as_user)
-    change = quotas_svc.quota_set(a, org_id=users_svc.org_ref(a, org).id, resource=resource, limit=limit,
-                                  reason=reason)
+    change = quotas_svc.quota_set(a, org_id=users_svc.org_ref(a, org).id, resource=resource, limit=limit, reason=reason)
     console.print(f"{resource}: {change.old} -> {change.new}", highlight=False)

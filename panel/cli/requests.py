@@ -19,8 +19,13 @@ from panel.services import requests as requests_svc
 from panel.services import users as users_svc
 from panel.services.actor import Actor
 
-as_option = click.option("--as", "as_user", metavar="USERNAME", default=None,
-                         help="Act with this user's rights (and name) instead of the server's.")
+as_option = click.option(
+    "--as",
+    "as_user",
+    metavar="USERNAME",
+    default=None,
+    help="Act with this user's rights (and name) instead of the server's.",
+)
 
 
 def acting(as_user: str | None) -> Actor:
@@ -48,8 +53,11 @@ def build_payload(payload_json: str | None, sets: tuple[str, ...]) -> dict:
 
 
 def _show(req) -> None:
-    console.print(f"request #{req.id} {req.kind} [bold]{req.status.value}[/] org {req.org_id} "
-                  f"by {req.requester_name}: {req.summary}", highlight=False)
+    console.print(
+        f"request #{req.id} {req.kind} [bold]{req.status.value}[/] org {req.org_id} "
+        f"by {req.requester_name}: {req.summary}",
+        highlight=False,
+    )
 
 
 @click.group()
@@ -66,8 +74,9 @@ def requests() -> None:
 @command
 def list_(status, kind, queue, page, as_user) -> None:
     """List requests, newest first (50 a page)."""
-    result = requests_svc.request_list(acting(as_user), page=page, per_page=50,
-                                       status="submitted" if queue else status, kind=kind)
+    result = requests_svc.request_list(
+        acting(as_user), page=page, per_page=50, status="submitted" if queue else status, kind=kind
+    )
     table = Table("id", "kind", "org", "by", "status", "what")
     for r in result.items:
         table.add_row(str(r.id), r.kind, str(r.org_id), r.requester_name, r.status.value, r.summary)
@@ -84,15 +93,20 @@ def show(request_id: int, as_user) -> None:
     p = requests_svc.request_preview(acting(as_user), request_id)
     _show(p.request)
     console.print(f"payload: {json.dumps(p.request.payload, ensure_ascii=False)}", highlight=False)
-    console.print(f"approval: {p.mode.value} ({p.approvals_have} of {p.request.approvals_needed}); "
-                  f"target host: {p.target_host or '-'}", highlight=False)
+    console.print(
+        f"approval: {p.mode.value} ({p.approvals_have} of {p.request.approvals_needed}); "
+        f"target host: {p.target_host or '-'}",
+        highlight=False,
+    )
     for row in p.impact:
         mark = "" if row.ok else "  [red]over budget[/]"
-        console.print(f"  {row.resource}: used {row.used} + asked {row.asked} = {row.after} of {row.limit}{mark}",
-                      highlight=False)
+        console.print(
+            f"  {row.resource}: used {row.used} + asked {row.asked} = {row.after} of {row.limit}{mark}", highlight=False
+        )
     for a in p.request.approvals:
-        console.print(f"  {a.decision.value} by {a.approver_name} at {a.created_at:%Y-%m-%d %H:%M} {a.comment}",
-                      highlight=False)
+        console.print(
+            f"  {a.decision.value} by {a.approver_name} at {a.created_at:%Y-%m-%d %H:%M} {a.comment}", highlight=False
+        )
     for c in p.request.comments:
         console.print(f"  comment by {c.author_name}: {c.body}", highlight=False)
 
@@ -109,8 +123,9 @@ def create(kind: str, org: str | None, payload_json: str | None, sets, draft: bo
     """File a request of KIND, e.g. quota.change --set resource=sites --set new_limit=30 --set reason=..."""
     a = acting(as_user)
     org_id = users_svc.org_ref(a, org).id if org else None
-    req = requests_svc.request_create(a, kind=kind, org_id=org_id, payload=build_payload(payload_json, sets),
-                                      submit=not draft)
+    req = requests_svc.request_create(
+        a, kind=kind, org_id=org_id, payload=build_payload(payload_json, sets), submit=not draft
+    )
     _show(req)
 
 

@@ -24,8 +24,10 @@ def setup(admin_username: str, demo: bool) -> None:
     schema.schema_upgrade()
     result = panel_setup(cli_actor(), admin_username=admin_username, demo=demo)
     if result.admin_created:
-        console.print(f"admin account [bold]{admin_username}[/] created; one-time password "
-                      f"(at first login you enrol two-factor, then choose your own password):")
+        console.print(
+            f"admin account [bold]{admin_username}[/] created; one-time password "
+            f"(at first login you enrol two-factor, then choose your own password):"
+        )
         console.print(f"  [bold yellow]{result.one_time_password}[/]")
     else:
         console.print(f"admin account {admin_username} exists already (reset it with `govhost users reset-password`)")
@@ -45,9 +47,20 @@ def serve(ctx: click.Context, bind: str, workers: int, with_worker: bool) -> Non
         children.append(subprocess.Popen([sys.executable, "-m", "panel.cli.main", "worker"], env=env))
     gunicorn = shutil.which("gunicorn") or "gunicorn"
     # No control socket: gunicorn's default one is a single path shared by every instance on the machine.
-    web = subprocess.Popen([gunicorn, "--bind", bind, "--workers", str(workers), "--access-logfile", "-",
-                            "--no-control-socket",
-                            "panel.app:create_app()"], env=env)
+    web = subprocess.Popen(
+        [
+            gunicorn,
+            "--bind",
+            bind,
+            "--workers",
+            str(workers),
+            "--access-logfile",
+            "-",
+            "--no-control-socket",
+            "panel.app:create_app()",
+        ],
+        env=env,
+    )
     children.append(web)
     console.print(f"govhost is listening on http://{bind}/")
     try:

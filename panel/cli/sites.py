@@ -30,8 +30,16 @@ def list_(status, page, as_user):
     result = svc.site_list(acting(as_user), page=page, per_page=50, status=status)
     table = Table("id", "fqdn", "aliases", "plan", "php", "status", "tls", "disk MB")
     for s in result.items:
-        table.add_row(str(s.id), escape(s.fqdn), escape(", ".join(s.alias_names)), escape(s.plan.name),
-                      s.php_version, s.status.value, s.tls_mode.value, f"{s.disk_used_mb:.0f}/{s.plan.disk_mb}")
+        table.add_row(
+            str(s.id),
+            escape(s.fqdn),
+            escape(", ".join(s.alias_names)),
+            escape(s.plan.name),
+            s.php_version,
+            s.status.value,
+            s.tls_mode.value,
+            f"{s.disk_used_mb:.0f}/{s.plan.disk_mb}",
+        )
     console.print(table)
     console.print(f"page {result.page} of {result.pages}, {result.total} sites")
 
@@ -44,8 +52,10 @@ def show(site_id, as_user):
     """Show one website."""
     s = svc.site_get(acting(as_user), site_id)
     cert = s.certificate
-    console.print(f"[bold]{escape(s.fqdn)}[/] (id {s.id}) {s.status.value}, plan {escape(s.plan.name)}, "
-                  f"PHP {s.php_version}, user {s.system_user}")
+    console.print(
+        f"[bold]{escape(s.fqdn)}[/] (id {s.id}) {s.status.value}, plan {escape(s.plan.name)}, "
+        f"PHP {s.php_version}, user {s.system_user}"
+    )
     console.print(f"aliases: {escape(', '.join(s.alias_names)) or '-'}")
     console.print(f"certificate: {cert.source.value} until {cert.not_after:%Y-%m-%d}" if cert else "certificate: none")
     for key in s.sftp_keys:
@@ -77,8 +87,9 @@ def _action(name: str, help_text: str, *extra):
     @as_option
     @command
     def run(site_id, as_user, **fields):
-        req = svc.site_request(acting(as_user), action=name, site_id=site_id,
-                               payload={k: v for k, v in fields.items() if v})
+        req = svc.site_request(
+            acting(as_user), action=name, site_id=site_id, payload={k: v for k, v in fields.items() if v}
+        )
         console.print(f"request {req.id} ({req.kind}) is {req.status.value}")
 
     for option in extra:
@@ -104,10 +115,13 @@ _action("delete", "Delete SITE_ID (its files are archived on the host).")
 @command
 def cert_upload(site_id, cert_file, key_file, chain_file, as_user):
     """Install a custom certificate (PEM files) on SITE_ID."""
-    req = svc.site_request(acting(as_user), action="cert_upload", site_id=site_id,
-                           payload={"certificate": cert_file.read_text(),
-                                    "chain": chain_file.read_text() if chain_file else ""},
-                           secrets={"private_key": key_file.read_text()})
+    req = svc.site_request(
+        acting(as_user),
+        action="cert_upload",
+        site_id=site_id,
+        payload={"certificate": cert_file.read_text(), "chain": chain_file.read_text() if chain_file else ""},
+        secrets={"private_key": key_file.read_text()},
+    )
     console.print(f"request {req.id} ({req.kind}) is {req.status.value}")
 
 
@@ -154,8 +168,15 @@ def custom_nginx(site_id, directives_file, as_user):
 @command
 def plan_create(name, disk_mb, memory_mb, max_children, upload_mb, max_execution_s, as_user):
     """Admins: add a hosting plan."""
-    plan = svc.plan_create(acting(as_user), name=name, disk_mb=disk_mb, memory_mb=memory_mb,
-                           max_children=max_children, upload_mb=upload_mb, max_execution_s=max_execution_s)
+    plan = svc.plan_create(
+        acting(as_user),
+        name=name,
+        disk_mb=disk_mb,
+        memory_mb=memory_mb,
+        max_children=max_children,
+        upload_mb=upload_mb,
+        max_execution_s=max_execution_s,
+    )
     console.print(f"plan {escape(plan.name)} created")
 
 

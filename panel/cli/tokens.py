@@ -46,9 +46,16 @@ def list_(username: str | None, show_revoked: bool, page: int, as_user: str | No
     result = tokens_svc.token_list(a, page, 50, user_id=user_id, include_revoked=show_revoked)
     table = Table("id", "user", "name", "prefix", "scope", "expires", "last used", "revoked")
     for t in result.items:
-        table.add_row(str(t.id), t.user.username, t.name, t.prefix + "…", t.scope.value, f"{t.expires_at:%Y-%m-%d}",
-                      f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "-",
-                      f"{t.revoked_at:%Y-%m-%d}" if t.revoked_at else "")
+        table.add_row(
+            str(t.id),
+            t.user.username,
+            t.name,
+            t.prefix + "…",
+            t.scope.value,
+            f"{t.expires_at:%Y-%m-%d}",
+            f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "-",
+            f"{t.revoked_at:%Y-%m-%d}" if t.revoked_at else "",
+        )
     console.print(table)
     console.print(f"page {result.page} of {result.pages}, {result.total} tokens", highlight=False)
 

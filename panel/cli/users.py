@@ -11,8 +11,13 @@ from panel.services import users as users_svc
 from panel.services.actor import Actor
 
 ROLES = click.Choice(["webmaster", "org_admin", "operator", "admin", "auditor"])
-as_option = click.option("--as", "as_user", metavar="USERNAME", default=None,
-                         help="Act with this user's rights instead of the server's (root) rights.")
+as_option = click.option(
+    "--as",
+    "as_user",
+    metavar="USERNAME",
+    default=None,
+    help="Act with this user's rights instead of the server's (root) rights.",
+)
 
 
 def acting(as_user: str | None) -> Actor:
@@ -41,8 +46,9 @@ def create(username: str, email: str, full_name: str, org: str, role: str, as_us
     """Create an account; prints its one-time password once."""
     a = acting(as_user)
     org_id = users_svc.org_ref(a, org).id
-    user, one_time = users_svc.user_create(a, username=username, email=email, full_name=full_name, org_id=org_id,
-                                           role=role)
+    user, one_time = users_svc.user_create(
+        a, username=username, email=email, full_name=full_name, org_id=org_id, role=role
+    )
     console.print(f"created user {user.username} (id {user.id})", highlight=False)
     _one_time("one-time password", one_time)
 
@@ -58,8 +64,9 @@ def list_(q: str, page: int, as_user: str | None) -> None:
     table = Table("id", "username", "full name", "roles", "2fa", "active")
     for u in result.items:
         roles = ", ".join(f"{m.role.value}@{m.org.slug}" for m in u.memberships)
-        table.add_row(str(u.id), u.username, u.full_name, roles, "yes" if u.totp_enabled else "no",
-                      "yes" if u.is_active else "no")
+        table.add_row(
+            str(u.id), u.username, u.full_name, roles, "yes" if u.totp_enabled else "no", "yes" if u.is_active else "no"
+        )
     console.print(table)
     console.print(f"page {result.page} of {result.pages}, {result.total} users", highlight=False)
 

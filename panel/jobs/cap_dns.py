@@ -29,6 +29,7 @@ SOA_TTL = 3600
 
 # ---- the live path (called by services.dns) --------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Endpoint:
     host: Host
@@ -40,8 +41,11 @@ def primary_host(session: Session) -> Host:
     name = settings().dns.primary_host
     host = session.scalars(select(Host).where(Host.name == name)).first() if name else None
     if host is None:
-        raise Conflict("dns.not_configured", "No DNS server is configured (settings dns.primary_host: {name}).",
-                       name=name or "empty")
+        raise Conflict(
+            "dns.not_configured",
+            "No DNS server is configured (settings dns.primary_host: {name}).",
+            name=name or "empty",
+        )
     return host
 
 
@@ -87,8 +91,9 @@ def zone_plan(ep: Endpoint, zone: Zone, records: list[Record], force: bool = Fal
         raise _panel_error(e) from None
 
 
-def zone_converge(ep: Endpoint, zone: Zone, records: list[Record], *, force: bool = False,
-                  dry_run: bool = False) -> D.Applied:
+def zone_converge(
+    ep: Endpoint, zone: Zone, records: list[Record], *, force: bool = False, dry_run: bool = False
+) -> D.Applied:
     wanted, owned = wanted_of(records)
     try:
         return D.converge(ep.server, ep.tsig, zone.name, wanted, owned, force=force, dry_run=dry_run)
@@ -100,11 +105,16 @@ def mark_applied(session: Session, zone: Zone, records: list[Record], serial: in
     """BIND confirmed the update: present rows are applied, removed rows are gone. Two set-based
     statements, not one per row (a 1,000-record publish would otherwise flush 1,000 UPDATEs)."""
     now = utcnow()
-    session.execute(delete(Record).where(Record.zone_id == zone.id, Record.state == RecordState.ABSENT),
-                    execution_options={"synchronize_session": False})
-    session.execute(update(Record).where(Record.zone_id == zone.id, Record.state == RecordState.PRESENT,
-                                         Record.applied_at.is_(None)).values(applied_at=now),
-                    execution_options={"synchronize_session": False})
+    session.execute(
+        delete(Record).where(Record.zone_id == zone.id, Record.state == RecordState.ABSENT),
+        execution_options={"synchronize_session": False},
+    )
+    session.execute(
+        update(Record)
+        .where(Record.zone_id == zone.id, Record.state == RecordState.PRESENT, Record.applied_at.is_(None))
+        .values(applied_at=now),
+        execution_options={"synchronize_session": False},
+    )
     for r in records:  # keep the loaded objects truthful for the caller without another query
         if r.state == RecordState.ABSENT:
             session.expunge(r)
@@ -115,18 +125,25 @@ def mark_applied(session: Session, zone: Zone, records: list[Record], serial: in
 
 # ---- job capabilities ---------------------------------------------------------------------------
 
+
 def nameservers(zone_name: str, host: Host) -> tuple[list[str], list[dict]]:
     """NS names of a new zone and glue for in-zone ones; default: ns1.<zone> at the primary's address."""
     names = [n.rstrip(".").lower() for n in settings().dns.nameservers] or [f"ns1.{zone_name}"]
-    glue = [{"name": n, "address": host.address} for n in names
-            if (n == zone_name or n.endswith("." + zone_name)) and n.split(".")[0] == "ns1"]
+    glue = [
+        {"name": n, "address": host.address}
+        for n in names
+        if (n == zone_name or n.endswith("." + zone_name)) and n.split(".")[0] == "ns1"
+    ]
     return names, glue
 
 
 def _server_build(job: Job, session: Session):
     p = job.params
-    extravars = {"bind_server_key_name": p["key_name"], "bind_server_key_algorithm": p["algorithm"],
-                 "bind_server_secondaries": list(p.get("secondaries", []))}
+    extravars = {
+        "bind_server_key_name": p["key_name"],
+        "bind_server_key_algorithm": p["algorithm"],
+        "bind_server_secondaries": list(p.get("secondaries", [])),
+    }
     secret = _job_secret(job)
     return extravars, {"tsig_secret": secret}, host_targets(job, session)
 
@@ -150,9 +167,14 @@ def _zone_create_build(job: Job, session: Session):
     targets = host_targets(job, session)
     host = session.get(Host, job.host_ids[0])
     names, glue = nameservers(zone.name, host)
-    extravars = {"zone_name": zone.name, "zone_nameservers": names, "zone_glue": glue,
-                 "zone_hostmaster": f"hostmaster.{zone.name}", "zone_ttl": settings().dns.default_ttl,
-                 "bind_zone_key_name": settings().dns.key_name}
+    extravars = {
+        "zone_name": zone.name,
+        "zone_nameservers": names,
+        "zone_glue": glue,
+        "zone_hostmaster": f"hostmaster.{zone.name}",
+        "zone_ttl": settings().dns.default_ttl,
+        "bind_zone_key_name": settings().dns.key_name,
+    }
     return extravars, {}, targets
 
 
@@ -185,9 +207,11 @@ def _zone_deleted(job: Job, session: Session, result: Result) -> None:
     if zone is None:
         return
     if zone.request_id:
-        session.execute(update(RequestQuota).where(RequestQuota.request_id == zone.request_id,
-                                                   RequestQuota.released_at.is_(None))
-                        .values(released_at=utcnow()))
+        session.execute(
+            update(RequestQuota)
+            .where(RequestQuota.request_id == zone.request_id, RequestQuota.released_at.is_(None))
+            .values(released_at=utcnow())
+        )
     session.delete(zone)
 
 
@@ -198,9 +222,34 @@ def _zone_delete_failed(job: Job, session: Session, result: Result) -> None:
         zone.last_error = (result.explanation or "zone deletion failed")[:1000]
 
 
-register(Capability("dns.server_setup", "dns_server.yml", _server_build, timeout_s=600,
-                    description="Install and configure BIND as govhost's primary DNS server"))
-register(Capability("zone.create", "zone_create.yml", _zone_create_build, on_success=_zone_created,
-                    on_failure=_zone_create_failed, timeout_s=300, description="Add a zone to BIND"))
-register(Capability("zone.delete", "zone_delete.yml", _zone_delete_build, on_success=_zone_deleted,
-                    on_failure=_zone_delete_failed, timeout_s=300, description="Remove a zone from BIND"))
+register(
+    Capability(
+        "dns.server_setup",
+        "dns_server.yml",
+        _server_build,
+        timeout_s=600,
+        description="Install and configure BIND as govhost's primary DNS server",
+    )
+)
+register(
+    Capability(
+        "zone.create",
+        "zone_create.yml",
+        _zone_create_build,
+        on_success=_zone_created,
+        on_failure=_zone_create_failed,
+        timeout_s=300,
+        description="Add a zone to BIND",
+    )
+)
+register(
+    Capability(
+        "zone.delete",
+        "zone_delete.yml",
+        _zone_delete_build,
+        on_success=_zone_deleted,
+        on_failure=_zone_delete_failed,
+        timeout_s=300,
+        description="Remove a zone from BIND",
+    )
+)

@@ -28,8 +28,10 @@ def _ping_build(job: Job, session: Session):
 
 
 def _bootstrap_build(job: Job, session: Session):
-    extravars = {"govhost_base_authorized_keys": _panel_public_key(),
-                 "govhost_base_timezone": job.params.get("timezone", TIMEZONES[0])}
+    extravars = {
+        "govhost_base_authorized_keys": _panel_public_key(),
+        "govhost_base_timezone": job.params.get("timezone", TIMEZONES[0]),
+    }
     return extravars, {}, host_targets(job, session)
 
 
@@ -45,12 +47,32 @@ def _record_probe(job: Job, session: Session, result: Result) -> None:
 
 def _record_bootstrap(job: Job, session: Session, result: Result) -> None:
     for host in job_hosts(job, session):
-        host.facts = {**(host.facts or {}), "bootstrapped_at": utcnow().isoformat(timespec="seconds"),
-                      "service_account": "govhost"}
+        host.facts = {
+            **(host.facts or {}),
+            "bootstrapped_at": utcnow().isoformat(timespec="seconds"),
+            "service_account": "govhost",
+        }
 
 
-register(Capability("host.ping", "host_ping.yml", _ping_build, on_success=_record_probe,
-                    on_failure=_record_probe, timeout_s=120, allow_down_hosts=True,
-                    description="Reach a host over SSH and read its facts"))
-register(Capability("host.bootstrap", "host_bootstrap.yml", _bootstrap_build, on_success=_record_bootstrap,
-                    timeout_s=900, description="Prepare a Linux host: packages, base config, service account"))
+register(
+    Capability(
+        "host.ping",
+        "host_ping.yml",
+        _ping_build,
+        on_success=_record_probe,
+        on_failure=_record_probe,
+        timeout_s=120,
+        allow_down_hosts=True,
+        description="Reach a host over SSH and read its facts",
+    )
+)
+register(
+    Capability(
+        "host.bootstrap",
+        "host_bootstrap.yml",
+        _bootstrap_build,
+        on_success=_record_bootstrap,
+        timeout_s=900,
+        description="Prepare a Linux host: packages, base config, service account",
+    )
+)

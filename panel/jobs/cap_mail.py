@@ -44,16 +44,26 @@ def host_state(session: Session, host: Host, absent_ids: frozenset[int] = frozen
     """govhost_mail: every domain, mailbox and alias the host should serve (three queries)."""
     domains = list(session.scalars(select(MailDomain).where(MailDomain.host_id == host.id).order_by(MailDomain.name)))
     live = {d.id: d for d in domains if d.status in (MailDomainStatus.PENDING, MailDomainStatus.ACTIVE)}
-    rows = session.execute(select(Mailbox.id, Mailbox.local_part, Mailbox.domain_id, Mailbox.quota_mb, Mailbox.status)
-                           .where(Mailbox.domain_id.in_(live), Mailbox.status.in_(list(ON_HOST)))
-                           .order_by(Mailbox.id)).all()
-    aliases = session.scalars(select(MailAlias).where(MailAlias.domain_id.in_(live),
-                                                      MailAlias.status != AliasStatus.DELETING)).all()
+    rows = session.execute(
+        select(Mailbox.id, Mailbox.local_part, Mailbox.domain_id, Mailbox.quota_mb, Mailbox.status)
+        .where(Mailbox.domain_id.in_(live), Mailbox.status.in_(list(ON_HOST)))
+        .order_by(Mailbox.id)
+    ).all()
+    aliases = session.scalars(
+        select(MailAlias).where(MailAlias.domain_id.in_(live), MailAlias.status != AliasStatus.DELETING)
+    ).all()
     return {
         "domains": [{"name": d.name, "selector": d.dkim_selector, "state": "active"} for d in live.values()],
-        "mailboxes": [{"address": f"{lp}@{live[did].name}", "quota_mb": q, "state": ON_HOST[st],
-                       "on_suspend": live[did].on_suspend.value}
-                      for i, lp, did, q, st in rows if i not in absent_ids],
+        "mailboxes": [
+            {
+                "address": f"{lp}@{live[did].name}",
+                "quota_mb": q,
+                "state": ON_HOST[st],
+                "on_suspend": live[did].on_suspend.value,
+            }
+            for i, lp, did, q, st in rows
+            if i not in absent_ids
+        ],
         "aliases": [{"source": a.address, "destinations": list(a.destinations)} for a in aliases],
     }
 
@@ -75,9 +85,12 @@ def _server_build(job: Job, session: Session):
     host = _one_host(job, session)
     state = host_state(session, host)
     extra, secrets = _tls(host, state)
-    extra.update(govhost_mail=state, postfix_myhostname=mail_name(host),
-                 dovecot_postmaster=f"postmaster@{mail_name(host)}",
-                 dovecot_archive_days=settings().mail.archive_days)
+    extra.update(
+        govhost_mail=state,
+        postfix_myhostname=mail_name(host),
+        dovecot_postmaster=f"postmaster@{mail_name(host)}",
+        dovecot_archive_days=settings().mail.archive_days,
+    )
     if job.params.get("auth_failure_delay") is not None:
         extra["dovecot_auth_failure_delay"] = str(int(job.params["auth_failure_delay"]))
     return extra, secrets, [target_of(host)]
@@ -100,17 +113,28 @@ def _mailboxes_build(job: Job, session: Session):
     ids = job.params.get("mailbox_ids") or []
     boxes = list(session.scalars(select(Mailbox).where(Mailbox.id.in_(ids)))) if ids else []
     deleting = frozenset(b.id for b in boxes if b.status == M.DELETING)
-    changes = [{"address": b.address, "quota_mb": b.quota_mb, "on_suspend": b.domain.on_suspend.value,
-                "state": "absent" if b.id in deleting else ON_HOST.get(b.status, "absent")} for b in boxes]
+    changes = [
+        {
+            "address": b.address,
+            "quota_mb": b.quota_mb,
+            "on_suspend": b.domain.on_suspend.value,
+            "state": "absent" if b.id in deleting else ON_HOST.get(b.status, "absent"),
+        }
+        for b in boxes
+    ]
     # One JSON string each instead of structures: Ansible templates a structure leaf by leaf (about
     # 3 s per run for 1,000 mailboxes); a string passes untouched and the module checks each entry.
-    extra = {"govhost_mail_json": _compact(host_state(session, host, deleting)),
-             "govhost_mail_changes_json": _compact(changes), "dovecot_archive_days": settings().mail.archive_days}
+    extra = {
+        "govhost_mail_json": _compact(host_state(session, host, deleting)),
+        "govhost_mail_changes_json": _compact(changes),
+        "dovecot_archive_days": settings().mail.archive_days,
+    }
     hashes = job_secrets(job)
     return extra, ({"govhost_mail_hashes": json.dumps(hashes)} if hashes else {}), [target_of(host)]
 
 
 # ---- end of a job ---------------------------------------------------------------------------
+
 
 def _store_dkim(session: Session, host: Host, result: Result) -> None:
     keys = (result.data or {}).get("govhost_dkim") or {}
@@ -122,12 +146,16 @@ def _store_dkim(session: Session, host: Host, result: Result) -> None:
 def _domain_done(job: Job, session: Session, result: Result) -> None:
     host = _one_host(job, session)
     _store_dkim(session, host, result)
-    for dom in session.scalars(select(MailDomain).where(MailDomain.host_id == host.id,
-                                                        MailDomain.status == MailDomainStatus.PENDING)):
+    for dom in session.scalars(
+        select(MailDomain).where(MailDomain.host_id == host.id, MailDomain.status == MailDomainStatus.PENDING)
+    ):
         dom.move_to(MailDomainStatus.ACTIVE)
         dom.last_error = ""
-        session.execute(update(MailAlias).where(MailAlias.domain_id == dom.id, MailAlias.status == AliasStatus.PENDING)
-                        .values(status=AliasStatus.ACTIVE))
+        session.execute(
+            update(MailAlias)
+            .where(MailAlias.domain_id == dom.id, MailAlias.status == AliasStatus.PENDING)
+            .values(status=AliasStatus.ACTIVE)
+        )
 
 
 def _domain_failed(job: Job, session: Session, result: Result) -> None:
@@ -151,11 +179,15 @@ def _boxes(job: Job, session: Session) -> list[Mailbox]:
 def _release_if_gone(session: Session, request_ids: set[int]) -> None:
     """A create request's budget is free again once every mailbox it made is deleted."""
     for rid in request_ids:
-        alive = session.scalars(select(Mailbox.id).where(Mailbox.request_id == rid,
-                                                         Mailbox.status != M.DELETED)).first()
+        alive = session.scalars(
+            select(Mailbox.id).where(Mailbox.request_id == rid, Mailbox.status != M.DELETED)
+        ).first()
         if alive is None:
-            session.execute(update(RequestQuota).where(RequestQuota.request_id == rid,
-                                                       RequestQuota.released_at.is_(None)).values(released_at=utcnow()))
+            session.execute(
+                update(RequestQuota)
+                .where(RequestQuota.request_id == rid, RequestQuota.released_at.is_(None))
+                .values(released_at=utcnow())
+            )
 
 
 def _mailboxes_done(job: Job, session: Session, result: Result) -> None:
@@ -197,6 +229,7 @@ def _mailboxes_failed(job: Job, session: Session, result: Result) -> None:
 
 # ---- usage: `doveadm -f tab quota get -A` on the host, parsed here -----------------------------
 
+
 def parse_quota_tab(text) -> dict[str, int]:
     """doveadm's tab table -> address -> storage used in KiB. Rows that are not a STORAGE count with a
     number (MESSAGE rows, a user doveadm could not read) are skipped; a table without the columns
@@ -224,10 +257,11 @@ def _usage_done(job: Job, session: Session, result: Result) -> None:
     """Whole MB rounded up (a mailbox holding anything shows at least 1 MB), so `used_mb > quota_mb`
     means strictly over the quota; a mailbox that crosses it is reported once, until it drops back."""
     used_kb = parse_quota_tab((result.data or {}).get("mail_usage_tab"))
-    rows = session.execute(select(Mailbox.id, Mailbox.local_part, MailDomain.name, Mailbox.org_id, Mailbox.quota_mb,
-                                  Mailbox.used_mb).join(MailDomain, MailDomain.id == Mailbox.domain_id)
-                           .where(MailDomain.host_id == _one_host(job, session).id,
-                                  Mailbox.status.in_(list(ON_HOST)))).all()
+    rows = session.execute(
+        select(Mailbox.id, Mailbox.local_part, MailDomain.name, Mailbox.org_id, Mailbox.quota_mb, Mailbox.used_mb)
+        .join(MailDomain, MailDomain.id == Mailbox.domain_id)
+        .where(MailDomain.host_id == _one_host(job, session).id, Mailbox.status.in_(list(ON_HOST)))
+    ).all()
     new, crossed = {}, []
     for box_id, local, domain, org_id, quota_mb, old_mb in rows:
         kb = used_kb.get(f"{local}@{domain}")
@@ -238,9 +272,10 @@ def _usage_done(job: Job, session: Session, result: Result) -> None:
             crossed.append((org_id, box_id, f"{local}@{domain}", new[box_id], quota_mb))
     ids, now = sorted(new), utcnow()
     for i in range(0, len(ids), USAGE_CHUNK):
-        chunk = {k: new[k] for k in ids[i:i + USAGE_CHUNK]}
-        session.execute(update(Mailbox).where(Mailbox.id.in_(chunk))
-                        .values(used_mb=case(chunk, value=Mailbox.id), used_at=now))
+        chunk = {k: new[k] for k in ids[i : i + USAGE_CHUNK]}
+        session.execute(
+            update(Mailbox).where(Mailbox.id.in_(chunk)).values(used_mb=case(chunk, value=Mailbox.id), used_at=now)
+        )
     _notify_over_quota(session, crossed)
     # The job keeps a summary, not the table (about 50 bytes a user on every run of every host).
     job.data = {"users_on_host": len(used_kb), "mailboxes_measured": len(new), "over_quota_new": len(crossed)}
@@ -251,20 +286,67 @@ def _notify_over_quota(session: Session, crossed: list[tuple]) -> None:
     Written as rows here: the jobs layer does not call services (like cap_sites' site.over_limit)."""
     if not crossed:
         return
-    admins = session.execute(select(Membership.org_id, Membership.user_id).where(
-        Membership.role == Role.ORG_ADMIN, Membership.org_id.in_({c[0] for c in crossed}))).all()
+    admins = session.execute(
+        select(Membership.org_id, Membership.user_id).where(
+            Membership.role == Role.ORG_ADMIN, Membership.org_id.in_({c[0] for c in crossed})
+        )
+    ).all()
     for org_id, box_id, address, used, quota in crossed:
         subject = f"Mailbox {address} uses {used} MB, over its quota of {quota} MB: new mail is refused"
-        session.add_all([Notification(user_id=u, org_id=org_id, kind="mailbox.over_quota", subject=subject[:200],
-                                      link=f"/mail/mailboxes/{box_id}") for o, u in sorted(set(admins)) if o == org_id])
+        session.add_all(
+            [
+                Notification(
+                    user_id=u,
+                    org_id=org_id,
+                    kind="mailbox.over_quota",
+                    subject=subject[:200],
+                    link=f"/mail/mailboxes/{box_id}",
+                )
+                for o, u in sorted(set(admins))
+                if o == org_id
+            ]
+        )
 
 
-register(Capability("mail.server", "mail_server.yml", _server_build, on_success=_server_done, timeout_s=1200,
-                    description="Set up a mail host: postfix, dovecot, opendkim, TLS, webmail"))
-register(Capability("mail.domain", "mail_domain.yml", _domain_build, on_success=_domain_done,
-                    on_failure=_domain_failed, timeout_s=600, description="Mail domains and their DKIM keys"))
-register(Capability("mail.mailboxes", "mailbox_batch.yml", _mailboxes_build, on_success=_mailboxes_done,
-                    on_failure=_mailboxes_failed, timeout_s=900,
-                    description="Mailboxes and aliases of one host, in one batch"))
-register(Capability("mail.usage", "mail_usage.yml", _usage_build, on_success=_usage_done, timeout_s=300,
-                    description="Read every mailbox's storage use from dovecot"))
+register(
+    Capability(
+        "mail.server",
+        "mail_server.yml",
+        _server_build,
+        on_success=_server_done,
+        timeout_s=1200,
+        description="Set up a mail host: postfix, dovecot, opendkim, TLS, webmail",
+    )
+)
+register(
+    Capability(
+        "mail.domain",
+        "mail_domain.yml",
+        _domain_build,
+        on_success=_domain_done,
+        on_failure=_domain_failed,
+        timeout_s=600,
+        description="Mail domains and their DKIM keys",
+    )
+)
+register(
+    Capability(
+        "mail.mailboxes",
+        "mailbox_batch.yml",
+        _mailboxes_build,
+        on_success=_mailboxes_done,
+        on_failure=_mailboxes_failed,
+        timeout_s=900,
+        description="Mailboxes and aliases of one host, in one batch",
+    )
+)
+register(
+    Capability(
+        "mail.usage",
+        "mail_usage.yml",
+        _usage_build,
+        on_success=_usage_done,
+        timeout_s=300,
+        description="Read every mailbox's storage use from dovecot",
+    )
+)

@@ -27,8 +27,15 @@ from panel.models.sites import Certificate, CertSource, Site, SiteStatus, TlsMod
 from panel.models.tenants import STAFF_ROLES, Membership, Role
 from provisioners.base import Result
 
-STATES = {"site.create": None, "site.update": None, "site.suspend": "suspended", "site.unsuspend": "active",
-          "site.delete": "absent", "site.cert": None, "site.usage": None}
+STATES = {
+    "site.create": None,
+    "site.update": None,
+    "site.suspend": "suspended",
+    "site.unsuspend": "active",
+    "site.delete": "absent",
+    "site.cert": None,
+    "site.usage": None,
+}
 
 
 def _sites(job: Job, session: Session) -> list[Site]:
@@ -45,9 +52,17 @@ def _tls(site: Site, job: Job) -> str:
 
 def site_entry(site: Site, job: Job) -> dict:
     state = STATES.get(job.kind) or ("suspended" if site.status == SiteStatus.SUSPENDED else "active")
-    entry = {"fqdn": site.fqdn, "user": site.system_user, "state": state, "aliases": site.alias_names,
-             "php_version": site.php_version, "tls": _tls(site, job), "custom_nginx": site.custom_nginx,
-             "sftp_keys": [k.public_key for k in site.sftp_keys], "limits": site.plan.limits()}
+    entry = {
+        "fqdn": site.fqdn,
+        "user": site.system_user,
+        "state": state,
+        "aliases": site.alias_names,
+        "php_version": site.php_version,
+        "tls": _tls(site, job),
+        "custom_nginx": site.custom_nginx,
+        "sftp_keys": [k.public_key for k in site.sftp_keys],
+        "limits": site.plan.limits(),
+    }
     if job.params.get("certificate"):
         entry["tls_chain_pem"] = job.params["certificate"].strip() + "\n" + (job.params.get("chain") or "").strip()
     return entry
@@ -60,17 +75,24 @@ def _ca_bundle() -> str:
 
 def build(job: Job, session: Session):
     cfg = settings().sites
-    extravars = {"govhost_sites": [site_entry(s, job) for s in _sites(job, session)],
-                 "site_user_archive_days": cfg.archive_days}
+    extravars = {
+        "govhost_sites": [site_entry(s, job) for s in _sites(job, session)],
+        "site_user_archive_days": cfg.archive_days,
+    }
     if job.kind == "site.cert":
-        extravars.update(acme_cert_directory=cfg.acme_directory, acme_cert_email=cfg.acme_email,
-                         acme_cert_ca_bundle_pem=_ca_bundle(), acme_cert_force=bool(job.params.get("force")))
+        extravars.update(
+            acme_cert_directory=cfg.acme_directory,
+            acme_cert_email=cfg.acme_email,
+            acme_cert_ca_bundle_pem=_ca_bundle(),
+            acme_cert_force=bool(job.params.get("force")),
+        )
         if job.params.get("certificate"):
             extravars["govhost_tls_key_fqdn"] = extravars["govhost_sites"][0]["fqdn"]
     return extravars, {}, host_targets(job, session)
 
 
 # ---- hooks ---------------------------------------------------------------------------------------
+
 
 def _done(job: Job, session: Session) -> list[Site]:
     sites = _sites(job, session)
@@ -97,9 +119,13 @@ def chain_job(session: Session, kind: str, sites: list[Site], params: dict | Non
     if not sites:
         return None
     host = session.get(Host, sites[0].host_id)
-    job = Job(kind=kind, org_id=sites[0].org_id, created_by_name="panel:sites",
-              params={"site_ids": [s.id for s in sites], **(params or {})},
-              host_links=[JobHost(host_id=host.id, host_name=host.name)])
+    job = Job(
+        kind=kind,
+        org_id=sites[0].org_id,
+        created_by_name="panel:sites",
+        params={"site_ids": [s.id for s in sites], **(params or {})},
+        host_links=[JobHost(host_id=host.id, host_name=host.name)],
+    )
     session.add(job)
     session.flush()
     for site in sites:
@@ -120,6 +146,7 @@ def _state(target: SiteStatus):
     def hook(job: Job, session: Session, result: Result) -> None:
         for site in _done(job, session):
             site.move_to(target)
+
     return hook
 
 
@@ -129,8 +156,11 @@ def _deleted(job: Job, session: Session, result: Result) -> None:
         site.move_to(SiteStatus.DELETED)
         site.deleted_at, site.archive_path = utcnow(), str(archives.get(site.fqdn, ""))[:400]
         site.aliases = []  # the names are free again
-        session.execute(update(RequestQuota).where(RequestQuota.request_id.in_(site.quota_request_ids or []),
-                                                   RequestQuota.released_at.is_(None)).values(released_at=utcnow()))
+        session.execute(
+            update(RequestQuota)
+            .where(RequestQuota.request_id.in_(site.quota_request_ids or []), RequestQuota.released_at.is_(None))
+            .values(released_at=utcnow())
+        )
 
 
 def cert_facts(pem: str) -> dict:
@@ -140,9 +170,14 @@ def cert_facts(pem: str) -> dict:
         names = [n.lower() for n in san.get_values_for_type(x509.DNSName)]
     except x509.ExtensionNotFound:
         names = []
-    return {"names": names, "issuer": cert.issuer.rfc4514_string()[:300], "serial": format(cert.serial_number, "x"),
-            "fingerprint": cert.fingerprint(hashes.SHA256()).hex(":"), "not_before": cert.not_valid_before_utc,
-            "not_after": cert.not_valid_after_utc}
+    return {
+        "names": names,
+        "issuer": cert.issuer.rfc4514_string()[:300],
+        "serial": format(cert.serial_number, "x"),
+        "fingerprint": cert.fingerprint(hashes.SHA256()).hex(":"),
+        "not_before": cert.not_valid_before_utc,
+        "not_after": cert.not_valid_after_utc,
+    }
 
 
 def _certified(job: Job, session: Session, result: Result) -> None:
@@ -177,24 +212,92 @@ def _measured(job: Job, session: Session, result: Result) -> None:
 def _notify_over(session: Session, site: Site) -> None:
     """The ministry's members and the data center's operators hear of it once per excess."""
     wanted = [Role.WEBMASTER, Role.ORG_ADMIN, Role.OPERATOR, Role.ADMIN]
-    users = set(session.scalars(select(Membership.user_id).where(
-        Membership.role.in_(wanted), (Membership.org_id == site.org_id) | Membership.role.in_(STAFF_ROLES))))
+    users = set(
+        session.scalars(
+            select(Membership.user_id).where(
+                Membership.role.in_(wanted), (Membership.org_id == site.org_id) | Membership.role.in_(STAFF_ROLES)
+            )
+        )
+    )
     subject = f"Site {site.fqdn} uses {site.disk_used_mb:.0f} MB, over its plan's {site.plan.disk_mb} MB"
-    session.add_all([Notification(user_id=u, org_id=site.org_id, kind="site.over_limit", subject=subject[:200],
-                                  link=f"/sites/{site.id}") for u in sorted(users)])
+    session.add_all(
+        [
+            Notification(
+                user_id=u, org_id=site.org_id, kind="site.over_limit", subject=subject[:200], link=f"/sites/{site.id}"
+            )
+            for u in sorted(users)
+        ]
+    )
 
 
-register(Capability("site.create", "site_create.yml", build, on_success=_created, on_failure=_failed,
-                    description="Create sites: user, directories, PHP pool, SFTP, vhost"))
-register(Capability("site.update", "site_update.yml", build, on_success=lambda j, s, r: _done(j, s) and None,
-                    on_failure=_failed, description="Converge sites to their settings"))
-register(Capability("site.suspend", "site_suspend.yml", build, on_success=_state(SiteStatus.SUSPENDED),
-                    on_failure=_failed, description="Suspend sites"))
-register(Capability("site.unsuspend", "site_unsuspend.yml", build, on_success=_state(SiteStatus.ACTIVE),
-                    on_failure=_failed, description="Unsuspend sites"))
-register(Capability("site.delete", "site_delete.yml", build, on_success=_deleted, on_failure=_failed,
-                    description="Delete sites (docroot archived)"))
-register(Capability("site.cert", "site_cert.yml", build, on_success=_certified, on_failure=_failed,
-                    timeout_s=900, description="Issue, renew or install site certificates"))
-register(Capability("site.usage", "site_usage.yml", build, on_success=_measured, on_failure=_failed,
-                    description="Measure sites' disk usage"))
+register(
+    Capability(
+        "site.create",
+        "site_create.yml",
+        build,
+        on_success=_created,
+        on_failure=_failed,
+        description="Create sites: user, directories, PHP pool, SFTP, vhost",
+    )
+)
+register(
+    Capability(
+        "site.update",
+        "site_update.yml",
+        build,
+        on_success=lambda j, s, r: _done(j, s) and None,
+        on_failure=_failed,
+        description="Converge sites to their settings",
+    )
+)
+register(
+    Capability(
+        "site.suspend",
+        "site_suspend.yml",
+        build,
+        on_success=_state(SiteStatus.SUSPENDED),
+        on_failure=_failed,
+        description="Suspend sites",
+    )
+)
+register(
+    Capability(
+        "site.unsuspend",
+        "site_unsuspend.yml",
+        build,
+        on_success=_state(SiteStatus.ACTIVE),
+        on_failure=_failed,
+        description="Unsuspend sites",
+    )
+)
+register(
+    Capability(
+        "site.delete",
+        "site_delete.yml",
+        build,
+        on_success=_deleted,
+        on_failure=_failed,
+        description="Delete sites (docroot archived)",
+    )
+)
+register(
+    Capability(
+        "site.cert",
+        "site_cert.yml",
+        build,
+        on_success=_certified,
+        on_failure=_failed,
+        timeout_s=900,
+        description="Issue, renew or install site certificates",
+    )
+)
+register(
+    Capability(
+        "site.usage",
+        "site_usage.yml",
+        build,
+        on_success=_measured,
+        on_failure=_failed,
+        description="Measure sites' disk usage",
+    )
+)

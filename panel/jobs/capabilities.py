@@ -125,6 +125,7 @@ def kinds() -> list[str]:
 
 # ---- helpers for build functions ------------------------------------------------------------
 
+
 def job_secrets(job: Job) -> dict[str, str]:
     """The secrets the job was submitted with (decrypted; never store or log them)."""
     return json.loads(security.unseal(job.secrets)) if job.secrets else {}
@@ -136,8 +137,14 @@ def job_hosts(job: Job, session: Session) -> list[Host]:
 
 
 def target_of(host: Host) -> Target:
-    return Target(name=host.name, address=host.address, port=host.port, user=host.ssh_user or "root",
-                  host_key_type=host.host_key_type, host_key=host.host_key)
+    return Target(
+        name=host.name,
+        address=host.address,
+        port=host.port,
+        user=host.ssh_user or "root",
+        host_key_type=host.host_key_type,
+        host_key=host.host_key,
+    )
 
 
 def host_targets(job: Job, session: Session) -> list[Target]:

@@ -36,12 +36,18 @@ class EventWriter:
         self.last_flush = time.monotonic()
 
     def add(self, ev: dict) -> None:
-        self.rows.append({
-            "job_id": self.job_id, "counter": ev["counter"], "event": ev["event"][:64],
-            "host": ev.get("host", "")[:63], "task": ev.get("task", "")[:255],
-            "status": EventStatus(ev["status"]) if ev.get("status") else None,
-            "stdout": ev.get("stdout", ""), "created_at": _created(ev.get("created")),
-        })
+        self.rows.append(
+            {
+                "job_id": self.job_id,
+                "counter": ev["counter"],
+                "event": ev["event"][:64],
+                "host": ev.get("host", "")[:63],
+                "task": ev.get("task", "")[:255],
+                "status": EventStatus(ev["status"]) if ev.get("status") else None,
+                "stdout": ev.get("stdout", ""),
+                "created_at": _created(ev.get("created")),
+            }
+        )
         if len(self.rows) >= self.batch or time.monotonic() - self.last_flush >= self.interval_s:
             self.flush()
 

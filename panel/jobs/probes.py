@@ -15,6 +15,7 @@ def fetch_host_key(address: str, port: int, timeout: float = DEFAULT_TIMEOUT) ->
     return _probes.fetch_host_key(address, port, timeout)
 
 
-def probe(address: str, port: int, user: str, key_file: str, pinned: tuple[str, str],
-          timeout: float = DEFAULT_TIMEOUT) -> ProbeResult:
+def probe(
+    address: str, port: int, user: str, key_file: str, pinned: tuple[str, str], timeout: float = DEFAULT_TIMEOUT
+) -> ProbeResult:
     return _probes.probe(address, port, user, key_file, pinned, timeout)

@@ -32,8 +32,12 @@ from provisioners.redact import redact
 
 log = logging.getLogger("govhost.jobs")
 
-OUTCOMES = {"successful": JobStatus.SUCCESSFUL, "failed": JobStatus.FAILED, "timeout": JobStatus.FAILED,
-            "canceled": JobStatus.CANCELED}
+OUTCOMES = {
+    "successful": JobStatus.SUCCESSFUL,
+    "failed": JobStatus.FAILED,
+    "timeout": JobStatus.FAILED,
+    "canceled": JobStatus.CANCELED,
+}
 ERROR_TEXT = "govhost could not run this job because of an internal error; the operators have the details."
 
 
@@ -111,8 +115,9 @@ def finish(job_id: int, result: Result, cap: capabilities.Capability) -> JobStat
     return status
 
 
-def fail_with_error(job_id: int, traceback_text: str, explanation: str = ERROR_TEXT,
-                    cap: capabilities.Capability | None = None) -> None:
+def fail_with_error(
+    job_id: int, traceback_text: str, explanation: str = ERROR_TEXT, cap: capabilities.Capability | None = None
+) -> None:
     """Mark a running job `error` (traceback for operators), run on_failure, fail its request."""
     with db.unit_of_work() as s:
         job = locked(s, job_id)
@@ -135,9 +140,15 @@ def _prepare(job_id: int, settings: Settings):
         cap = capabilities.get(job.kind)
         extravars, secrets, targets = cap.build(job, s)
         known = {**capabilities.job_secrets(job), **secrets}
-    spec = PlaybookSpec(playbook=cap.playbook_name, project_dir=cap.project_dir, ssh_key=settings.ansible.ssh_key,
-                        extravars=extravars, forks=settings.ansible.forks, control_dir=control_dir(settings, targets),
-                        templates_dir=str(capabilities.TEMPLATES_DIR))
+    spec = PlaybookSpec(
+        playbook=cap.playbook_name,
+        project_dir=cap.project_dir,
+        ssh_key=settings.ansible.ssh_key,
+        extravars=extravars,
+        forks=settings.ansible.forks,
+        control_dir=control_dir(settings, targets),
+        templates_dir=str(capabilities.TEMPLATES_DIR),
+    )
     return cap, spec, targets, secrets, known
 
 
@@ -147,9 +158,15 @@ def execute(job_id: int, settings: Settings) -> JobStatus:
     writer = EventWriter(job_id)
     try:
         cap, spec, targets, secrets, known = _prepare(job_id, settings)
-        result = run_playbook(spec, targets, on_event=writer.add, secrets=secrets,
-                              timeout=cap.timeout_s or settings.ansible.timeout_s,
-                              workdir_parent=settings.path("jobs"), cancel=CancelWatch(job_id))
+        result = run_playbook(
+            spec,
+            targets,
+            on_event=writer.add,
+            secrets=secrets,
+            timeout=cap.timeout_s or settings.ansible.timeout_s,
+            workdir_parent=settings.path("jobs"),
+            cancel=CancelWatch(job_id),
+        )
         writer.flush()
         return finish(job_id, result, cap)
     except Exception:

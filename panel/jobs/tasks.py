@@ -25,8 +25,9 @@ from panel.models.jobs import Job, JobStatus
 
 log = logging.getLogger("govhost.jobs")
 
-REAPED = "The worker running this job stopped before it finished (it was killed or its machine restarted). " \
-         "Retry the job."
+REAPED = (
+    "The worker running this job stopped before it finished (it was killed or its machine restarted). Retry the job."
+)
 
 enqueue = queue.enqueue
 
@@ -56,8 +57,11 @@ def worker_dead(worker: str, settings: Settings) -> bool:
 def reap(settings: Settings) -> list[int]:
     """Running jobs whose worker is dead -> error; returns their ids."""
     with db.unit_of_work() as s:
-        stale = [j.id for j in s.scalars(select(Job).where(Job.status == JobStatus.RUNNING))
-                 if worker_dead(j.worker, settings)]
+        stale = [
+            j.id
+            for j in s.scalars(select(Job).where(Job.status == JobStatus.RUNNING))
+            if worker_dead(j.worker, settings)
+        ]
     for job_id in stale:
         with db.unit_of_work() as s:
             job = s.get(Job, job_id)
@@ -73,8 +77,14 @@ def consumer(settings: Settings, workers: int | None = None, periodic: bool = Fa
     """A Huey consumer for this process's queue. Redis blocks on the queue; SQLite is polled, so
     its poll interval stays short (the start latency budget is 100 ms)."""
     return queue.huey().create_consumer(
-        workers=workers or settings.queue.workers, worker_type="thread", periodic=periodic,
-        initial_delay=0.01, backoff=1.15, max_delay=0.05, check_worker_health=True)
+        workers=workers or settings.queue.workers,
+        worker_type="thread",
+        periodic=periodic,
+        initial_delay=0.01,
+        backoff=1.15,
+        max_delay=0.05,
+        check_worker_health=True,
+    )
 
 
 def run_worker(settings: Settings, workers: int | None = None, tick: Callable[[], object] | None = None) -> None:

@@ -17,8 +17,7 @@ def run() -> None:
         boot()
         engine = db.engine()
     with engine.connect() as conn:
-        context.configure(connection=conn, target_metadata=Base.metadata, render_as_batch=True,
-                          compare_type=True)
+        context.configure(connection=conn, target_metadata=Base.metadata, render_as_batch=True, compare_type=True)
         with context.begin_transaction():
             context.run_migrations()
         conn.commit()

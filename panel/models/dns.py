@@ -50,8 +50,9 @@ class Zone(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
     name: Mapped[str] = mapped_column(String(253), unique=True)
-    status: Mapped[ZoneStatus] = mapped_column(Enum(ZoneStatus, native_enum=False, length=10),
-                                               default=ZoneStatus.PENDING)
+    status: Mapped[ZoneStatus] = mapped_column(
+        Enum(ZoneStatus, native_enum=False, length=10), default=ZoneStatus.PENDING
+    )
     host_id: Mapped[int | None] = mapped_column(ForeignKey("hosts.id", ondelete="SET NULL"))
     request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id", ondelete="SET NULL"))
     serial: Mapped[int] = mapped_column(default=0)  # SOA serial BIND reported after the last apply
@@ -60,8 +61,9 @@ class Zone(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
-    records: Mapped[list[Record]] = relationship(back_populates="zone", cascade="all, delete-orphan",
-                                                 passive_deletes=True, lazy="raise_on_sql")
+    records: Mapped[list[Record]] = relationship(
+        back_populates="zone", cascade="all, delete-orphan", passive_deletes=True, lazy="raise_on_sql"
+    )
 
     def move_to(self, target: ZoneStatus) -> None:
         if target not in ZONE_TRANSITIONS[self.status]:
@@ -71,9 +73,11 @@ class Zone(Base):
 
 class Record(Base):
     __tablename__ = "dns_records"
-    __table_args__ = (UniqueConstraint("zone_id", "name", "rtype", "data", name="rrdata"),
-                      Index("ix_dns_records_zone_name", "zone_id", "name"),
-                      Index("ix_dns_records_source", "source"))
+    __table_args__ = (
+        UniqueConstraint("zone_id", "name", "rtype", "data", name="rrdata"),
+        Index("ix_dns_records_zone_name", "zone_id", "name"),
+        Index("ix_dns_records_source", "source"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     zone_id: Mapped[int] = mapped_column(ForeignKey("dns_zones.id", ondelete="CASCADE"))
@@ -82,11 +86,13 @@ class Record(Base):
     rtype: Mapped[str] = mapped_column(String(10))
     ttl: Mapped[int]
     data: Mapped[str] = mapped_column(Text)  # canonical presentation form
-    owner: Mapped[RecordOwner] = mapped_column(Enum(RecordOwner, native_enum=False, length=10),
-                                               default=RecordOwner.GOVHOST)
+    owner: Mapped[RecordOwner] = mapped_column(
+        Enum(RecordOwner, native_enum=False, length=10), default=RecordOwner.GOVHOST
+    )
     source: Mapped[str] = mapped_column(String(64), default="user")  # "user", "zone", "site:12", "mail:3"
-    state: Mapped[RecordState] = mapped_column(Enum(RecordState, native_enum=False, length=10),
-                                               default=RecordState.PRESENT)
+    state: Mapped[RecordState] = mapped_column(
+        Enum(RecordState, native_enum=False, length=10), default=RecordState.PRESENT
+    )
     applied_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 

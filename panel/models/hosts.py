@@ -56,8 +56,9 @@ class Host(Base):
     port: Mapped[int] = mapped_column(default=22)
     ssh_user: Mapped[str] = mapped_column(String(32), default="root")
     os: Mapped[HostOS] = mapped_column(Enum(HostOS, native_enum=False, length=10), default=HostOS.LINUX)
-    state: Mapped[HostState] = mapped_column(Enum(HostState, native_enum=False, length=10),
-                                             default=HostState.ACTIVE, index=True)
+    state: Mapped[HostState] = mapped_column(
+        Enum(HostState, native_enum=False, length=10), default=HostState.ACTIVE, index=True
+    )
     max_sites: Mapped[int] = mapped_column(default=100)
     max_mailboxes: Mapped[int] = mapped_column(default=1000)
     max_databases: Mapped[int] = mapped_column(default=100)
@@ -74,8 +75,9 @@ class Host(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
-    role_links: Mapped[list[HostRoleLink]] = relationship(lazy="selectin", cascade="all, delete-orphan",
-                                                          passive_deletes=True)
+    role_links: Mapped[list[HostRoleLink]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", passive_deletes=True
+    )
 
     @property
     def roles(self) -> frozenset[HostRole]:
@@ -85,7 +87,8 @@ class Host(Base):
     def roles(self, wanted) -> None:
         wanted = {HostRole(r) for r in wanted}
         self.role_links = [link for link in self.role_links if link.role in wanted] + [
-            HostRoleLink(role=r) for r in sorted(wanted - self.roles)]
+            HostRoleLink(role=r) for r in sorted(wanted - self.roles)
+        ]
 
     @property
     def known_hosts_line(self) -> str:
@@ -101,5 +104,8 @@ class Host(Base):
 
 def with_role(role: HostRole | str) -> ColumnElement[bool]:
     """WHERE clause: the host has `role` (an indexed EXISTS, no per-row work)."""
-    return select(HostRoleLink.host_id).where(HostRoleLink.host_id == Host.id,
-                                              HostRoleLink.role == HostRole(role)).exists()
+    return (
+        select(HostRoleLink.host_id)
+        .where(HostRoleLink.host_id == Host.id, HostRoleLink.role == HostRole(role))
+        .exists()
+    )

@@ -54,8 +54,7 @@ class Job(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(64), index=True)  # a registered capability
-    status: Mapped[JobStatus] = mapped_column(Enum(JobStatus, native_enum=False, length=12),
-                                              default=JobStatus.PENDING)
+    status: Mapped[JobStatus] = mapped_column(Enum(JobStatus, native_enum=False, length=12), default=JobStatus.PENDING)
     org_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))  # None: data-center work
     request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id"), index=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
@@ -75,8 +74,9 @@ class Job(Base):
     started_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]
 
-    host_links: Mapped[list[JobHost]] = relationship(lazy="selectin", cascade="all, delete-orphan",
-                                                     order_by="JobHost.host_id")
+    host_links: Mapped[list[JobHost]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", order_by="JobHost.host_id"
+    )
 
     @property
     def host_ids(self) -> list[int]:

@@ -79,13 +79,15 @@ class MailDomain(Base):
     org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
     name: Mapped[str] = mapped_column(String(253), unique=True)  # lower-case ASCII (IDNA) form
     host_id: Mapped[int | None] = mapped_column(ForeignKey("hosts.id", ondelete="SET NULL"), index=True)
-    status: Mapped[MailDomainStatus] = mapped_column(Enum(MailDomainStatus, native_enum=False, length=10),
-                                                     default=MailDomainStatus.PENDING)
+    status: Mapped[MailDomainStatus] = mapped_column(
+        Enum(MailDomainStatus, native_enum=False, length=10), default=MailDomainStatus.PENDING
+    )
     dkim_selector: Mapped[str] = mapped_column(String(63))
     dkim_public_key: Mapped[str] = mapped_column(Text, default="")  # base64 SubjectPublicKeyInfo; public
     external_forwarding: Mapped[bool] = mapped_column(default=False)  # the ministry's policy
-    on_suspend: Mapped[SuspendPolicy] = mapped_column(Enum(SuspendPolicy, native_enum=False, length=10),
-                                                      default=SuspendPolicy.DEFER)
+    on_suspend: Mapped[SuspendPolicy] = mapped_column(
+        Enum(SuspendPolicy, native_enum=False, length=10), default=SuspendPolicy.DEFER
+    )
     default_quota_mb: Mapped[int] = mapped_column(default=1024)  # the plan's mailbox size
     dns_status: Mapped[dict] = mapped_column(JSON, default=dict)  # record -> "ok" | "missing" | "wrong"
     dns_checked_at: Mapped[dt.datetime | None]
@@ -101,9 +103,17 @@ class MailDomain(Base):
 class Mailbox(Base):
     __tablename__ = "mailboxes"
     # One live mailbox per address; deleted rows stay for history and may share it.
-    __table_args__ = (Index("uq_mailboxes_live_address", "domain_id", "local_part", unique=True,
-                            sqlite_where=text("status != 'deleted'"), postgresql_where=text("status != 'deleted'")),
-                      Index("ix_mailboxes_org_id_id", "org_id", "id"))
+    __table_args__ = (
+        Index(
+            "uq_mailboxes_live_address",
+            "domain_id",
+            "local_part",
+            unique=True,
+            sqlite_where=text("status != 'deleted'"),
+            postgresql_where=text("status != 'deleted'"),
+        ),
+        Index("ix_mailboxes_org_id_id", "org_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
@@ -113,8 +123,9 @@ class Mailbox(Base):
     quota_mb: Mapped[int]
     used_mb: Mapped[int] = mapped_column(default=0)  # last reading from the host
     used_at: Mapped[dt.datetime | None]
-    status: Mapped[MailboxStatus] = mapped_column(Enum(MailboxStatus, native_enum=False, length=10),
-                                                  default=MailboxStatus.PENDING)
+    status: Mapped[MailboxStatus] = mapped_column(
+        Enum(MailboxStatus, native_enum=False, length=10), default=MailboxStatus.PENDING
+    )
     request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id", ondelete="SET NULL"), index=True)
     password_changed_at: Mapped[dt.datetime | None]
     deleted_at: Mapped[dt.datetime | None]
@@ -142,8 +153,9 @@ class MailAlias(Base):
     domain_id: Mapped[int] = mapped_column(ForeignKey("mail_domains.id", ondelete="CASCADE"))
     source: Mapped[str] = mapped_column(String(64))  # the local part
     destinations: Mapped[list] = mapped_column(JSON, default=list)  # full addresses
-    status: Mapped[AliasStatus] = mapped_column(Enum(AliasStatus, native_enum=False, length=10),
-                                                default=AliasStatus.PENDING)
+    status: Mapped[AliasStatus] = mapped_column(
+        Enum(AliasStatus, native_enum=False, length=10), default=AliasStatus.PENDING
+    )
     request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 

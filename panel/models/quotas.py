@@ -31,8 +31,12 @@ class QuotaResource(enum.StrEnum):
 
 # The budget of a ministry that has no QuotaLimit row for a resource: a small starting allowance.
 _DEFAULTS = {
-    QuotaResource.SITES: 5, QuotaResource.DISK_MB: 10240, QuotaResource.MAILBOXES: 50,
-    QuotaResource.MAIL_STORAGE_MB: 51200, QuotaResource.DATABASES: 5, QuotaResource.CMS_INSTANCES: 3,
+    QuotaResource.SITES: 5,
+    QuotaResource.DISK_MB: 10240,
+    QuotaResource.MAILBOXES: 50,
+    QuotaResource.MAIL_STORAGE_MB: 51200,
+    QuotaResource.DATABASES: 5,
+    QuotaResource.CMS_INSTANCES: 3,
     QuotaResource.DNS_ZONES: 5,
 }
 DEFAULT_LIMITS: dict[str, int] = {r.value: n for r, n in _DEFAULTS.items()}  # plain-text keys, in order

@@ -75,13 +75,15 @@ class Request(Base):
     org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     requester_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     requester_name: Mapped[str] = mapped_column(String(64), default="")
-    status: Mapped[RequestStatus] = mapped_column(Enum(RequestStatus, native_enum=False, length=20),
-                                                  default=RequestStatus.DRAFT)
+    status: Mapped[RequestStatus] = mapped_column(
+        Enum(RequestStatus, native_enum=False, length=20), default=RequestStatus.DRAFT
+    )
     summary: Mapped[str] = mapped_column(String(300), default="")
     payload: Mapped[dict] = mapped_column(JSON, default=dict)  # validated by the kind; never secret
     secrets: Mapped[str | None] = mapped_column(Text)  # panel.security.seal(json); never shown or audited
     target_host_id: Mapped[int | None] = mapped_column(  # the placement result
-        ForeignKey("hosts.id", ondelete="SET NULL"), index=True)
+        ForeignKey("hosts.id", ondelete="SET NULL"), index=True
+    )
     approvals_needed: Mapped[int] = mapped_column(default=1)  # the policy when it was submitted
     retries: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -91,9 +93,11 @@ class Request(Base):
     finished_at: Mapped[dt.datetime | None]
 
     approvals: Mapped[list[RequestApproval]] = relationship(
-        lazy="selectin", order_by="RequestApproval.id", cascade="all, delete-orphan")
+        lazy="selectin", order_by="RequestApproval.id", cascade="all, delete-orphan"
+    )
     comments: Mapped[list[RequestComment]] = relationship(
-        lazy="selectin", order_by="RequestComment.id", cascade="all, delete-orphan")
+        lazy="selectin", order_by="RequestComment.id", cascade="all, delete-orphan"
+    )
 
     def can_move_to(self, status: RequestStatus) -> bool:
         return RequestStatus(status) in TRANSITIONS[self.status]

@@ -66,16 +66,26 @@ class Plan(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     def limits(self) -> dict:
-        return {"disk_mb": self.disk_mb, "memory_mb": self.memory_mb, "max_children": self.max_children,
-                "upload_mb": self.upload_mb, "max_execution_s": self.max_execution_s}
+        return {
+            "disk_mb": self.disk_mb,
+            "memory_mb": self.memory_mb,
+            "max_children": self.max_children,
+            "upload_mb": self.upload_mb,
+            "max_execution_s": self.max_execution_s,
+        }
 
 
 class Site(Base):
     __tablename__ = "sites"
     __table_args__ = (
         # A name is unique among sites that exist; a deleted site's name may be used again.
-        Index("uq_sites_fqdn_live", "fqdn", unique=True, sqlite_where=text("deleted_at IS NULL"),
-              postgresql_where=text("deleted_at IS NULL")),
+        Index(
+            "uq_sites_fqdn_live",
+            "fqdn",
+            unique=True,
+            sqlite_where=text("deleted_at IS NULL"),
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
         Index("ix_sites_org_status", "org_id", "status"),
         # Lists sort by name while filtering on status, which the partial unique index cannot serve.
         Index("ix_sites_fqdn", "fqdn"),
@@ -88,8 +98,9 @@ class Site(Base):
     plan_id: Mapped[int] = mapped_column(ForeignKey("site_plans.id"))
     host_id: Mapped[int | None] = mapped_column(ForeignKey("hosts.id"), index=True)
     system_user: Mapped[str] = mapped_column(String(32), default="")  # site<id>, set once the id exists
-    status: Mapped[SiteStatus] = mapped_column(Enum(SiteStatus, native_enum=False, length=12),
-                                               default=SiteStatus.REQUESTED)
+    status: Mapped[SiteStatus] = mapped_column(
+        Enum(SiteStatus, native_enum=False, length=12), default=SiteStatus.REQUESTED
+    )
     tls_mode: Mapped[TlsMode] = mapped_column(Enum(TlsMode, native_enum=False, length=8), default=TlsMode.ACME)
     custom_nginx: Mapped[str] = mapped_column(Text, default="")  # set by data-center operators only
     request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id"))  # the create request
@@ -105,12 +116,15 @@ class Site(Base):
     deleted_at: Mapped[dt.datetime | None]
 
     plan: Mapped[Plan] = relationship(lazy="joined")
-    aliases: Mapped[list[SiteAlias]] = relationship(lazy="selectin", cascade="all, delete-orphan",
-                                                    order_by="SiteAlias.name")
-    certificates: Mapped[list[Certificate]] = relationship(lazy="selectin", cascade="all, delete-orphan",
-                                                           order_by="Certificate.id.desc()")
-    sftp_keys: Mapped[list[SftpKey]] = relationship(lazy="selectin", cascade="all, delete-orphan",
-                                                    order_by="SftpKey.id")
+    aliases: Mapped[list[SiteAlias]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", order_by="SiteAlias.name"
+    )
+    certificates: Mapped[list[Certificate]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", order_by="Certificate.id.desc()"
+    )
+    sftp_keys: Mapped[list[SftpKey]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", order_by="SftpKey.id"
+    )
 
     @property
     def alias_names(self) -> list[str]:

@@ -55,8 +55,9 @@ def system_actor(surface: str = "cli", name: str = "system") -> Actor:
     return Actor(user_id=None, username=name, staff_roles=frozenset({Role.ADMIN}), surface=surface)
 
 
-def actor_for_user(user: User, *, surface: str, client_addr: str = "", request_id: str | None = None,
-                   token_scope: str | None = None) -> Actor:
+def actor_for_user(
+    user: User, *, surface: str, client_addr: str = "", request_id: str | None = None, token_scope: str | None = None
+) -> Actor:
     s = db.session()
     staff: set[Role] = set()
     org_roles: dict[int, set[Role]] = {}
@@ -72,10 +73,16 @@ def actor_for_user(user: User, *, surface: str, client_addr: str = "", request_i
         frontier = children - visible
         visible |= children
     return Actor(
-        user_id=user.id, username=user.username, staff_roles=frozenset(staff),
-        org_roles={k: frozenset(v) for k, v in org_roles.items()}, org_ids=frozenset(visible),
-        surface=surface, client_addr=client_addr, request_id=request_id or uuid.uuid4().hex,
-        token_scope=token_scope, locale=user.locale,
+        user_id=user.id,
+        username=user.username,
+        staff_roles=frozenset(staff),
+        org_roles={k: frozenset(v) for k, v in org_roles.items()},
+        org_ids=frozenset(visible),
+        surface=surface,
+        client_addr=client_addr,
+        request_id=request_id or uuid.uuid4().hex,
+        token_scope=token_scope,
+        locale=user.locale,
     )
 
 
@@ -98,8 +105,11 @@ def get_scoped(model, object_id, actor: Actor, what: str | None = None):
 
 def require_staff(actor: Actor, *roles: Role) -> None:
     if not actor.has_staff(*(roles or (Role.OPERATOR, Role.ADMIN))):
-        raise Forbidden("auth.forbidden", "This needs one of the roles: {roles}.",
-                        roles=", ".join(r.value for r in roles or (Role.OPERATOR, Role.ADMIN)))
+        raise Forbidden(
+            "auth.forbidden",
+            "This needs one of the roles: {roles}.",
+            roles=", ".join(r.value for r in roles or (Role.OPERATOR, Role.ADMIN)),
+        )
 
 
 def require_write(actor: Actor) -> None:
@@ -121,13 +131,23 @@ def require_org_role(actor: Actor, org_id: int, *roles: Role) -> None:
         if actor.roles_in(org.id) & wanted:
             return
         org = org.parent
-    raise Forbidden("auth.forbidden", "This needs one of the roles: {roles}.",
-                    roles=", ".join(sorted(r.value for r in wanted)))
+    raise Forbidden(
+        "auth.forbidden", "This needs one of the roles: {roles}.", roles=", ".join(sorted(r.value for r in wanted))
+    )
 
 
 def datacenter_org_id() -> int | None:
     return db.session().scalars(select(Organization.id).where(Organization.kind == OrgKind.DATACENTER)).first()
 
 
-__all__ = ["Actor", "Membership", "actor_for_user", "get_scoped", "require_org_role", "require_staff",
-           "require_write", "scoped", "system_actor"]
+__all__ = [
+    "Actor",
+    "Membership",
+    "actor_for_user",
+    "get_scoped",
+    "require_org_role",
+    "require_staff",
+    "require_write",
+    "scoped",
+    "system_actor",
+]

@@ -37,8 +37,22 @@ from panel.services.pagination import paginate
 GENESIS = "0" * 64
 # Argument names whose values never reach the log, whatever the service says.
 ALWAYS_EXCLUDED = ("password", "new_password", "secret", "token", "private_key", "key", "code", "totp")
-_COLUMNS = ("seq", "created_at", "actor_id", "actor_name", "org_id", "action", "object_type", "object_id",
-            "summary", "surface", "client_addr", "request_id", "prev_hash", "hash")
+_COLUMNS = (
+    "seq",
+    "created_at",
+    "actor_id",
+    "actor_name",
+    "org_id",
+    "action",
+    "object_type",
+    "object_id",
+    "summary",
+    "surface",
+    "client_addr",
+    "request_id",
+    "prev_hash",
+    "hash",
+)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _UTC = dt.UTC
 
@@ -65,8 +79,22 @@ def canonical(row: dict | tuple) -> str:
     if isinstance(row, dict):
         row = tuple(row[c] for c in _COLUMNS[:12])
     seq, created, actor_id, actor_name, org_id, action, otype, oid, summary, surface, addr, rid = row[:12]
-    return "\x1f".join((str(seq), _created(created), "" if actor_id is None else str(actor_id), actor_name,
-                        "" if org_id is None else str(org_id), action, otype, oid, summary, surface, addr, rid))
+    return "\x1f".join(
+        (
+            str(seq),
+            _created(created),
+            "" if actor_id is None else str(actor_id),
+            actor_name,
+            "" if org_id is None else str(org_id),
+            action,
+            otype,
+            oid,
+            summary,
+            surface,
+            addr,
+            rid,
+        )
+    )
 
 
 def chain_hash(prev_hash: str, content: str) -> str:
@@ -93,8 +121,15 @@ def _field(value, limit: int) -> str:
     return _CONTROL.sub("?", str(value or ""))[:limit]
 
 
-def append(actor: Actor | None, action: str, *, object_type: str = "", object_id: object = "",
-           org_id: int | None = None, summary: dict | str | None = None) -> AuditEntry:
+def append(
+    actor: Actor | None,
+    action: str,
+    *,
+    object_type: str = "",
+    object_id: object = "",
+    org_id: int | None = None,
+    summary: dict | str | None = None,
+) -> AuditEntry:
     """Add one entry in the current transaction; the caller's unit of work commits it."""
     s = db.session()
     head = s.scalars(select(AuditHead).where(AuditHead.id == 1).with_for_update()).first()
@@ -104,13 +139,19 @@ def append(actor: Actor | None, action: str, *, object_type: str = "", object_id
         s.flush()
     text = summary if isinstance(summary, str) else summarize(summary or {})
     entry = AuditEntry(
-        seq=head.seq + 1, created_at=db.utcnow(),
-        actor_id=actor.user_id if actor else None, actor_name=_field(actor.username if actor else "system", 64),
-        org_id=org_id, action=_field(action, 64), object_type=_field(object_type, 32),
-        object_id=_field(object_id, 64), summary=_CONTROL.sub("?", text),
+        seq=head.seq + 1,
+        created_at=db.utcnow(),
+        actor_id=actor.user_id if actor else None,
+        actor_name=_field(actor.username if actor else "system", 64),
+        org_id=org_id,
+        action=_field(action, 64),
+        object_type=_field(object_type, 32),
+        object_id=_field(object_id, 64),
+        summary=_CONTROL.sub("?", text),
         surface=_field(actor.surface if actor else "worker", 8),
         client_addr=_field(actor.client_addr if actor else "", 64),
-        request_id=_field(actor.request_id if actor else "", 64), prev_hash=head.hash,
+        request_id=_field(actor.request_id if actor else "", 64),
+        prev_hash=head.hash,
     )
     entry.hash = chain_hash(head.hash, canonical(tuple(getattr(entry, c) for c in _COLUMNS[:12])))
     head.seq, head.hash = entry.seq, entry.hash
@@ -125,8 +166,13 @@ def security_event(actor: Actor | None, action: str, **summary) -> AuditEntry:
         return append(actor, action, object_type="security", summary=summary)
 
 
-def audited(action: str, object_type: str, *, exclude: tuple[str, ...] = (),
-            org: Callable[[object, dict], int | None] | None = None):
+def audited(
+    action: str,
+    object_type: str,
+    *,
+    exclude: tuple[str, ...] = (),
+    org: Callable[[object, dict], int | None] | None = None,
+):
     """Write one audit entry for each call, in the service's own transaction.
 
     The entry's object is what the service returns (its `id` and `org_id`); arguments named in
@@ -140,8 +186,14 @@ def audited(action: str, object_type: str, *, exclude: tuple[str, ...] = (),
                 result = fn(actor, *args, **kwargs)
                 target = result[0] if isinstance(result, tuple) else result
                 org_id = org(target, kwargs) if org else getattr(target, "org_id", kwargs.get("org_id"))
-                append(actor, action, object_type=object_type, object_id=getattr(target, "id", ""),
-                       org_id=org_id, summary=summarize(kwargs, exclude))
+                append(
+                    actor,
+                    action,
+                    object_type=object_type,
+                    object_id=getattr(target, "id", ""),
+                    org_id=org_id,
+                    summary=summarize(kwargs, exclude),
+                )
             return result
 
         wrapper.audit_action = action
@@ -151,6 +203,7 @@ def audited(action: str, object_type: str, *, exclude: tuple[str, ...] = (),
 
 
 # ---- reading ---------------------------------------------------------------------------------
+
 
 def _admin_org_ids(actor: Actor) -> set[int]:
     """Orgs whose entries a ministry org_admin reads: where they are org_admin, and departments below."""
@@ -193,8 +246,9 @@ def audit_list(actor: Actor, flt: AuditFilter = AuditFilter(), *, page: int = 1,
     stmt = select(AuditEntry)
     if not actor.sees_all:
         stmt = stmt.where(AuditEntry.org_id.in_(_admin_org_ids(actor)))
-    action, who, otype = (_filter_text(v, f) for v, f in ((flt.action, "action"), (flt.actor, "actor"),
-                                                          (flt.object_type, "object_type")))
+    action, who, otype = (
+        _filter_text(v, f) for v, f in ((flt.action, "action"), (flt.actor, "actor"), (flt.object_type, "object_type"))
+    )
     if action:
         stmt = stmt.where(AuditEntry.action.like(_like_prefix(action), escape="\\"))
     if who:
@@ -211,6 +265,7 @@ def audit_list(actor: Actor, flt: AuditFilter = AuditFilter(), *, page: int = 1,
 
 
 # ---- verification ------------------------------------------------------------------------------
+
 
 @dataclass
 class VerifyResult:
@@ -267,8 +322,10 @@ def _head_problem(n: int, last: str, head: tuple[int, str]) -> str | None:
     if head[0] > n:
         return f"the chain ends at entry {n} but the head says {head[0]}: the entries after {n} were deleted"
     if head[0] < n:
-        return f"the head says the chain ends at {head[0]}, but there are {n} entries: entries were appended " \
-               f"outside the panel (inserted)"
+        return (
+            f"the head says the chain ends at {head[0]}, but there are {n} entries: entries were appended "
+            f"outside the panel (inserted)"
+        )
     if head[1] != last:
         return f"entry {n} does not match the head's hash: the last entry was replaced"
     return None
@@ -282,18 +339,38 @@ def verify_rows(rows: Iterable, head: tuple[int, str] | None = None) -> VerifyRe
         seq, created, aid, aname, oid, action, otype, objid, summary, surface, addr, rid, prev_h, h = row
         if seq != expected:
             if seq > expected:
-                return VerifyResult(False, expected - 1, f"entry {expected} is missing (deleted); the next is {seq}",
-                                    expected)
-            return VerifyResult(False, expected - 1, f"entry {seq} appears again after entry {expected - 1} "
-                                                     f"(inserted or reordered)", seq)
+                return VerifyResult(
+                    False, expected - 1, f"entry {expected} is missing (deleted); the next is {seq}", expected
+                )
+            return VerifyResult(
+                False,
+                expected - 1,
+                f"entry {seq} appears again after entry {expected - 1} (inserted or reordered)",
+                seq,
+            )
         if prev_h != prev:
             return VerifyResult(False, expected - 1, _link_problem(row, prev), seq)
-        content = sep.join((str(seq), created_of(created), "" if aid is None else str(aid), aname,
-                            "" if oid is None else str(oid), action, otype, objid, summary, surface, addr, rid))
+        content = sep.join(
+            (
+                str(seq),
+                created_of(created),
+                "" if aid is None else str(aid),
+                aname,
+                "" if oid is None else str(oid),
+                action,
+                otype,
+                objid,
+                summary,
+                surface,
+                addr,
+                rid,
+            )
+        )
         prev = sha((prev + content).encode()).hexdigest()
         if prev != h:
-            return VerifyResult(False, expected - 1, f"entry {seq} was edited: its content does not match its hash",
-                                seq)
+            return VerifyResult(
+                False, expected - 1, f"entry {seq} was edited: its content does not match its hash", seq
+            )
         expected += 1
     n = expected - 1
     problem = _head_problem(n, prev, head) if head is not None else None
@@ -362,7 +439,6 @@ def verify_export(lines: Iterable[str]) -> VerifyResult:
     if not result.ok:
         return result
     if not head:
-        return VerifyResult(False, result.checked, "the export has no head line: it was cut short",
-                            result.checked + 1)
+        return VerifyResult(False, result.checked, "the export has no head line: it was cut short", result.checked + 1)
     problem = _head_problem(result.checked, result.last_hash, head[0])
     return VerifyResult(False, result.checked, problem, result.checked + 1) if problem else result

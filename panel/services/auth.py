@@ -40,8 +40,13 @@ class Client:
     surface: str = "web"
 
     def anonymous(self, username: str = "anonymous") -> Actor:
-        return Actor(user_id=None, username=(username or "anonymous")[:64], surface=self.surface,
-                     client_addr=self.addr[:64], request_id=self.request_id or "")
+        return Actor(
+            user_id=None,
+            username=(username or "anonymous")[:64],
+            surface=self.surface,
+            client_addr=self.addr[:64],
+            request_id=self.request_id or "",
+        )
 
 
 def printable(text: str | None) -> str:
@@ -50,6 +55,7 @@ def printable(text: str | None) -> str:
 
 
 # ---- throttling --------------------------------------------------------------------------------
+
 
 def _keys(username: str, addr: str) -> list[str]:
     keys = ["user:" + (username or "").strip().lower()[:64]]
@@ -92,8 +98,14 @@ def _record_failure(username: str, client: Client, reason: str) -> None:
             limit = cfg.max_failures_per_account if key.startswith("user:") else cfg.max_failures_per_address
             if row.failures >= limit and not (row.locked_until and row.locked_until > now):
                 row.locked_until = now + dt.timedelta(minutes=cfg.lockout_minutes)
-                security_event(who, "auth.lockout", locked=key.split(":", 1)[0], subject=key.split(":", 1)[1],
-                               failures=row.failures, minutes=cfg.lockout_minutes)
+                security_event(
+                    who,
+                    "auth.lockout",
+                    locked=key.split(":", 1)[0],
+                    subject=key.split(":", 1)[1],
+                    failures=row.failures,
+                    minutes=cfg.lockout_minutes,
+                )
             s.flush()
 
 
@@ -106,8 +118,10 @@ def _reset_account(username: str) -> None:
 
 # ---- password ----------------------------------------------------------------------------------
 
-def login_password(username: str, password: str, *, client_addr: str = "", request_id: str = "",
-                   surface: str = "web") -> User:
+
+def login_password(
+    username: str, password: str, *, client_addr: str = "", request_id: str = "", surface: str = "web"
+) -> User:
     """The user whose password this is, or auth.invalid_credentials; refuses while locked."""
     client = Client(client_addr or "", request_id or "", surface)
     username = printable(username).strip().lower()[:64]
@@ -127,8 +141,13 @@ def login_password(username: str, password: str, *, client_addr: str = "", reque
         needs_second = needs_second_factor(user)
         if not needs_second:
             user.last_login_at = db.utcnow()
-        append(_actor(user, client), "auth.login" if not needs_second else "auth.password_ok",
-               object_type="user", object_id=user.id, summary={"second_factor": needs_second})
+        append(
+            _actor(user, client),
+            "auth.login" if not needs_second else "auth.password_ok",
+            object_type="user",
+            object_id=user.id,
+            summary={"second_factor": needs_second},
+        )
     return user
 
 
@@ -147,8 +166,10 @@ def _actor(user: User, client: Client) -> Actor:
 
 # ---- second factor -----------------------------------------------------------------------------
 
-def login_second_factor(user_id: int, code_or_recovery: str, *, client_addr: str = "", request_id: str = "",
-                        surface: str = "web") -> User:
+
+def login_second_factor(
+    user_id: int, code_or_recovery: str, *, client_addr: str = "", request_id: str = "", surface: str = "web"
+) -> User:
     """Check a TOTP code (never the same time step twice) or consume one recovery code."""
     client = Client(client_addr or "", request_id or "", surface)
     with db.unit_of_work() as s:
@@ -164,8 +185,13 @@ def login_second_factor(user_id: int, code_or_recovery: str, *, client_addr: str
         if how:
             _reset_account(username)
             user.last_login_at = db.utcnow()
-            append(_actor(user, client), "auth.login", object_type="user", object_id=user.id,
-                   summary={"second_factor": how, "recovery_codes_left": len(_codes(user))})
+            append(
+                _actor(user, client),
+                "auth.login",
+                object_type="user",
+                object_id=user.id,
+                summary={"second_factor": how, "recovery_codes_left": len(_codes(user))},
+            )
     if not how:
         _record_failure(username, client, "second_factor")
         raise Unauthorized("auth.code_invalid", "The code is not right or was already used.", field="code")
@@ -189,7 +215,7 @@ def _use_code(user: User, code: str) -> str:
     codes = _codes(user)
     for i, stored in enumerate(codes):
         if security.verify_password(stored, normalized):
-            user.recovery_codes = "\n".join(codes[:i] + codes[i + 1:])
+            user.recovery_codes = "\n".join(codes[:i] + codes[i + 1 :])
             return "recovery"
     return ""
 
@@ -203,8 +229,9 @@ def totp_begin_enrolment(actor: Actor, secret: str = "") -> tuple[str, str, str]
         secret = security.totp_new_secret()
     uri = security.totp_uri(secret, user.username, ISSUER)
     buf = io.BytesIO()
-    segno.make(uri, error="m").save(buf, kind="svg", scale=5, border=2, xmldecl=False, svgns=True,
-                                     title="otpauth QR code", dark="#1d2733")
+    segno.make(uri, error="m").save(
+        buf, kind="svg", scale=5, border=2, xmldecl=False, svgns=True, title="otpauth QR code", dark="#1d2733"
+    )
     return secret, uri, buf.getvalue().decode()
 
 
@@ -280,6 +307,16 @@ def pending_unseal(sealed: str) -> str:
         return ""
 
 
-__all__ = ["actor_by_username", "is_staff", "login_password", "login_second_factor", "needs_second_factor",
-           "pending_seal", "pending_unseal", "recovery_codes_left", "totp_begin_enrolment",
-           "totp_confirm_enrolment", "totp_disable"]
+__all__ = [
+    "actor_by_username",
+    "is_staff",
+    "login_password",
+    "login_second_factor",
+    "needs_second_factor",
+    "pending_seal",
+    "pending_unseal",
+    "recovery_codes_left",
+    "totp_begin_enrolment",
+    "totp_confirm_enrolment",
+    "totp_disable",
+]

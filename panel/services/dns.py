@@ -29,6 +29,7 @@ from panel.services.pagination import Page, paginate
 
 # ---- zones --------------------------------------------------------------------------------------
 
+
 def zone_list(actor: Actor, *, page: int = 1, per_page: int = 50, org_id: int | None = None) -> Page:
     stmt = scoped(select(Zone), actor, Zone)
     if org_id is not None:
@@ -65,6 +66,7 @@ def zone_delete_request(actor: Actor, *, zone_id: int):
 
 # ---- records ------------------------------------------------------------------------------------
 
+
 def record_list(actor: Actor, *, zone_id, page: int = 1, per_page: int = 50) -> Page:
     zone = zone_get(actor, zone_id)
     stmt = select(Record).where(Record.zone_id == zone.id).order_by(Record.name, Record.rtype, Record.id)
@@ -99,18 +101,31 @@ def check_conflicts(zone: Zone, new: list[RecordIn], existing: list[Record]) -> 
             raise Conflict("dns.record_exists", "This record exists already.", field="data")
         others = [t for n, t, _ in live if n == rec.name]
         if (rec.rtype == "CNAME" and others) or (rec.rtype != "CNAME" and "CNAME" in others):
-            raise Conflict("dns.cname_conflict", "{name} has a CNAME record: a CNAME cannot share its name with "
-                           "other records.", field="name", name=rec.name)
+            raise Conflict(
+                "dns.cname_conflict",
+                "{name} has a CNAME record: a CNAME cannot share its name with other records.",
+                field="name",
+                name=rec.name,
+            )
         live.append((rec.name, rec.rtype, rec.data))
         seen.add((rec.name, rec.rtype, rec.data))
     addresses = {n for n, t, _ in live if t in ("A", "AAAA")}
     delegated = {n for n, t, _ in live if t == "NS"}
     for rec in new:
         target = R.targets_of(rec.rtype, rec.data)
-        if rec.rtype in ("MX", "SRV") and target and R.in_zone(target, zone.name) and target not in addresses \
-                and not any(R.in_zone(target, d) for d in delegated):
-            raise Invalid("dns.target_no_address", "{target} is inside the zone but has no A or AAAA record.",
-                          field="data", target=target)
+        if (
+            rec.rtype in ("MX", "SRV")
+            and target
+            and R.in_zone(target, zone.name)
+            and target not in addresses
+            and not any(R.in_zone(target, d) for d in delegated)
+        ):
+            raise Invalid(
+                "dns.target_no_address",
+                "{target} is inside the zone but has no A or AAAA record.",
+                field="data",
+                target=target,
+            )
 
 
 def _zone_for_write(actor: Actor, zone_id) -> Zone:
@@ -135,8 +150,17 @@ def record_create(actor: Actor, *, zone_id: int, name: str, rtype: str, data: st
 
 
 def _add(s, zone: Zone, rec: RecordIn, source: str) -> Record:
-    row = Record(zone_id=zone.id, org_id=zone.org_id, name=rec.name, rtype=rec.rtype, data=rec.data, ttl=rec.ttl,
-                 owner=RecordOwner.GOVHOST, source=source, state=RecordState.PRESENT)
+    row = Record(
+        zone_id=zone.id,
+        org_id=zone.org_id,
+        name=rec.name,
+        rtype=rec.rtype,
+        data=rec.data,
+        ttl=rec.ttl,
+        owner=RecordOwner.GOVHOST,
+        source=source,
+        state=RecordState.PRESENT,
+    )
     s.add(row)
     s.flush()
     return row
@@ -165,8 +189,10 @@ def record_update(actor: Actor, *, record_id: int, data: str | None = None, ttl:
     with db.unit_of_work() as s:
         row = _record_for_write(actor, record_id)
         zone = s.get(Zone, row.zone_id)
-        rec = clean_record(zone, RecordIn(row.name, row.rtype, row.data if data is None else data,
-                                          row.ttl if ttl in (None, "") else ttl))
+        rec = clean_record(
+            zone,
+            RecordIn(row.name, row.rtype, row.data if data is None else data, row.ttl if ttl in (None, "") else ttl),
+        )
         if (rec.data, rec.ttl) == (row.data, row.ttl):
             return row
         source = row.source
@@ -188,6 +214,7 @@ def record_delete(actor: Actor, *, record_id: int) -> Record:
 
 # ---- plan / apply -------------------------------------------------------------------------------
 
+
 @dataclass
 class ApplyOutcome:
     id: int  # the zone's (the audit entry's object)
@@ -206,16 +233,27 @@ class ApplyOutcome:
 
 def _outcome(zone: Zone, plan, **kw) -> ApplyOutcome:
     kw.setdefault("serial", plan.serial)
-    return ApplyOutcome(zone.id, zone.org_id, zone.name, add=[r.text() for r in plan.add],
-                        remove=[r.text() for r in plan.remove], unmanaged=[r.text() for r in plan.unmanaged],
-                        unchanged=plan.unchanged, **kw)
+    return ApplyOutcome(
+        zone.id,
+        zone.org_id,
+        zone.name,
+        add=[r.text() for r in plan.add],
+        remove=[r.text() for r in plan.remove],
+        unmanaged=[r.text() for r in plan.unmanaged],
+        unchanged=plan.unchanged,
+        **kw,
+    )
 
 
 def _active_zone(actor: Actor, zone_id) -> Zone:
     zone = get_scoped(Zone, _id(zone_id), actor, "dns_zone")
     if zone.status != ZoneStatus.ACTIVE:
-        raise Conflict("dns.zone_not_active", "The zone {zone} is not served yet ({status}).", zone=zone.name,
-                       status=zone.status.value)
+        raise Conflict(
+            "dns.zone_not_active",
+            "The zone {zone} is not served yet ({status}).",
+            zone=zone.name,
+            status=zone.status.value,
+        )
     return zone
 
 
@@ -248,11 +286,13 @@ def _apply(actor: Actor, *, zone_id: int, force: bool = False) -> ApplyOutcome:
         records = _records(s, zone.id)
         done = cap_dns.zone_converge(cap_dns.endpoint(s), zone, records, force=force)
         cap_dns.mark_applied(s, zone, records, done.serial_after)
-        return _outcome(zone, done.plan, sent=done.sent, attempts=done.attempts, seconds=done.seconds,
-                        serial=done.serial_after)
+        return _outcome(
+            zone, done.plan, sent=done.sent, attempts=done.attempts, seconds=done.seconds, serial=done.serial_after
+        )
 
 
 # ---- templates: what sites and mail publish -------------------------------------------------------
+
 
 def zone_for(s, org_id: int, fqdn: str) -> Zone | None:
     """The hosted zone holding fqdn (the longest match) of the organization or of a ministry above it
@@ -279,8 +319,10 @@ def records_publish(actor: Actor, *, org_id: int, fqdn: str, source: str, record
         zone = zone_for(s, org_id, fqdn)
         if zone is None:
             return None
-        specs = [clean_record(zone, RecordIn(r.get("name", "@"), r.get("type", ""), r.get("data", ""), r.get("ttl")))
-                 for r in records]
+        specs = [
+            clean_record(zone, RecordIn(r.get("name", "@"), r.get("type", ""), r.get("data", ""), r.get("ttl")))
+            for r in records
+        ]
         mine = [r for r in _records(s, zone.id) if r.source == source and r.state == RecordState.PRESENT]
         keep = {(r.name, r.rtype, r.data, r.ttl) for r in specs}
         for row in mine:
@@ -335,6 +377,7 @@ def _note_error(zone_id: int, text: str) -> None:
 
 # ---- the server ---------------------------------------------------------------------------------
 
+
 def dns_key(s) -> DnsKey:
     """govhost's TSIG key, made on first use: 256 random bits, sealed at rest."""
     name = current_settings().dns.key_name
@@ -356,10 +399,18 @@ def dns_server_setup(actor: Actor, *, host_id: int | None = None, secondaries: t
         if host is None or HostRole.DNS not in host.roles:
             raise Invalid("dns.host_not_dns", "The host must exist and have the role dns.", field="host_id")
         key = dns_key(s)
-        return jobs.job_submit(actor, kind="dns.server_setup", org_id=None, host_ids=[host.id],
-                               params={"key_name": key.name, "algorithm": key.algorithm,
-                                       "secondaries": [R.clean_ip(x) for x in secondaries]},
-                               secrets={"tsig_secret": security.unseal(key.secret_sealed)})
+        return jobs.job_submit(
+            actor,
+            kind="dns.server_setup",
+            org_id=None,
+            host_ids=[host.id],
+            params={
+                "key_name": key.name,
+                "algorithm": key.algorithm,
+                "secondaries": [R.clean_ip(x) for x in secondaries],
+            },
+            secrets={"tsig_secret": security.unseal(key.secret_sealed)},
+        )
 
 
 def _id(value) -> int:

@@ -46,6 +46,7 @@ def _covered(domain: str, parents) -> bool:
 
 # ---- suffixes ---------------------------------------------------------------------------------------
 
+
 def suffix_list(actor: Actor, *, org_id: int | None = None) -> list[ClaimSuffix]:
     stmt = scoped(select(ClaimSuffix), actor, ClaimSuffix)
     if org_id is not None:
@@ -75,10 +76,12 @@ def suffix_set(actor: Actor, *, org_id: int, suffixes: list[str]) -> list[ClaimS
 
 # ---- claims -----------------------------------------------------------------------------------------
 
+
 def claim_list(actor: Actor, *, page: int = 1, per_page: int = 50) -> Page:
     with db.unit_of_work():
-        return paginate(scoped(select(DomainClaim), actor, DomainClaim).order_by(DomainClaim.domain),
-                        page=page, per_page=per_page)
+        return paginate(
+            scoped(select(DomainClaim), actor, DomainClaim).order_by(DomainClaim.domain), page=page, per_page=per_page
+        )
 
 
 def claim_get(actor: Actor, claim_id) -> DomainClaim:
@@ -94,15 +97,25 @@ def claim_create(actor: Actor, *, org_id: int, domain: str) -> DomainClaim:
         chain = _org_chain(s, org_id)
         suffixes = s.scalars(select(ClaimSuffix.suffix).where(ClaimSuffix.org_id.in_(chain))).all()
         if not _covered(domain, suffixes):
-            raise Forbidden("dns.claim_not_allowed", "{domain} is not under a suffix your ministry may claim; "
-                            "ask the data center to add it.", field="domain", domain=domain)
-        taken = s.scalars(select(DomainClaim).where(DomainClaim.domain == domain, DomainClaim.org_id != org_id,
-                                                    DomainClaim.verified_at.is_not(None))).first()
+            raise Forbidden(
+                "dns.claim_not_allowed",
+                "{domain} is not under a suffix your ministry may claim; ask the data center to add it.",
+                field="domain",
+                domain=domain,
+            )
+        taken = s.scalars(
+            select(DomainClaim).where(
+                DomainClaim.domain == domain, DomainClaim.org_id != org_id, DomainClaim.verified_at.is_not(None)
+            )
+        ).first()
         if taken is not None:
-            raise Conflict("dns.claim_taken", "{domain} is already verified by another organization.",
-                           field="domain", domain=domain)
-        claim = s.scalars(select(DomainClaim).where(DomainClaim.org_id == org_id,
-                                                    DomainClaim.domain == domain)).first()
+            raise Conflict(
+                "dns.claim_taken",
+                "{domain} is already verified by another organization.",
+                field="domain",
+                domain=domain,
+            )
+        claim = s.scalars(select(DomainClaim).where(DomainClaim.org_id == org_id, DomainClaim.domain == domain)).first()
         if claim is None:
             claim = DomainClaim(org_id=org_id, domain=domain, token=pysecrets.token_urlsafe(24))
             s.add(claim)
@@ -128,8 +141,11 @@ def lookup_txt(name: str) -> list[str]:
     except (dns.resolver.NXDOMAIN, dns.resolver.NoNameservers):
         return []
     except (dns.exception.Timeout, dns.resolver.LifetimeTimeout):
-        raise Conflict("dns.resolver_unreachable", "The resolver {resolver} did not answer; try again later.",
-                       resolver=address or "system") from None
+        raise Conflict(
+            "dns.resolver_unreachable",
+            "The resolver {resolver} did not answer; try again later.",
+            resolver=address or "system",
+        ) from None
     return [b"".join(rd.strings).decode("utf-8", "replace") for rd in answer.rrset or []]
 
 
@@ -142,8 +158,11 @@ def claim_verify(actor: Actor, claim_id) -> DomainClaim:
     found = claim.token in lookup_txt(challenge_name(claim.domain))
     claim = _claim_checked(actor, claim_id=claim.id, found=found)
     if not found:
-        raise Invalid("dns.claim_token_missing", "No TXT record {name} with the token was found; publish it "
-                      "and verify again.", name=challenge_name(claim.domain))
+        raise Invalid(
+            "dns.claim_token_missing",
+            "No TXT record {name} with the token was found; publish it and verify again.",
+            name=challenge_name(claim.domain),
+        )
     return claim
 
 
@@ -164,13 +183,18 @@ def domain_verified(org_id: int, fqdn: str) -> bool:
     fqdn = fqdn.rstrip(".").lower()
     with db.unit_of_work() as s:
         chain = _org_chain(s, org_id)
-        domains = s.scalars(select(DomainClaim.domain).where(DomainClaim.org_id.in_(chain),
-                                                             DomainClaim.verified_at.is_not(None))).all()
+        domains = s.scalars(
+            select(DomainClaim.domain).where(DomainClaim.org_id.in_(chain), DomainClaim.verified_at.is_not(None))
+        ).all()
         return _covered(fqdn, domains) or _own_zone(s, chain, fqdn)
 
 
 def domain_require(actor: Actor, *, org_id: int, fqdn: str) -> None:
     """For sites and mail: refuse a name the ministry has not proven it controls."""
     if not domain_verified(org_id, fqdn):
-        raise Forbidden("dns.domain_unverified", "{fqdn} is not a verified domain of your ministry: claim and "
-                        "verify it first.", field="fqdn", fqdn=fqdn[:253])
+        raise Forbidden(
+            "dns.domain_unverified",
+            "{fqdn} is not a verified domain of your ministry: claim and verify it first.",
+            field="fqdn",
+            fqdn=fqdn[:253],
+        )

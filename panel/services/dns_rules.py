@@ -38,8 +38,7 @@ def clean_domain(value, field: str = "domain") -> str:
     """A domain name someone may own: two labels or more, letters, digits and hyphens."""
     name = _text(value, field).rstrip(".").lower()
     labels = name.split(".")
-    if len(name) > 253 or len(labels) < 2 or not all(_HOST_LABEL.match(x) for x in labels) \
-            or labels[-1].isdigit():
+    if len(name) > 253 or len(labels) < 2 or not all(_HOST_LABEL.match(x) for x in labels) or labels[-1].isdigit():
         raise _bad("dns.domain_invalid", "{value} is not a valid domain name.", field=field, value=name[:80])
     return name
 
@@ -65,7 +64,7 @@ def in_zone(name: str, zone: str) -> bool:
 
 
 def owner_name(zone: str, value) -> str:
-    """"@" or "" is the apex; a name with a final dot is absolute and must lie inside the zone; any
+    """ "@" or "" is the apex; a name with a final dot is absolute and must lie inside the zone; any
     other name is taken relative to the zone unless it already ends with it."""
     raw = _text(value if value is not None else "", "name").lower()
     if raw in ("", "@"):
@@ -73,8 +72,13 @@ def owner_name(zone: str, value) -> str:
     if raw.endswith("."):
         name = raw[:-1]
         if not in_zone(name, zone):
-            raise _bad("dns.name_out_of_zone", "{value} is not inside the zone {zone}.", field="name",
-                       value=raw[:80], zone=zone)
+            raise _bad(
+                "dns.name_out_of_zone",
+                "{value} is not inside the zone {zone}.",
+                field="name",
+                value=raw[:80],
+                zone=zone,
+            )
     else:
         name = raw if in_zone(raw, zone) else f"{raw}.{zone}"
     labels = name[: -len(zone)].rstrip(".").split(".") if name != zone else []
@@ -92,16 +96,18 @@ def clean_ttl(value, default: int, low: int, high: int) -> int:
     except (TypeError, ValueError):
         ttl = -1
     if isinstance(value, bool) or not low <= ttl <= high:
-        raise _bad("dns.ttl_out_of_range", "The TTL must be from {low} to {high} seconds.", field="ttl",
-                   low=low, high=high)
+        raise _bad(
+            "dns.ttl_out_of_range", "The TTL must be from {low} to {high} seconds.", field="ttl", low=low, high=high
+        )
     return ttl
 
 
 def clean_type(value) -> str:
     rtype = _text(value, "rtype", 10).upper()
     if rtype not in TYPES:
-        raise _bad("dns.type_unsupported", "Record type {value} is not supported here.", field="rtype",
-                   value=rtype[:10])
+        raise _bad(
+            "dns.type_unsupported", "Record type {value} is not supported here.", field="rtype", value=rtype[:10]
+        )
     return rtype
 
 
@@ -128,7 +134,7 @@ def txt_data(value: str) -> str:
     else:
         raw = value.encode("utf-8")
         total = len(raw)
-        chunks = [raw[i:i + TXT_CHUNK] for i in range(0, len(raw), TXT_CHUNK)] or [b""]
+        chunks = [raw[i : i + TXT_CHUNK] for i in range(0, len(raw), TXT_CHUNK)] or [b""]
         data = " ".join('"' + "".join(_esc(b) for b in c) + '"' for c in chunks)
     if total > TXT_MAX:
         raise _bad("dns.txt_too_long", "A TXT record holds at most {limit} bytes of text.", limit=TXT_MAX)
@@ -166,13 +172,21 @@ def clean_data(zone: str, name: str, rtype: str, value) -> str:
         except ValueError:
             ip = None
         if ip is None or ip.version != (4 if rtype == "A" else 6):
-            raise _bad(f"dns.{rtype.lower()}_invalid", "{value} is not an IPv{v} address.", value=data[:60],
-                       v=4 if rtype == "A" else 6)
+            raise _bad(
+                f"dns.{rtype.lower()}_invalid",
+                "{value} is not an IPv{v} address.",
+                value=data[:60],
+                v=4 if rtype == "A" else 6,
+            )
         return ip.compressed
     if rtype in ("CNAME", "NS"):
         if name == zone:
-            raise _bad(f"dns.{rtype.lower()}_at_apex", "A {rtype} record cannot be at the zone's apex.",
-                       field="name", rtype=rtype)
+            raise _bad(
+                f"dns.{rtype.lower()}_at_apex",
+                "A {rtype} record cannot be at the zone's apex.",
+                field="name",
+                rtype=rtype,
+            )
         return clean_host(data)
     if rtype == "MX":
         pref, host = _fields(data, 2, rtype)
@@ -186,7 +200,7 @@ def clean_data(zone: str, name: str, rtype: str, value) -> str:
         return f"{nums[0]} {nums[1]} {nums[2]} {target}"
     flags, tag, rest = [*data.split(None, 2), "", "", ""][:3]
     if tag.lower() not in _CAA_TAGS or not rest:
-        raise _bad("dns.caa_invalid", "CAA data is: flags tag \"value\" (tag issue, issuewild or iodef).")
+        raise _bad("dns.caa_invalid", 'CAA data is: flags tag "value" (tag issue, issuewild or iodef).')
     _number(flags, 255, "CAA")
     return canonical("CAA", f'{flags} {tag.lower()} "{rest.strip(chr(34))}"')
 

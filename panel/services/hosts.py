@@ -33,10 +33,14 @@ _CAPACITY = ("max_sites", "max_mailboxes", "max_databases")
 
 # ---- validation (pure) ---------------------------------------------------------------------------
 
+
 def validate_name(name) -> str:
     if not isinstance(name, str) or not NAME_RE.match(name):
-        raise Invalid("host.name_invalid", "A host name is 1-63 characters: lower-case letters, digits and "
-                      "hyphens, starting with a letter.", field="name")
+        raise Invalid(
+            "host.name_invalid",
+            "A host name is 1-63 characters: lower-case letters, digits and hyphens, starting with a letter.",
+            field="name",
+        )
     return name
 
 
@@ -47,14 +51,17 @@ def validate_address(address) -> str:
     except ValueError:
         ip = None
     if ip is None or getattr(ip, "scope_id", None):
-        raise Invalid("host.address_invalid", "Give the host's IPv4 or IPv6 address, e.g. 10.77.0.11.",
-                      field="address")
+        raise Invalid("host.address_invalid", "Give the host's IPv4 or IPv6 address, e.g. 10.77.0.11.", field="address")
     if ip.is_unspecified or ip.is_multicast or ip.is_loopback or ip.is_link_local:
-        raise Invalid("host.address_unusable", "{address} cannot be a managed host's address.",
-                      field="address", address=str(ip))
+        raise Invalid(
+            "host.address_unusable", "{address} cannot be a managed host's address.", field="address", address=str(ip)
+        )
     if ip in LAB_NET and not 2 <= int(ip) - int(LAB_NET.network_address) <= 254:
-        raise Invalid("host.address_lab_reserved", "In the lab network 10.77.0.0/24 a host's address is "
-                      "10.77.0.2 to 10.77.0.254.", field="address")
+        raise Invalid(
+            "host.address_lab_reserved",
+            "In the lab network 10.77.0.0/24 a host's address is 10.77.0.2 to 10.77.0.254.",
+            field="address",
+        )
     return str(ip)
 
 
@@ -71,8 +78,16 @@ def validate_port(port) -> int:
 
 
 def validate_capacity(field: str, value) -> int:
-    return _whole(value, field, "host.capacity_invalid", "{what} is a whole number from 0 to {max}.",
-                  0, MAX_CAPACITY, what=field, max=MAX_CAPACITY)
+    return _whole(
+        value,
+        field,
+        "host.capacity_invalid",
+        "{what} is a whole number from 0 to {max}.",
+        0,
+        MAX_CAPACITY,
+        what=field,
+        max=MAX_CAPACITY,
+    )
 
 
 def validate_os(value) -> HostOS:
@@ -100,12 +115,16 @@ def validate_roles(roles) -> frozenset[HostRole]:
 
 def validate_ssh_user(user) -> str:
     if not isinstance(user, str) or not SSH_USER_RE.match(user):
-        raise Invalid("host.ssh_user_invalid", "The SSH user is a Unix user name (lower-case letters, digits, "
-                      "_ and -).", field="ssh_user")
+        raise Invalid(
+            "host.ssh_user_invalid",
+            "The SSH user is a Unix user name (lower-case letters, digits, _ and -).",
+            field="ssh_user",
+        )
     return user
 
 
 # ---- permissions and lookups ----------------------------------------------------------------------
+
 
 def _require_reader(actor: Actor) -> None:
     """Hosts are data-center objects: staff (auditors included) read them; ministries do not."""
@@ -158,8 +177,10 @@ def host_list(actor: Actor, *, page: int = 1, per_page: int = 50, role=None, sta
 
 
 def _check_free(s, name: str, address: str, port: int, exclude_id: int | None = None) -> None:
-    for column, value, field, key in ((Host.name, name, "name", "host.name_taken"),
-                                      (Host.address, address, "address", "host.address_taken")):
+    for column, value, field, key in (
+        (Host.name, name, "name", "host.name_taken"),
+        (Host.address, address, "address", "host.address_taken"),
+    ):
         stmt = select(Host.id).where(column == value)
         if column is Host.address:
             stmt = stmt.where(Host.port == port)
@@ -173,26 +194,51 @@ def _fetch_key(address: str, port: int, expected: str | None) -> tuple[str, str,
     try:
         key = probes.fetch_host_key(address, port)
     except probes.ProbeError as e:
-        raise Invalid("host.unreachable", "Could not read the host's SSH key: {reason}", field="address",
-                      reason=str(e)) from None
+        raise Invalid(
+            "host.unreachable", "Could not read the host's SSH key: {reason}", field="address", reason=str(e)
+        ) from None
     if expected and expected.strip() != key[2]:
-        raise Conflict("host.fingerprint_mismatch", "The host presents {presented}, not the expected "
-                       "{expected}.", field="fingerprint", presented=key[2], expected=expected.strip()[:60])
+        raise Conflict(
+            "host.fingerprint_mismatch",
+            "The host presents {presented}, not the expected {expected}.",
+            field="fingerprint",
+            presented=key[2],
+            expected=expected.strip()[:60],
+        )
     return key
 
 
 # ---- register ----------------------------------------------------------------------------------
 
-def host_register(actor: Actor, *, name, address, port=22, os="linux", roles=(), max_sites=100,
-                  max_mailboxes=1000, max_databases=100, ssh_user="root", fingerprint: str | None = None) -> Host:
+
+def host_register(
+    actor: Actor,
+    *,
+    name,
+    address,
+    port=22,
+    os="linux",
+    roles=(),
+    max_sites=100,
+    max_mailboxes=1000,
+    max_databases=100,
+    ssh_user="root",
+    fingerprint: str | None = None,
+) -> Host:
     """Validate, read the host's SSH key over the network and pin it. `fingerprint`, when given,
     must match what the host presents (no trust on first use)."""
     _require_operator(actor)
-    fields = {"name": validate_name(name), "address": validate_address(address), "port": validate_port(port),
-              "os": validate_os(os), "roles": sorted(validate_roles(roles)), "ssh_user": validate_ssh_user(ssh_user),
-              "max_sites": validate_capacity("max_sites", max_sites),
-              "max_mailboxes": validate_capacity("max_mailboxes", max_mailboxes),
-              "max_databases": validate_capacity("max_databases", max_databases)}
+    fields = {
+        "name": validate_name(name),
+        "address": validate_address(address),
+        "port": validate_port(port),
+        "os": validate_os(os),
+        "roles": sorted(validate_roles(roles)),
+        "ssh_user": validate_ssh_user(ssh_user),
+        "max_sites": validate_capacity("max_sites", max_sites),
+        "max_mailboxes": validate_capacity("max_mailboxes", max_mailboxes),
+        "max_databases": validate_capacity("max_databases", max_databases),
+    }
     with db.unit_of_work() as s:
         _check_free(s, fields["name"], fields["address"], fields["port"])
     key_type, key_b64, fp = _fetch_key(fields["address"], fields["port"], fingerprint)
@@ -212,6 +258,7 @@ def _host_insert(actor: Actor, *, roles, **fields) -> Host:
 
 # ---- probe -------------------------------------------------------------------------------------
 
+
 def host_probe(actor: Actor, host_id: int) -> probes.ProbeResult:
     """Probe with the pinned key. A changed key is refused, the host goes down and a security event
     records both fingerprints; an unreachable host only gets last_probe_ok False."""
@@ -220,21 +267,44 @@ def host_probe(actor: Actor, host_id: int) -> probes.ProbeResult:
         host = _host(host_id)
         target = (host.address, host.port, host.ssh_user, (host.host_key_type, host.host_key))
     result = probes.probe(*target[:3], current_settings().ansible.ssh_key, target[3])
-    _probe_record(actor, host_id=host_id, reachable=result.reachable, key_matches=result.key_matches,
-                  presented_fingerprint=result.presented_fingerprint, ok=result.ok, facts=result.facts,
-                  error=result.error)
+    _probe_record(
+        actor,
+        host_id=host_id,
+        reachable=result.reachable,
+        key_matches=result.key_matches,
+        presented_fingerprint=result.presented_fingerprint,
+        ok=result.ok,
+        facts=result.facts,
+        error=result.error,
+    )
     return result
 
 
 @audited("host.probe", "host", exclude=("facts",))
-def _probe_record(actor: Actor, *, host_id: int, reachable: bool, key_matches, presented_fingerprint: str,
-                  ok: bool, facts: dict, error: str) -> Host:
+def _probe_record(
+    actor: Actor,
+    *,
+    host_id: int,
+    reachable: bool,
+    key_matches,
+    presented_fingerprint: str,
+    ok: bool,
+    facts: dict,
+    error: str,
+) -> Host:
     host = _host(host_id)
     host.last_probe_at, host.last_probe_ok = db.utcnow(), ok
     if reachable and key_matches is False:
         host.state, host.key_mismatch_at = HostState.DOWN, db.utcnow()
-        security_event(actor, "host.key_changed", host=host.name, address=host.address, port=host.port,
-                       pinned_fingerprint=host.fingerprint, presented_fingerprint=presented_fingerprint)
+        security_event(
+            actor,
+            "host.key_changed",
+            host=host.name,
+            address=host.address,
+            port=host.port,
+            pinned_fingerprint=host.fingerprint,
+            presented_fingerprint=presented_fingerprint,
+        )
     elif ok:
         host.facts = {**(host.facts or {}), **facts}  # keep what jobs recorded (e.g. bootstrapped_at)
     db.session().flush()
@@ -243,17 +313,31 @@ def _probe_record(actor: Actor, *, host_id: int, reachable: bool, key_matches, p
 
 # ---- update, rekey, delete ------------------------------------------------------------------------
 
+
 @audited("host.update", "host")
-def host_update(actor: Actor, host_id: int, *, state=None, roles=None, max_sites=None, max_mailboxes=None,
-                max_databases=None, ssh_user=None) -> Host:
+def host_update(
+    actor: Actor,
+    host_id: int,
+    *,
+    state=None,
+    roles=None,
+    max_sites=None,
+    max_mailboxes=None,
+    max_databases=None,
+    ssh_user=None,
+) -> Host:
     """Change what is given (None leaves a field as it is)."""
     _require_operator(actor, host_id)
     host = _host(host_id)
     if state is not None:
         state = validate_state(state)
         if state == HostState.ACTIVE and host.key_mismatch_at is not None:
-            raise Conflict("host.key_untrusted", "{name} presented a changed host key; an admin must rekey it "
-                           "before it can be active.", field="state", name=host.name)
+            raise Conflict(
+                "host.key_untrusted",
+                "{name} presented a changed host key; an admin must rekey it before it can be active.",
+                field="state",
+                name=host.name,
+            )
         host.state = state
     if roles is not None:
         host.roles = validate_roles(roles)
@@ -281,8 +365,9 @@ def host_rekey(actor: Actor, host_id: int, *, fingerprint: str | None = None) ->
 @audited("host.rekey", "host", exclude=("host_key",))
 def _rekey_record(actor: Actor, *, host_id: int, host_key_type: str, host_key: str, new_fingerprint: str) -> Host:
     host = _host(host_id)
-    security_event(actor, "host.rekeyed", host=host.name, old_fingerprint=host.fingerprint,
-                   new_fingerprint=new_fingerprint)
+    security_event(
+        actor, "host.rekeyed", host=host.name, old_fingerprint=host.fingerprint, new_fingerprint=new_fingerprint
+    )
     host.host_key_type, host.host_key, host.fingerprint = host_key_type, host_key, new_fingerprint
     host.key_mismatch_at = None
     db.session().flush()
@@ -298,12 +383,12 @@ def host_delete(actor: Actor, host_id: int) -> Host:
     try:
         s.flush()
     except IntegrityError:
-        raise Conflict("host.in_use", "{name} still holds sites, mailboxes or other objects.",
-                       name=host.name) from None
+        raise Conflict("host.in_use", "{name} still holds sites, mailboxes or other objects.", name=host.name) from None
     return host
 
 
 # ---- the lab's demo host --------------------------------------------------------------------------
+
 
 @audited("host.demo_ensure", "host", exclude=("trusted_keys",))
 def host_demo_ensure(actor: Actor, *, name: str, address: str, trusted_keys: Iterable[tuple[str, str]]) -> Host:
@@ -313,8 +398,13 @@ def host_demo_ensure(actor: Actor, *, name: str, address: str, trusted_keys: Ite
     name, address = validate_name(name), validate_address(address)
     key_type, key_b64, fp = _fetch_key(address, 22, None)
     if key_b64 not in {b64 for _, b64 in trusted_keys}:
-        raise Conflict("host.demo_untrusted", "{address} presents {fingerprint}, which is not a key of the lab "
-                       "image: not the lab host.", field="address", address=address, fingerprint=fp)
+        raise Conflict(
+            "host.demo_untrusted",
+            "{address} presents {fingerprint}, which is not a key of the lab image: not the lab host.",
+            field="address",
+            address=address,
+            fingerprint=fp,
+        )
     s = db.session()
     host = s.scalars(select(Host).where(Host.name == name)).first()
     if host is None:
@@ -323,8 +413,14 @@ def host_demo_ensure(actor: Actor, *, name: str, address: str, trusted_keys: Ite
         host.roles = set(HostRole)
         s.add(host)
     elif host.address != address:
-        raise Conflict("host.demo_moved", "{name} is registered at {registered}, not {address}.", field="address",
-                       name=name, registered=host.address, address=address)
+        raise Conflict(
+            "host.demo_moved",
+            "{name} is registered at {registered}, not {address}.",
+            field="address",
+            name=name,
+            registered=host.address,
+            address=address,
+        )
     host.host_key_type, host.host_key, host.fingerprint = key_type, key_b64, fp
     host.key_mismatch_at, host.state = None, HostState.ACTIVE
     s.flush()

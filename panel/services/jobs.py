@@ -27,11 +27,20 @@ from panel.services.pagination import Page, paginate
 MAX_HOSTS = 100
 MAX_PARAMS_BYTES = 256 * 1024
 # Events a tenant is shown: what ran where and how it went (never raw output).
-TENANT_EVENTS = ("playbook_on_play_start", "playbook_on_task_start", "runner_on_ok", "runner_on_failed",
-                 "runner_on_skipped", "runner_on_unreachable", "runner_on_async_failed", "playbook_on_stats")
+TENANT_EVENTS = (
+    "playbook_on_play_start",
+    "playbook_on_task_start",
+    "runner_on_ok",
+    "runner_on_failed",
+    "runner_on_skipped",
+    "runner_on_unreachable",
+    "runner_on_async_failed",
+    "playbook_on_stats",
+)
 
 
 # ---- submit ------------------------------------------------------------------------------------
+
 
 def _check_actor(actor: Actor, org_id: int | None, request_id: int | None) -> None:
     require_write(actor)
@@ -51,8 +60,9 @@ def _check_hosts(s, host_ids, cap: capabilities.Capability) -> list[Host]:
         raise NotFound("host.not_found", "No host {id}.", id=str(sorted(set(host_ids) - {h.id for h in hosts})[0]))
     for h in hosts:
         if h.key_mismatch_at is not None or (h.state == HostState.DOWN and not cap.allow_down_hosts):
-            raise Conflict("job.host_untrusted", "Host {host} is down or its host key changed; no job runs there.",
-                           host=h.name)
+            raise Conflict(
+                "job.host_untrusted", "Host {host} is down or its host key changed; no job runs there.", host=h.name
+            )
     return hosts
 
 
@@ -77,8 +87,9 @@ def _check_owner(s, org_id, request_id) -> None:
     if request_id is not None:
         req = s.get(Request, request_id)
         if req is None or req.org_id != org_id:
-            raise Invalid("job.request_invalid", "The request does not belong to this organization.",
-                          field="request_id")
+            raise Invalid(
+                "job.request_invalid", "The request does not belong to this organization.", field="request_id"
+            )
 
 
 def _new_job(actor: Actor, s, **fields) -> Job:
@@ -90,8 +101,16 @@ def _new_job(actor: Actor, s, **fields) -> Job:
 
 
 @audited("job.submit", "job", exclude=("secrets",))
-def job_submit(actor: Actor, *, kind: str, org_id: int | None, host_ids: list[int], params: dict,
-               secrets: dict[str, str] | None = None, request_id: int | None = None) -> Job:
+def job_submit(
+    actor: Actor,
+    *,
+    kind: str,
+    org_id: int | None,
+    host_ids: list[int],
+    params: dict,
+    secrets: dict[str, str] | None = None,
+    request_id: int | None = None,
+) -> Job:
     """A pending job, queued once the surrounding transaction commits."""
     _check_actor(actor, org_id, request_id)
     cap = capabilities.get(kind)
@@ -101,12 +120,20 @@ def job_submit(actor: Actor, *, kind: str, org_id: int | None, host_ids: list[in
         if not isinstance(host_ids, (list, tuple)):
             raise Invalid("job.hosts_invalid", "Give a list of host ids.", field="host_ids")
         hosts = _check_hosts(s, list(host_ids), cap)
-        return _new_job(actor, s, kind=kind, org_id=org_id, request_id=request_id, params=params,
-                        secrets=security.seal(json.dumps(secrets)) if secrets else None,
-                        host_links=[JobHost(host_id=h.id, host_name=h.name) for h in hosts])
+        return _new_job(
+            actor,
+            s,
+            kind=kind,
+            org_id=org_id,
+            request_id=request_id,
+            params=params,
+            secrets=security.seal(json.dumps(secrets)) if secrets else None,
+            host_links=[JobHost(host_id=h.id, host_name=h.name) for h in hosts],
+        )
 
 
 # ---- reading -----------------------------------------------------------------------------------
+
 
 def job_list(actor: Actor, *, page: int = 1, per_page: int = 50, status: str | None = None) -> Page:
     stmt = scoped(select(Job), actor, Job)
@@ -114,8 +141,9 @@ def job_list(actor: Actor, *, page: int = 1, per_page: int = 50, status: str | N
         try:
             stmt = stmt.where(Job.status == JobStatus(status))
         except ValueError:
-            raise Invalid("job.status_invalid", "Unknown job status {status}.", field="status",
-                          status=str(status)[:20]) from None
+            raise Invalid(
+                "job.status_invalid", "Unknown job status {status}.", field="status", status=str(status)[:20]
+            ) from None
     with db.unit_of_work():
         return paginate(stmt.order_by(Job.id.desc()), page=page, per_page=per_page)
 
@@ -131,12 +159,25 @@ def _ts(value: dt.datetime | None) -> str | None:
 
 def job_public(actor: Actor, job: Job) -> dict:
     """What `actor` may see of a job, as plain data (the web page, the API and the CLI show this)."""
-    d = {"id": job.id, "kind": job.kind, "status": job.status.value, "org_id": job.org_id,
-         "request_id": job.request_id, "hosts": [link.host_name for link in job.host_links],
-         "created_by": job.created_by_name, "attempt": job.attempt, "retry_of_id": job.retry_of_id,
-         "explanation": job.explanation, "rc": job.rc, "stats": job.stats or {},
-         "cancel_requested": job.cancel_requested, "created_at": _ts(job.created_at),
-         "started_at": _ts(job.started_at), "finished_at": _ts(job.finished_at), "finished": job.finished}
+    d = {
+        "id": job.id,
+        "kind": job.kind,
+        "status": job.status.value,
+        "org_id": job.org_id,
+        "request_id": job.request_id,
+        "hosts": [link.host_name for link in job.host_links],
+        "created_by": job.created_by_name,
+        "attempt": job.attempt,
+        "retry_of_id": job.retry_of_id,
+        "explanation": job.explanation,
+        "rc": job.rc,
+        "stats": job.stats or {},
+        "cancel_requested": job.cancel_requested,
+        "created_at": _ts(job.created_at),
+        "started_at": _ts(job.started_at),
+        "finished_at": _ts(job.finished_at),
+        "finished": job.finished,
+    }
     if actor.is_staff:
         d.update(params=job.params or {}, traceback=job.traceback, worker=job.worker, data=job.data or {})
     return d
@@ -164,14 +205,21 @@ def job_events(actor: Actor, job_id: int, after_counter: int = 0, limit: int = 5
 
 
 def _event(actor: Actor, e: JobEvent) -> dict:
-    d = {"counter": e.counter, "event": e.event, "host": e.host, "task": e.task,
-         "status": e.status.value if e.status else None, "created_at": _ts(e.created_at)}
+    d = {
+        "counter": e.counter,
+        "event": e.event,
+        "host": e.host,
+        "task": e.task,
+        "status": e.status.value if e.status else None,
+        "created_at": _ts(e.created_at),
+    }
     if actor.is_staff:
         d["stdout"] = e.stdout
     return d
 
 
 # ---- cancel and retry ------------------------------------------------------------------------------
+
 
 def _require_manager(actor: Actor, job: Job) -> None:
     require_write(actor)
@@ -196,8 +244,9 @@ def job_cancel(actor: Actor, job_id: int) -> Job:
         elif job.status == JobStatus.RUNNING:
             job.cancel_requested = True
         else:
-            raise Conflict("job.not_active", "Job {id} has already finished ({status}).", id=job.id,
-                           status=job.status.value)
+            raise Conflict(
+                "job.not_active", "Job {id} has already finished ({status}).", id=job.id, status=job.status.value
+            )
         return job
 
 
@@ -215,10 +264,18 @@ def job_retry(actor: Actor, job_id: int) -> Job:
             raise Conflict("job.already_retried", "Job {id} was already retried.", id=old.id)
         _check_hosts(s, old.host_ids, capabilities.get(old.kind))
         _retry_request(s, old)
-        return _new_job(actor, s, kind=old.kind, org_id=old.org_id, request_id=old.request_id,
-                        params=dict(old.params or {}), secrets=old.secrets, attempt=old.attempt + 1,
-                        retry_of_id=old.id, host_links=[JobHost(host_id=h.host_id, host_name=h.host_name)
-                                                        for h in old.host_links])
+        return _new_job(
+            actor,
+            s,
+            kind=old.kind,
+            org_id=old.org_id,
+            request_id=old.request_id,
+            params=dict(old.params or {}),
+            secrets=old.secrets,
+            attempt=old.attempt + 1,
+            retry_of_id=old.id,
+            host_links=[JobHost(host_id=h.host_id, host_name=h.host_name) for h in old.host_links],
+        )
 
 
 def _retry_request(s, job: Job) -> None:
@@ -230,6 +287,7 @@ def _retry_request(s, job: Job) -> None:
 
 
 # ---- the worker ----------------------------------------------------------------------------------
+
 
 def job_kinds() -> list[str]:
     return capabilities.kinds()

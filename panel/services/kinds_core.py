@@ -38,9 +38,16 @@ def _quota_apply(actor: Actor, request: Request) -> list:
     """Approved: the limit changes now (no job), with who asked and who approved in its history."""
     approvers = [a.approver_name for a in request.approvals if a.decision == Decision.APPROVE]
     p = request.payload
-    apply_limit(db.session(), org_id=request.org_id, resource=p["resource"], new_limit=p["new_limit"],
-                requested_by=request.requester_name, approved_by=", ".join(approvers) or actor.username,
-                request_id=request.id, reason=p.get("reason", ""))
+    apply_limit(
+        db.session(),
+        org_id=request.org_id,
+        resource=p["resource"],
+        new_limit=p["new_limit"],
+        requested_by=request.requester_name,
+        approved_by=", ".join(approvers) or actor.username,
+        request_id=request.id,
+        reason=p.get("reason", ""),
+    )
     return []
 
 
@@ -50,15 +57,21 @@ def quota_change_current(session: Session, org_id: int, resource: str) -> tuple[
     return usage_map(session, budget).get(resource, 0), limits_map(session, budget)[resource]
 
 
-QUOTA_CHANGE = register(RequestKind(
-    name="quota.change", label=N_("Quota change"),
-    who_may_request=frozenset({Role.ORG_ADMIN, Role.ADMIN, Role.OPERATOR}),
-    validate=_quota_validate, on_approve=_quota_apply, describe=_quota_describe,
-    default_policy=ApprovalMode.ONE,
-))
+QUOTA_CHANGE = register(
+    RequestKind(
+        name="quota.change",
+        label=N_("Quota change"),
+        who_may_request=frozenset({Role.ORG_ADMIN, Role.ADMIN, Role.OPERATOR}),
+        validate=_quota_validate,
+        on_approve=_quota_apply,
+        describe=_quota_describe,
+        default_policy=ApprovalMode.ONE,
+    )
+)
 
 
 # ---- host.bootstrap / host.ping (data-center staff only) ----------------------------------------------
+
 
 def _host_validate(actor: Actor, org: Organization, payload: dict) -> dict:
     reject_unknown(payload, {"host_id"})
@@ -79,16 +92,40 @@ def _host_describe(payload: dict) -> str:
 
 def _host_job(actor: Actor, request: Request) -> list:
     """The job of the same kind on the one host; the job service enqueues it after commit."""
-    return [jobs.job_submit(actor, kind=request.kind, org_id=request.org_id, host_ids=[request.payload["host_id"]],
-                            params={}, request_id=request.id)]
+    return [
+        jobs.job_submit(
+            actor,
+            kind=request.kind,
+            org_id=request.org_id,
+            host_ids=[request.payload["host_id"]],
+            params={},
+            request_id=request.id,
+        )
+    ]
 
 
 STAFF = frozenset({Role.OPERATOR, Role.ADMIN})
-HOST_BOOTSTRAP = register(RequestKind(
-    name="host.bootstrap", label=N_("Prepare a new host"), who_may_request=STAFF, validate=_host_validate,
-    place=_host_place, on_approve=_host_job, describe=_host_describe, default_policy=ApprovalMode.ONE,
-))
-HOST_PING = register(RequestKind(
-    name="host.ping", label=N_("Check a host answers"), who_may_request=STAFF, validate=_host_validate,
-    place=_host_place, on_approve=_host_job, describe=_host_describe, default_policy=ApprovalMode.AUTO,
-))
+HOST_BOOTSTRAP = register(
+    RequestKind(
+        name="host.bootstrap",
+        label=N_("Prepare a new host"),
+        who_may_request=STAFF,
+        validate=_host_validate,
+        place=_host_place,
+        on_approve=_host_job,
+        describe=_host_describe,
+        default_policy=ApprovalMode.ONE,
+    )
+)
+HOST_PING = register(
+    RequestKind(
+        name="host.ping",
+        label=N_("Check a host answers"),
+        who_may_request=STAFF,
+        validate=_host_validate,
+        place=_host_place,
+        on_approve=_host_job,
+        describe=_host_describe,
+        default_policy=ApprovalMode.AUTO,
+    )
+)

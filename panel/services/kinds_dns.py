@@ -30,8 +30,12 @@ def _create_validate(actor: Actor, org: Organization, payload: dict) -> dict:
     if s.scalars(select(Zone.id).where(Zone.name == name)).first() is not None:
         raise Conflict("dns.zone_exists", "The zone {name} is hosted here already.", field="name", name=name)
     if not actor.is_staff and not dns_claims.domain_verified(org.id, name):
-        raise Forbidden("dns.domain_unverified", "{fqdn} is not a verified domain of your ministry: claim and "
-                        "verify it first.", field="name", fqdn=name)
+        raise Forbidden(
+            "dns.domain_unverified",
+            "{fqdn} is not a verified domain of your ministry: claim and verify it first.",
+            field="name",
+            fqdn=name,
+        )
     return {"name": name}
 
 
@@ -49,8 +53,16 @@ def _create_start(actor: Actor, request: Request) -> list:
     elif zone.status == ZoneStatus.FAILED:
         zone.move_to(ZoneStatus.PENDING)
     host_id = request.target_host_id or primary_host(s).id
-    return [jobs.job_submit(actor, kind="zone.create", org_id=request.org_id, host_ids=[host_id],
-                            params={"zone_id": zone.id}, request_id=request.id)]
+    return [
+        jobs.job_submit(
+            actor,
+            kind="zone.create",
+            org_id=request.org_id,
+            host_ids=[host_id],
+            params={"zone_id": zone.id},
+            request_id=request.id,
+        )
+    ]
 
 
 def _zone_of(payload: dict, org: Organization | None = None) -> Zone:
@@ -65,8 +77,12 @@ def _delete_validate(actor: Actor, org: Organization, payload: dict) -> dict:
     zone_id = require_int(payload, "zone_id", minimum=1, maximum=2**63 - 1)
     zone = _zone_of({"zone_id": zone_id}, org)
     if zone.status not in (ZoneStatus.ACTIVE, ZoneStatus.FAILED):
-        raise Conflict("dns.zone_busy", "The zone {name} is {status}; wait until it is done.", name=zone.name,
-                       status=zone.status.value)
+        raise Conflict(
+            "dns.zone_busy",
+            "The zone {name} is {status}; wait until it is done.",
+            name=zone.name,
+            status=zone.status.value,
+        )
     return {"zone_id": zone.id, "name": zone.name}
 
 
@@ -74,8 +90,16 @@ def _delete_start(actor: Actor, request: Request) -> list:
     zone = _zone_of(request.payload)
     zone.move_to(ZoneStatus.DELETING)
     host_id = zone.host_id or primary_host(db.session()).id
-    return [jobs.job_submit(actor, kind="zone.delete", org_id=request.org_id, host_ids=[host_id],
-                            params={"zone_id": zone.id, "zone_name": zone.name}, request_id=request.id)]
+    return [
+        jobs.job_submit(
+            actor,
+            kind="zone.delete",
+            org_id=request.org_id,
+            host_ids=[host_id],
+            params={"zone_id": zone.id, "zone_name": zone.name},
+            request_id=request.id,
+        )
+    ]
 
 
 def _delete_retry(actor: Actor, request: Request) -> list:
@@ -85,13 +109,28 @@ def _delete_retry(actor: Actor, request: Request) -> list:
     return []
 
 
-ZONE_CREATE = register(RequestKind(
-    name="zone.create", label=N_("DNS zone"), who_may_request=WHO, validate=_create_validate,
-    quota=lambda payload: {"dns_zones": 1}, place=_place, on_approve=_create_start,
-    describe=lambda payload: f"zone {payload['name']}", default_policy=ApprovalMode.ONE,
-))
-ZONE_DELETE = register(RequestKind(
-    name="zone.delete", label=N_("Delete a DNS zone"), who_may_request=WHO, validate=_delete_validate,
-    on_approve=_delete_start, on_retry=_delete_retry, describe=lambda payload: f"delete zone {payload['name']}",
-    default_policy=ApprovalMode.ONE,
-))
+ZONE_CREATE = register(
+    RequestKind(
+        name="zone.create",
+        label=N_("DNS zone"),
+        who_may_request=WHO,
+        validate=_create_validate,
+        quota=lambda payload: {"dns_zones": 1},
+        place=_place,
+        on_approve=_create_start,
+        describe=lambda payload: f"zone {payload['name']}",
+        default_policy=ApprovalMode.ONE,
+    )
+)
+ZONE_DELETE = register(
+    RequestKind(
+        name="zone.delete",
+        label=N_("Delete a DNS zone"),
+        who_may_request=WHO,
+        validate=_delete_validate,
+        on_approve=_delete_start,
+        on_retry=_delete_retry,
+        describe=lambda payload: f"delete zone {payload['name']}",
+        default_policy=ApprovalMode.ONE,
+    )
+)

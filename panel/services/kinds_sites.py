@@ -63,10 +63,15 @@ def _create_validate(actor: Actor, org: Organization, payload: dict) -> dict:
         raise Invalid("site.bulk_forbidden", "Only data-center operators create sites in bulk.", field="sites")
     seen: set[str] = set()
     specs = [_spec(actor, s, org, {k: v for k, v in i.items() if k in ("fqdn", "aliases")}, seen) for i in items]
-    host = sites.site_place(s, count=len(specs), php_version=sites.clean_php(payload.get("php_version")),
-                            host_id=host_id)
-    out = {"plan": plan.name, "php_version": sites.clean_php(payload.get("php_version"), host),
-           "tls": _tls(payload.get("tls")), "host_id": host_id}
+    host = sites.site_place(
+        s, count=len(specs), php_version=sites.clean_php(payload.get("php_version")), host_id=host_id
+    )
+    out = {
+        "plan": plan.name,
+        "php_version": sites.clean_php(payload.get("php_version"), host),
+        "tls": _tls(payload.get("tls")),
+        "host_id": host_id,
+    }
     return {**out, "sites": specs} if "sites" in payload else {**out, **specs[0]}
 
 
@@ -87,11 +92,18 @@ def _create_approve(actor: Actor, request: Request) -> list:
     plan = sites.plan_by_name(s, p["plan"])
     rows = []
     for spec in p.get("sites") or [p]:
-        sites.check_names(actor, s, request.org_id, [spec["fqdn"], *spec["aliases"]],
-                          exclude_request_id=request.id)
-        site = Site(org_id=request.org_id, fqdn=spec["fqdn"], php_version=p["php_version"], plan_id=plan.id,
-                    host_id=request.target_host_id, tls_mode=TlsMode(p["tls"]), request_id=request.id,
-                    quota_request_ids=[request.id], aliases=[SiteAlias(name=a) for a in spec["aliases"]])
+        sites.check_names(actor, s, request.org_id, [spec["fqdn"], *spec["aliases"]], exclude_request_id=request.id)
+        site = Site(
+            org_id=request.org_id,
+            fqdn=spec["fqdn"],
+            php_version=p["php_version"],
+            plan_id=plan.id,
+            host_id=request.target_host_id,
+            tls_mode=TlsMode(p["tls"]),
+            request_id=request.id,
+            quota_request_ids=[request.id],
+            aliases=[SiteAlias(name=a) for a in spec["aliases"]],
+        )
         s.add(site)
         rows.append(site)
     s.flush()
@@ -115,6 +127,7 @@ def _describe_create(payload: dict) -> str:
 
 # ---- changes to one existing site ----------------------------------------------------------------
 
+
 def _site_of(actor: Actor, payload: dict, statuses=(SiteStatus.ACTIVE, SiteStatus.SUSPENDED)) -> Site:
     require_int(payload, "site_id", minimum=1, maximum=2**63 - 1)
     return sites.live_site(actor, int(payload["site_id"]), statuses=statuses)
@@ -132,6 +145,7 @@ def _one_site(fields: set[str], extra=None):
         _same_org(site, org)
         out = {"site_id": site.id, "fqdn": site.fqdn}
         return {**out, **(extra(actor, site, payload) if extra else {})}
+
     return validate
 
 
@@ -180,8 +194,12 @@ def _change_approve(kind: str, apply):
         s = db.session()
         site = s.get(Site, request.payload["site_id"])
         params = apply(actor, s, site, request) or {}
-        return [sites.submit_site_job(actor, kind, [site], request_id=request.id, params=params.get("params"),
-                                      secrets=params.get("secrets"))]
+        return [
+            sites.submit_site_job(
+                actor, kind, [site], request_id=request.id, params=params.get("params"), secrets=params.get("secrets")
+            )
+        ]
+
     return on_approve
 
 
@@ -213,32 +231,76 @@ def _apply_delete(actor, s, site, request):
 def _apply_cert(actor, s, site, request):
     from_request = requests.request_secrets(request)["private_key"]
     check_upload(request.payload["certificate"], request.payload["chain"], from_request, site.names)
-    return {"params": {"certificate": request.payload["certificate"], "chain": request.payload["chain"]},
-            "secrets": {"govhost_tls_key": from_request}}
+    return {
+        "params": {"certificate": request.payload["certificate"], "chain": request.payload["chain"]},
+        "secrets": {"govhost_tls_key": from_request},
+    }
 
 
 def _kind(name, label, validate, apply, job, quota=None, policy=ApprovalMode.ONE, secrets=None):
     extra = {"validate_secrets": secrets} if secrets else {}
-    return register(RequestKind(
-        name=name, label=label, who_may_request=WHO, validate=validate, quota=quota or (lambda p: {}),
-        place=_host_of, on_approve=_change_approve(job, apply), default_policy=policy,
-        describe=lambda p: f"{p['fqdn']}" + (f": {p.get('plan') or p.get('alias') or ''}" if p.get("plan")
-                                             or p.get("alias") else ""), **extra))
+    return register(
+        RequestKind(
+            name=name,
+            label=label,
+            who_may_request=WHO,
+            validate=validate,
+            quota=quota or (lambda p: {}),
+            place=_host_of,
+            on_approve=_change_approve(job, apply),
+            default_policy=policy,
+            describe=lambda p: (
+                f"{p['fqdn']}"
+                + (f": {p.get('plan') or p.get('alias') or ''}" if p.get("plan") or p.get("alias") else "")
+            ),
+            **extra,
+        )
+    )
 
 
-SITE_CREATE = register(RequestKind(
-    name="site.create", label=N_("New website"), who_may_request=WHO, validate=_create_validate,
-    quota=_create_quota, place=_create_place, on_approve=_create_approve, describe=_describe_create,
-    default_policy=ApprovalMode.ONE))
-_kind("site.change_plan", N_("Change a website's plan"), _one_site({"plan"}, _plan_extra), _apply_plan,
-      "site.update", quota=lambda p: {"disk_mb": p["disk_delta_mb"]})
-_kind("site.alias_add", N_("Add a website alias"), _one_site({"alias"}, _alias_add_extra), _apply_alias_add,
-      "site.update")
-_kind("site.alias_remove", N_("Remove a website alias"), _one_site({"alias"}, _alias_remove_extra),
-      _apply_alias_remove, "site.update", policy=ApprovalMode.AUTO)
-_kind("site.suspend", N_("Suspend a website"), _one_site(set()), lambda *a: None, "site.suspend",
-      policy=ApprovalMode.AUTO)
+SITE_CREATE = register(
+    RequestKind(
+        name="site.create",
+        label=N_("New website"),
+        who_may_request=WHO,
+        validate=_create_validate,
+        quota=_create_quota,
+        place=_create_place,
+        on_approve=_create_approve,
+        describe=_describe_create,
+        default_policy=ApprovalMode.ONE,
+    )
+)
+_kind(
+    "site.change_plan",
+    N_("Change a website's plan"),
+    _one_site({"plan"}, _plan_extra),
+    _apply_plan,
+    "site.update",
+    quota=lambda p: {"disk_mb": p["disk_delta_mb"]},
+)
+_kind(
+    "site.alias_add", N_("Add a website alias"), _one_site({"alias"}, _alias_add_extra), _apply_alias_add, "site.update"
+)
+_kind(
+    "site.alias_remove",
+    N_("Remove a website alias"),
+    _one_site({"alias"}, _alias_remove_extra),
+    _apply_alias_remove,
+    "site.update",
+    policy=ApprovalMode.AUTO,
+)
+_kind(
+    "site.suspend", N_("Suspend a website"), _one_site(set()), lambda *a: None, "site.suspend", policy=ApprovalMode.AUTO
+)
 _kind("site.unsuspend", N_("Unsuspend a website"), _one_site(set()), lambda *a: None, "site.unsuspend")
 _kind("site.delete", N_("Delete a website"), _one_site(set()), _apply_delete, "site.delete")
-_kind("site.cert_upload", N_("Install a website certificate"), _one_site({"certificate", "chain"}, _cert_extra),
-      _apply_cert, "site.cert", policy=ApprovalMode.AUTO, secrets=_cert_secrets)
+_kind(
+    "site.cert_upload",
+    N_("Install a website certificate"),
+    _one_site({"certificate", "chain"}, _cert_extra),
+    _apply_cert,
+    "site.cert",
+    policy=ApprovalMode.AUTO,
+    secrets=_cert_secrets,
+)

@@ -36,10 +36,12 @@ USAGE_STATUSES = (MailboxStatus.ACTIVE, MailboxStatus.SUSPENDED)  # what holds m
 
 # ---- reading ---------------------------------------------------------------------------------
 
+
 def mail_domain_list(actor: Actor, *, page: int = 1, per_page: int = 50) -> Page:
     with db.unit_of_work():
-        return paginate(scoped(select(MailDomain), actor, MailDomain).order_by(MailDomain.name),
-                        page=page, per_page=per_page)
+        return paginate(
+            scoped(select(MailDomain), actor, MailDomain).order_by(MailDomain.name), page=page, per_page=per_page
+        )
 
 
 def mail_domain_get(actor: Actor, domain_id) -> MailDomain:
@@ -49,8 +51,9 @@ def mail_domain_get(actor: Actor, domain_id) -> MailDomain:
 
 def mail_domain_by_name(actor: Actor, name: str) -> MailDomain:
     with db.unit_of_work() as s:
-        dom = s.scalars(scoped(select(MailDomain).where(MailDomain.name == str(name).lower()[:253]), actor,
-                               MailDomain)).first()
+        dom = s.scalars(
+            scoped(select(MailDomain).where(MailDomain.name == str(name).lower()[:253]), actor, MailDomain)
+        ).first()
         if dom is None:
             return get_scoped(MailDomain, -1, actor, "mail_domain")  # the same 404 as any other miss
         return dom
@@ -75,9 +78,11 @@ def mailbox_by_address(actor: Actor, address: str) -> Mailbox:
     local, _, domain = str(address).strip().lower().partition("@")
     dom = mail_domain_by_name(actor, domain)
     with db.unit_of_work() as s:
-        box = s.scalars(scoped(select(Mailbox), actor, Mailbox).where(
-            Mailbox.domain_id == dom.id, Mailbox.local_part == local[:64],
-            Mailbox.status != MailboxStatus.DELETED)).first()
+        box = s.scalars(
+            scoped(select(Mailbox), actor, Mailbox).where(
+                Mailbox.domain_id == dom.id, Mailbox.local_part == local[:64], Mailbox.status != MailboxStatus.DELETED
+            )
+        ).first()
         return box if box is not None else get_scoped(Mailbox, -1, actor, "mailbox")
 
 
@@ -109,8 +114,9 @@ def mail_server_setup(actor: Actor, *, host_id) -> object:
     """Data-center staff: (re)build a mail host's whole configuration (idempotent)."""
     require_staff(actor)
     with db.unit_of_work():
-        return jobs_svc.job_submit(actor, kind="mail.server", org_id=None, host_ids=[valid_id(host_id, "host")],
-                                   params={})
+        return jobs_svc.job_submit(
+            actor, kind="mail.server", org_id=None, host_ids=[valid_id(host_id, "host")], params={}
+        )
 
 
 @audited("mail.usage_collect", "job")
@@ -118,29 +124,57 @@ def mail_usage_collect(actor: Actor) -> list[Job]:
     """Data-center staff (and the schedule): one mail.usage job per usable mail host with live
     mailboxes, skipping a host whose previous usage job has not finished (no pile-up behind a slow one)."""
     require_staff(actor)
-    unfinished = (select(JobHost.host_id).join(Job, Job.id == JobHost.job_id)
-                  .where(Job.kind == "mail.usage", Job.status.in_((JobStatus.PENDING, JobStatus.RUNNING))))
+    unfinished = (
+        select(JobHost.host_id)
+        .join(Job, Job.id == JobHost.job_id)
+        .where(Job.kind == "mail.usage", Job.status.in_((JobStatus.PENDING, JobStatus.RUNNING)))
+    )
     with db.unit_of_work() as s:
-        host_ids = s.scalars(select(MailDomain.host_id).join(Mailbox, Mailbox.domain_id == MailDomain.id)
-                             .join(Host, Host.id == MailDomain.host_id)
-                             .where(Mailbox.status.in_(USAGE_STATUSES), Host.state != HostState.DOWN,
-                                    Host.key_mismatch_at.is_(None), MailDomain.host_id.not_in(unfinished))
-                             .distinct().order_by(MailDomain.host_id)).all()
-        return [jobs_svc.job_submit(actor, kind="mail.usage", org_id=None, host_ids=[h], params={})
-                for h in host_ids]
+        host_ids = s.scalars(
+            select(MailDomain.host_id)
+            .join(Mailbox, Mailbox.domain_id == MailDomain.id)
+            .join(Host, Host.id == MailDomain.host_id)
+            .where(
+                Mailbox.status.in_(USAGE_STATUSES),
+                Host.state != HostState.DOWN,
+                Host.key_mismatch_at.is_(None),
+                MailDomain.host_id.not_in(unfinished),
+            )
+            .distinct()
+            .order_by(MailDomain.host_id)
+        ).all()
+        return [jobs_svc.job_submit(actor, kind="mail.usage", org_id=None, host_ids=[h], params={}) for h in host_ids]
 
 
 # ---- asking for changes (each files one request; passwords only as its secrets) ------------------
+
 
 def _ask(actor: Actor, kind: str, org_id: int, payload: dict, secrets: dict | None = None) -> Request:
     return requests.request_create(actor, kind=kind, org_id=org_id, payload=payload, secrets=secrets)
 
 
-def mail_domain_create(actor: Actor, *, org_id, name: str, contact: str, external_forwarding: bool = False,
-                       on_suspend: str = "defer", default_quota_mb: int = 1024) -> Request:
-    return _ask(actor, "mail_domain.create", org_id, {"name": name, "contact": contact,
-                                                      "external_forwarding": external_forwarding,
-                                                      "on_suspend": on_suspend, "default_quota_mb": default_quota_mb})
+def mail_domain_create(
+    actor: Actor,
+    *,
+    org_id,
+    name: str,
+    contact: str,
+    external_forwarding: bool = False,
+    on_suspend: str = "defer",
+    default_quota_mb: int = 1024,
+) -> Request:
+    return _ask(
+        actor,
+        "mail_domain.create",
+        org_id,
+        {
+            "name": name,
+            "contact": contact,
+            "external_forwarding": external_forwarding,
+            "on_suspend": on_suspend,
+            "default_quota_mb": default_quota_mb,
+        },
+    )
 
 
 def mailbox_create(actor: Actor, *, domain_id, mailboxes: list[dict], quota_mb: int | None = None) -> Request:
@@ -186,8 +220,9 @@ def mailbox_delete(actor: Actor, *, mailbox_id) -> Request:
 
 def alias_create(actor: Actor, *, domain_id, source: str, destinations) -> Request:
     dom = mail_domain_get(actor, domain_id)
-    return _ask(actor, "alias.create", dom.org_id, {"domain_id": dom.id, "source": source,
-                                                    "destinations": destinations})
+    return _ask(
+        actor, "alias.create", dom.org_id, {"domain_id": dom.id, "source": source, "destinations": destinations}
+    )
 
 
 def alias_delete(actor: Actor, *, alias_id) -> Request:
@@ -197,16 +232,27 @@ def alias_delete(actor: Actor, *, alias_id) -> Request:
 
 # ---- DNS: publish MX, SPF, DKIM, DMARC; check what resolvers see ---------------------------------
 
+
 def wanted_records(domain: MailDomain, host: Host) -> list[dict]:
     name = domain.name
-    recs = [{"name": f"{name}.", "type": "MX", "data": f"10 mail.{name}."},
-            {"name": f"mail.{name}.", "type": "A", "data": host.address},
-            {"name": f"{name}.", "type": "TXT", "data": "v=spf1 mx -all"},
-            {"name": f"_dmarc.{name}.", "type": "TXT",
-             "data": f"v=DMARC1; p=quarantine; adkim=s; aspf=s; rua=mailto:postmaster@{name}"}]
+    recs = [
+        {"name": f"{name}.", "type": "MX", "data": f"10 mail.{name}."},
+        {"name": f"mail.{name}.", "type": "A", "data": host.address},
+        {"name": f"{name}.", "type": "TXT", "data": "v=spf1 mx -all"},
+        {
+            "name": f"_dmarc.{name}.",
+            "type": "TXT",
+            "data": f"v=DMARC1; p=quarantine; adkim=s; aspf=s; rua=mailto:postmaster@{name}",
+        },
+    ]
     if domain.dkim_public_key:
-        recs.append({"name": f"{domain.dkim_selector}._domainkey.{name}.", "type": "TXT",
-                     "data": f"v=DKIM1; k=rsa; p={domain.dkim_public_key}"})
+        recs.append(
+            {
+                "name": f"{domain.dkim_selector}._domainkey.{name}.",
+                "type": "TXT",
+                "data": f"v=DKIM1; k=rsa; p={domain.dkim_public_key}",
+            }
+        )
     return recs
 
 
@@ -217,8 +263,9 @@ def mail_domain_dns_publish(actor: Actor, *, domain_id) -> MailDomain:
         dom = get_scoped(MailDomain, valid_id(domain_id, "mail_domain"), actor, "mail_domain")
         host = s.get(Host, dom.host_id)
         if host is not None and dom.status == MailDomainStatus.ACTIVE:
-            dns_svc.records_publish(actor, org_id=dom.org_id, fqdn=dom.name, source=f"mail:{dom.id}",
-                                    records=wanted_records(dom, host))
+            dns_svc.records_publish(
+                actor, org_id=dom.org_id, fqdn=dom.name, source=f"mail:{dom.id}", records=wanted_records(dom, host)
+            )
         return dom
 
 
@@ -256,8 +303,13 @@ def mail_domain_dns_check(actor: Actor, *, domain_id) -> MailDomain:
         for rec in wanted_records(dom, host) if host else []:
             got = _answers(resolver, rec["name"], rec["type"])
             key = f"{rec['type']} {rec['name']}"
-            status[key] = "unknown" if got is None else "ok" if rec["data"].lower() in [g.lower() for g in got] \
+            status[key] = (
+                "unknown"
+                if got is None
+                else "ok"
+                if rec["data"].lower() in [g.lower() for g in got]
                 else ("wrong" if got else "missing")
+            )
         dom.dns_status, dom.dns_checked_at = status, db.utcnow()
         return dom
 
@@ -284,8 +336,9 @@ if _publish_on_done not in TRANSITION_HOOKS:
 def mailbox_counts(actor: Actor, domain_ids: list[int]) -> dict[int, int]:
     """Live mailboxes per domain (one grouped query) for domain lists."""
     with db.unit_of_work() as s:
-        rows = s.execute(select(Mailbox.domain_id, func.count()).where(Mailbox.domain_id.in_(domain_ids),
-                                                                       Mailbox.status != MailboxStatus.DELETED)
-                         .group_by(Mailbox.domain_id))
+        rows = s.execute(
+            select(Mailbox.domain_id, func.count())
+            .where(Mailbox.domain_id.in_(domain_ids), Mailbox.status != MailboxStatus.DELETED)
+            .group_by(Mailbox.domain_id)
+        )
         return dict(rows.all())
-

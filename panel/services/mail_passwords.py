@@ -30,8 +30,20 @@ MIN_LENGTH = 12
 MAX_LENGTH = 128
 ARGON2 = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 # Passwords people pick when told "a strong password"; refused whatever their length.
-COMMON = frozenset({"password1234", "p@ssw0rd1234", "qwertyuiop12", "123456789012", "administrator",
-                    "welcome12345", "changeme1234", "cambodia1234", "khmer1234567", "passw0rd!234"})
+COMMON = frozenset(
+    {
+        "password1234",
+        "p@ssw0rd1234",
+        "qwertyuiop12",
+        "123456789012",
+        "administrator",
+        "welcome12345",
+        "changeme1234",
+        "cambodia1234",
+        "khmer1234567",
+        "passw0rd!234",
+    }
+)
 
 _libcrypt = ctypes.CDLL(ctypes.util.find_library("crypt") or "libcrypt.so.1", use_errno=True)
 _libcrypt.crypt_r.restype = ctypes.c_char_p

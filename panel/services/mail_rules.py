@@ -38,24 +38,35 @@ def clean_local_part(value, field: str = "local_part", *, role_ok: bool = False)
         raise Invalid("mail.local_part_required", "A mailbox name (the part before @) is required.", field=field)
     raw = unicodedata.normalize("NFC", value.strip()).lower()
     if len(raw) > MAX_LOCAL:
-        raise Invalid("mail.local_part_too_long", "The part before @ has at most {max} characters.", field=field,
-                      max=MAX_LOCAL)
+        raise Invalid(
+            "mail.local_part_too_long", "The part before @ has at most {max} characters.", field=field, max=MAX_LOCAL
+        )
     if not LOCAL_RE.match(raw) or ".." in raw:
-        raise Invalid("mail.local_part_invalid", "{value} may hold only letters a-z, digits, dots, hyphens and "
-                      "underscores, and must begin and end with a letter or digit.", field=field, value=_shown(raw))
+        raise Invalid(
+            "mail.local_part_invalid",
+            "{value} may hold only letters a-z, digits, dots, hyphens and "
+            "underscores, and must begin and end with a letter or digit.",
+            field=field,
+            value=_shown(raw),
+        )
     if raw in SYSTEM_NAMES:
         raise Invalid("mail.local_part_system", "{value} is used by the mail system itself.", field=field, value=raw)
     if raw in ROLE_NAMES and not role_ok:
-        raise Invalid("mail.local_part_reserved", "{value} is a role address (RFC 2142): make it an alias to "
-                      "a person's mailbox instead.", field=field, value=raw)
+        raise Invalid(
+            "mail.local_part_reserved",
+            "{value} is a role address (RFC 2142): make it an alias to a person's mailbox instead.",
+            field=field,
+            value=raw,
+        )
     return raw
 
 
 def clean_address(value, field: str = "destinations") -> str:
     """A full address local@domain (any domain), normalised."""
     if not isinstance(value, str) or value.count("@") != 1:
-        raise Invalid("mail.address_invalid", "{value} is not a mail address (name@domain).", field=field,
-                      value=_shown(value))
+        raise Invalid(
+            "mail.address_invalid", "{value} is not a mail address (name@domain).", field=field, value=_shown(value)
+        )
     local, domain = value.strip().rsplit("@", 1)
     local = clean_local_part(local, field, role_ok=True)
     return f"{local}@{clean_hostname(domain, field)}"
@@ -75,8 +86,13 @@ def clean_quota_mb(value, field: str = "quota_mb") -> int:
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or not MIN_QUOTA_MB <= value <= MAX_QUOTA_MB:
-        raise Invalid("mail.quota_invalid", "A mailbox quota is a whole number of MB from {min} to {max}.",
-                      field=field, min=MIN_QUOTA_MB, max=MAX_QUOTA_MB)
+        raise Invalid(
+            "mail.quota_invalid",
+            "A mailbox quota is a whole number of MB from {min} to {max}.",
+            field=field,
+            min=MIN_QUOTA_MB,
+            max=MAX_QUOTA_MB,
+        )
     return value
 
 
@@ -91,14 +107,14 @@ def clean_local_parts(values, field: str = "local_parts") -> list[str]:
     clean = [clean_local_part(v, field) for v in values]
     dupes = sorted({v for v in clean if clean.count(v) > 1}) if len(set(clean)) != len(clean) else []
     if dupes:
-        raise Invalid("mail.local_part_duplicate", "{value} appears twice in the request.", field=field,
-                      value=dupes[0])
+        raise Invalid("mail.local_part_duplicate", "{value} appears twice in the request.", field=field, value=dupes[0])
     return clean
 
 
 def clean_display_name(value, field: str = "display_name") -> str:
     value = "" if value is None else value
     if not isinstance(value, str) or len(value) > 200 or any(unicodedata.category(c) == "Cc" for c in value):
-        raise Invalid("mail.display_name_invalid", "A display name is text of at most 200 characters on one line.",
-                      field=field)
+        raise Invalid(
+            "mail.display_name_invalid", "A display name is text of at most 200 characters on one line.", field=field
+        )
     return value.strip()

@@ -37,8 +37,9 @@ def _to_ascii(label: str, field: str, whole: str) -> str:
     try:
         return label.encode("idna").decode("ascii")
     except UnicodeError:
-        raise _bad("name.idna_invalid", "{name} is not a valid international domain name.", field,
-                   name=_shown(whole)) from None
+        raise _bad(
+            "name.idna_invalid", "{name} is not a valid international domain name.", field, name=_shown(whole)
+        ) from None
 
 
 def clean_hostname(value, field: str = "fqdn", *, min_labels: int = 2, wildcard: bool = False) -> str:
@@ -52,8 +53,13 @@ def clean_hostname(value, field: str = "fqdn", *, min_labels: int = 2, wildcard:
         raise _bad("name.too_long", "A domain name has at most {max} characters.", field, max=MAX_NAME)
     bad = sorted({ch for ch in raw if ch in _HOSTILE or unicodedata.category(ch).startswith("C")})
     if bad:
-        raise _bad("name.characters", "{name} contains characters a domain name cannot hold: {chars}.", field,
-                   name=_shown(raw), chars=" ".join(repr(c) for c in bad[:5]))
+        raise _bad(
+            "name.characters",
+            "{name} contains characters a domain name cannot hold: {chars}.",
+            field,
+            name=_shown(raw),
+            chars=" ".join(repr(c) for c in bad[:5]),
+        )
     labels = raw.lower().split(".")
     if wildcard and labels[0] == "*":
         labels = labels[1:]
@@ -62,17 +68,27 @@ def clean_hostname(value, field: str = "fqdn", *, min_labels: int = 2, wildcard:
     ascii_labels = [_to_ascii(lab, field, raw) for lab in labels]
     for lab in ascii_labels:
         if len(lab) > MAX_LABEL:
-            raise _bad("name.label_too_long", "Each part of a domain name has at most {max} characters: {label}.",
-                       field, max=MAX_LABEL, label=_shown(lab))
+            raise _bad(
+                "name.label_too_long",
+                "Each part of a domain name has at most {max} characters: {label}.",
+                field,
+                max=MAX_LABEL,
+                label=_shown(lab),
+            )
         if not _LABEL.match(lab):
-            raise _bad("name.label_invalid", "{label} is not a valid part of a domain name (letters, digits and "
-                       "inner hyphens only).", field, label=_shown(lab))
+            raise _bad(
+                "name.label_invalid",
+                "{label} is not a valid part of a domain name (letters, digits and inner hyphens only).",
+                field,
+                label=_shown(lab),
+            )
     name = ".".join(ascii_labels)
     if len(name) > MAX_NAME:
         raise _bad("name.too_long", "A domain name has at most {max} characters.", field, max=MAX_NAME)
     if len(ascii_labels) < min_labels:
-        raise _bad("name.not_qualified", "{name} is not a full domain name (like www.example.gov.kh).", field,
-                   name=_shown(raw))
+        raise _bad(
+            "name.not_qualified", "{name} is not a full domain name (like www.example.gov.kh).", field, name=_shown(raw)
+        )
     if not _TLD.match(ascii_labels[-1]):
         raise _bad("name.tld_invalid", "{name} does not end in a valid top-level domain.", field, name=_shown(raw))
     return ("*." if wildcard and raw.startswith("*.") else "") + name

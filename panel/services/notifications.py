@@ -27,18 +27,27 @@ from panel.services.tenants import valid_id
 log = logging.getLogger(__name__)
 
 
-def notify(session: Session, users: Iterable[User | int], *, kind: str, subject: str, body: str = "",
-           link: str = "", org_id: int | None = None) -> list[Notification]:
+def notify(
+    session: Session,
+    users: Iterable[User | int],
+    *,
+    kind: str,
+    subject: str,
+    body: str = "",
+    link: str = "",
+    org_id: int | None = None,
+) -> list[Notification]:
     """Add one notification per user (deduplicated) and queue its e-mail for after the commit."""
     ids = sorted({u if isinstance(u, int) else u.id for u in users if u is not None})
     if not ids:
         return []
-    rows = [Notification(user_id=uid, org_id=org_id, kind=kind, subject=subject[:200], body=body, link=link[:300])
-            for uid in ids]
+    rows = [
+        Notification(user_id=uid, org_id=org_id, kind=kind, subject=subject[:200], body=body, link=link[:300])
+        for uid in ids
+    ]
     session.add_all(rows)
     session.flush()
-    recipients = [e for (e,) in session.execute(select(User.email).where(User.id.in_(ids), User.is_active))
-                  if e]
+    recipients = [e for (e,) in session.execute(select(User.email).where(User.id.in_(ids), User.is_active)) if e]
     if recipients:
         _after_commit(session, lambda: send_mail(recipients, subject, f"{body}\n\n{link}".strip()))
     return rows
@@ -46,8 +55,12 @@ def notify(session: Session, users: Iterable[User | int], *, kind: str, subject:
 
 def staff_approvers(session: Session, *, exclude: int | None = None) -> list[int]:
     """Active operators and admins: the people asked to decide on a new request."""
-    stmt = (select(Membership.user_id).join(User, User.id == Membership.user_id)
-            .where(Membership.role.in_([Role.OPERATOR, Role.ADMIN]), User.is_active).distinct())
+    stmt = (
+        select(Membership.user_id)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.role.in_([Role.OPERATOR, Role.ADMIN]), User.is_active)
+        .distinct()
+    )
     return [uid for uid in session.scalars(stmt) if uid != exclude]
 
 
@@ -83,6 +96,7 @@ def send_mail(recipients: list[str], subject: str, body: str) -> bool:
 
 # ---- reading and marking -----------------------------------------------------------------------
 
+
 def _mine(actor: Actor):
     return select(Notification).where(Notification.user_id == (actor.user_id or -1))
 
@@ -99,15 +113,20 @@ def notification_unread_count(actor: Actor) -> int:
     if actor.user_id is None:
         return 0
     with db.unit_of_work() as s:
-        return s.scalar(select(func.count(Notification.id)).where(
-            Notification.user_id == actor.user_id, Notification.read_at.is_(None))) or 0
+        return (
+            s.scalar(
+                select(func.count(Notification.id)).where(
+                    Notification.user_id == actor.user_id, Notification.read_at.is_(None)
+                )
+            )
+            or 0
+        )
 
 
 def notification_mark_read(actor: Actor, *, notification_id: int | None = None) -> int:
     """Mark one (or, without an id, every) notification of the actor read; returns how many."""
     with db.unit_of_work() as s:
-        stmt = update(Notification).where(Notification.user_id == (actor.user_id or -1),
-                                          Notification.read_at.is_(None))
+        stmt = update(Notification).where(Notification.user_id == (actor.user_id or -1), Notification.read_at.is_(None))
         if notification_id is not None:
             stmt = stmt.where(Notification.id == valid_id(notification_id, "notification"))
         return s.execute(stmt.values(read_at=db.utcnow())).rowcount or 0

@@ -53,8 +53,12 @@ class Impact:
 
 def check_resource(resource) -> str:
     if not isinstance(resource, str) or resource not in DEFAULT_LIMITS:
-        raise Invalid("quota.resource_unknown", "Unknown quota resource: {resource}.", field="resource",
-                      resource=str(resource)[:64])
+        raise Invalid(
+            "quota.resource_unknown",
+            "Unknown quota resource: {resource}.",
+            field="resource",
+            resource=str(resource)[:64],
+        )
     return resource
 
 
@@ -94,11 +98,16 @@ def raise_not_found(org_id) -> None:
 
 def usage_map(session: Session, budget_id: int, *, exclude_request_id: int | None = None) -> dict[str, int]:
     """Held amounts per resource, in one grouped query over the ministry's quota rows."""
-    stmt = (select(RequestQuota.resource, func.sum(RequestQuota.amount))
-            .join(Request, Request.id == RequestQuota.request_id)
-            .where(RequestQuota.org_id == budget_id, RequestQuota.released_at.is_(None),
-                   Request.status.in_([s.value for s in HOLDING]))
-            .group_by(RequestQuota.resource))
+    stmt = (
+        select(RequestQuota.resource, func.sum(RequestQuota.amount))
+        .join(Request, Request.id == RequestQuota.request_id)
+        .where(
+            RequestQuota.org_id == budget_id,
+            RequestQuota.released_at.is_(None),
+            Request.status.in_([s.value for s in HOLDING]),
+        )
+        .group_by(RequestQuota.resource)
+    )
     if exclude_request_id is not None:
         stmt = stmt.where(RequestQuota.request_id != exclude_request_id)
     return {r: int(n or 0) for r, n in session.execute(stmt)}
@@ -114,8 +123,9 @@ def lock_budget(session: Session, budget_id: int) -> None:
     session.execute(select(Organization.id).where(Organization.id == budget_id).with_for_update())
 
 
-def quota_impact(session: Session, org_id: int, deltas: dict, *, exclude_request_id: int | None = None,
-                 lock: bool = False) -> list[Impact]:
+def quota_impact(
+    session: Session, org_id: int, deltas: dict, *, exclude_request_id: int | None = None, lock: bool = False
+) -> list[Impact]:
     budget = budget_org_id(session, org_id)
     if lock:
         lock_budget(session, budget)
@@ -124,15 +134,21 @@ def quota_impact(session: Session, org_id: int, deltas: dict, *, exclude_request
     return [Impact(r, used.get(r, 0), int(a), limits.get(r, 0)) for r, a in sorted(deltas.items())]
 
 
-def quota_check(actor: Actor, org_id: int, deltas: dict, *, exclude_request_id: int | None = None,
-                lock: bool = False) -> list[Impact]:
+def quota_check(
+    actor: Actor, org_id: int, deltas: dict, *, exclude_request_id: int | None = None, lock: bool = False
+) -> list[Impact]:
     """Raise QuotaExceeded("quota.<resource>", used=, asked=, limit=) if any resource would overflow."""
     with db.unit_of_work() as s:
         impact = quota_impact(s, org_id, check_deltas(deltas), exclude_request_id=exclude_request_id, lock=lock)
     for row in impact:
         if not row.ok:
-            raise QuotaExceeded(f"quota.{row.resource}", resource=f"quota.{row.resource}", used=row.used,
-                                asked=row.asked, limit=row.limit)
+            raise QuotaExceeded(
+                f"quota.{row.resource}",
+                resource=f"quota.{row.resource}",
+                used=row.used,
+                asked=row.asked,
+                limit=row.limit,
+            )
     return impact
 
 
@@ -147,9 +163,11 @@ def quota_record(session: Session, request: Request, deltas: dict[str, int]) -> 
 def quota_release(actor: Actor, *, request_id: int) -> int:
     """The object a request made is gone: its budget is free again. Returns the rows released."""
     with db.unit_of_work() as s:
-        result = s.execute(update(RequestQuota).where(RequestQuota.request_id == request_id,
-                                                      RequestQuota.released_at.is_(None))
-                           .values(released_at=db.utcnow()))
+        result = s.execute(
+            update(RequestQuota)
+            .where(RequestQuota.request_id == request_id, RequestQuota.released_at.is_(None))
+            .values(released_at=db.utcnow())
+        )
         return result.rowcount or 0
 
 
@@ -162,19 +180,37 @@ def quota_usage(actor: Actor, org_id) -> list[QuotaRow]:
     return [QuotaRow(r, used.get(r, 0), limits[r]) for r in DEFAULT_LIMITS]
 
 
-def apply_limit(session: Session, *, org_id: int, resource: str, new_limit: int, requested_by: str,
-                approved_by: str, request_id: int | None = None, reason: str = "") -> QuotaLimitChange:
+def apply_limit(
+    session: Session,
+    *,
+    org_id: int,
+    resource: str,
+    new_limit: int,
+    requested_by: str,
+    approved_by: str,
+    request_id: int | None = None,
+    reason: str = "",
+) -> QuotaLimitChange:
     """Set a limit and append its history row; the caller has checked permissions."""
     budget = budget_org_id(session, org_id)
-    row = session.scalars(select(QuotaLimit).where(QuotaLimit.org_id == budget, QuotaLimit.resource == resource)
-                          .with_for_update()).first()
+    row = session.scalars(
+        select(QuotaLimit).where(QuotaLimit.org_id == budget, QuotaLimit.resource == resource).with_for_update()
+    ).first()
     old = row.limit if row is not None else DEFAULT_LIMITS[resource]
     if row is None:
         row = QuotaLimit(org_id=budget, resource=resource, limit=new_limit)
         session.add(row)
     row.limit, row.updated_at = new_limit, db.utcnow()
-    change = QuotaLimitChange(org_id=budget, resource=resource, old=old, new=new_limit, requested_by=requested_by,
-                              approved_by=approved_by, request_id=request_id, reason=reason)
+    change = QuotaLimitChange(
+        org_id=budget,
+        resource=resource,
+        old=old,
+        new=new_limit,
+        requested_by=requested_by,
+        approved_by=approved_by,
+        request_id=request_id,
+        reason=reason,
+    )
     session.add(change)
     session.flush()
     return change
@@ -184,8 +220,9 @@ def check_limit(value) -> int:
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_LIMIT:
-        raise Invalid("quota.limit_invalid", "The limit must be a whole number from 0 to {max}.", field="limit",
-                      max=MAX_LIMIT)
+        raise Invalid(
+            "quota.limit_invalid", "The limit must be a whole number from 0 to {max}.", field="limit", max=MAX_LIMIT
+        )
     return value
 
 
@@ -197,8 +234,15 @@ def quota_set(actor: Actor, *, org_id: int, resource: str, limit: int, reason: s
     resource, limit = check_resource(resource), check_limit(limit)
     with db.unit_of_work() as s:
         org_id = _visible_org(actor, org_id)
-        return apply_limit(s, org_id=org_id, resource=resource, new_limit=limit, requested_by=actor.username,
-                           approved_by=actor.username, reason=(reason or "")[:500])
+        return apply_limit(
+            s,
+            org_id=org_id,
+            resource=resource,
+            new_limit=limit,
+            requested_by=actor.username,
+            approved_by=actor.username,
+            reason=(reason or "")[:500],
+        )
 
 
 def quota_history(actor: Actor, org_id, *, page: int = 1, per_page: int = 50) -> Page:

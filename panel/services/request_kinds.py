@@ -109,8 +109,9 @@ def get(name: str) -> RequestKind:
     try:
         return _KINDS[name]
     except (KeyError, TypeError):
-        raise NotFound("request.kind_unknown", "Unknown request kind: {kind}.", field="kind",
-                       kind=str(name)[:64]) from None
+        raise NotFound(
+            "request.kind_unknown", "Unknown request kind: {kind}.", field="kind", kind=str(name)[:64]
+        ) from None
 
 
 def all() -> list[RequestKind]:  # the registry's public name (shadows the builtin here only)
@@ -120,13 +121,20 @@ def all() -> list[RequestKind]:  # the registry's public name (shadows the built
 
 # ---- helpers for validate() functions -----------------------------------------------------------
 
+
 def require_int(payload: dict, name: str, *, minimum: int = 0, maximum: int = 2**53) -> int:
     value = payload.get(name)
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
-        raise Invalid("request.field_invalid", "{name} must be a whole number from {minimum} to {maximum}.",
-                      field=name, name=name, minimum=minimum, maximum=maximum)
+        raise Invalid(
+            "request.field_invalid",
+            "{name} must be a whole number from {minimum} to {maximum}.",
+            field=name,
+            name=name,
+            minimum=minimum,
+            maximum=maximum,
+        )
     return value
 
 
@@ -135,8 +143,13 @@ def require_text(payload: dict, name: str, *, max_len: int = 500, required: bool
     if value is None:
         value = ""
     if not isinstance(value, str) or "\x00" in value or len(value) > max_len:
-        raise Invalid("request.field_invalid", "{name} must be text of at most {max_len} characters.",
-                      field=name, name=name, max_len=max_len)
+        raise Invalid(
+            "request.field_invalid",
+            "{name} must be text of at most {max_len} characters.",
+            field=name,
+            name=name,
+            max_len=max_len,
+        )
     value = value.strip()
     if required and not value:
         raise Invalid("request.field_required", "{name} is required.", field=name, name=name)
@@ -146,5 +159,6 @@ def require_text(payload: dict, name: str, *, max_len: int = 500, required: bool
 def reject_unknown(payload: dict, allowed: set[str]) -> None:
     unknown = sorted(set(payload) - allowed)
     if unknown:
-        raise Invalid("request.field_unknown", "Unknown field: {name}.", field=str(unknown[0])[:64],
-                      name=str(unknown[0])[:64])
+        raise Invalid(
+            "request.field_unknown", "Unknown field: {name}.", field=str(unknown[0])[:64], name=str(unknown[0])[:64]
+        )

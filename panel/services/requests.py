@@ -49,6 +49,7 @@ MAX_PAYLOAD = 16_000  # characters of JSON: payloads are small descriptions, nev
 
 # ---- helpers -----------------------------------------------------------------------------------
 
+
 def org_roles_up(actor: Actor, org: Organization) -> frozenset[Role]:
     """The actor's ministry roles in `org` or any organization above it."""
     roles: set[Role] = set()
@@ -142,6 +143,7 @@ def _link(req: Request) -> str:
 
 # ---- the path of a request ---------------------------------------------------------------------
 
+
 def _submit(actor: Actor, s: Session, req: Request, kind: RequestKind) -> None:
     req.move_to(S.SUBMITTED)
     mode = policy_mode(s, req.kind)
@@ -152,8 +154,15 @@ def _submit(actor: Actor, s: Session, req: Request, kind: RequestKind) -> None:
         req.approvals.append(RequestApproval(approver_id=None, approver_name=AUTO_APPROVER, decision=Decision.APPROVE))
         _grant(actor, s, req, kind)
         return
-    notify(s, staff_approvers(s, exclude=req.requester_id), kind="request.submitted", org_id=req.org_id,
-           subject=f"Request #{req.id} ({req.kind}) waits for approval", body=req.summary, link=_link(req))
+    notify(
+        s,
+        staff_approvers(s, exclude=req.requester_id),
+        kind="request.submitted",
+        org_id=req.org_id,
+        subject=f"Request #{req.id} ({req.kind}) waits for approval",
+        body=req.summary,
+        link=_link(req),
+    )
 
 
 def _grant(actor: Actor, s: Session, req: Request, kind: RequestKind) -> None:
@@ -177,17 +186,30 @@ def _start(actor: Actor, req: Request, start) -> None:
 
 
 @audited("request.create", "request", exclude=("secrets",))
-def request_create(actor: Actor, *, kind: str, org_id: int | None = None, payload: dict,
-                   secrets: dict | None = None, submit: bool = True) -> Request:
+def request_create(
+    actor: Actor,
+    *,
+    kind: str,
+    org_id: int | None = None,
+    payload: dict,
+    secrets: dict | None = None,
+    submit: bool = True,
+) -> Request:
     """A new request, submitted at once unless submit=False (then it stays a draft)."""
     with db.unit_of_work() as s:
         k, org = _kind_and_org(actor, kind, org_id)
         clean = k.validate(actor, org, _check_payload(payload))
         hidden = k.validate_secrets(actor, org, dict(secrets or {}))
         deltas = check_deltas(k.quota(clean))
-        req = Request(kind=k.name, org_id=org.id, requester_id=actor.user_id, requester_name=actor.username,
-                      payload=clean, summary=(k.describe(clean) or k.name)[:300],
-                      secrets=security.seal(json.dumps(hidden)) if hidden else None)
+        req = Request(
+            kind=k.name,
+            org_id=org.id,
+            requester_id=actor.user_id,
+            requester_name=actor.username,
+            payload=clean,
+            summary=(k.describe(clean) or k.name)[:300],
+            secrets=security.seal(json.dumps(hidden)) if hidden else None,
+        )
         s.add(req)
         s.flush()
         quota_record(s, req, deltas)
@@ -217,8 +239,11 @@ def request_approve(actor: Actor, request_id: int, *, comment: str = "") -> Requ
         _require_not_own(actor, req)
         if actor.user_id in req.approvers:
             raise Conflict("request.already_approved", "You approved this request already; another person must.")
-        req.approvals.append(RequestApproval(approver_id=actor.user_id, approver_name=actor.username,
-                                             decision=Decision.APPROVE, comment=comment))
+        req.approvals.append(
+            RequestApproval(
+                approver_id=actor.user_id, approver_name=actor.username, decision=Decision.APPROVE, comment=comment
+            )
+        )
         s.flush()
         if len(req.approvers) >= req.approvals_needed:
             _grant(actor, s, req, request_kinds.get(req.kind))
@@ -233,8 +258,11 @@ def request_reject(actor: Actor, request_id: int, *, comment: str) -> Request:
         comment = clean_body(comment, "comment", max_len=2000, required=True)
         _require_not_own(actor, req)
         req.move_to(S.REJECTED)
-        req.approvals.append(RequestApproval(approver_id=actor.user_id, approver_name=actor.username,
-                                             decision=Decision.REJECT, comment=comment))
+        req.approvals.append(
+            RequestApproval(
+                approver_id=actor.user_id, approver_name=actor.username, decision=Decision.REJECT, comment=comment
+            )
+        )
         s.flush()
         return req
 
@@ -290,6 +318,7 @@ def request_retry(actor: Actor, request_id: int) -> Request:
 
 # ---- reading -------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Preview:
     """What an approver sees before deciding: the request, its budget impact and its target host."""
@@ -305,16 +334,25 @@ class Preview:
         return all(row.ok for row in self.impact)
 
 
-def request_list(actor: Actor, *, page: int = 1, per_page: int = 50, status: str | None = None,
-                 kind: str | None = None, org_id: int | None = None, mine: bool = False) -> Page:
+def request_list(
+    actor: Actor,
+    *,
+    page: int = 1,
+    per_page: int = 50,
+    status: str | None = None,
+    kind: str | None = None,
+    org_id: int | None = None,
+    mine: bool = False,
+) -> Page:
     """Newest first, scoped to the actor; status="submitted" is the approvals queue."""
     stmt = scoped(select(Request), actor, Request)
     if status:
         try:
             stmt = stmt.where(Request.status == RequestStatus(status))
         except ValueError:
-            raise Invalid("request.status_invalid", "Unknown status: {status}.", field="status",
-                          status=str(status)[:32]) from None
+            raise Invalid(
+                "request.status_invalid", "Unknown status: {status}.", field="status", status=str(status)[:32]
+            ) from None
     if kind:
         stmt = stmt.where(Request.kind == str(kind)[:64])
     if org_id not in (None, ""):
@@ -363,8 +401,15 @@ def _notify_requester(req: Request, old: RequestStatus, new: RequestStatus) -> N
     s = object_session(req)
     if new not in _TOLD or req.requester_id is None or s is None:
         return
-    notify(s, [req.requester_id], kind=f"request.{new.value}", org_id=req.org_id, link=_link(req),
-           subject=f"Request #{req.id} ({req.kind}) {_TOLD[new]}", body=req.summary)
+    notify(
+        s,
+        [req.requester_id],
+        kind=f"request.{new.value}",
+        org_id=req.org_id,
+        link=_link(req),
+        subject=f"Request #{req.id} ({req.kind}) {_TOLD[new]}",
+        body=req.summary,
+    )
 
 
 if _notify_requester not in TRANSITION_HOOKS:

@@ -41,9 +41,13 @@ def _rotate_column(s, model: type, column: str) -> int:
             try:
                 changes.append({"id": row_id, column: security.seal(security.unseal(value))})
             except ValueError:
-                raise Conflict("secrets.undecryptable", "{table} {id}: {column} cannot be decrypted with the "
-                               "configured keys; nothing was rotated.", table=model.__tablename__, id=row_id,
-                               column=column) from None
+                raise Conflict(
+                    "secrets.undecryptable",
+                    "{table} {id}: {column} cannot be decrypted with the configured keys; nothing was rotated.",
+                    table=model.__tablename__,
+                    id=row_id,
+                    column=column,
+                ) from None
         s.execute(update(model), changes)
         n, last = n + len(changes), rows[-1][0]
     return n

@@ -31,16 +31,24 @@ def panel_setup(actor: Actor, *, admin_username: str = "admin", demo: bool = Tru
     with db.unit_of_work() as s:
         dc = s.scalars(select(Organization).where(Organization.kind == OrgKind.DATACENTER)).first()
         if dc is None:
-            dc = Organization(slug=DATACENTER_SLUG, name="Government Data Center", name_km="មជ្ឈមណ្ឌលទិន្នន័យរដ្ឋាភិបាល",
-                              kind=OrgKind.DATACENTER)
+            dc = Organization(
+                slug=DATACENTER_SLUG,
+                name="Government Data Center",
+                name_km="មជ្ឈមណ្ឌលទិន្នន័យរដ្ឋាភិបាល",
+                kind=OrgKind.DATACENTER,
+            )
             s.add(dc)
             s.flush()
         password = None
         admin = s.scalars(select(User).where(User.username == admin_username)).first()
         if admin is None:
             password = security.new_password()
-            admin = User(username=admin_username, full_name="Data center administrator",
-                         password_hash=security.hash_password(password), must_change_password=True)
+            admin = User(
+                username=admin_username,
+                full_name="Data center administrator",
+                password_hash=security.hash_password(password),
+                must_change_password=True,
+            )
             s.add(admin)
             s.flush()
             s.add(Membership(user_id=admin.id, org_id=dc.id, role=Role.ADMIN))
@@ -48,8 +56,12 @@ def panel_setup(actor: Actor, *, admin_username: str = "admin", demo: bool = Tru
         if demo:
             org = s.scalars(select(Organization).where(Organization.slug == DEMO_SLUG)).first()
             if org is None:
-                org = Organization(slug=DEMO_SLUG, name="Ministry of Posts and Telecommunications (demo)",
-                                   name_km="ក្រសួងប្រៃសណីយ៍និងទូរគមនាគមន៍ (សាកល្បង)", kind=OrgKind.MINISTRY)
+                org = Organization(
+                    slug=DEMO_SLUG,
+                    name="Ministry of Posts and Telecommunications (demo)",
+                    name_km="ក្រសួងប្រៃសណីយ៍និងទូរគមនាគមន៍ (សាកល្បង)",
+                    kind=OrgKind.MINISTRY,
+                )
                 s.add(org)
                 s.flush()
             demo_id = org.id

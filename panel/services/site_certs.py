@@ -45,8 +45,12 @@ def parse_chain(pem: str, field: str = "certificate") -> list[x509.Certificate]:
     try:
         certs = x509.load_pem_x509_certificates(_text(pem, field))
     except ValueError:
-        raise _bad("site.cert_unreadable", "The {what} is not a PEM certificate (-----BEGIN CERTIFICATE-----).",
-                   field, what=field.replace("_", " ")) from None
+        raise _bad(
+            "site.cert_unreadable",
+            "The {what} is not a PEM certificate (-----BEGIN CERTIFICATE-----).",
+            field,
+            what=field.replace("_", " "),
+        ) from None
     return certs
 
 
@@ -56,9 +60,14 @@ def info(cert: x509.Certificate) -> CertInfo:
         names = [n.lower() for n in san.get_values_for_type(x509.DNSName)]
     except x509.ExtensionNotFound:
         names = []
-    return CertInfo(names=names, issuer=cert.issuer.rfc4514_string()[:300], serial=format(cert.serial_number, "x"),
-                    fingerprint=cert.fingerprint(hashes.SHA256()).hex(":"),
-                    not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc)
+    return CertInfo(
+        names=names,
+        issuer=cert.issuer.rfc4514_string()[:300],
+        serial=format(cert.serial_number, "x"),
+        fingerprint=cert.fingerprint(hashes.SHA256()).hex(":"),
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+    )
 
 
 def info_from_pem(pem: str) -> CertInfo:
@@ -79,8 +88,11 @@ def _load_key(pem: str):
     try:
         return serialization.load_pem_private_key(_text(pem, "private_key"), password=None)
     except TypeError:
-        raise _bad("site.cert_key_encrypted", "The private key is protected by a passphrase; upload it without one.",
-                   "private_key") from None
+        raise _bad(
+            "site.cert_key_encrypted",
+            "The private key is protected by a passphrase; upload it without one.",
+            "private_key",
+        ) from None
     except Exception as exc:  # every parse failure means the same to the user
         if isinstance(exc, Invalid):
             raise
@@ -95,8 +107,7 @@ def _signed_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
     key = parent.public_key()
     try:
         if isinstance(key, rsa.RSAPublicKey):
-            key.verify(child.signature, child.tbs_certificate_bytes, padding.PKCS1v15(),
-                       child.signature_hash_algorithm)
+            key.verify(child.signature, child.tbs_certificate_bytes, padding.PKCS1v15(), child.signature_hash_algorithm)
         elif isinstance(key, ec.EllipticCurvePublicKey):
             key.verify(child.signature, child.tbs_certificate_bytes, ec.ECDSA(child.signature_hash_algorithm))
         elif isinstance(key, ed25519.Ed25519PublicKey):
@@ -108,37 +119,64 @@ def _signed_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
     return child.issuer == parent.subject
 
 
-def check_upload(cert_pem: str, chain_pem: str, key_pem: str, names: list[str],
-                 now: dt.datetime | None = None) -> CertInfo:
+def check_upload(
+    cert_pem: str, chain_pem: str, key_pem: str, names: list[str], now: dt.datetime | None = None
+) -> CertInfo:
     """The leaf's facts if the upload can be served for `names`; else Invalid with what is wrong."""
     now = now or dt.datetime.now(dt.UTC)
     certs = parse_chain(cert_pem)
     leaf, chain = certs[0], certs[1:] + (parse_chain(chain_pem, "chain") if (chain_pem or "").strip() else [])
     key = _load_key(key_pem)
     if _public_bytes(key.public_key()) != _public_bytes(leaf.public_key()):
-        raise _bad("site.cert_key_mismatch", "The private key does not belong to this certificate (their public "
-                   "keys differ).", "private_key")
+        raise _bad(
+            "site.cert_key_mismatch",
+            "The private key does not belong to this certificate (their public keys differ).",
+            "private_key",
+        )
     facts = info(leaf)
     if facts.not_before > now:
-        raise _bad("site.cert_not_yet_valid", "The certificate is valid only from {date}.",
-                   date=facts.not_before.isoformat(timespec="minutes"))
+        raise _bad(
+            "site.cert_not_yet_valid",
+            "The certificate is valid only from {date}.",
+            date=facts.not_before.isoformat(timespec="minutes"),
+        )
     if facts.not_after <= now + dt.timedelta(days=MIN_DAYS_LEFT):
-        raise _bad("site.cert_expired", "The certificate expired (or expires within a day) on {date}.",
-                   date=facts.not_after.isoformat(timespec="minutes"))
+        raise _bad(
+            "site.cert_expired",
+            "The certificate expired (or expires within a day) on {date}.",
+            date=facts.not_after.isoformat(timespec="minutes"),
+        )
     missing = [n for n in names if not any(covers(p, n) for p in facts.names)]
     if missing:
-        raise _bad("site.cert_names", "The certificate does not cover {names} (it names {has}).",
-                   names=", ".join(missing), has=", ".join(facts.names) or "no DNS names")
+        raise _bad(
+            "site.cert_names",
+            "The certificate does not cover {names} (it names {has}).",
+            names=", ".join(missing),
+            has=", ".join(facts.names) or "no DNS names",
+        )
     current = leaf
     for parent in chain:
         if not _signed_by(current, parent):
-            raise _bad("site.cert_chain", "The chain is broken: {child} is not signed by {parent}.", "chain",
-                       child=current.subject.rfc4514_string()[:120], parent=parent.subject.rfc4514_string()[:120])
+            raise _bad(
+                "site.cert_chain",
+                "The chain is broken: {child} is not signed by {parent}.",
+                "chain",
+                child=current.subject.rfc4514_string()[:120],
+                parent=parent.subject.rfc4514_string()[:120],
+            )
         if parent.not_valid_after_utc <= now:
-            raise _bad("site.cert_chain_expired", "A certificate of the chain expired: {name}.", "chain",
-                       name=parent.subject.rfc4514_string()[:120])
+            raise _bad(
+                "site.cert_chain_expired",
+                "A certificate of the chain expired: {name}.",
+                "chain",
+                name=parent.subject.rfc4514_string()[:120],
+            )
         current = parent
     if current.issuer != current.subject and not chain:
-        raise _bad("site.cert_chain_missing", "Add the intermediate certificate(s) of {issuer} as the chain.",
-                   "chain", issuer=current.issuer.rfc4514_string()[:120])
+        raise _bad(
+            "site.cert_chain_missing",
+            "Add the intermediate certificate(s) of {issuer} as the chain.",
+            "chain",
+            issuer=current.issuer.rfc4514_string()[:120],
+        )
     return facts

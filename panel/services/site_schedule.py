@@ -31,9 +31,17 @@ def renewals_due(s, now: dt.datetime | None = None) -> list[Site]:
     """Active ACME sites, not busy, whose current certificate ends within renew_days_before."""
     now = now or db.utcnow()
     cutoff = now + dt.timedelta(days=current_settings().sites.renew_days_before)
-    stmt = (select(Site).join(Certificate, (Certificate.site_id == Site.id) & Certificate.is_current)
-            .where(Site.status == SiteStatus.ACTIVE, Site.tls_mode == TlsMode.ACME, Site.busy_job_id.is_(None),
-                   Certificate.not_after < cutoff).order_by(Site.id))
+    stmt = (
+        select(Site)
+        .join(Certificate, (Certificate.site_id == Site.id) & Certificate.is_current)
+        .where(
+            Site.status == SiteStatus.ACTIVE,
+            Site.tls_mode == TlsMode.ACME,
+            Site.busy_job_id.is_(None),
+            Certificate.not_after < cutoff,
+        )
+        .order_by(Site.id)
+    )
     return list(s.scalars(stmt))
 
 
@@ -42,8 +50,9 @@ def sites_renew_due(actor: Actor) -> list:
     """One forced ACME renewal job per host for every certificate that is due."""
     require_staff(actor)
     with db.unit_of_work() as s:
-        return [submit_site_job(actor, "site.cert", group, params={"force": True})
-                for group in _by_host(renewals_due(s))]
+        return [
+            submit_site_job(actor, "site.cert", group, params={"force": True}) for group in _by_host(renewals_due(s))
+        ]
 
 
 @audited("site.usage_collect", "site")
@@ -51,6 +60,11 @@ def sites_usage_collect(actor: Actor) -> list:
     """One disk usage job per host with live sites."""
     require_staff(actor)
     with db.unit_of_work() as s:
-        rows = list(s.scalars(select(Site).where(Site.status.in_((SiteStatus.ACTIVE, SiteStatus.SUSPENDED)),
-                                                 Site.busy_job_id.is_(None)).order_by(Site.id)))
+        rows = list(
+            s.scalars(
+                select(Site)
+                .where(Site.status.in_((SiteStatus.ACTIVE, SiteStatus.SUSPENDED)), Site.busy_job_id.is_(None))
+                .order_by(Site.id)
+            )
+        )
         return [submit_site_job(actor, "site.usage", group) for group in _by_host(rows)]

@@ -39,14 +39,23 @@ OPEN_REQUEST = (RequestStatus.DRAFT, RequestStatus.SUBMITTED, RequestStatus.APPR
 
 # ---- reading -----------------------------------------------------------------------------------
 
-def site_list(actor: Actor, *, page: int = 1, per_page: int = 50, org_id: int | None = None,
-              status: str | None = None, include_deleted: bool = False) -> Page:
+
+def site_list(
+    actor: Actor,
+    *,
+    page: int = 1,
+    per_page: int = 50,
+    org_id: int | None = None,
+    status: str | None = None,
+    include_deleted: bool = False,
+) -> Page:
     stmt = scoped(select(Site), actor, Site)
     if org_id is not None:
         stmt = stmt.where(Site.org_id == org_id)
     if status:
-        stmt = stmt.where(Site.status == SiteStatus(status) if status in SiteStatus._value2member_map_
-                          else Site.id.is_(None))
+        stmt = stmt.where(
+            Site.status == SiteStatus(status) if status in SiteStatus._value2member_map_ else Site.id.is_(None)
+        )
     elif not include_deleted:
         stmt = stmt.where(Site.status != SiteStatus.DELETED)
     return paginate(stmt.order_by(Site.fqdn), page=page, per_page=per_page)
@@ -70,8 +79,13 @@ def live_site(actor: Actor, site_id, *, statuses=(SiteStatus.ACTIVE, SiteStatus.
     """A site the actor may see, in one of `statuses`, not busy with another job."""
     site = get_scoped(Site, _id(site_id), actor, "site")
     if site.status not in statuses:
-        raise Conflict("site.state", "The site is {status}; this needs it to be {wanted}.", field="site_id",
-                       status=site.status.value, wanted=" or ".join(s.value for s in statuses))
+        raise Conflict(
+            "site.state",
+            "The site is {status}; this needs it to be {wanted}.",
+            field="site_id",
+            status=site.status.value,
+            wanted=" or ".join(s.value for s in statuses),
+        )
     return site
 
 
@@ -92,23 +106,42 @@ def plan_by_name(s: Session, name, field: str = "plan") -> Plan:
     return plan
 
 
-_PLAN_LIMITS = {"disk_mb": (10, 10**7), "memory_mb": (16, 8192), "max_children": (1, 200),
-                "upload_mb": (1, 2048), "max_execution_s": (5, 3600)}
+_PLAN_LIMITS = {
+    "disk_mb": (10, 10**7),
+    "memory_mb": (16, 8192),
+    "max_children": (1, 200),
+    "upload_mb": (1, 2048),
+    "max_execution_s": (5, 3600),
+}
 
 
 @audited("site.plan_create", "site_plan")
-def plan_create(actor: Actor, *, name: str, disk_mb: int, memory_mb: int = 128, max_children: int = 5,
-                upload_mb: int = 32, max_execution_s: int = 30) -> Plan:
+def plan_create(
+    actor: Actor,
+    *,
+    name: str,
+    disk_mb: int,
+    memory_mb: int = 128,
+    max_children: int = 5,
+    upload_mb: int = 32,
+    max_execution_s: int = 30,
+) -> Plan:
     require_staff(actor, Role.ADMIN)
     if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$", name.strip()):
         raise Invalid("site.plan_name", "A plan name has letters, digits, spaces, dots and dashes.", field="name")
-    values = {"disk_mb": disk_mb, "memory_mb": memory_mb, "max_children": max_children, "upload_mb": upload_mb,
-              "max_execution_s": max_execution_s}
+    values = {
+        "disk_mb": disk_mb,
+        "memory_mb": memory_mb,
+        "max_children": max_children,
+        "upload_mb": upload_mb,
+        "max_execution_s": max_execution_s,
+    }
     for key, (lo, hi) in _PLAN_LIMITS.items():
         v = values[key]
         if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-            raise Invalid("site.plan_limit", "{name} must be a whole number from {lo} to {hi}.", field=key,
-                          name=key, lo=lo, hi=hi)
+            raise Invalid(
+                "site.plan_limit", "{name} must be a whole number from {lo} to {hi}.", field=key, name=key, lo=lo, hi=hi
+            )
     with db.unit_of_work() as s:
         if s.scalars(select(Plan).where(Plan.name == name.strip())).first():
             raise Conflict("site.plan_exists", "A plan named {name} exists.", field="name", name=name.strip())
@@ -119,6 +152,7 @@ def plan_create(actor: Actor, *, name: str, disk_mb: int, memory_mb: int = 128, 
 
 
 # ---- names ---------------------------------------------------------------------------------------
+
 
 def clean_aliases(values, fqdn: str) -> list[str]:
     if values in (None, ""):
@@ -135,15 +169,17 @@ def clean_aliases(values, fqdn: str) -> list[str]:
     return out
 
 
-def name_taken(s: Session, name: str, *, exclude_site_id: int | None = None,
-               exclude_request_id: int | None = None) -> bool:
+def name_taken(
+    s: Session, name: str, *, exclude_site_id: int | None = None, exclude_request_id: int | None = None
+) -> bool:
     """In use by a live site (as its name or an alias), or asked for by an open request."""
     site = s.scalars(select(Site.id).where(Site.fqdn == name, Site.deleted_at.is_(None))).first()
     alias = s.scalars(select(SiteAlias.site_id).where(SiteAlias.name == name)).first()
     if (site and site != exclude_site_id) or (alias and alias != exclude_site_id):
         return True
-    pending = s.scalars(select(Request).where(Request.kind.in_(("site.create", "site.alias_add")),
-                                              Request.status.in_(OPEN_REQUEST)))
+    pending = s.scalars(
+        select(Request).where(Request.kind.in_(("site.create", "site.alias_add")), Request.status.in_(OPEN_REQUEST))
+    )
     return any(r.id != exclude_request_id and name in _asked_names(r.payload) for r in pending)
 
 
@@ -154,8 +190,16 @@ def _asked_names(payload: dict) -> set[str]:
     return {n for n in names if n}
 
 
-def check_names(actor: Actor, s: Session, org_id: int, names: list[str], *, exclude_site_id: int | None = None,
-                exclude_request_id: int | None = None, field: str = "fqdn") -> None:
+def check_names(
+    actor: Actor,
+    s: Session,
+    org_id: int,
+    names: list[str],
+    *,
+    exclude_site_id: int | None = None,
+    exclude_request_id: int | None = None,
+    field: str = "fqdn",
+) -> None:
     """Each name is free across the panel and lies in a domain the ministry controls."""
     for name in names:
         if name_taken(s, name, exclude_site_id=exclude_site_id, exclude_request_id=exclude_request_id):
@@ -164,6 +208,7 @@ def check_names(actor: Actor, s: Session, org_id: int, names: list[str], *, excl
 
 
 # ---- placement -----------------------------------------------------------------------------------
+
 
 def host_php_versions(host: Host) -> list[str]:
     versions = (host.facts or {}).get("php_versions") or [DEFAULT_PHP]
@@ -175,8 +220,14 @@ def clean_php(value, host: Host | None = None) -> str:
     if not _PHP_RE.match(value):
         raise Invalid("site.php_invalid", "Choose a PHP version such as 8.2.", field="php_version")
     if host is not None and value not in host_php_versions(host):
-        raise Invalid("site.php_unavailable", "PHP {version} is not offered on {host}; it has {versions}.",
-                      field="php_version", version=value, host=host.name, versions=", ".join(host_php_versions(host)))
+        raise Invalid(
+            "site.php_unavailable",
+            "PHP {version} is not offered on {host}; it has {versions}.",
+            field="php_version",
+            version=value,
+            host=host.name,
+            versions=", ".join(host_php_versions(host)),
+        )
     return value
 
 
@@ -187,16 +238,27 @@ def site_place(s: Session, *, count: int = 1, php_version: str = DEFAULT_PHP, ho
         if host is None or HostRole.WEB not in host.roles or host.os != HostOS.LINUX:
             raise Invalid("site.host_invalid", "Host {id} is not a Linux web host.", field="host_id", id=str(host_id))
         return host
-    live = (select(Site.host_id, func.count().label("n")).where(Site.status.in_(LIVE))
-            .group_by(Site.host_id).subquery())
-    rows = s.execute(select(Host, func.coalesce(live.c.n, 0)).outerjoin(live, live.c.host_id == Host.id)
-                     .where(with_role(HostRole.WEB), Host.state == HostState.ACTIVE, Host.os == HostOS.LINUX,
-                            Host.key_mismatch_at.is_(None))).all()
-    fits = [(h.max_sites - n, h.id, h) for h, n in rows
-            if h.max_sites - n >= count and php_version in host_php_versions(h)]
+    live = select(Site.host_id, func.count().label("n")).where(Site.status.in_(LIVE)).group_by(Site.host_id).subquery()
+    rows = s.execute(
+        select(Host, func.coalesce(live.c.n, 0))
+        .outerjoin(live, live.c.host_id == Host.id)
+        .where(
+            with_role(HostRole.WEB),
+            Host.state == HostState.ACTIVE,
+            Host.os == HostOS.LINUX,
+            Host.key_mismatch_at.is_(None),
+        )
+    ).all()
+    fits = [
+        (h.max_sites - n, h.id, h) for h, n in rows if h.max_sites - n >= count and php_version in host_php_versions(h)
+    ]
     if not fits:
-        raise Conflict("site.no_capacity", "No active web host has room for {count} more site(s) with PHP {php}.",
-                       count=count, php=php_version)
+        raise Conflict(
+            "site.no_capacity",
+            "No active web host has room for {count} more site(s) with PHP {php}.",
+            count=count,
+            php=php_version,
+        )
     return max(fits)[2]
 
 
@@ -206,8 +268,16 @@ def host_address(site: Site) -> str:
 
 # ---- jobs ----------------------------------------------------------------------------------------
 
-def submit_site_job(actor: Actor, kind: str, sites: list[Site], *, request_id: int | None = None,
-                    params: dict | None = None, secrets: dict | None = None):
+
+def submit_site_job(
+    actor: Actor,
+    kind: str,
+    sites: list[Site],
+    *,
+    request_id: int | None = None,
+    params: dict | None = None,
+    secrets: dict | None = None,
+):
     """One job for sites on one host; marks them busy with it."""
     hosts = {site.host_id for site in sites}
     if len(hosts) != 1 or None in hosts:
@@ -216,8 +286,15 @@ def submit_site_job(actor: Actor, kind: str, sites: list[Site], *, request_id: i
     # Ministries start host work through requests; a change on their own live site (keys) is
     # submitted by the panel itself on their behalf, and audited under their name just before.
     submitter = actor if request_id is not None or actor.is_staff else system_actor(actor.surface, "panel:sites")
-    job = jobs.job_submit(submitter, kind=kind, org_id=org_id, host_ids=[hosts.pop()], request_id=request_id,
-                          params={"site_ids": [site.id for site in sites], **(params or {})}, secrets=secrets)
+    job = jobs.job_submit(
+        submitter,
+        kind=kind,
+        org_id=org_id,
+        host_ids=[hosts.pop()],
+        request_id=request_id,
+        params={"site_ids": [site.id for site in sites], **(params or {})},
+        secrets=secrets,
+    )
     for site in sites:
         site.busy_job_id = job.id
     return job
@@ -228,13 +305,19 @@ def submit_site_job(actor: Actor, kind: str, sites: list[Site], *, request_id: i
 ACTIONS = ("create", "change_plan", "alias_add", "alias_remove", "suspend", "unsuspend", "delete", "cert_upload")
 
 
-def site_request(actor: Actor, *, action: str, org_id: int | None = None, site_id: int | None = None,
-                 payload: dict | None = None, secrets: dict | None = None) -> Request:
+def site_request(
+    actor: Actor,
+    *,
+    action: str,
+    org_id: int | None = None,
+    site_id: int | None = None,
+    payload: dict | None = None,
+    secrets: dict | None = None,
+) -> Request:
     """Ask for a site change: the same call from the web form, the API and the CLI. For an
     existing site the organization is the site's (another ministry's site is not found)."""
     if action not in ACTIONS:
-        raise Invalid("site.action_unknown", "Unknown site action: {action}.", field="action",
-                      action=str(action)[:32])
+        raise Invalid("site.action_unknown", "Unknown site action: {action}.", field="action", action=str(action)[:32])
     payload = dict(payload or {})
     if action != "create":
         with db.unit_of_work():
@@ -249,22 +332,26 @@ def site_request(actor: Actor, *, action: str, org_id: int | None = None, site_i
 
 # ---- SFTP keys -----------------------------------------------------------------------------------
 
+
 def clean_public_key(value) -> tuple[str, str, str]:
     """(one-line key, SHA256 fingerprint, comment); only well-formed OpenSSH public keys pass."""
     if not isinstance(value, str) or len(value) > 16000 or "\x00" in value:
-        raise Invalid("site.sftp_key_invalid", "Paste one OpenSSH public key (ssh-ed25519 AAAA...).",
-                      field="public_key")
+        raise Invalid(
+            "site.sftp_key_invalid", "Paste one OpenSSH public key (ssh-ed25519 AAAA...).", field="public_key"
+        )
     parts = value.strip().split()
     if len(parts) < 2 or parts[0] not in _KEY_TYPES or "\n" in value.strip():
-        raise Invalid("site.sftp_key_invalid", "Paste one OpenSSH public key (ssh-ed25519 AAAA...).",
-                      field="public_key")
+        raise Invalid(
+            "site.sftp_key_invalid", "Paste one OpenSSH public key (ssh-ed25519 AAAA...).", field="public_key"
+        )
     try:
         blob = base64.b64decode(parts[1], validate=True)
     except (binascii.Error, ValueError):
         raise Invalid("site.sftp_key_invalid", "The key is not valid base64.", field="public_key") from None
-    if blob[4:4 + len(parts[0])] != parts[0].encode():
-        raise Invalid("site.sftp_key_invalid", "The key data does not match its type {type}.", field="public_key",
-                      type=parts[0])
+    if blob[4 : 4 + len(parts[0])] != parts[0].encode():
+        raise Invalid(
+            "site.sftp_key_invalid", "The key data does not match its type {type}.", field="public_key", type=parts[0]
+        )
     comment = re.sub(r"[^A-Za-z0-9@._+-]", "", " ".join(parts[2:]))[:100]
     fp = "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
     return f"{parts[0]} {parts[1]}" + (f" {comment}" if comment else ""), fp, comment
@@ -278,8 +365,14 @@ def sftp_key_add(actor: Actor, *, site_id: int, public_key: str) -> SftpKey:
         require_org_role(actor, site.org_id)
         if any(k.fingerprint == fp for k in site.sftp_keys):
             raise Conflict("site.sftp_key_exists", "This key is already allowed on the site.", field="public_key")
-        row = SftpKey(site_id=site.id, org_id=site.org_id, public_key=key, fingerprint=fp, comment=comment,
-                      created_by_name=actor.username)
+        row = SftpKey(
+            site_id=site.id,
+            org_id=site.org_id,
+            public_key=key,
+            fingerprint=fp,
+            comment=comment,
+            created_by_name=actor.username,
+        )
         site.sftp_keys.append(row)
         s.flush()
         submit_site_job(actor, "site.update", [site])
@@ -300,15 +393,24 @@ def sftp_key_remove(actor: Actor, *, key_id: int) -> SftpKey:
 
 # ---- operators -----------------------------------------------------------------------------------
 
+
 def clean_custom_nginx(value) -> str:
     if value is None:
         return ""
     if not isinstance(value, str) or len(value) > MAX_CUSTOM_NGINX or "\x00" in value:
-        raise Invalid("site.custom_nginx_invalid", "Custom directives are text of at most {max} characters.",
-                      field="custom_nginx", max=MAX_CUSTOM_NGINX)
+        raise Invalid(
+            "site.custom_nginx_invalid",
+            "Custom directives are text of at most {max} characters.",
+            field="custom_nginx",
+            max=MAX_CUSTOM_NGINX,
+        )
     if "{{" in value or "{%" in value:
-        raise Invalid("site.custom_nginx_invalid", "Custom directives cannot hold template markers.",
-                      field="custom_nginx", max=MAX_CUSTOM_NGINX)
+        raise Invalid(
+            "site.custom_nginx_invalid",
+            "Custom directives cannot hold template markers.",
+            field="custom_nginx",
+            max=MAX_CUSTOM_NGINX,
+        )
     return value.replace("\r\n", "\n").strip()
 
 

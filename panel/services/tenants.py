@@ -55,8 +55,9 @@ def _org_id(target, _kwargs) -> int | None:
 def _check_slug(slug: str) -> str:
     slug = (slug or "").strip()
     if not SLUG_RE.match(slug):
-        raise Invalid("organization.slug_invalid", "2-63 lowercase letters, digits and '-', starting with a letter.",
-                      field="slug")
+        raise Invalid(
+            "organization.slug_invalid", "2-63 lowercase letters, digits and '-', starting with a letter.", field="slug"
+        )
     if db.session().scalar(select(Organization.id).where(Organization.slug == slug)) is not None:
         raise Conflict("organization.slug_taken", "The short name {slug} is already used.", field="slug", slug=slug)
     return slug
@@ -73,16 +74,18 @@ def _check_parent(kind: OrgKind, parent_id) -> int | None:
     s = db.session()
     if kind != OrgKind.DEPARTMENT:
         if parent_id not in (None, "", 0):
-            raise Invalid("organization.parent_not_allowed", "Only a department has a parent ministry.",
-                          field="parent_id")
+            raise Invalid(
+                "organization.parent_not_allowed", "Only a department has a parent ministry.", field="parent_id"
+            )
         return None
     if parent_id in (None, "", 0):
         raise Invalid("organization.parent_required", "A department needs its ministry.", field="parent_id")
     try:
         pid = valid_id(parent_id)
     except NotFound:
-        raise Invalid("organization.parent_invalid", "The parent must be an active ministry.",
-                      field="parent_id") from None
+        raise Invalid(
+            "organization.parent_invalid", "The parent must be an active ministry.", field="parent_id"
+        ) from None
     parent = s.get(Organization, pid)
     if parent is None or parent.kind != OrgKind.MINISTRY or not parent.is_active:
         raise Invalid("organization.parent_invalid", "The parent must be an active ministry.", field="parent_id")
@@ -90,19 +93,27 @@ def _check_parent(kind: OrgKind, parent_id) -> int | None:
 
 
 @audited("org.create", "organization", org=_org_id)
-def org_create(actor: Actor, *, slug: str, name: str, name_km: str = "", kind: str,
-               parent_id: int | None = None) -> Organization:
+def org_create(
+    actor: Actor, *, slug: str, name: str, name_km: str = "", kind: str, parent_id: int | None = None
+) -> Organization:
     require_write(actor)
     require_staff(actor, Role.ADMIN)
     with db.unit_of_work() as s:
         kind = _check_kind(kind)
-        org = Organization(slug=_check_slug(slug), name=clean_text(name, "name"),
-                           name_km=clean_text(name_km, "name_km", required=False), kind=kind,
-                           parent_id=_check_parent(kind, parent_id))
-        if kind == OrgKind.DATACENTER and s.scalar(select(Organization.id).where(
-                Organization.kind == OrgKind.DATACENTER)) is not None:
-            raise Conflict("organization.datacenter_exists", "There is already a data-center organization.",
-                           field="kind")
+        org = Organization(
+            slug=_check_slug(slug),
+            name=clean_text(name, "name"),
+            name_km=clean_text(name_km, "name_km", required=False),
+            kind=kind,
+            parent_id=_check_parent(kind, parent_id),
+        )
+        if (
+            kind == OrgKind.DATACENTER
+            and s.scalar(select(Organization.id).where(Organization.kind == OrgKind.DATACENTER)) is not None
+        ):
+            raise Conflict(
+                "organization.datacenter_exists", "There is already a data-center organization.", field="kind"
+            )
         s.add(org)
         s.flush()
         return org
@@ -117,8 +128,13 @@ def org_list(actor: Actor, page: int = 1, per_page: int = 50, q: str = "") -> Pa
     stmt = _visible(select(Organization), actor)
     if q:
         like = "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        stmt = stmt.where(or_(func.lower(Organization.name).like(like, escape="\\"),
-                              Organization.slug.like(like, escape="\\"), Organization.name_km.like(like, escape="\\")))
+        stmt = stmt.where(
+            or_(
+                func.lower(Organization.name).like(like, escape="\\"),
+                Organization.slug.like(like, escape="\\"),
+                Organization.name_km.like(like, escape="\\"),
+            )
+        )
     return paginate(stmt.order_by(Organization.kind, Organization.name, Organization.id), page=page, per_page=per_page)
 
 
@@ -141,8 +157,9 @@ def _require_manager(actor: Actor, org: Organization) -> None:
 
 
 @audited("org.update", "organization", org=_org_id)
-def org_update(actor: Actor, *, id: int, name: str | None = None, name_km: str | None = None,
-               parent_id: int | None = None) -> Organization:
+def org_update(
+    actor: Actor, *, id: int, name: str | None = None, name_km: str | None = None, parent_id: int | None = None
+) -> Organization:
     """Rename (admins and the ministry's org_admins); moving a department is for staff admins."""
     with db.unit_of_work():
         org = org_get(actor, id)
@@ -167,11 +184,11 @@ def org_deactivate(actor: Actor, *, id: int) -> Organization:
             raise Conflict("organization.datacenter_required", "The data-center organization cannot be deactivated.")
         if not org.is_active:
             raise Conflict("organization.inactive", "This organization is already inactive.")
-        active_children = s.scalar(select(func.count()).where(Organization.parent_id == org.id,
-                                                              Organization.is_active.is_(True)))
+        active_children = s.scalar(
+            select(func.count()).where(Organization.parent_id == org.id, Organization.is_active.is_(True))
+        )
         if active_children:
-            raise Conflict("organization.has_departments", "Deactivate its {n} departments first.",
-                           n=active_children)
+            raise Conflict("organization.has_departments", "Deactivate its {n} departments first.", n=active_children)
         org.is_active = False
         return org
 
@@ -179,8 +196,12 @@ def org_deactivate(actor: Actor, *, id: int) -> Organization:
 def org_members(actor: Actor, org_id, page: int = 1, per_page: int = 50) -> Page:
     """The users with a role in the organization (items are User; their memberships come loaded)."""
     org = org_get(actor, org_id)
-    stmt = (select(User).join(Membership, Membership.user_id == User.id).where(Membership.org_id == org.id)
-            .order_by(User.username))
+    stmt = (
+        select(User)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.org_id == org.id)
+        .order_by(User.username)
+    )
     return paginate(stmt, page=page, per_page=per_page)
 
 
@@ -190,8 +211,9 @@ def roles_in(user: User, org_id: int) -> list[str]:
 
 def ministries(actor: Actor) -> list[Organization]:
     """Active ministries the actor sees (choices for a department's parent)."""
-    stmt = _visible(select(Organization).where(Organization.kind == OrgKind.MINISTRY,
-                                               Organization.is_active.is_(True)), actor)
+    stmt = _visible(
+        select(Organization).where(Organization.kind == OrgKind.MINISTRY, Organization.is_active.is_(True)), actor
+    )
     return list(db.session().scalars(stmt.order_by(Organization.name).limit(500)))
 
 

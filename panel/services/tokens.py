@@ -45,15 +45,15 @@ def _owner(actor: Actor, user_id: int | None) -> User:
 
 
 @audited("token.create", "token")
-def token_create(actor: Actor, *, name: str, scope: str, days: int, user_id: int | None = None
-                 ) -> tuple[ApiToken, str]:
+def token_create(actor: Actor, *, name: str, scope: str, days: int, user_id: int | None = None) -> tuple[ApiToken, str]:
     """A new token for the actor (or, for a staff admin, for `user_id`); the plaintext is returned once."""
     if actor.token_scope == TokenScope.READ:
         raise Forbidden("auth.read_only", "This account or token can only read.")
     name = (name or "").strip()
     if not NAME_RE.match(name):
-        raise Invalid("token.name_invalid", "A token name is 1-100 characters without control characters.",
-                      field="name")
+        raise Invalid(
+            "token.name_invalid", "A token name is 1-100 characters without control characters.", field="name"
+        )
     try:
         scope = TokenScope(scope)
     except ValueError:
@@ -68,16 +68,22 @@ def token_create(actor: Actor, *, name: str, scope: str, days: int, user_id: int
         if scope == TokenScope.WRITE and not actor_for_user(owner, surface=actor.surface).can_write:
             raise Forbidden("token.write_not_allowed", "This account can only have read tokens.", field="scope")
         plaintext = security.new_token()
-        token = ApiToken(user_id=owner.id, name=name, prefix=plaintext[:10], scope=scope,
-                         token_hash=security.token_digest(plaintext),
-                         expires_at=db.utcnow() + dt.timedelta(days=days))
+        token = ApiToken(
+            user_id=owner.id,
+            name=name,
+            prefix=plaintext[:10],
+            scope=scope,
+            token_hash=security.token_digest(plaintext),
+            expires_at=db.utcnow() + dt.timedelta(days=days),
+        )
         s.add(token)
         s.flush()
         return token, plaintext
 
 
-def token_list(actor: Actor, page: int = 1, per_page: int = 50, *, user_id: int | None = None,
-               include_revoked: bool = False) -> Page:
+def token_list(
+    actor: Actor, page: int = 1, per_page: int = 50, *, user_id: int | None = None, include_revoked: bool = False
+) -> Page:
     """The actor's own tokens; staff admins and auditors may name another user or see all (user_id=0)."""
     target = actor.user_id if user_id is None else user_id
     if (target is None or target != actor.user_id) and not actor.has_staff(Role.ADMIN, Role.AUDITOR):
@@ -117,8 +123,9 @@ def token_authenticate(token: str, *, client_addr: str = "", request_id: str | N
             raise Unauthorized("auth.token_invalid", "The API token is not valid.")
         if row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY:
             row.last_used_at = now
-        return actor_for_user(row.user, surface="api", client_addr=client_addr, request_id=request_id,
-                              token_scope=row.scope.value)
+        return actor_for_user(
+            row.user, surface="api", client_addr=client_addr, request_id=request_id, token_scope=row.scope.value
+        )
 
 
 __all__ = ["token_authenticate", "token_create", "token_list", "token_revoke"]

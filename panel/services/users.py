@@ -21,8 +21,10 @@ from panel.services.audit import audited
 from panel.services.pagination import Page, paginate
 
 USERNAME_RE = re.compile(r"^[a-z][a-z0-9._-]{2,63}$")
-EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+EMAIL_RE = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
 LOCALES = ("km", "en")
 PASSWORD_MIN = 12
 PASSWORD_MAX = 1024
@@ -44,28 +46,45 @@ def user_for_session(user_id: int, version: int) -> User | None:
 
 # ---- validation --------------------------------------------------------------------------------
 
+
 def check_password_policy(password: str, username: str = "") -> None:
     """At least 12 characters, not the username, not all of one class; the key names the rule."""
     if not isinstance(password, str) or len(password) < PASSWORD_MIN:
-        raise Invalid("user.password_too_short", "The password needs at least {min} characters.",
-                      field="new_password", min=PASSWORD_MIN)
+        raise Invalid(
+            "user.password_too_short",
+            "The password needs at least {min} characters.",
+            field="new_password",
+            min=PASSWORD_MIN,
+        )
     if len(password) > PASSWORD_MAX or "\x00" in password:
-        raise Invalid("user.password_too_long", "The password is too long or holds a NUL character.",
-                      field="new_password", max=PASSWORD_MAX)
+        raise Invalid(
+            "user.password_too_long",
+            "The password is too long or holds a NUL character.",
+            field="new_password",
+            max=PASSWORD_MAX,
+        )
     if username and username.lower() in password.lower():
-        raise Invalid("user.password_contains_username", "The password must not contain the username.",
-                      field="new_password")
-    classes = {"lower" if c.islower() else "upper" if c.isupper() else "digit" if c.isdigit() else "other"
-               for c in password}
+        raise Invalid(
+            "user.password_contains_username", "The password must not contain the username.", field="new_password"
+        )
+    classes = {
+        "lower" if c.islower() else "upper" if c.isupper() else "digit" if c.isdigit() else "other" for c in password
+    }
     if len(classes) < 2:
-        raise Invalid("user.password_one_class", "Mix at least two kinds of characters (letters, digits, "
-                      "symbols, capitals).", field="new_password")
+        raise Invalid(
+            "user.password_one_class",
+            "Mix at least two kinds of characters (letters, digits, symbols, capitals).",
+            field="new_password",
+        )
 
 
 def _check_username(username: str) -> str:
     if not isinstance(username, str) or not USERNAME_RE.match(username):
-        raise Invalid("user.username_invalid", "A username is 3-64 lowercase letters, digits, '.', '_' or "
-                      "'-', starting with a letter.", field="username")
+        raise Invalid(
+            "user.username_invalid",
+            "A username is 3-64 lowercase letters, digits, '.', '_' or '-', starting with a letter.",
+            field="username",
+        )
     return username
 
 
@@ -79,8 +98,9 @@ def _check_email(email: str) -> str:
 def _check_full_name(name: str) -> str:
     name = (name or "").strip()
     if len(name) > 200 or any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise Invalid("user.full_name_invalid", "The full name is too long or holds control characters.",
-                      field="full_name")
+        raise Invalid(
+            "user.full_name_invalid", "The full name is too long or holds control characters.", field="full_name"
+        )
     return name
 
 
@@ -90,12 +110,18 @@ def _check_role(org: Organization, role: str) -> Role:
     except ValueError:
         raise Invalid("user.role_invalid", "Unknown role: {role}.", field="role", role=str(role)[:40]) from None
     if (org.kind == OrgKind.DATACENTER) != (role in STAFF_ROLES):
-        raise Invalid("user.role_org_mismatch", "The role {role} does not fit an organization of kind {kind}.",
-                      field="role", role=role.value, kind=org.kind.value)
+        raise Invalid(
+            "user.role_org_mismatch",
+            "The role {role} does not fit an organization of kind {kind}.",
+            field="role",
+            role=role.value,
+            kind=org.kind.value,
+        )
     return role
 
 
 # ---- scoping -----------------------------------------------------------------------------------
+
 
 def _require_manager(actor: Actor, org_id: int | None = None, role: Role | None = None) -> None:
     """Staff admins manage everyone; a ministry org_admin manages ministry roles of its own orgs."""
@@ -189,16 +215,23 @@ def user_list(actor: Actor, page: int = 1, per_page: int = 50, q: str = "") -> P
     q = "".join(c for c in (q or "") if c.isprintable()).strip()[:100]
     if q:
         like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        stmt = stmt.where(or_(User.username.ilike(like, escape="\\"), User.full_name.ilike(like, escape="\\"),
-                              User.email.ilike(like, escape="\\")))
+        stmt = stmt.where(
+            or_(
+                User.username.ilike(like, escape="\\"),
+                User.full_name.ilike(like, escape="\\"),
+                User.email.ilike(like, escape="\\"),
+            )
+        )
     return paginate(stmt.order_by(User.username), page=page, per_page=per_page)
 
 
 # ---- changes -----------------------------------------------------------------------------------
 
+
 @audited("user.create", "user", exclude=("password",), org=_user_org)
-def user_create(actor: Actor, *, username: str, email: str, full_name: str, org_id: int, role: str,
-                password: str | None = None) -> tuple[User, str | None]:
+def user_create(
+    actor: Actor, *, username: str, email: str, full_name: str, org_id: int, role: str, password: str | None = None
+) -> tuple[User, str | None]:
     """A new account with one membership; without a password, a one-time one is made and returned."""
     username = _check_username(username)
     email = _check_email(email)
@@ -216,8 +249,13 @@ def user_create(actor: Actor, *, username: str, email: str, full_name: str, org_
             password = one_time = security.new_password()
         else:
             check_password_policy(password, username)
-        user = User(username=username, email=email, full_name=full_name, password_hash=security.hash_password(password),
-                    must_change_password=one_time is not None)
+        user = User(
+            username=username,
+            email=email,
+            full_name=full_name,
+            password_hash=security.hash_password(password),
+            must_change_password=one_time is not None,
+        )
         s.add(user)
         s.flush()
         s.add(Membership(user_id=user.id, org_id=org.id, role=role))
@@ -310,8 +348,9 @@ def password_change(actor: Actor, *, old_password: str, new_password: str) -> Us
             raise Invalid("user.password_wrong", "The current password is not right.", field="old_password")
         check_password_policy(new_password, user.username)
         if security.verify_password(user.password_hash, new_password):
-            raise Invalid("user.password_unchanged", "Choose a password different from the current one.",
-                          field="new_password")
+            raise Invalid(
+                "user.password_unchanged", "Choose a password different from the current one.", field="new_password"
+            )
         user.password_hash = security.hash_password(new_password)
         user.must_change_password = False
         user.session_version += 1
@@ -330,6 +369,20 @@ def user_set_locale(actor: Actor, *, locale: str) -> User:
         return user
 
 
-__all__ = ["check_password_policy", "manageable_orgs", "org_ref", "password_change", "user_by_name",
-           "user_create", "user_deactivate", "user_for_session", "user_get", "user_list", "user_reset_2fa",
-           "user_reset_password", "user_self", "user_set_locale", "user_set_role"]
+__all__ = [
+    "check_password_policy",
+    "manageable_orgs",
+    "org_ref",
+    "password_change",
+    "user_by_name",
+    "user_create",
+    "user_deactivate",
+    "user_for_session",
+    "user_get",
+    "user_list",
+    "user_reset_2fa",
+    "user_reset_password",
+    "user_self",
+    "user_set_locale",
+    "user_set_role",
+]

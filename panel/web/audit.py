@@ -31,9 +31,14 @@ def _page(result=None, status: int = 200):
     form = AuditFilterForm(request.args)
     flt = audit_svc.AuditFilter()
     if form.validate():
-        flt = audit_svc.AuditFilter(action=form.action.data or "", actor=form.actor.data or "",
-                                    object_type=form.object_type.data or "", org_id=form.org_id.data,
-                                    since=form.since_dt(), until=form.until_dt())
+        flt = audit_svc.AuditFilter(
+            action=form.action.data or "",
+            actor=form.actor.data or "",
+            object_type=form.object_type.data or "",
+            org_id=form.org_id.data,
+            since=form.since_dt(),
+            until=form.until_dt(),
+        )
     page, per_page = page_args()
     try:
         entries = audit_svc.audit_list(a, flt, page=page, per_page=per_page)
@@ -43,8 +48,9 @@ def _page(result=None, status: int = 200):
         apply_error(form, err)
         entries = audit_svc.audit_list(a, page=page, per_page=per_page)
         status = err.status
-    return render_template("audit/list.html", page=entries, form=form, verify_form=VerifyForm(),
-                           can_verify=can_verify(a), result=result), status
+    return render_template(
+        "audit/list.html", page=entries, form=form, verify_form=VerifyForm(), can_verify=can_verify(a), result=result
+    ), status
 
 
 @bp.get("/")

@@ -70,8 +70,9 @@ def login():
     status = 200
     if form.validate_on_submit():
         try:
-            user = auth_svc.login_password(form.username.data, form.password.data, client_addr=client_addr(),
-                                           request_id=g.get("request_id", ""))
+            user = auth_svc.login_password(
+                form.username.data, form.password.data, client_addr=client_addr(), request_id=g.get("request_id", "")
+            )
         except PanelError as err:
             apply_error(form, err)
             status = err.status
@@ -105,8 +106,9 @@ def twofa():
     status = 200
     if form.validate_on_submit():
         try:
-            auth_svc.login_second_factor(current_user.id, form.code.data, client_addr=client_addr(),
-                                         request_id=g.get("request_id", ""))
+            auth_svc.login_second_factor(
+                current_user.id, form.code.data, client_addr=client_addr(), request_id=g.get("request_id", "")
+            )
         except PanelError as err:
             apply_error(form, err)
             status = err.status
@@ -137,8 +139,11 @@ def enrol():
         else:
             session.pop("totp_pending", None)
             session["mfa_ok"] = True
-            after = url_for("auth.password") if current_user.user.must_change_password else \
-                (session.pop("next", "") or url_for("dashboard.index"))
+            after = (
+                url_for("auth.password")
+                if current_user.user.must_change_password
+                else (session.pop("next", "") or url_for("dashboard.index"))
+            )
             return no_store(render_template("auth/recovery_codes.html", codes=codes, after=after))
     elif request.method == "POST":
         status = 422
@@ -173,7 +178,8 @@ def set_language():
 def _profile_page(password_form=None, disable_form=None, status=200):
     a = actor()
     page = render_template(
-        "auth/profile.html", user=current_user.user,
+        "auth/profile.html",
+        user=current_user.user,
         password_form=password_form or PasswordChangeForm(formdata=None),
         disable_form=disable_form or TotpDisableForm(formdata=None),
         recovery_left=auth_svc.recovery_codes_left(a) if current_user.user.totp_enabled else 0,
@@ -198,8 +204,9 @@ def password():
     forced = current_user.user.must_change_password
     if form.validate_on_submit():
         try:
-            user = users_svc.password_change(actor(), old_password=form.old_password.data,
-                                             new_password=form.new_password.data)
+            user = users_svc.password_change(
+                actor(), old_password=form.old_password.data, new_password=form.new_password.data
+            )
         except PanelError as err:
             apply_error(form, err)
             return _password_page(form, err.status)
@@ -207,14 +214,18 @@ def password():
         _start_session(user, mfa_ok=bool(session.get("mfa_ok")))
         flash(_("Your password was changed."), "success")
         # A forced change (first login, after a reset) goes on to where the login was headed.
-        return redirect(session.pop("next", "") or url_for("dashboard.index")) if forced else \
-            redirect(url_for("auth.profile"))
+        return (
+            redirect(session.pop("next", "") or url_for("dashboard.index"))
+            if forced
+            else redirect(url_for("auth.profile"))
+        )
     return _password_page(form, 422 if request.method == "POST" else 200)
 
 
 def _password_page(form, status):
-    return no_store(render_template("auth/password.html", form=form, forced=current_user.user.must_change_password)), \
-        status
+    return no_store(
+        render_template("auth/password.html", form=form, forced=current_user.user.must_change_password)
+    ), status
 
 
 @bp.post("/profile/2fa/disable")

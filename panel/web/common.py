@@ -49,8 +49,9 @@ def actor() -> Actor:
     if "actor" not in g:
         if not current_user.is_authenticated:
             abort(401)
-        g.actor = actor_for_user(current_user.user, surface="web", client_addr=client_addr(),
-                                 request_id=g.get("request_id"))
+        g.actor = actor_for_user(
+            current_user.user, surface="web", client_addr=client_addr(), request_id=g.get("request_id")
+        )
     return g.actor
 
 
@@ -101,8 +102,9 @@ def mfa_gate():
 def init_app(app: Flask) -> None:
     app.before_request(mfa_gate)
 
-    app.jinja_env.globals.update(format_datetime=format_datetime, format_decimal=format_decimal, get_locale=get_locale,
-                                 nav_items=nav_items)
+    app.jinja_env.globals.update(
+        format_datetime=format_datetime, format_decimal=format_decimal, get_locale=get_locale, nav_items=nav_items
+    )
 
 
 # (endpoint, label, who sees it); blueprints append their entries at import time.
@@ -127,8 +129,13 @@ def panel_error_page(err: PanelError):
 
 def http_error_page(err):
     code = getattr(err, "code", 500) or 500
-    messages = {400: _("The request was not understood."), 403: _("You are not allowed to see this page."),
-                404: _("This page does not exist."), 405: _("This method is not allowed here."),
-                413: _("The upload is too large."), 429: _("Too many requests; wait a moment."),
-                500: _("Something went wrong on our side. The error was recorded.")}
+    messages = {
+        400: _("The request was not understood."),
+        403: _("You are not allowed to see this page."),
+        404: _("This page does not exist."),
+        405: _("This method is not allowed here."),
+        413: _("The upload is too large."),
+        429: _("Too many requests; wait a moment."),
+        500: _("Something went wrong on our side. The error was recorded."),
+    }
     return render_template("error.html", status=code, message=messages.get(code, "")), code

@@ -54,29 +54,51 @@ def _jobs_card(a: Actor, status: str, title: str, empty: str) -> Card:
 
 def _staff_cards(a: Actor) -> list[Card]:
     if is_approver(a):
-        card = _requests_card(a, _("Waiting for your approval"), url_for("requests.index", view="queue"),
-                              _("Nothing is waiting for approval."), status="submitted")
+        card = _requests_card(
+            a,
+            _("Waiting for your approval"),
+            url_for("requests.index", view="queue"),
+            _("Nothing is waiting for approval."),
+            status="submitted",
+        )
     else:
-        card = _requests_card(a, _("Requests waiting for approval"), url_for("requests.index", view="all",
-                                                                             status="submitted"),
-                              _("Nothing is waiting for approval."), status="submitted")
+        card = _requests_card(
+            a,
+            _("Requests waiting for approval"),
+            url_for("requests.index", view="all", status="submitted"),
+            _("Nothing is waiting for approval."),
+            status="submitted",
+        )
     failed = _jobs_card(a, "failed", _("Failed jobs"), _("No job has failed."))
     page = hosts_svc.host_list(a, state="down", per_page=SHOWN)
-    down = Card(_("Hosts down"), page.total, url_for("hosts.index", state="down"),
-                [(h.name, url_for("hosts.detail", host_id=h.id), h.state.value) for h in page.items],
-                _("Every host is up."))
+    down = Card(
+        _("Hosts down"),
+        page.total,
+        url_for("hosts.index", state="down"),
+        [(h.name, url_for("hosts.detail", host_id=h.id), h.state.value) for h in page.items],
+        _("Every host is up."),
+    )
     for c in (card, failed, down):  # these ask someone to act
         c.tone = "attention" if c.count else ""
     return [card, _jobs_card(a, "running", _("Jobs running"), _("No job is running.")), failed, down]
 
 
 def _ministry_cards(a: Actor) -> list[Card]:
-    mine = _requests_card(a, _("My requests"), url_for("requests.index", view="mine"),
-                          _("You have not asked for anything yet."), mine=True)
+    mine = _requests_card(
+        a,
+        _("My requests"),
+        url_for("requests.index", view="mine"),
+        _("You have not asked for anything yet."),
+        mine=True,
+    )
     sites = sites_svc.site_list(a, per_page=SHOWN)
-    site_card = Card(_("Websites"), sites.total, url_for("sites.index"),
-                     [(s.fqdn, url_for("sites.detail", site_id=s.id), s.status.value) for s in sites.items],
-                     _("No websites yet."))
+    site_card = Card(
+        _("Websites"),
+        sites.total,
+        url_for("sites.index"),
+        [(s.fqdn, url_for("sites.detail", site_id=s.id), s.status.value) for s in sites.items],
+        _("No websites yet."),
+    )
     return [mine, site_card]
 
 
@@ -88,8 +110,9 @@ def _budget(a: Actor) -> list:
         rows = quotas_svc.quota_usage(a, min(a.org_roles))
     except PanelError:
         return []
-    return [(resource_label(r.resource), r.used, r.limit, _percent(r.used, r.limit)) for r in rows
-            if r.resource in BUDGET]
+    return [
+        (resource_label(r.resource), r.used, r.limit, _percent(r.used, r.limit)) for r in rows if r.resource in BUDGET
+    ]
 
 
 def _percent(used: int, limit: int) -> int:
@@ -117,5 +140,6 @@ def index():
     a = actor()
     cards = _staff_cards(a) if a.is_staff else _ministry_cards(a)
     unread = notifications_svc.notification_unread_count(a)
-    return render_template("dashboard.html", actor=a, cards=cards, budget=_budget(a), unread=unread,
-                           shortcuts=_shortcuts(a))
+    return render_template(
+        "dashboard.html", actor=a, cards=cards, budget=_budget(a), unread=unread, shortcuts=_shortcuts(a)
+    )

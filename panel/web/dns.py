@@ -47,16 +47,22 @@ def zone_request():
             flash(_("Request #%(id)s for the zone was sent.", id=req.id), "success")
             return redirect(url_for("dns.zones"))
     page, per_page = page_args()
-    return render_template("dns/zones.html", page=svc.zone_list(actor(), page=page, per_page=per_page),
-                           form=form), 422
+    return render_template("dns/zones.html", page=svc.zone_list(actor(), page=page, per_page=per_page), form=form), 422
 
 
 def _zone_page(zone_id: int, form=None, outcome=None, status: int = 200):
     zone = svc.zone_get(actor(), zone_id)
     page, per_page = page_args()
     records = svc.record_list(actor(), zone_id=zone.id, page=page, per_page=per_page)
-    return render_template("dns/zone.html", zone=zone, page=records, form=form or RecordForm(),
-                           apply_form=ApplyForm(), action=ActionForm(), outcome=outcome), status
+    return render_template(
+        "dns/zone.html",
+        zone=zone,
+        page=records,
+        form=form or RecordForm(),
+        apply_form=ApplyForm(),
+        action=ActionForm(),
+        outcome=outcome,
+    ), status
 
 
 @bp.get("/zones/<int:zone_id>")
@@ -71,8 +77,14 @@ def record_create(zone_id: int):
     form = RecordForm()
     if form.validate_on_submit():
         try:
-            svc.record_create(actor(), zone_id=zone_id, name=form.name.data, rtype=form.rtype.data,
-                              data=form.data.data, ttl=form.ttl.data)
+            svc.record_create(
+                actor(),
+                zone_id=zone_id,
+                name=form.name.data,
+                rtype=form.rtype.data,
+                data=form.data.data,
+                ttl=form.ttl.data,
+            )
         except PanelError as err:
             apply_error(form, err)
             return _zone_page(zone_id, form, status=err.status)
@@ -117,8 +129,9 @@ def apply(zone_id: int):
             raise
         flash(error_text(err), "error")
         return _zone_page(zone_id, status=err.status)
-    flash(_("Applied: serial %(serial)s.", serial=outcome.serial) if outcome.sent else _("Nothing to change."),
-          "success")
+    flash(
+        _("Applied: serial %(serial)s.", serial=outcome.serial) if outcome.sent else _("Nothing to change."), "success"
+    )
     return _zone_page(zone_id, outcome=outcome)
 
 
@@ -137,8 +150,13 @@ def claim_list():
         else:
             return redirect(url_for("dns.claim_list"))
     page, per_page = page_args()
-    return render_template("dns/claims.html", page=claims.claim_list(actor(), page=page, per_page=per_page),
-                           form=form, action=ActionForm(), challenge=claims.challenge_name), status
+    return render_template(
+        "dns/claims.html",
+        page=claims.claim_list(actor(), page=page, per_page=per_page),
+        form=form,
+        action=ActionForm(),
+        challenge=claims.challenge_name,
+    ), status
 
 
 @bp.post("/claims/<int:claim_id>/verify")

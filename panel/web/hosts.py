@@ -29,8 +29,13 @@ def index():
     flt = HostFilterForm(request.args)
     ok = flt.validate()
     page, per_page = page_args()
-    result = hosts_svc.host_list(actor(), page=page, per_page=per_page, role=(flt.role.data or None) if ok else None,
-                                 state=(flt.state.data or None) if ok else None)
+    result = hosts_svc.host_list(
+        actor(),
+        page=page,
+        per_page=per_page,
+        role=(flt.role.data or None) if ok else None,
+        state=(flt.state.data or None) if ok else None,
+    )
     return render_template("hosts/list.html", page=result, flt=flt, can_operate=_can_operate(actor()))
 
 
@@ -42,16 +47,26 @@ def register():
     if form.validate_on_submit():
         try:
             host = hosts_svc.host_register(
-                actor(), name=form.name.data.strip(), address=form.address.data.strip(), port=form.port.data,
-                os=form.os.data, roles=form.roles.data, ssh_user=form.ssh_user.data.strip(),
-                max_sites=form.max_sites.data, max_mailboxes=form.max_mailboxes.data,
-                max_databases=form.max_databases.data, fingerprint=form.fingerprint.data or None)
+                actor(),
+                name=form.name.data.strip(),
+                address=form.address.data.strip(),
+                port=form.port.data,
+                os=form.os.data,
+                roles=form.roles.data,
+                ssh_user=form.ssh_user.data.strip(),
+                max_sites=form.max_sites.data,
+                max_mailboxes=form.max_mailboxes.data,
+                max_databases=form.max_databases.data,
+                fingerprint=form.fingerprint.data or None,
+            )
         except PanelError as err:
             apply_error(form, err)
             status = err.status
         else:
-            flash(_("%(name)s is registered; its SSH host key %(fp)s is pinned.", name=host.name, fp=host.fingerprint),
-                  "success")
+            flash(
+                _("%(name)s is registered; its SSH host key %(fp)s is pinned.", name=host.name, fp=host.fingerprint),
+                "success",
+            )
             return redirect(url_for("hosts.detail", host_id=host.id))
     elif request.method == "POST":
         status = 422
@@ -64,8 +79,14 @@ def _detail(host_id: int, edit=None, status=200):
     if edit is None:
         edit = HostEditForm(formdata=None, obj=host, roles=sorted(r.value for r in host.roles))
         edit.state.data = host.state.value
-    return render_template("hosts/detail.html", host=host, edit=edit, confirm=ConfirmForm(),
-                           can_operate=_can_operate(a), is_admin=a.has_staff(Role.ADMIN) and a.can_write), status
+    return render_template(
+        "hosts/detail.html",
+        host=host,
+        edit=edit,
+        confirm=ConfirmForm(),
+        can_operate=_can_operate(a),
+        is_admin=a.has_staff(Role.ADMIN) and a.can_write,
+    ), status
 
 
 @bp.get("/<int:host_id>")
@@ -81,9 +102,15 @@ def edit(host_id: int):
     if not form.validate_on_submit():
         return _detail(host_id, form, 422)
     try:
-        hosts_svc.host_update(actor(), host_id, state=form.state.data, roles=form.roles.data,
-                              max_sites=form.max_sites.data, max_mailboxes=form.max_mailboxes.data,
-                              max_databases=form.max_databases.data)
+        hosts_svc.host_update(
+            actor(),
+            host_id,
+            state=form.state.data,
+            roles=form.roles.data,
+            max_sites=form.max_sites.data,
+            max_mailboxes=form.max_mailboxes.data,
+            max_databases=form.max_databases.data,
+        )
     except PanelError as err:
         if err.status in (403, 404):
             raise
@@ -101,8 +128,14 @@ def probe(host_id: int):
     if result.ok:
         flash(_("The host answered with its pinned key; facts updated."), "success")
     elif result.reachable and result.key_matches is False:
-        flash(_("REFUSED: the host presented a different SSH key (%(fp)s). It is marked down and the event is "
-                "recorded; an admin must verify the host and rekey it.", fp=result.presented_fingerprint), "error")
+        flash(
+            _(
+                "REFUSED: the host presented a different SSH key (%(fp)s). It is marked down and the event is "
+                "recorded; an admin must verify the host and rekey it.",
+                fp=result.presented_fingerprint,
+            ),
+            "error",
+        )
     else:
         flash(_("The probe failed: %(reason)s", reason=result.error), "error")
     return redirect(url_for("hosts.detail", host_id=host_id))

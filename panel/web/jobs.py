@@ -41,9 +41,15 @@ def index():
 def detail(job_id: int):
     a = actor()
     progress = jobs_svc.job_events(a, job_id, limit=1000)
-    return render_template("jobs/detail.html", job=progress.job, events=progress.events,
-                           last_counter=progress.last_counter, form=JobActionForm(), is_staff=a.is_staff,
-                           can_manage=a.can_write)
+    return render_template(
+        "jobs/detail.html",
+        job=progress.job,
+        events=progress.events,
+        last_counter=progress.last_counter,
+        form=JobActionForm(),
+        is_staff=a.is_staff,
+        can_manage=a.can_write,
+    )
 
 
 @bp.get("/<int:job_id>/progress.json")

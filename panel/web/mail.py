@@ -57,10 +57,19 @@ def index():
 def domain_new():
     form = DomainForm()
     form.org_id.choices = [SelectChoice(o.id, o.name) for o in requests_svc.request_orgs(actor())]
-    return _submit(form, lambda: mail_svc.mail_domain_create(
-        actor(), org_id=form.org_id.data, name=form.name.data, contact=form.contact.data,
-        external_forwarding=form.external_forwarding.data, on_suspend=form.on_suspend.data,
-        default_quota_mb=form.default_quota_mb.data), "mail/domain_new.html")
+    return _submit(
+        form,
+        lambda: mail_svc.mail_domain_create(
+            actor(),
+            org_id=form.org_id.data,
+            name=form.name.data,
+            contact=form.contact.data,
+            external_forwarding=form.external_forwarding.data,
+            on_suspend=form.on_suspend.data,
+            default_quota_mb=form.default_quota_mb.data,
+        ),
+        "mail/domain_new.html",
+    )
 
 
 @bp.get("/domains/<int:domain_id>")
@@ -70,8 +79,14 @@ def domain(domain_id: int):
     page, per_page = page_args()
     boxes = mail_svc.mailbox_list(actor(), domain_id=dom.id, page=page, per_page=per_page)
     aliases = mail_svc.alias_list(actor(), domain_id=dom.id, per_page=200)
-    return render_template("mail/domain.html", dom=dom, boxes=boxes, aliases=aliases, confirm=ConfirmForm(),
-                           host=mail_svc.mail_host_name(actor(), dom))
+    return render_template(
+        "mail/domain.html",
+        dom=dom,
+        boxes=boxes,
+        aliases=aliases,
+        confirm=ConfirmForm(),
+        host=mail_svc.mail_host_name(actor(), dom),
+    )
 
 
 @bp.post("/domains/<int:domain_id>/dns-check")
@@ -90,8 +105,13 @@ def _parse_entries(text: str) -> list[dict]:
     for line in (text or "").splitlines():
         if line.strip():
             parts = [p.strip() for p in line.split(",", 2)]
-            rows.append({"local_part": parts[0], "password": parts[1] if len(parts) > 1 else "",
-                         "display_name": parts[2] if len(parts) > 2 else ""})
+            rows.append(
+                {
+                    "local_part": parts[0],
+                    "password": parts[1] if len(parts) > 1 else "",
+                    "display_name": parts[2] if len(parts) > 2 else "",
+                }
+            )
     return rows
 
 
@@ -101,17 +121,22 @@ def mailboxes_new(domain_id: int):
     dom = mail_svc.mail_domain_get(actor(), domain_id)
     form = MailboxesForm()
     entries = _parse_entries(form.entries.data)
-    result = _submit(form, lambda: mail_svc.mailbox_create(actor(), domain_id=dom.id, quota_mb=form.quota_mb.data,
-                                                           mailboxes=entries),
-                     "mail/mailboxes_new.html", strip=_without_passwords, dom=dom)
+    result = _submit(
+        form,
+        lambda: mail_svc.mailbox_create(actor(), domain_id=dom.id, quota_mb=form.quota_mb.data, mailboxes=entries),
+        "mail/mailboxes_new.html",
+        strip=_without_passwords,
+        dom=dom,
+    )
     if isinstance(result, tuple):  # the form again: without the passwords, and never cached
         return no_store(result[0]), result[1]
     return result
 
 
 def _without_passwords(form) -> None:
-    form.entries.data = "\n".join(",".join([e["local_part"], "", e["display_name"]]).rstrip(",")
-                                   for e in _parse_entries(form.entries.data))
+    form.entries.data = "\n".join(
+        ",".join([e["local_part"], "", e["display_name"]]).rstrip(",") for e in _parse_entries(form.entries.data)
+    )
 
 
 @bp.route("/domains/<int:domain_id>/aliases/new", methods=["GET", "POST"])
@@ -119,9 +144,14 @@ def _without_passwords(form) -> None:
 def alias_new(domain_id: int):
     dom = mail_svc.mail_domain_get(actor(), domain_id)
     form = AliasForm()
-    return _submit(form, lambda: mail_svc.alias_create(actor(), domain_id=dom.id, source=form.source.data,
-                                                       destinations=form.destinations.data),
-                   "mail/alias_new.html", dom=dom)
+    return _submit(
+        form,
+        lambda: mail_svc.alias_create(
+            actor(), domain_id=dom.id, source=form.source.data, destinations=form.destinations.data
+        ),
+        "mail/alias_new.html",
+        dom=dom,
+    )
 
 
 @bp.post("/aliases/<int:alias_id>/delete")
@@ -141,8 +171,13 @@ def alias_delete(alias_id: int):
 @login_required
 def mailbox(mailbox_id: int):
     box = mail_svc.mailbox_get(actor(), mailbox_id)
-    return render_template("mail/mailbox.html", box=box, quota=QuotaForm(quota_mb=box.quota_mb),
-                           password=PasswordForm(), confirm=ConfirmForm())
+    return render_template(
+        "mail/mailbox.html",
+        box=box,
+        quota=QuotaForm(quota_mb=box.quota_mb),
+        password=PasswordForm(),
+        confirm=ConfirmForm(),
+    )
 
 
 @bp.post("/mailboxes/<int:mailbox_id>/quota")
@@ -150,8 +185,15 @@ def mailbox(mailbox_id: int):
 def mailbox_quota(mailbox_id: int):
     box = mail_svc.mailbox_get(actor(), mailbox_id)
     form = QuotaForm()
-    return _submit(form, lambda: mail_svc.mailbox_quota_set(actor(), mailbox_id=box.id, quota_mb=form.quota_mb.data),
-                   "mail/mailbox.html", box=box, quota=form, password=PasswordForm(), confirm=ConfirmForm())
+    return _submit(
+        form,
+        lambda: mail_svc.mailbox_quota_set(actor(), mailbox_id=box.id, quota_mb=form.quota_mb.data),
+        "mail/mailbox.html",
+        box=box,
+        quota=form,
+        password=PasswordForm(),
+        confirm=ConfirmForm(),
+    )
 
 
 @bp.post("/mailboxes/<int:mailbox_id>/password")
@@ -159,14 +201,22 @@ def mailbox_quota(mailbox_id: int):
 def mailbox_password(mailbox_id: int):
     box = mail_svc.mailbox_get(actor(), mailbox_id)
     form = PasswordForm(prefix="")
-    return _submit(form, lambda: mail_svc.mailbox_password_set(actor(), mailbox_id=box.id,
-                                                               password=form.password.data),
-                   "mail/mailbox.html", box=box, quota=QuotaForm(quota_mb=box.quota_mb), password=form,
-                   confirm=ConfirmForm())
+    return _submit(
+        form,
+        lambda: mail_svc.mailbox_password_set(actor(), mailbox_id=box.id, password=form.password.data),
+        "mail/mailbox.html",
+        box=box,
+        quota=QuotaForm(quota_mb=box.quota_mb),
+        password=form,
+        confirm=ConfirmForm(),
+    )
 
 
-ACTIONS = {"suspend": mail_svc.mailbox_suspend, "unsuspend": mail_svc.mailbox_unsuspend,
-           "delete": mail_svc.mailbox_delete}
+ACTIONS = {
+    "suspend": mail_svc.mailbox_suspend,
+    "unsuspend": mail_svc.mailbox_unsuspend,
+    "delete": mail_svc.mailbox_delete,
+}
 
 
 @bp.post("/mailboxes/<int:mailbox_id>/<any(suspend, unsuspend, delete):action>")
@@ -184,5 +234,8 @@ def mailbox_action(mailbox_id: int, action: str):
 @bp.get("/ca.pem")
 @login_required
 def ca_pem():
-    return Response(mail_svc.mail_ca_pem(actor()), mimetype="application/x-pem-file",
-                    headers={"Content-Disposition": "attachment; filename=govhost-mail-ca.pem"})
+    return Response(
+        mail_svc.mail_ca_pem(actor()),
+        mimetype="application/x-pem-file",
+        headers={"Content-Disposition": "attachment; filename=govhost-mail-ca.pem"},
+    )

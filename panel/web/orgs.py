@@ -40,8 +40,9 @@ def index():
     except PanelError as err:
         apply_error(search, err)
         result = tenants.org_list(actor(), page, per_page)
-    return render_template("orgs/list.html", page=result, search=search, kinds=KIND_LABELS,
-                           can_create=can_create(actor()))
+    return render_template(
+        "orgs/list.html", page=result, search=search, kinds=KIND_LABELS, can_create=can_create(actor())
+    )
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -55,8 +56,14 @@ def create():
     status = 200
     if form.validate_on_submit():
         try:
-            org = tenants.org_create(a, slug=form.slug.data, name=form.name.data, name_km=form.name_km.data or "",
-                                     kind=form.kind.data, parent_id=form.parent_id.data)
+            org = tenants.org_create(
+                a,
+                slug=form.slug.data,
+                name=form.name.data,
+                name_km=form.name_km.data or "",
+                kind=form.kind.data,
+                parent_id=form.parent_id.data,
+            )
         except PanelError as err:
             apply_error(form, err)
             status = err.status
@@ -75,9 +82,17 @@ def _detail(org_id: int, form=None, status: int = 200):
     members = tenants.org_members(a, org.id, page, per_page)
     if form is None:
         form = OrgEditForm(formdata=None, obj=org)
-    return render_template("orgs/detail.html", org=org, members=members, form=form, confirm=ConfirmForm(),
-                           kinds=KIND_LABELS, roles_in=tenants.roles_in, can_edit=can_edit(a, org),
-                           can_deactivate=can_create(a) and org.is_active and org.kind != OrgKind.DATACENTER), status
+    return render_template(
+        "orgs/detail.html",
+        org=org,
+        members=members,
+        form=form,
+        confirm=ConfirmForm(),
+        kinds=KIND_LABELS,
+        roles_in=tenants.roles_in,
+        can_edit=can_edit(a, org),
+        can_deactivate=can_create(a) and org.is_active and org.kind != OrgKind.DATACENTER,
+    ), status
 
 
 @bp.get("/<int:org_id>")

@@ -39,9 +39,16 @@ def _page(org_id: int, form=None, status: int = 200):
     org = next((o for o in requests_svc.request_orgs(a) if o.id == org_id), None)
     if org is None:
         abort(404)
-    return render_template("quotas/detail.html", org=org, rows=rows, history=history, label=resource_label,
-                           form=form or QuotaSetForm(formdata=None), can_set=a.has_staff(Role.ADMIN) and a.can_write,
-                           can_ask=any(k.name == "quota.change" for k in requests_svc.request_kinds_for(a))), status
+    return render_template(
+        "quotas/detail.html",
+        org=org,
+        rows=rows,
+        history=history,
+        label=resource_label,
+        form=form or QuotaSetForm(formdata=None),
+        can_set=a.has_staff(Role.ADMIN) and a.can_write,
+        can_ask=any(k.name == "quota.change" for k in requests_svc.request_kinds_for(a)),
+    ), status
 
 
 @bp.get("/<int:org_id>")
@@ -57,8 +64,9 @@ def set_limit(org_id: int):
     if not form.validate_on_submit():
         return _page(org_id, form, 422)
     try:
-        quotas_svc.quota_set(actor(), org_id=org_id, resource=form.resource.data, limit=form.limit.data,
-                             reason=form.reason.data or "")
+        quotas_svc.quota_set(
+            actor(), org_id=org_id, resource=form.resource.data, limit=form.limit.data, reason=form.reason.data or ""
+        )
     except PanelError as err:
         if err.status == 404:
             raise

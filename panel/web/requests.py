@@ -47,11 +47,18 @@ def index():
     status = "submitted" if view == "queue" else (request.args.get("status") or None)
     kind = request.args.get("kind") or None
     page, per_page = page_args()
-    result = requests_svc.request_list(a, page=page, per_page=per_page, status=status, kind=kind,
-                                       mine=view == "mine")
-    return render_template("requests/list.html", page=result, view=view, status=status or "", kind=kind or "",
-                           statuses=list(S), kinds=request_kinds.all(), is_approver=is_approver(a),
-                           can_create=bool(requests_svc.request_kinds_for(a)))
+    result = requests_svc.request_list(a, page=page, per_page=per_page, status=status, kind=kind, mine=view == "mine")
+    return render_template(
+        "requests/list.html",
+        page=result,
+        view=view,
+        status=status or "",
+        kind=kind or "",
+        statuses=list(S),
+        kinds=request_kinds.all(),
+        is_approver=is_approver(a),
+        can_create=bool(requests_svc.request_kinds_for(a)),
+    )
 
 
 @bp.get("/new")
@@ -99,12 +106,19 @@ def _detail(request_id: int, status: int = 200, comment_form=None, decision_form
     req = preview.request
     own = req.requester_id is not None and req.requester_id == a.user_id
     return render_template(
-        "requests/detail.html", p=preview, req=req, kind_label=_kind_label(req.kind),
-        resource_label=resource_label, mode_label=MODE_LABELS[preview.mode],
+        "requests/detail.html",
+        p=preview,
+        req=req,
+        kind_label=_kind_label(req.kind),
+        resource_label=resource_label,
+        mode_label=MODE_LABELS[preview.mode],
         may_decide=is_approver(a) and not own and req.status == S.SUBMITTED and a.user_id not in req.approvers,
-        may_cancel=a.can_write and req.can_move_to(S.CANCELLED), may_retry=a.can_write and req.status == S.FAILED,
-        may_submit=a.can_write and req.status == S.DRAFT, may_comment=a.can_write,
-        comment_form=comment_form or CommentForm(formdata=None), decision=decision_form or DecisionForm(formdata=None),
+        may_cancel=a.can_write and req.can_move_to(S.CANCELLED),
+        may_retry=a.can_write and req.status == S.FAILED,
+        may_submit=a.can_write and req.status == S.DRAFT,
+        may_comment=a.can_write,
+        comment_form=comment_form or CommentForm(formdata=None),
+        decision=decision_form or DecisionForm(formdata=None),
         action=ActionForm(formdata=None),
     ), status
 
@@ -133,8 +147,12 @@ def _act(request_id: int, call, done_message: str, form=None):
             apply_error(form, err)
         else:
             flash(error_text(err), "error")
-        return _detail(request_id, err.status, comment_form=form if isinstance(form, CommentForm) else None,
-                       decision_form=form if isinstance(form, DecisionForm) else None)
+        return _detail(
+            request_id,
+            err.status,
+            comment_form=form if isinstance(form, CommentForm) else None,
+            decision_form=form if isinstance(form, DecisionForm) else None,
+        )
     flash(done_message, "success")
     return redirect(url_for("requests.detail", request_id=request_id))
 
@@ -144,8 +162,12 @@ def _act(request_id: int, call, done_message: str, form=None):
 def approve(request_id: int):
     form = DecisionForm()
     form.validate_on_submit()
-    return _act(request_id, lambda: requests_svc.request_approve(actor(), request_id, comment=form.comment.data or ""),
-                _("Your approval was recorded."), form)
+    return _act(
+        request_id,
+        lambda: requests_svc.request_approve(actor(), request_id, comment=form.comment.data or ""),
+        _("Your approval was recorded."),
+        form,
+    )
 
 
 @bp.post("/<int:request_id>/reject")
@@ -153,8 +175,12 @@ def approve(request_id: int):
 def reject(request_id: int):
     form = DecisionForm()
     form.validate_on_submit()
-    return _act(request_id, lambda: requests_svc.request_reject(actor(), request_id, comment=form.comment.data or ""),
-                _("The request was rejected."), form)
+    return _act(
+        request_id,
+        lambda: requests_svc.request_reject(actor(), request_id, comment=form.comment.data or ""),
+        _("The request was rejected."),
+        form,
+    )
 
 
 @bp.post("/<int:request_id>/cancel")
@@ -185,8 +211,12 @@ def comment(request_id: int):
     if not form.validate_on_submit():
         requests_svc.request_get(actor(), request_id)  # 404 first for a request the actor cannot see
         return _detail(request_id, 422, comment_form=form)
-    return _act(request_id, lambda: requests_svc.request_comment(actor(), request_id, body=form.body.data),
-                _("Your comment was added."), form)
+    return _act(
+        request_id,
+        lambda: requests_svc.request_comment(actor(), request_id, body=form.body.data),
+        _("Your comment was added."),
+        form,
+    )
 
 
 @bp.route("/policies", methods=["GET", "POST"])
@@ -211,5 +241,10 @@ def policies():
             status = 422
     rows = policies_svc.policy_list(a)
     forms = {r.kind: PolicyForm(formdata=None, mode=r.mode.value) for r in rows}
-    return render_template("requests/policies.html", rows=rows, forms=forms, modes=MODE_LABELS,
-                           can_edit=a.has_staff(Role.ADMIN) and a.can_write), status
+    return render_template(
+        "requests/policies.html",
+        rows=rows,
+        forms=forms,
+        modes=MODE_LABELS,
+        can_edit=a.has_staff(Role.ADMIN) and a.can_write,
+    ), status

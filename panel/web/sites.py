@@ -30,8 +30,9 @@ nav("sites.index", _l("Websites"))
 
 
 def _plans(form) -> None:
-    form.plan.choices = [SelectChoice(p.name, f"{p.name} ({p.disk_mb} MB, PHP {p.memory_mb} MB)")
-                         for p in svc.plan_list(actor())]
+    form.plan.choices = [
+        SelectChoice(p.name, f"{p.name} ({p.disk_mb} MB, PHP {p.memory_mb} MB)") for p in svc.plan_list(actor())
+    ]
 
 
 @bp.get("/")
@@ -51,8 +52,13 @@ def create():
     form.org_id.choices = [SelectChoice(0, "-")] + [SelectChoice(o, str(o)) for o in sorted(a.org_roles)]
     status = 200
     if form.validate_on_submit():
-        payload = {"fqdn": form.fqdn.data, "aliases": form.aliases.data or "", "plan": form.plan.data,
-                   "php_version": form.php_version.data, "tls": form.tls.data}
+        payload = {
+            "fqdn": form.fqdn.data,
+            "aliases": form.aliases.data or "",
+            "plan": form.plan.data,
+            "php_version": form.php_version.data,
+            "tls": form.tls.data,
+        }
         if form.host_id.data:
             payload["host_id"] = form.host_id.data
         try:
@@ -71,9 +77,14 @@ def create():
 def _forms() -> dict:
     plan = PlanForm(prefix="plan")
     _plans(plan)
-    return {"plan_form": plan, "alias_form": AliasForm(prefix="alias"), "key_form": SftpKeyForm(prefix="key"),
-            "cert_form": CertUploadForm(prefix="cert"), "nginx_form": CustomNginxForm(prefix="nginx"),
-            "confirm": ConfirmForm()}
+    return {
+        "plan_form": plan,
+        "alias_form": AliasForm(prefix="alias"),
+        "key_form": SftpKeyForm(prefix="key"),
+        "cert_form": CertUploadForm(prefix="cert"),
+        "nginx_form": CustomNginxForm(prefix="nginx"),
+        "confirm": ConfirmForm(),
+    }
 
 
 def _detail(site_id: int, status: int = 200, **forms):
@@ -116,50 +127,82 @@ def _asked(req) -> str:
 def change_plan(site_id: int):
     form = PlanForm(prefix="plan")
     _plans(form)
-    return _submit(site_id, "plan_form", form, lambda: _asked(svc.site_request(
-        actor(), action="change_plan", site_id=site_id, payload={"plan": form.plan.data})))
+    return _submit(
+        site_id,
+        "plan_form",
+        form,
+        lambda: _asked(
+            svc.site_request(actor(), action="change_plan", site_id=site_id, payload={"plan": form.plan.data})
+        ),
+    )
 
 
 @bp.post("/<int:site_id>/aliases")
 @login_required
 def alias_add(site_id: int):
     form = AliasForm(prefix="alias")
-    return _submit(site_id, "alias_form", form, lambda: _asked(svc.site_request(
-        actor(), action="alias_add", site_id=site_id, payload={"alias": form.alias.data})))
+    return _submit(
+        site_id,
+        "alias_form",
+        form,
+        lambda: _asked(
+            svc.site_request(actor(), action="alias_add", site_id=site_id, payload={"alias": form.alias.data})
+        ),
+    )
 
 
 @bp.post("/<int:site_id>/aliases/<path:alias>/remove")
 @login_required
 def alias_remove(site_id: int, alias: str):
     form = ConfirmForm()
-    return _submit(site_id, "confirm", form, lambda: _asked(svc.site_request(
-        actor(), action="alias_remove", site_id=site_id, payload={"alias": alias})))
+    return _submit(
+        site_id,
+        "confirm",
+        form,
+        lambda: _asked(svc.site_request(actor(), action="alias_remove", site_id=site_id, payload={"alias": alias})),
+    )
 
 
 @bp.post("/<int:site_id>/<any(suspend, unsuspend, delete):action>")
 @login_required
 def lifecycle(site_id: int, action: str):
     form = ConfirmForm()
-    return _submit(site_id, "confirm", form, lambda: _asked(svc.site_request(actor(), action=action,
-                                                                             site_id=site_id)))
+    return _submit(site_id, "confirm", form, lambda: _asked(svc.site_request(actor(), action=action, site_id=site_id)))
 
 
 @bp.post("/<int:site_id>/certificate")
 @login_required
 def cert_upload(site_id: int):
     form = CertUploadForm(prefix="cert")
-    return _submit(site_id, "cert_form", form, lambda: _asked(svc.site_request(
-        actor(), action="cert_upload", site_id=site_id,
-        payload={"certificate": form.certificate.data, "chain": form.chain.data or ""},
-        secrets={"private_key": form.private_key.data})))
+    return _submit(
+        site_id,
+        "cert_form",
+        form,
+        lambda: _asked(
+            svc.site_request(
+                actor(),
+                action="cert_upload",
+                site_id=site_id,
+                payload={"certificate": form.certificate.data, "chain": form.chain.data or ""},
+                secrets={"private_key": form.private_key.data},
+            )
+        ),
+    )
 
 
 @bp.post("/<int:site_id>/sftp-keys")
 @login_required
 def sftp_key_add(site_id: int):
     form = SftpKeyForm(prefix="key")
-    return _submit(site_id, "key_form", form, lambda: _("Key %(fp)s added.", fp=svc.sftp_key_add(
-        actor(), site_id=site_id, public_key=form.public_key.data).fingerprint))
+    return _submit(
+        site_id,
+        "key_form",
+        form,
+        lambda: _(
+            "Key %(fp)s added.",
+            fp=svc.sftp_key_add(actor(), site_id=site_id, public_key=form.public_key.data).fingerprint,
+        ),
+    )
 
 
 @bp.post("/<int:site_id>/sftp-keys/<int:key_id>/remove")
@@ -167,16 +210,27 @@ def sftp_key_add(site_id: int):
 def sftp_key_remove(site_id: int, key_id: int):
     form = ConfirmForm()
     svc.site_get(actor(), site_id)
-    return _submit(site_id, "confirm", form, lambda: _("Key %(fp)s removed.", fp=svc.sftp_key_remove(
-        actor(), key_id=key_id).fingerprint))
+    return _submit(
+        site_id,
+        "confirm",
+        form,
+        lambda: _("Key %(fp)s removed.", fp=svc.sftp_key_remove(actor(), key_id=key_id).fingerprint),
+    )
 
 
 @bp.post("/<int:site_id>/custom-nginx")
 @login_required
 def custom_nginx(site_id: int):
     form = CustomNginxForm(prefix="nginx")
-    return _submit(site_id, "nginx_form", form, lambda: _("Job #%(id)s applies the directives.", id=svc.
-                   site_custom_nginx_set(actor(), site_id=site_id, custom_nginx=form.custom_nginx.data or "")[1].id))
+    return _submit(
+        site_id,
+        "nginx_form",
+        form,
+        lambda: _(
+            "Job #%(id)s applies the directives.",
+            id=svc.site_custom_nginx_set(actor(), site_id=site_id, custom_nginx=form.custom_nginx.data or "")[1].id,
+        ),
+    )
 
 
 __all__ = ["bp", "error_text"]

@@ -22,8 +22,9 @@ nav("tokens.index", _l("API tokens"))
 def _page(form, status=200):
     page, per_page = page_args()
     result = tokens_svc.token_list(actor(), page, per_page)
-    return render_template("tokens/list.html", page=result, form=form, confirm=ConfirmForm(),
-                           max_days=settings().auth.token_max_days), status
+    return render_template(
+        "tokens/list.html", page=result, form=form, confirm=ConfirmForm(), max_days=settings().auth.token_max_days
+    ), status
 
 
 @bp.get("/")
@@ -39,8 +40,9 @@ def create():
     if not form.validate_on_submit():
         return _page(form, 422)
     try:
-        token, plaintext = tokens_svc.token_create(actor(), name=form.name.data, scope=form.scope.data,
-                                                   days=form.days.data)
+        token, plaintext = tokens_svc.token_create(
+            actor(), name=form.name.data, scope=form.scope.data, days=form.days.data
+        )
     except PanelError as err:
         apply_error(form, err)
         return _page(form, err.status)

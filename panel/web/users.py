@@ -54,8 +54,13 @@ def create():
     if form.validate_on_submit():
         try:
             user, one_time = users_svc.user_create(
-                actor(), username=form.username.data.strip(), email=form.email.data,
-                full_name=form.full_name.data or "", org_id=form.org_id.data, role=form.role.data)
+                actor(),
+                username=form.username.data.strip(),
+                email=form.email.data,
+                full_name=form.full_name.data or "",
+                org_id=form.org_id.data,
+                role=form.role.data,
+            )
         except PanelError as err:
             apply_error(form, err)
             status = err.status
@@ -72,8 +77,9 @@ def _detail(user_id: int, role_form=None, status=200):
     if role_form is None:
         role_form = RoleForm(formdata=None)
         _fill_choices(role_form)
-    return render_template("users/detail.html", user=user, role_form=role_form, confirm=ConfirmForm(),
-                           can_manage=can_manage(a)), status
+    return render_template(
+        "users/detail.html", user=user, role_form=role_form, confirm=ConfirmForm(), can_manage=can_manage(a)
+    ), status
 
 
 @bp.get("/<int:user_id>")

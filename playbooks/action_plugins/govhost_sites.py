@@ -16,9 +16,13 @@ from ansible.plugins.action import ActionBase
 
 
 def _environment(path: str) -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.dirname(path)), trim_blocks=True,
-                              keep_trailing_newline=True, undefined=jinja2.StrictUndefined,
-                              autoescape=False)  # config files, not HTML  # noqa: S701
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(os.path.dirname(path)),
+        trim_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # noqa: S701 (config files, not HTML)
+    )
 
 
 def render_batch(sites: list, templates: dict, context: dict) -> list:
@@ -52,7 +56,9 @@ class ActionModule(ActionBase):
         pages = dict(args.pop("pages", None) or {})
         args["sites"] = render_batch(list(args.get("sites") or []), templates, context)
         if pages:
-            args["pages"] = {name: _environment(path).get_template(os.path.basename(path)).render(**context)
-                             for name, path in pages.items()}
+            args["pages"] = {
+                name: _environment(path).get_template(os.path.basename(path)).render(**context)
+                for name, path in pages.items()
+            }
         result.update(self._execute_module(module_name="govhost_sites", module_args=args, task_vars=task_vars))
         return result

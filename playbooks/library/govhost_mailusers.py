@@ -43,16 +43,20 @@ options:
 """
 
 # The panel validates; the host checks again so nothing odd becomes a line, a field or a path.
-ADDRESS_RE = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?@(?=.{1,253}$)"
-                        r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
+ADDRESS_RE = re.compile(
+    r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?@(?=.{1,253}$)"
+    r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$"
+)
 HASH_RE = re.compile(r"^\{(ARGON2ID|SHA512-CRYPT|BLF-CRYPT)\}\$[A-Za-z0-9$./=,+-]{20,200}$")
 DOMAIN_RE = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
 REPLY_RE = re.compile(r"^[45][0-9][0-9] [45]\.[0-9]\.[0-9] [A-Za-z0-9 ,.'-]{1,200}$")
 STATES = ("active", "suspended", "absent")
 MAPS = ("domains", "mailboxes", "aliases", "senders", "recipient_access")
 MAP_HEADER = "# Managed by govhost from its desired state: changes here are overwritten."
-SUSPENDED_REPLY = {"defer": "450 4.2.1 Mailbox temporarily suspended, try again later",
-                   "reject": "550 5.2.1 Mailbox disabled"}
+SUSPENDED_REPLY = {
+    "defer": "450 4.2.1 Mailbox temporarily suspended, try again later",
+    "reject": "550 5.2.1 Mailbox disabled",
+}
 
 
 def parse(text: str) -> dict[str, list[str]]:
@@ -133,22 +137,32 @@ def write(path: str, text: str, mode: int = 0o640, group: str | None = "dovecot"
 
 # ---- postfix maps ------------------------------------------------------------------------------
 
+
 def check_maps(module, state: dict, replies: dict) -> None:
     """Every value becomes a token of a map line: anything but a plain name or address is refused."""
-    if not isinstance(state, dict) or not all(isinstance(state.get(k), list) for k in ("domains", "mailboxes",
-                                                                                        "aliases")):
+    if not isinstance(state, dict) or not all(
+        isinstance(state.get(k), list) for k in ("domains", "mailboxes", "aliases")
+    ):
         module.fail_json(msg="maps needs the lists domains, mailboxes and aliases")
     for d in state["domains"]:
         if not (isinstance(d, dict) and DOMAIN_RE.match(str(d.get("name", ""))) and d.get("state") in STATES):
             module.fail_json(msg="invalid domain entry in maps")
     for m in state["mailboxes"]:
-        if not (isinstance(m, dict) and ADDRESS_RE.match(str(m.get("address", ""))) and m.get("state") in STATES
-                and m.get("on_suspend", "defer") in replies):
+        if not (
+            isinstance(m, dict)
+            and ADDRESS_RE.match(str(m.get("address", "")))
+            and m.get("state") in STATES
+            and m.get("on_suspend", "defer") in replies
+        ):
             module.fail_json(msg="invalid mailbox entry in maps")
     for a in state["aliases"]:
         dests = a.get("destinations") if isinstance(a, dict) else None
-        if not (isinstance(dests, list) and dests and ADDRESS_RE.match(str(a.get("source", "")))
-                and all(ADDRESS_RE.match(str(x)) for x in dests)):
+        if not (
+            isinstance(dests, list)
+            and dests
+            and ADDRESS_RE.match(str(a.get("source", "")))
+            and all(ADDRESS_RE.match(str(x)) for x in dests)
+        ):
             module.fail_json(msg="invalid alias entry in maps")
     if not all(REPLY_RE.match(str(v)) for v in replies.values()):
         module.fail_json(msg="invalid suspended_reply")
@@ -161,8 +175,9 @@ def map_texts(state: dict, replies: dict) -> dict[str, str]:
         "mailboxes": [f"{m['address']} OK" for m in boxes],
         "aliases": [f"{a['source']} {','.join(a['destinations'])}" for a in state["aliases"]],
         "senders": [f"{m['address']} {m['address']}" for m in boxes if m["state"] == "active"],
-        "recipient_access": [f"{m['address']} {replies[m.get('on_suspend', 'defer')]}" for m in boxes
-                             if m["state"] == "suspended"],
+        "recipient_access": [
+            f"{m['address']} {replies[m.get('on_suspend', 'defer')]}" for m in boxes if m["state"] == "suspended"
+        ],
     }
     return {name: "\n".join([MAP_HEADER, *lines[name]]) + "\n" for name in MAPS}
 
@@ -187,14 +202,19 @@ def apply_maps(module, map_dir: str, texts: dict[str, str]) -> list[str]:
         elif not os.path.exists(path + ".db"):
             stale.append(name)
     if stale:
-        run = subprocess.run(["postmap", *(f"hash:{os.path.join(map_dir, n)}" for n in stale)],
-                             capture_output=True, text=True, check=False)
+        run = subprocess.run(
+            ["postmap", *(f"hash:{os.path.join(map_dir, n)}" for n in stale)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if run.returncode:
             module.fail_json(msg=f"postmap failed: {run.stderr.strip()[-500:]}")
     return stale
 
 
 # ---- dovecot users -----------------------------------------------------------------------------
+
 
 def apply_users(module, p: dict) -> dict:
     hashes = {str(k): str(v) for k, v in (p["hashes"] or {}).items()}
@@ -223,8 +243,12 @@ def apply_users(module, p: dict) -> dict:
     if changed:
         write(p["path"], render(wanted))
     pruned = prune(p["archive_dir"], p["archive_days"])
-    return {"changed": changed or bool(archived) or bool(pruned), "users": len(wanted), "archived": archived,
-            "pruned": pruned}
+    return {
+        "changed": changed or bool(archived) or bool(pruned),
+        "users": len(wanted),
+        "archived": archived,
+        "pruned": pruned,
+    }
 
 
 def decoded(module, value, kind: type, name: str):
@@ -242,16 +266,20 @@ def decoded(module, value, kind: type, name: str):
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec={
-        "path": {"type": "str", "default": "/etc/dovecot/govhost/users"},
-        "users": {"type": "raw"},
-        "hashes": {"type": "dict", "default": {}, "no_log": True},
-        "vmail_dir": {"type": "str", "default": "/var/vmail"},
-        "archive_dir": {"type": "str", "default": "/var/vmail-archive"},
-        "archive_days": {"type": "int", "default": 30},
-        "maps": {"type": "raw"}, "map_dir": {"type": "str", "default": "/etc/postfix/govhost"},
-        "suspended_reply": {"type": "dict"},
-    }, supports_check_mode=False)
+    module = AnsibleModule(
+        argument_spec={
+            "path": {"type": "str", "default": "/etc/dovecot/govhost/users"},
+            "users": {"type": "raw"},
+            "hashes": {"type": "dict", "default": {}, "no_log": True},
+            "vmail_dir": {"type": "str", "default": "/var/vmail"},
+            "archive_dir": {"type": "str", "default": "/var/vmail-archive"},
+            "archive_days": {"type": "int", "default": 30},
+            "maps": {"type": "raw"},
+            "map_dir": {"type": "str", "default": "/etc/postfix/govhost"},
+            "suspended_reply": {"type": "dict"},
+        },
+        supports_check_mode=False,
+    )
     p = module.params
     p["users"], p["maps"] = decoded(module, p["users"], list, "users"), decoded(module, p["maps"], dict, "maps")
     replies = {**SUSPENDED_REPLY, **(p["suspended_reply"] or {})}

@@ -72,6 +72,7 @@ def check_site(site):
 
 # ---- step: users, directories, SFTP keys, archive on delete -----------------------------------
 
+
 def ensure_dir(path, uid, gid, mode):
     os.makedirs(path, exist_ok=True)
     st = os.lstat(path)
@@ -193,6 +194,7 @@ def step_sftp(p, journal):
 
 # ---- step: php-fpm pools ----------------------------------------------------------------------
 
+
 def fpm_pidfile(version):
     return f"/run/php/php{version}-fpm.pid"
 
@@ -206,8 +208,9 @@ def fpm_apply(version):
         os.kill(pid, signal.SIGUSR2)  # graceful reload: pools are re-read, running requests finish
     else:
         os.makedirs("/run/php", exist_ok=True)
-        res = run([f"/usr/sbin/php-fpm{version}", "--daemonize", "--fpm-config",
-                   f"/etc/php/{version}/fpm/php-fpm.conf"])
+        res = run(
+            [f"/usr/sbin/php-fpm{version}", "--daemonize", "--fpm-config", f"/etc/php/{version}/fpm/php-fpm.conf"]
+        )
         if res.returncode != 0:
             raise StepFailed(f"php-fpm{version} did not start: {(res.stderr or res.stdout).strip()}")
 
@@ -240,6 +243,7 @@ def step_pools(p, journal):
 
 # ---- step: nginx vhosts (+ TLS files), one nginx -t, one reload -------------------------------
 
+
 def tls_files(site, keys, journal):
     target = os.path.join(TLS_DIR, site["fqdn"])
     os.makedirs(target, mode=0o700, exist_ok=True)
@@ -259,8 +263,7 @@ def tls_files(site, keys, journal):
 
 def vhost_paths(fqdn):
     name = f"govhost-{fqdn}.conf"
-    return (os.path.join(NGINX_AVAILABLE, name), os.path.join(NGINX_ENABLED, name),
-            os.path.join(NGINX_SUSPENDED, name))
+    return (os.path.join(NGINX_AVAILABLE, name), os.path.join(NGINX_ENABLED, name), os.path.join(NGINX_SUSPENDED, name))
 
 
 def nginx_apply():
@@ -311,6 +314,7 @@ def step_vhosts(p, journal):
 
 # ---- step: ACME certificates (HTTP-01 through each site's own vhost) --------------------------
 
+
 def step_acme(p, journal):
     acme = p["acme"] or {}
     env = dict(os.environ)
@@ -322,10 +326,27 @@ def step_acme(p, journal):
     for site in p["sites"]:
         if site["state"] != "active" or site.get("tls") != "acme":
             continue
-        argv = ["certbot", "certonly", "-n", "--agree-tos", "--webroot", "-w", ACME_WEBROOT,
-                "--config-dir", ACME_DIR, "--work-dir", "/var/lib/govhost/acme-work",
-                "--logs-dir", "/var/log/govhost-acme", "--server", acme["directory"],
-                "--cert-name", site["fqdn"], "--key-type", "ecdsa"]
+        argv = [
+            "certbot",
+            "certonly",
+            "-n",
+            "--agree-tos",
+            "--webroot",
+            "-w",
+            ACME_WEBROOT,
+            "--config-dir",
+            ACME_DIR,
+            "--work-dir",
+            "/var/lib/govhost/acme-work",
+            "--logs-dir",
+            "/var/log/govhost-acme",
+            "--server",
+            acme["directory"],
+            "--cert-name",
+            site["fqdn"],
+            "--key-type",
+            "ecdsa",
+        ]
         argv += ["-m", acme["email"]] if acme.get("email") else ["--register-unsafely-without-email"]
         argv.append("--force-renewal" if acme.get("force") else "--keep-until-expiring")
         for name in [site["fqdn"], *site.get("aliases", [])]:
@@ -343,6 +364,7 @@ def step_acme(p, journal):
 
 # ---- step: disk usage ------------------------------------------------------------------------
 
+
 def disk_mb(path):
     total = 0
     for root, dirs, files in os.walk(path):
@@ -357,21 +379,29 @@ def step_usage(p, journal):
     return {"usage_mb": usage, "pruned": prune_archives(p["archive_dir"], p["archive_days"])}
 
 
-STEPS = {"users": step_users, "sftp": step_sftp, "pools": step_pools, "vhosts": step_vhosts, "acme": step_acme,
-         "usage": step_usage}
+STEPS = {
+    "users": step_users,
+    "sftp": step_sftp,
+    "pools": step_pools,
+    "vhosts": step_vhosts,
+    "acme": step_acme,
+    "usage": step_usage,
+}
 
 
 def main():
-    module = AnsibleModule(argument_spec={
-        "step": {"type": "str", "required": True, "choices": sorted(STEPS)},
-        "sites": {"type": "list", "elements": "dict", "required": True},
-        "tls_keys": {"type": "dict", "default": {}, "no_log": True},
-        "www_root": {"type": "str", "default": "/srv/www"},
-        "archive_dir": {"type": "str", "default": "/var/lib/govhost/archive"},
-        "archive_days": {"type": "int", "default": 30},
-        "acme": {"type": "dict", "default": {}},
-        "pages": {"type": "dict", "default": {}},
-    })
+    module = AnsibleModule(
+        argument_spec={
+            "step": {"type": "str", "required": True, "choices": sorted(STEPS)},
+            "sites": {"type": "list", "elements": "dict", "required": True},
+            "tls_keys": {"type": "dict", "default": {}, "no_log": True},
+            "www_root": {"type": "str", "default": "/srv/www"},
+            "archive_dir": {"type": "str", "default": "/var/lib/govhost/archive"},
+            "archive_days": {"type": "int", "default": 30},
+            "acme": {"type": "dict", "default": {}},
+            "pages": {"type": "dict", "default": {}},
+        }
+    )
     p = module.params
     journal = Journal()
     try:

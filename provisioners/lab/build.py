@@ -122,8 +122,9 @@ def _ensure_ram(paths: LabPaths) -> None:
     if os.path.ismount(ram):
         return
     ram.mkdir(parents=True, exist_ok=True, mode=0o755)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755,size=4g", "govhost-lab", str(ram)],
-                   check=False, capture_output=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "mode=0755,size=4g", "govhost-lab", str(ram)], check=False, capture_output=True
+    )
 
 
 def debian_mirror(sources: Path = Path("/etc/apt/sources.list.d/debian.sources")) -> str:

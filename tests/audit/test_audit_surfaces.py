@@ -27,7 +27,8 @@ def test_service_scoping_and_filters(entries):
     assert sorted(e.org_id for e in mine) == sorted([w.a.id, w.a_dept.id])
     assert audit.audit_list(w.actor("auditor")).total == 4
     assert [e.action for e in audit.audit_list(w.actor("auditor"), audit.AuditFilter(action="org.cr")).items] == [
-        "org.create"]
+        "org.create"
+    ]
     assert audit.audit_list(w.actor("auditor"), audit.AuditFilter(action="org_")).total == 0  # LIKE is literal
     assert audit.audit_list(w.actor("auditor"), audit.AuditFilter(org_id=w.b.id)).total == 1
     assert audit.audit_list(w.actor("a_admin"), audit.AuditFilter(org_id=w.b.id)).total == 0

@@ -70,9 +70,21 @@ def test_inserted_row_with_a_valid_hash(chain, cli):
     """A forger who knows the chain format appends a well-formed entry without the head: caught."""
     with db.unit_of_work() as s:
         last = s.execute(text("SELECT hash FROM audit_entries WHERE seq = :seq"), {"seq": chain}).scalar()
-    row = {"seq": chain + 1, "created_at": db.utcnow(), "actor_id": None, "actor_name": "ghost",
-           "org_id": None, "action": "org.create", "object_type": "organization", "object_id": "999",
-           "summary": "{}", "surface": "cli", "client_addr": "", "request_id": "x", "prev_hash": last}
+    row = {
+        "seq": chain + 1,
+        "created_at": db.utcnow(),
+        "actor_id": None,
+        "actor_name": "ghost",
+        "org_id": None,
+        "action": "org.create",
+        "object_type": "organization",
+        "object_id": "999",
+        "summary": "{}",
+        "surface": "cli",
+        "client_addr": "",
+        "request_id": "x",
+        "prev_hash": last,
+    }
     row["hash"] = audit.chain_hash(last, audit.canonical(row))
     with db.engine().begin() as conn:
         conn.execute(insert(AuditEntry.__table__), [row])
@@ -81,19 +93,28 @@ def test_inserted_row_with_a_valid_hash(chain, cli):
 
 
 def test_inserted_row_in_the_middle(chain, cli):
-    sql("UPDATE audit_entries SET seq = seq + 100 WHERE seq >= 3",
-        "UPDATE audit_entries SET seq = seq - 99 WHERE seq >= 103")
+    sql(
+        "UPDATE audit_entries SET seq = seq + 100 WHERE seq >= 3",
+        "UPDATE audit_entries SET seq = seq - 99 WHERE seq >= 103",
+    )
     with db.engine().begin() as conn:
-        conn.execute(text("INSERT INTO audit_entries (seq, created_at, actor_name, action, object_type, object_id, "
-                          "summary, surface, client_addr, request_id, prev_hash, hash) VALUES (3, :ts, 'ghost', "
-                          "'org.create', 'organization', '1', '{}', 'cli', '', '', :p, :p)"),
-                     {"ts": db.utcnow(), "p": "f" * 64})
+        conn.execute(
+            text(
+                "INSERT INTO audit_entries (seq, created_at, actor_name, action, object_type, object_id, "
+                "summary, surface, client_addr, request_id, prev_hash, hash) VALUES (3, :ts, 'ghost', "
+                "'org.create', 'organization', '1', '{}', 'cli', '', '', :p, :p)"
+            ),
+            {"ts": db.utcnow(), "p": "f" * 64},
+        )
     assert "entry 3" in broken(cli)
 
 
 def test_reordered_rows(chain, cli):
-    sql("UPDATE audit_entries SET seq = -2 WHERE seq = 2", "UPDATE audit_entries SET seq = 2 WHERE seq = 4",
-        "UPDATE audit_entries SET seq = 4 WHERE seq = -2")
+    sql(
+        "UPDATE audit_entries SET seq = -2 WHERE seq = 2",
+        "UPDATE audit_entries SET seq = 2 WHERE seq = 4",
+        "UPDATE audit_entries SET seq = 4 WHERE seq = -2",
+    )
     assert "entry 2" in broken(cli)
 
 

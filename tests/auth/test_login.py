@@ -84,8 +84,11 @@ def test_locked_account_shows_429_on_the_login_page(client, booted, webmaster):
 def test_passwords_never_reach_the_audit_log(client, webmaster):
     login(client, "webmaster", "Secret-Wrong-Guess-77")
     login(client, "webmaster")
-    post_form(client, "/password", {"old_password": PASSWORD, "new_password": "Brand-New-Pass-2024",
-                                    "confirm": "Brand-New-Pass-2024"})
+    post_form(
+        client,
+        "/password",
+        {"old_password": PASSWORD, "new_password": "Brand-New-Pass-2024", "confirm": "Brand-New-Pass-2024"},
+    )
     everything = " ".join(e.summary for e in audit_rows())
     assert audit_rows("user.password_change")
     for secret in ("Secret-Wrong-Guess-77", PASSWORD, "Brand-New-Pass-2024"):
@@ -132,8 +135,12 @@ def test_secure_cookie_flags(booted, webmaster):
     app = create_app(settings)
     client = app.test_client()
     html = client.get("/login", base_url="https://panel.test").get_data(as_text=True)
-    r = client.post("/login", base_url="https://panel.test", headers={"Referer": "https://panel.test/login"},
-                    data={"username": "webmaster", "password": PASSWORD, "csrf_token": csrf_from(html)})
+    r = client.post(
+        "/login",
+        base_url="https://panel.test",
+        headers={"Referer": "https://panel.test/login"},
+        data={"username": "webmaster", "password": PASSWORD, "csrf_token": csrf_from(html)},
+    )
     assert r.status_code == 302
     header = [h for h in r.headers.getlist("Set-Cookie") if h.startswith("govhost_session=")][-1]
     assert "Secure" in header and "HttpOnly" in header and "SameSite=Lax" in header and "Expires=" in header
@@ -143,16 +150,24 @@ def test_must_change_password_is_forced_then_cleared(client, booted, make, minis
     from panel.services import users as users_svc
 
     admin = make.make_user("org_admin", ministry_a, username="minadmin")
-    _user, otp = users_svc.user_create(make.actor_of(admin), username="newbie", email="newbie@example.gov.kh",
-                                      full_name="New Bie", org_id=ministry_a.id, role="webmaster")
+    _user, otp = users_svc.user_create(
+        make.actor_of(admin),
+        username="newbie",
+        email="newbie@example.gov.kh",
+        full_name="New Bie",
+        org_id=ministry_a.id,
+        role="webmaster",
+    )
     r = login(client, "newbie", otp)
     assert r.headers["Location"] == "/password"
     assert client.get("/").headers["Location"] == "/password"
-    bad = post_form(client, "/password", {"old_password": otp, "new_password": "aaaaaaaaaaaaaaa",
-                                          "confirm": "aaaaaaaaaaaaaaa"})
+    bad = post_form(
+        client, "/password", {"old_password": otp, "new_password": "aaaaaaaaaaaaaaa", "confirm": "aaaaaaaaaaaaaaa"}
+    )
     assert bad.status_code == 422 and "Mix at least two kinds" in bad.get_data(as_text=True)
-    ok = post_form(client, "/password", {"old_password": otp, "new_password": "Fresh-Own-Pass-1",
-                                         "confirm": "Fresh-Own-Pass-1"})
+    ok = post_form(
+        client, "/password", {"old_password": otp, "new_password": "Fresh-Own-Pass-1", "confirm": "Fresh-Own-Pass-1"}
+    )
     assert ok.status_code == 302, ok.get_data(as_text=True)[-1500:]
     assert client.get("/").status_code == 200  # still logged in, no longer forced
     with db.unit_of_work() as s:
@@ -161,8 +176,10 @@ def test_must_change_password_is_forced_then_cleared(client, booted, make, minis
 
 def test_open_redirect_is_refused(client, webmaster):
     html = client.get("/login?next=//evil.example/x").get_data(as_text=True)
-    r = client.post("/login", data={"username": "webmaster", "password": PASSWORD, "next": "//evil.example/x",
-                                    "csrf_token": csrf_from(html)})
+    r = client.post(
+        "/login",
+        data={"username": "webmaster", "password": PASSWORD, "next": "//evil.example/x", "csrf_token": csrf_from(html)},
+    )
     assert r.headers["Location"] == "/"
 
 

@@ -66,14 +66,20 @@ def test_unknown_expired_revoked_tokens_get_401(client, make, org_admin):
 def test_read_scope_cannot_write(client, make, org_admin, ministry_a):
     _t, read = _token(make, org_admin, scope="read")
     assert client.get("/api/v1/users/", headers=bearer(read)).status_code == 200
-    r = client.post("/api/v1/users/", headers=bearer(read), json={
-        "username": "viaapi", "email": "v@example.gov.kh", "org_id": ministry_a.id, "role": "webmaster"})
+    r = client.post(
+        "/api/v1/users/",
+        headers=bearer(read),
+        json={"username": "viaapi", "email": "v@example.gov.kh", "org_id": ministry_a.id, "role": "webmaster"},
+    )
     assert r.status_code == 403 and r.json["key"] == "auth.read_only"
     r = client.post("/api/v1/tokens/", headers=bearer(read), json={"name": "more", "scope": "write"})
     assert r.status_code == 403 and r.json["key"] == "auth.read_only"
     _t, write = _token(make, org_admin, scope="write")
-    r = client.post("/api/v1/users/", headers=bearer(write), json={
-        "username": "viaapi", "email": "v@example.gov.kh", "org_id": ministry_a.id, "role": "webmaster"})
+    r = client.post(
+        "/api/v1/users/",
+        headers=bearer(write),
+        json={"username": "viaapi", "email": "v@example.gov.kh", "org_id": ministry_a.id, "role": "webmaster"},
+    )
     assert r.status_code == 201 and len(r.json["one_time_password"]) == 20
 
 
@@ -90,9 +96,12 @@ def test_api_token_create_returns_plaintext_once(client, make, org_admin):
 
 def test_expiry_limit_and_validation(booted, make, org_admin):
     a = make.actor_of(org_admin)
-    for kwargs, key in (({"days": booted.auth.token_max_days + 1}, "token.days_invalid"),
-                        ({"days": 0}, "token.days_invalid"), ({"name": "a\x00b"}, "token.name_invalid"),
-                        ({"scope": "admin"}, "token.scope_invalid")):
+    for kwargs, key in (
+        ({"days": booted.auth.token_max_days + 1}, "token.days_invalid"),
+        ({"days": 0}, "token.days_invalid"),
+        ({"name": "a\x00b"}, "token.name_invalid"),
+        ({"scope": "admin"}, "token.scope_invalid"),
+    ):
         args = {"name": "ok", "scope": "read", "days": 10, **kwargs}
         with pytest.raises(Invalid) as e:
             tokens_svc.token_create(a, **args)

@@ -26,12 +26,22 @@ def user_b(make, ministry_b):
 
 def test_create_validates_and_returns_a_one_time_password(booted, make, admin_a, ministry_a, dc):
     a = make.actor_of(admin_a)
-    base = {"username": "clerk", "email": "clerk@example.gov.kh", "full_name": "Clerk", "org_id": ministry_a.id,
-            "role": "webmaster"}
-    for bad, key in (({"username": "Bad Name"}, "user.username_invalid"), ({"username": "ab"}, "user.username_invalid"),
-                     ({"username": "x;id"}, "user.username_invalid"), ({"email": "no-at-sign"}, "user.email_invalid"),
-                     ({"full_name": "a\x00b"}, "user.full_name_invalid"), ({"role": "root"}, "user.role_invalid"),
-                     ({"role": "admin"}, "user.role_org_mismatch")):
+    base = {
+        "username": "clerk",
+        "email": "clerk@example.gov.kh",
+        "full_name": "Clerk",
+        "org_id": ministry_a.id,
+        "role": "webmaster",
+    }
+    for bad, key in (
+        ({"username": "Bad Name"}, "user.username_invalid"),
+        ({"username": "ab"}, "user.username_invalid"),
+        ({"username": "x;id"}, "user.username_invalid"),
+        ({"email": "no-at-sign"}, "user.email_invalid"),
+        ({"full_name": "a\x00b"}, "user.full_name_invalid"),
+        ({"role": "root"}, "user.role_invalid"),
+        ({"role": "admin"}, "user.role_org_mismatch"),
+    ):
         with pytest.raises(Invalid) as e:
             users_svc.user_create(a, **{**base, **bad})
         assert e.value.key == key, bad
@@ -49,19 +59,26 @@ def test_create_validates_and_returns_a_one_time_password(booted, make, admin_a,
 def test_staff_roles_only_in_the_datacenter(booted, make, staff_admin, ministry_a, dc):
     a = make.actor_of(staff_admin)
     with pytest.raises(Invalid) as e:
-        users_svc.user_create(a, username="op2", email="op2@dc.gov.kh", full_name="", org_id=ministry_a.id,
-                              role="operator")
+        users_svc.user_create(
+            a, username="op2", email="op2@dc.gov.kh", full_name="", org_id=ministry_a.id, role="operator"
+        )
     assert e.value.key == "user.role_org_mismatch"
-    op, _otp = users_svc.user_create(a, username="op2", email="op2@dc.gov.kh", full_name="", org_id=dc.id,
-                                     role="operator")
+    op, _otp = users_svc.user_create(
+        a, username="op2", email="op2@dc.gov.kh", full_name="", org_id=dc.id, role="operator"
+    )
     users_svc.user_set_role(a, op.id, org_id=dc.id, role="admin")
     assert [m.role for m in reload_user(op.id).memberships] == [Role.ADMIN]
 
 
-@pytest.mark.parametrize("password, key", [
-    ("short1A", "user.password_too_short"), ("aaaaaaaaaaaaaaaa", "user.password_one_class"),
-    ("1234567890123", "user.password_one_class"), ("xx-webmaster-99", "user.password_contains_username"),
-])
+@pytest.mark.parametrize(
+    "password, key",
+    [
+        ("short1A", "user.password_too_short"),
+        ("aaaaaaaaaaaaaaaa", "user.password_one_class"),
+        ("1234567890123", "user.password_one_class"),
+        ("xx-webmaster-99", "user.password_contains_username"),
+    ],
+)
 def test_password_policy_names_the_broken_rule(booted, make, webmaster, password, key):
     from tests.factories import PASSWORD
 
@@ -84,8 +101,9 @@ def test_webmaster_cannot_manage_users(booted, make, webmaster):
         users_svc.user_list(make.actor_of(webmaster))
 
 
-def test_org_admin_cannot_take_over_an_account_shared_with_another_ministry(booted, make, admin_a, user_b,
-                                                                            ministry_a, staff_admin):
+def test_org_admin_cannot_take_over_an_account_shared_with_another_ministry(
+    booted, make, admin_a, user_b, ministry_a, staff_admin
+):
     users_svc.user_set_role(make.actor_of(staff_admin), user_b.id, org_id=ministry_a.id, role="webmaster")
     a = make.actor_of(admin_a)
     assert users_svc.user_get(a, user_b.id).username == "userb"  # visible: a member of ministry A now
@@ -96,9 +114,13 @@ def test_org_admin_cannot_take_over_an_account_shared_with_another_ministry(boot
 
 def test_cross_ministry_404_in_services(booted, make, admin_a, user_b, ministry_a):
     a = make.actor_of(admin_a)
-    for call in (lambda: users_svc.user_get(a, user_b.id), lambda: users_svc.user_reset_password(a, user_b.id),
-                 lambda: users_svc.user_reset_2fa(a, user_b.id), lambda: users_svc.user_deactivate(a, user_b.id),
-                 lambda: users_svc.user_set_role(a, user_b.id, org_id=ministry_a.id, role="webmaster")):
+    for call in (
+        lambda: users_svc.user_get(a, user_b.id),
+        lambda: users_svc.user_reset_password(a, user_b.id),
+        lambda: users_svc.user_reset_2fa(a, user_b.id),
+        lambda: users_svc.user_deactivate(a, user_b.id),
+        lambda: users_svc.user_set_role(a, user_b.id, org_id=ministry_a.id, role="webmaster"),
+    ):
         with pytest.raises(NotFound) as e:
             call()
         assert e.value.key == "user.not_found"
@@ -122,8 +144,11 @@ def test_cross_ministry_404_on_the_api(client, make, admin_a, user_b, ministry_a
     _t, token = tokens_svc.token_create(make.actor_of(admin_a), name="t", scope="write", days=1)
     h = {"Authorization": f"Bearer {token}"}
     assert client.get(f"/api/v1/users/{user_b.id}", headers=h).json["key"] == "user.not_found"
-    for path, body in (("reset-password", None), ("reset-2fa", None), ("roles", {"org_id": ministry_a.id,
-                                                                                   "role": "webmaster"})):
+    for path, body in (
+        ("reset-password", None),
+        ("reset-2fa", None),
+        ("roles", {"org_id": ministry_a.id, "role": "webmaster"}),
+    ):
         r = client.post(f"/api/v1/users/{user_b.id}/{path}", headers=h, json=body)
         assert r.status_code == 404 and r.json["key"] == "user.not_found", path
     listed = client.get("/api/v1/users/", headers=h).json
@@ -131,8 +156,12 @@ def test_cross_ministry_404_on_the_api(client, make, admin_a, user_b, ministry_a
 
 
 def test_cross_ministry_404_on_the_cli(cli, make, admin_a, user_b):
-    for args in (("reset-password", "userb"), ("reset-2fa", "userb"), ("deactivate", "userb"),
-                 ("set-role", "userb", "--org", "min-a", "--role", "webmaster")):
+    for args in (
+        ("reset-password", "userb"),
+        ("reset-2fa", "userb"),
+        ("deactivate", "userb"),
+        ("set-role", "userb", "--org", "min-a", "--role", "webmaster"),
+    ):
         r = cli("users", *args, "--as", "admina")
         assert r.exit_code == 2 and "Not found" in r.output, args
     assert "userb" not in cli("users", "list", "--as", "admina").output
@@ -140,12 +169,22 @@ def test_cross_ministry_404_on_the_cli(cli, make, admin_a, user_b):
 
 def test_web_create_shows_the_one_time_password_once(client, make, admin_a, ministry_a):
     login(client, "admina")
-    r = post_form(client, "/users/new", {"username": "newclerk", "email": "nc@example.gov.kh", "full_name": "N C",
-                                         "org_id": str(ministry_a.id), "role": "webmaster"})
+    r = post_form(
+        client,
+        "/users/new",
+        {
+            "username": "newclerk",
+            "email": "nc@example.gov.kh",
+            "full_name": "N C",
+            "org_id": str(ministry_a.id),
+            "role": "webmaster",
+        },
+    )
     assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
     otp = re.search(r'id="one-time-password">([A-Za-z0-9]{20})<', r.get_data(as_text=True)).group(1)
-    bad = post_form(client, "/users/new", {"username": "{{ 7*7 }}", "email": "x", "org_id": str(ministry_a.id),
-                                           "role": "admin"})
+    bad = post_form(
+        client, "/users/new", {"username": "{{ 7*7 }}", "email": "x", "org_id": str(ministry_a.id), "role": "admin"}
+    )
     page = bad.get_data(as_text=True)
     # the value comes back as typed, escaped, never evaluated (a bare "49" could be inside a CSRF token)
     assert bad.status_code == 422 and 'value="{{ 7*7 }}"' in page and 'value="49"' not in page

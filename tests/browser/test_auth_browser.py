@@ -61,8 +61,9 @@ def test_language_switch_to_khmer(page, make):
     page.select_option("#lang", "km")  # the page's script submits the form on change
     page.locator('html[lang="km"]').wait_for(state="attached")  # no eval: the panel's CSP forbids it
     assert page.locator("#lang").input_value() == "km"
-    assert page.get_by_role("heading", name="ចូលប្រព័ន្ធ").count() + page.get_by_role(
-        "button", name="ចូលប្រព័ន្ធ").count() > 0  # "Log in", from the km catalog
+    assert (
+        page.get_by_role("heading", name="ចូលប្រព័ន្ធ").count() + page.get_by_role("button", name="ចូលប្រព័ន្ធ").count() > 0
+    )  # "Log in", from the km catalog
     log_in(page, "bopha", PASSWORD)
     page.wait_for_url(re.compile(r"/$"))
     assert page.locator("html").get_attribute("lang") == "km"  # kept across the login

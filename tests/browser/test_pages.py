@@ -54,13 +54,26 @@ class World:
 def _host_and_site(org_id: int) -> tuple[int, int]:
     plan = sites_svc.plan_create(ROOT, name="basic", disk_mb=1024)
     with db.unit_of_work() as s:
-        host = Host(name="web1", address="10.77.0.250", host_key_type="ssh-ed25519", host_key=KEY,
-                    fingerprint="SHA256:Vn4xYo3nq1kVf0m1tQb3OZc1w1pZ3m2m7bF9o3QWk2Q", facts={"php_versions": ["8.2"]})
+        host = Host(
+            name="web1",
+            address="10.77.0.250",
+            host_key_type="ssh-ed25519",
+            host_key=KEY,
+            fingerprint="SHA256:Vn4xYo3nq1kVf0m1tQb3OZc1w1pZ3m2m7bF9o3QWk2Q",
+            facts={"php_versions": ["8.2"]},
+        )
         host.roles = [HostRole.WEB]
         s.add(host)
         s.flush()
-        site = Site(org_id=org_id, fqdn="www.mpt.gov.test", plan_id=plan.id, host_id=host.id, system_user="site1",
-                    status=SiteStatus.ACTIVE, disk_used_mb=312.5)
+        site = Site(
+            org_id=org_id,
+            fqdn="www.mpt.gov.test",
+            plan_id=plan.id,
+            host_id=host.id,
+            system_user="site1",
+            status=SiteStatus.ACTIVE,
+            disk_used_mb=312.5,
+        )
         s.add(site)
         s.flush()
         return host.id, site.id
@@ -71,8 +84,12 @@ def _zone(org_id: int, org_admin) -> int:
         zone = Zone(org_id=org_id, name="mpt.gov.test", status=ZoneStatus.ACTIVE)
         s.add(zone)
         s.flush()
-    for name, rtype, data in [("www", "A", "10.77.0.11"), ("mail", "A", "10.77.0.12"),
-                              ("@", "MX", "10 mail.mpt.gov.test"), ("@", "TXT", "v=spf1 mx -all")]:
+    for name, rtype, data in [
+        ("www", "A", "10.77.0.11"),
+        ("mail", "A", "10.77.0.12"),
+        ("@", "MX", "10 mail.mpt.gov.test"),
+        ("@", "TXT", "v=spf1 mx -all"),
+    ]:
         dns_svc.record_create(org_admin, zone_id=zone.id, name=name, rtype=rtype, data=data, ttl=3600)
     return zone.id
 
@@ -80,20 +97,33 @@ def _zone(org_id: int, org_admin) -> int:
 def _job(org_id: int, host_id: int) -> int:
     job = jobs_svc.job_submit(ROOT, kind="host.ping", org_id=org_id, host_ids=[host_id], params={})
     with db.unit_of_work() as s:
-        for i, (ev, task, st) in enumerate([("playbook_on_task_start", "Gathering Facts", None),
-                                            ("runner_on_ok", "Gathering Facts", "ok"),
-                                            ("playbook_on_task_start", "Check the host answers", None),
-                                            ("runner_on_ok", "Check the host answers", "ok")], start=1):
-            s.add(JobEvent(job_id=job.id, counter=i, event=ev, host="web1", task=task, status=st,
-                           stdout=f"ok: [web1] step {i}"))
+        for i, (ev, task, st) in enumerate(
+            [
+                ("playbook_on_task_start", "Gathering Facts", None),
+                ("runner_on_ok", "Gathering Facts", "ok"),
+                ("playbook_on_task_start", "Check the host answers", None),
+                ("runner_on_ok", "Check the host answers", "ok"),
+            ],
+            start=1,
+        ):
+            s.add(
+                JobEvent(
+                    job_id=job.id, counter=i, event=ev, host="web1", task=task, status=st, stdout=f"ok: [web1] step {i}"
+                )
+            )
     return job.id
 
 
 @pytest.fixture
 def world(make) -> World:
     dc = make.make_org("Government Data Center", kind=OrgKind.DATACENTER, slug="dc")
-    org = tenants_svc.org_create(ROOT, slug="mpt", name="Ministry of Posts and Telecommunications",
-                                 name_km="ក្រសួងប្រៃសណីយ៍និងទូរគមនាគមន៍", kind="ministry")
+    org = tenants_svc.org_create(
+        ROOT,
+        slug="mpt",
+        name="Ministry of Posts and Telecommunications",
+        name_km="ក្រសួងប្រៃសណីយ៍និងទូរគមនាគមន៍",
+        kind="ministry",
+    )
     admin_secret, auditor_secret = pyotp.random_base32(), pyotp.random_base32()
     make.make_user(Role.ADMIN, dc, username="admin", totp_secret=admin_secret)
     make.make_user(Role.AUDITOR, dc, username="audra", totp_secret=auditor_secret)
@@ -102,22 +132,50 @@ def world(make) -> World:
     boss_actor = make.actor_of(boss)
     host_id, site_id = _host_and_site(org.id)
     zone_id = _zone(org.id, boss_actor)
-    req = requests_svc.request_create(boss_actor, kind="quota.change", org_id=org.id,
-                                      payload={"resource": "sites", "new_limit": 12, "reason": "Ten new provinces"})
+    req = requests_svc.request_create(
+        boss_actor,
+        kind="quota.change",
+        org_id=org.id,
+        payload={"resource": "sites", "new_limit": 12, "reason": "Ten new provinces"},
+    )
     job_id = _job(org.id, host_id)
     with db.unit_of_work() as s:
-        notifications_svc.notify(s, [wm.id], kind="site.ready", subject="www.mpt.gov.test is ready",
-                                 body="The website is online.", link=f"/sites/{site_id}", org_id=org.id)
+        notifications_svc.notify(
+            s,
+            [wm.id],
+            kind="site.ready",
+            subject="www.mpt.gov.test is ready",
+            body="The website is online.",
+            link=f"/sites/{site_id}",
+            org_id=org.id,
+        )
     return World(org.id, wm.id, host_id, site_id, zone_id, req.id, job_id, admin_secret, auditor_secret)
 
 
 def _extra_pages(role: str, w: World) -> list[str]:
     """Detail and form pages that the menu does not link directly."""
-    seen = [f"/orgs/{w.ministry}", f"/requests/{w.request}", f"/jobs/{w.job}", f"/sites/{w.site}",
-            f"/dns/zones/{w.zone}", f"/quotas/{w.ministry}", "/profile"]
+    seen = [
+        f"/orgs/{w.ministry}",
+        f"/requests/{w.request}",
+        f"/jobs/{w.job}",
+        f"/sites/{w.site}",
+        f"/dns/zones/{w.zone}",
+        f"/quotas/{w.ministry}",
+        "/profile",
+    ]
     if role == "admin":
-        return [*seen, "/orgs/new", f"/users/{w.webmaster}", "/users/new", f"/hosts/{w.host}", "/hosts/new",
-                "/requests/new", "/requests/new/quota.change", "/sites/new", "/dns/claims"]
+        return [
+            *seen,
+            "/orgs/new",
+            f"/users/{w.webmaster}",
+            "/users/new",
+            f"/hosts/{w.host}",
+            "/hosts/new",
+            "/requests/new",
+            "/requests/new/quota.change",
+            "/sites/new",
+            "/dns/claims",
+        ]
     if role == "auditor":
         return [*seen, f"/users/{w.webmaster}", f"/hosts/{w.host}"]
     return [*seen, "/requests/new", "/sites/new", "/dns/claims"]

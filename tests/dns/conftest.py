@@ -58,11 +58,22 @@ def lab_target(name: str, ip: str) -> base.Target:
 
 def run_bare(playbook: str, bind_ip: str, extravars: dict, secrets: dict, tmp) -> base.Result:
     """A playbook through provisioners.ansible, without the panel (session setup)."""
-    spec = base.PlaybookSpec(playbook=playbook, project_dir=PLAYBOOKS, ssh_key=str(L.lab_key_path()),
-                             extravars=extravars, templates_dir=os.path.abspath(TEMPLATES))
+    spec = base.PlaybookSpec(
+        playbook=playbook,
+        project_dir=PLAYBOOKS,
+        ssh_key=str(L.lab_key_path()),
+        extravars=extravars,
+        templates_dir=os.path.abspath(TEMPLATES),
+    )
     events: list = []
-    result = ansible.run_playbook(spec, [lab_target(DNS_HOST[0], bind_ip)], on_event=events.append, timeout=300,
-                                  secrets=secrets, workdir_parent=str(tmp))
+    result = ansible.run_playbook(
+        spec,
+        [lab_target(DNS_HOST[0], bind_ip)],
+        on_event=events.append,
+        timeout=300,
+        secrets=secrets,
+        workdir_parent=str(tmp),
+    )
     result.events = events
     return result
 
@@ -83,8 +94,13 @@ def bind(tmp_path_factory):
         L.hosts_up([f"{name}={ip}"], fresh=True)
         assert_lab_route(ip)
         secret = base64.b64encode(os.urandom(32)).decode()
-        r = run_bare("dns_server.yml", ip, {"bind_server_key_name": "govhost"}, {"tsig_secret": secret},
-                     tmp_path_factory.mktemp("jobs"))
+        r = run_bare(
+            "dns_server.yml",
+            ip,
+            {"bind_server_key_name": "govhost"},
+            {"tsig_secret": secret},
+            tmp_path_factory.mktemp("jobs"),
+        )
         assert r.ok, r.explanation
         yield Bind(name, ip, secret)
     finally:
@@ -103,8 +119,7 @@ def _running_bind(name: str, ip: str) -> Bind:
 
 @pytest.fixture
 def settings(settings, bind):
-    dns = dataclasses.replace(settings.dns, primary_host=bind.name, resolver=bind.ip,
-                              nameservers=("ns1.govhost.test",))
+    dns = dataclasses.replace(settings.dns, primary_host=bind.name, resolver=bind.ip, nameservers=("ns1.govhost.test",))
     ansible_cfg = dataclasses.replace(settings.ansible, ssh_key=str(L.lab_key_path()))
     return dataclasses.replace(settings, dns=dns, ansible=ansible_cfg)
 
@@ -114,8 +129,13 @@ def dns_env(booted, bind, make):
     """The panel's view of the server: the host row (role dns) and the key, as server-setup leaves them."""
     target = lab_target(bind.name, bind.ip)
     with db.unit_of_work() as s:
-        host = Host(name=bind.name, address=bind.ip, host_key_type=target.host_key_type, host_key=target.host_key,
-                    fingerprint="test")
+        host = Host(
+            name=bind.name,
+            address=bind.ip,
+            host_key_type=target.host_key_type,
+            host_key=target.host_key,
+            fingerprint="test",
+        )
         host.roles = {HostRole.DNS}
         s.add(host)
         s.add(DnsKey(name="govhost", secret_sealed=security.seal(bind.secret)))
@@ -160,8 +180,9 @@ def live_zone(dns_env, booted):
             zone = Zone(org_id=org.id, name=name or zone_name())
             s.add(zone)
             s.flush()
-            job = jobs_svc.job_submit(actor, kind="zone.create", org_id=org.id, host_ids=[dns_env.id],
-                                      params={"zone_id": zone.id})
+            job = jobs_svc.job_submit(
+                actor, kind="zone.create", org_id=org.id, host_ids=[dns_env.id], params={"zone_id": zone.id}
+            )
         status = run_job(job.id, booted)
         assert status == "successful", _job_text(job.id)
         with db.unit_of_work() as s:
@@ -197,8 +218,15 @@ def web_host(booted):
     site job is not run, so the lab host itself is not started)."""
     target = lab_target(*WEB_HOST)
     with db.unit_of_work() as s:
-        host = Host(name=WEB_HOST[0], address=WEB_HOST[1], host_key_type=target.host_key_type,
-                    host_key=target.host_key, fingerprint="test", max_sites=10, facts={"php_versions": ["8.2"]})
+        host = Host(
+            name=WEB_HOST[0],
+            address=WEB_HOST[1],
+            host_key_type=target.host_key_type,
+            host_key=target.host_key,
+            fingerprint="test",
+            max_sites=10,
+            facts={"php_versions": ["8.2"]},
+        )
         host.roles = {HostRole.WEB}
         s.add(host)
         s.flush()

@@ -19,9 +19,13 @@ pytestmark = pytest.mark.lab
 @pytest.fixture(scope="module")
 def zone(bind, tmp_path_factory):
     name = zone_name()
-    r = run_bare("zone_create.yml", bind.ip, {"zone_name": name, "zone_nameservers": ["ns1.govhost.test"],
-                                              "zone_hostmaster": f"hostmaster.{name}"}, {},
-                 tmp_path_factory.mktemp("zone"))
+    r = run_bare(
+        "zone_create.yml",
+        bind.ip,
+        {"zone_name": name, "zone_nameservers": ["ns1.govhost.test"], "zone_hostmaster": f"hostmaster.{name}"},
+        {},
+        tmp_path_factory.mktemp("zone"),
+    )
     assert r.ok, r.explanation
     return name
 
@@ -40,8 +44,11 @@ def test_unsigned_update_is_refused(bind, zone):
 
 
 def test_plan_apply_readback_and_query(bind, zone):
-    wanted = [D.rec(f"www.{zone}", "A", "10.77.0.11", 300), D.rec(zone, "MX", "10 mx.govhost.test", 3600),
-              D.rec(zone, "TXT", D.txt_data("v=spf1 " + "a" * 400 + " -all"), 3600)]
+    wanted = [
+        D.rec(f"www.{zone}", "A", "10.77.0.11", 300),
+        D.rec(zone, "MX", "10 mx.govhost.test", 3600),
+        D.rec(zone, "TXT", D.txt_data("v=spf1 " + "a" * 400 + " -all"), 3600),
+    ]
     plan = D.live_plan(bind.server, bind.tsig, zone, wanted)
     assert len(plan.add) == 3 and not plan.remove
     done = D.apply(bind.server, bind.tsig, plan)

@@ -150,12 +150,17 @@ def test_publish_and_withdraw_touch_only_their_source(bind, ministry, live_zone)
     mine = svc.record_create(a.actor, zone_id=zone.id, name="www", rtype="A", data="10.77.0.11")
     svc.dns_apply(a.actor, zone.id)
     site = [{"name": "shop", "type": "A", "data": "10.77.0.12"}, {"name": "shop", "type": "AAAA", "data": "fd00::12"}]
-    got = svc.records_publish(system_actor("worker"), org_id=a.org.id, fqdn=f"shop.{zone.name}", source="site:12",
-                              records=site)
+    got = svc.records_publish(
+        system_actor("worker"), org_id=a.org.id, fqdn=f"shop.{zone.name}", source="site:12", records=site
+    )
     assert got.id == zone.id
     assert answers(bind, f"shop.{zone.name}") == {"10.77.0.12"}  # applied after commit
-    assert svc.records_publish(system_actor("worker"), org_id=a.org.id, fqdn="shop.elsewhere.test",
-                               source="site:13", records=site) is None
+    assert (
+        svc.records_publish(
+            system_actor("worker"), org_id=a.org.id, fqdn="shop.elsewhere.test", source="site:13", records=site
+        )
+        is None
+    )
     assert svc.records_withdraw(system_actor("worker"), source="site:12") == 2
     assert answers(bind, f"shop.{zone.name}") == set()
     assert answers(bind, f"www.{zone.name}") == {"10.77.0.11"}
@@ -182,8 +187,7 @@ def test_claims_verify_with_txt_token(bind, ministry, live_zone, staff, make):
     svc.dns_apply(b.actor, hosting.id)
     assert claims.claim_verify(a.actor, claim.id).verified_at is not None
     assert claims.domain_verified(a.org.id, f"www.{domain}")
-    assert key_of(claims.domain_require, b.actor, org_id=b.org.id, fqdn="www.unclaimed.test") == \
-        "dns.domain_unverified"
+    assert key_of(claims.domain_require, b.actor, org_id=b.org.id, fqdn="www.unclaimed.test") == "dns.domain_unverified"
     assert key_of(claims.claim_get, b.actor, claim.id) == "dns_claim.not_found"
 
 
@@ -194,8 +198,10 @@ def test_other_ministry_gets_404(ministry, live_zone):
     assert key_of(svc.zone_get, b.actor, zone.id) == "dns_zone.not_found"
     assert key_of(svc.dns_plan, b.actor, zone.id) == "dns_zone.not_found"
     assert key_of(svc.dns_apply, b.actor, zone.id) == "dns_zone.not_found"
-    assert key_of(svc.record_create, b.actor, zone_id=zone.id, name="x", rtype="A", data="10.0.0.1") == \
-        "dns_zone.not_found"
+    assert (
+        key_of(svc.record_create, b.actor, zone_id=zone.id, name="x", rtype="A", data="10.0.0.1")
+        == "dns_zone.not_found"
+    )
     assert key_of(svc.record_delete, b.actor, record_id=rec.id) == "dns_record.not_found"
     assert svc.zone_list(b.actor).total == 0
 

@@ -52,8 +52,12 @@ def hosted(bind, ministry, live_zone, web_host, staff, make):
 
 def _create_site(bind, a, zone, approver) -> Site:
     fqdn, alias = f"portal.{zone.name}", f"alt.{zone.name}"
-    req = sites.site_request(a.actor, action="create", org_id=a.org.id,
-                             payload={"fqdn": fqdn, "aliases": [alias], "plan": "basic", "tls": "none"})
+    req = sites.site_request(
+        a.actor,
+        action="create",
+        org_id=a.org.id,
+        payload={"fqdn": fqdn, "aliases": [alias], "plan": "basic", "tls": "none"},
+    )
     assert req.status == RequestStatus.SUBMITTED
     with db.unit_of_work() as s:
         assert s.scalars(select(Record).where(Record.source.like("site:%"))).all() == []
@@ -68,8 +72,10 @@ def test_site_approval_publishes_its_records(bind, hosted):
     site = _create_site(bind, a, zone, approver)
     assert site.status == SiteStatus.REQUESTED and site.host_id is not None
     rows = site_rows(site.id)
-    assert [(r.name, r.rtype, r.data) for r in rows] == [(f"alt.{zone.name}", "A", WEB_HOST[1]),
-                                                         (f"portal.{zone.name}", "A", WEB_HOST[1])]
+    assert [(r.name, r.rtype, r.data) for r in rows] == [
+        (f"alt.{zone.name}", "A", WEB_HOST[1]),
+        (f"portal.{zone.name}", "A", WEB_HOST[1]),
+    ]
     assert all(r.applied_at is not None for r in rows), "published right after the approval committed"
     assert answers(bind, f"portal.{zone.name}") == {WEB_HOST[1]}
     assert answers(bind, f"alt.{zone.name}") == {WEB_HOST[1]}

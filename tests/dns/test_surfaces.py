@@ -20,8 +20,9 @@ def two(make):
         zone = Zone(org_id=b_org.id, name="b-ministry.gov.test", status=ZoneStatus.ACTIVE)
         s.add(zone)
         s.flush()
-        rec = Record(zone_id=zone.id, org_id=b_org.id, name="www.b-ministry.gov.test", rtype="A", ttl=300,
-                     data="10.77.0.11")
+        rec = Record(
+            zone_id=zone.id, org_id=b_org.id, name="www.b-ministry.gov.test", rtype="A", ttl=300, data="10.77.0.11"
+        )
         s.add(rec)
         s.flush()
     return a, b, zone.id, rec.id
@@ -30,21 +31,30 @@ def two(make):
 def test_api_isolation_and_keys(client, two, api_token):
     a, b, zone_id, rec_id = two
     ha, hb = api_token(a), api_token(b)
-    for method, url in [("get", f"/api/v1/dns/zones/{zone_id}"), ("get", f"/api/v1/dns/zones/{zone_id}/records"),
-                        ("get", f"/api/v1/dns/zones/{zone_id}/plan"), ("post", f"/api/v1/dns/zones/{zone_id}/apply"),
-                        ("delete", f"/api/v1/dns/records/{rec_id}")]:
+    for method, url in [
+        ("get", f"/api/v1/dns/zones/{zone_id}"),
+        ("get", f"/api/v1/dns/zones/{zone_id}/records"),
+        ("get", f"/api/v1/dns/zones/{zone_id}/plan"),
+        ("post", f"/api/v1/dns/zones/{zone_id}/apply"),
+        ("delete", f"/api/v1/dns/records/{rec_id}"),
+    ]:
         r = getattr(client, method)(url, headers=ha, json={} if method == "post" else None)
         assert r.status_code == 404, (url, r.status_code, r.get_json())
-    r = client.post(f"/api/v1/dns/zones/{zone_id}/records", headers=ha,
-                    json={"name": "x", "type": "A", "data": "1.2.3.4"})
+    r = client.post(
+        f"/api/v1/dns/zones/{zone_id}/records", headers=ha, json={"name": "x", "type": "A", "data": "1.2.3.4"}
+    )
     assert r.status_code == 404 and r.get_json()["key"] == "dns_zone.not_found"
     assert client.get("/api/v1/dns/zones", headers=ha).get_json()["total"] == 0
     assert client.get("/api/v1/dns/zones", headers=hb).get_json()["total"] == 1
-    bad = client.post(f"/api/v1/dns/zones/{zone_id}/records", headers=hb,
-                      json={"name": "; id", "type": "A", "data": "{{ 7*7 }}"})
+    bad = client.post(
+        f"/api/v1/dns/zones/{zone_id}/records", headers=hb, json={"name": "; id", "type": "A", "data": "{{ 7*7 }}"}
+    )
     assert bad.status_code == 422 and bad.get_json()["key"] == "dns.name_invalid"
-    bad = client.post(f"/api/v1/dns/zones/{zone_id}/records", headers=hb,
-                      json={"name": "www", "type": "CNAME", "data": "web.govhost.test"})
+    bad = client.post(
+        f"/api/v1/dns/zones/{zone_id}/records",
+        headers=hb,
+        json={"name": "www", "type": "CNAME", "data": "web.govhost.test"},
+    )
     assert bad.status_code == 409 and bad.get_json()["key"] == "dns.cname_conflict"
     ok = client.post(f"/api/v1/dns/zones/{zone_id}/records", headers=hb, json={"name": "ក", "type": "TXT", "data": "x"})
     assert ok.status_code == 422 and ok.get_json()["key"] == "dns.name_invalid"
@@ -65,15 +75,23 @@ def test_web_record_form_errors(client, two, web_login):
     web_login(b)
     page = client.get(f"/dns/zones/{zone_id}")
     assert page.status_code == 200 and "www.b-ministry.gov.test" in page.get_data(as_text=True)
-    r = post_form(client, f"/dns/zones/{zone_id}/records", {"name": "www", "rtype": "CNAME",
-                                                            "data": "web.govhost.test"}, page=f"/dns/zones/{zone_id}")
+    r = post_form(
+        client,
+        f"/dns/zones/{zone_id}/records",
+        {"name": "www", "rtype": "CNAME", "data": "web.govhost.test"},
+        page=f"/dns/zones/{zone_id}",
+    )
     assert r.status_code == 409 and "CNAME" in r.get_data(as_text=True)
 
 
 def test_cli_isolation(cli, two):
     _a, _b, zone_id, rec_id = two
-    for args in (["records", str(zone_id)], ["plan", "b-ministry.gov.test"], ["apply", str(zone_id)],
-                 ["delete", str(rec_id)]):
+    for args in (
+        ["records", str(zone_id)],
+        ["plan", "b-ministry.gov.test"],
+        ["apply", str(zone_id)],
+        ["delete", str(rec_id)],
+    ):
         r = cli("dns", *args, "--as", "mina")
         assert r.exit_code == 2 and "not_found" in r.output, (args, r.output)
     r = cli("dns", "records", str(zone_id), "--as", "minb")

@@ -77,8 +77,9 @@ def test_web_plan_shows_diff_and_apply_publishes(bind, ministry, live_zone, clie
     zone = live_zone(a.org)
     page = f"/dns/zones/{zone.id}"
     web_login(a.user)
-    r = post_form(client, f"{page}/records", {"name": "web", "rtype": "A", "data": "10.77.0.102", "ttl": "300"},
-                  page=page)
+    r = post_form(
+        client, f"{page}/records", {"name": "web", "rtype": "A", "data": "10.77.0.102", "ttl": "300"}, page=page
+    )
     assert r.status_code == 302, r.get_data(as_text=True)[:2000]
     assert "pending" in client.get(page).get_data(as_text=True)
     line = f"+ web.{zone.name}. 300 IN A 10.77.0.102"
@@ -155,8 +156,7 @@ def test_web_claim_token_through_a_zone(bind, claimant, client, web_login):
     assert f"No TXT record _govhost-challenge.{domain} with the token was found" in text
     assert not claims.domain_verified(a.org.id, f"www.{domain}")
 
-    svc.record_create(b.actor, zone_id=hosting.id, name="_govhost-challenge.web-claim", rtype="TXT",
-                      data=claim.token)
+    svc.record_create(b.actor, zone_id=hosting.id, name="_govhost-challenge.web-claim", rtype="TXT", data=claim.token)
     svc.dns_apply(b.actor, hosting.id)
     assert answers(bind, f"_govhost-challenge.{domain}", "TXT") == {f'"{claim.token}"'}
     r = post_form(client, f"/dns/claims/{claim.id}/verify", {}, page="/dns/claims")

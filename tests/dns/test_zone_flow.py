@@ -28,8 +28,9 @@ pytestmark = pytest.mark.lab
 def _verified_claim(org_id: int, domain: str) -> None:
     """Ownership is proven elsewhere (test_surfaces_live): here the claim is simply verified."""
     with db.unit_of_work() as s:
-        s.add(DomainClaim(org_id=org_id, domain=domain, token="t" * 32, method=ClaimMethod.TXT,
-                          verified_at=db.utcnow()))
+        s.add(
+            DomainClaim(org_id=org_id, domain=domain, token="t" * 32, method=ClaimMethod.TXT, verified_at=db.utcnow())
+        )
 
 
 def _request_zone(surface: str, user, org, name: str, *, client, cli, web_login, api_token) -> int:
@@ -43,8 +44,11 @@ def _request_zone(surface: str, user, org, name: str, *, client, cli, web_login,
         assert r.status_code == 302, r.get_data(as_text=True)[:2000]
         client.get("/logout")
         with db.unit_of_work() as s:
-            return s.scalars(select(Request.id).where(Request.kind == "zone.create", Request.org_id == org.id)
-                             .order_by(Request.id.desc())).first()
+            return s.scalars(
+                select(Request.id)
+                .where(Request.kind == "zone.create", Request.org_id == org.id)
+                .order_by(Request.id.desc())
+            ).first()
     r = cli("requests", "create", "zone.create", "--org", org.slug, "--set", f"name={name}", "--as", user.username)
     assert r.exit_code == 0, r.output
     return int(re.search(r"request #(\d+)", r.output).group(1))
@@ -70,8 +74,9 @@ def _rcode_and_answer(bind, name: str, rtype: str):
 
 
 @pytest.mark.parametrize("surface", ["web", "api", "cli"])
-def test_zone_request_approve_job_serves_then_delete_frees_quota(surface, bind, dns_env, staff, make, consumer,
-                                                                 client, cli, web_login, api_token):
+def test_zone_request_approve_job_serves_then_delete_frees_quota(
+    surface, bind, dns_env, staff, make, consumer, client, cli, web_login, api_token
+):
     org = make.make_org("Ministry Z")
     user = make.make_user(Role.ORG_ADMIN, org)
     actor = make.actor_of(user, surface)
@@ -79,8 +84,7 @@ def test_zone_request_approve_job_serves_then_delete_frees_quota(surface, bind, 
     _verified_claim(org.id, name)
     assert _rcode_and_answer(bind, name, "SOA")[0] == dns.rcode.REFUSED  # not served before
 
-    req_id = _request_zone(surface, user, org, name, client=client, cli=cli, web_login=web_login,
-                           api_token=api_token)
+    req_id = _request_zone(surface, user, org, name, client=client, cli=cli, web_login=web_login, api_token=api_token)
     assert _request(req_id).status == RequestStatus.SUBMITTED and _jobs_of(req_id) == []
     assert _zones_used(actor, org.id) == 0  # a submitted request holds nothing yet
 
@@ -101,8 +105,11 @@ def test_zone_request_approve_job_serves_then_delete_frees_quota(surface, bind, 
     assert _zones_used(actor, org.id) == 1
     assert f"db.{name}" in _bind_files(bind)
 
-    r = client.post("/api/v1/requests/", headers=api_token(user),
-                    json={"kind": "zone.delete", "org_id": org.id, "payload": {"zone_id": zone_id}})
+    r = client.post(
+        "/api/v1/requests/",
+        headers=api_token(user),
+        json={"kind": "zone.delete", "org_id": org.id, "payload": {"zone_id": zone_id}},
+    )
     assert r.status_code == 201, r.get_json()
     del_id = r.get_json()["id"]
     r = cli("requests", "approve", str(del_id), "--as", staff.username)

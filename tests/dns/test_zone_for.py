@@ -12,9 +12,13 @@ def test_department_names_fall_in_the_ministrys_zone(make):
     dept = make.make_org("Dept A1", kind=OrgKind.DEPARTMENT, parent=ministry, slug="dept-a1")
     other = make.make_org("Ministry B", slug="min-b")
     with db.unit_of_work() as s:
-        s.add_all([Zone(org_id=ministry.id, name="a.gov.test", status=ZoneStatus.ACTIVE),
-                   Zone(org_id=dept.id, name="x.a.gov.test", status=ZoneStatus.ACTIVE),
-                   Zone(org_id=other.id, name="b.gov.test", status=ZoneStatus.ACTIVE)])
+        s.add_all(
+            [
+                Zone(org_id=ministry.id, name="a.gov.test", status=ZoneStatus.ACTIVE),
+                Zone(org_id=dept.id, name="x.a.gov.test", status=ZoneStatus.ACTIVE),
+                Zone(org_id=other.id, name="b.gov.test", status=ZoneStatus.ACTIVE),
+            ]
+        )
     with db.unit_of_work() as s:
         assert zone_for(s, dept.id, "www.a.gov.test").name == "a.gov.test"
         assert zone_for(s, dept.id, "www.x.a.gov.test").name == "x.a.gov.test"  # the longest match

@@ -49,15 +49,21 @@ def lab_target(probe_lab):
 def keyscan(ip: str) -> tuple[str, str]:
     """What OpenSSH's own client sees (the kernel routes 10.77.0.0/24 via lab0 from 10.77.0.1)."""
     assert_lab_route(ip)
-    out = subprocess.run(["ssh-keyscan", "-T", "5", "-t", "ed25519", ip], capture_output=True, text=True,
-                         timeout=20).stdout
+    out = subprocess.run(
+        ["ssh-keyscan", "-T", "5", "-t", "ed25519", ip], capture_output=True, text=True, timeout=20
+    ).stdout
     _, kind, blob = out.split()[:3]
     return kind, blob
 
 
 def openssh_fingerprint(kind: str, blob: str) -> str:
-    out = subprocess.run(["ssh-keygen", "-l", "-E", "sha256", "-f", "-"], input=f"{kind} {blob}\n",
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["ssh-keygen", "-l", "-E", "sha256", "-f", "-"],
+        input=f"{kind} {blob}\n",
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return out.split()[1]
 
 

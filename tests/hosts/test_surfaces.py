@@ -66,8 +66,15 @@ def test_api_refuses_malformed_bodies(client, operator, api_token):
 @pytest.mark.parametrize("field,value,text,key", BAD)
 def test_web_refuses_bad_input(client, operator, web_login, field, value, text, key):
     web_login(operator)
-    form = {**GOOD, "ssh_user": "root", "os": "linux", "max_sites": "1", "max_mailboxes": "1", "max_databases": "1",
-            field: value}
+    form = {
+        **GOOD,
+        "ssh_user": "root",
+        "os": "linux",
+        "max_sites": "1",
+        "max_mailboxes": "1",
+        "max_databases": "1",
+        field: value,
+    }
     r = post_form(client, "/hosts/new", form)
     assert r.status_code == 422
     page = r.get_data(as_text=True)
@@ -93,6 +100,7 @@ def test_cli_unknown_host_and_bad_state(cli):
 
 
 # ---- with lab hosts -------------------------------------------------------------------------------
+
 
 @pytest.mark.lab
 def test_register_and_probe_on_every_surface(client, cli, monkeypatch, operator, web_login, api_token, lab_target):

@@ -23,23 +23,42 @@ def test_good_names(name):
     assert svc.validate_name(name) == name
 
 
-@pytest.mark.parametrize("address,key", [
-    ("", "host.address_invalid"), ("10.77.0", "host.address_invalid"), ("256.1.1.1", "host.address_invalid"),
-    ("10.77.0.011", "host.address_invalid"), ("; id", "host.address_invalid"), ("fe80::1%eth0", "host.address_invalid"),
-    ("10.77.0.1\n", "host.address_lab_reserved"), ("example.org", "host.address_invalid"),
-    ("0.0.0.0", "host.address_unusable"), ("127.0.0.1", "host.address_unusable"), ("::1", "host.address_unusable"),
-    ("224.0.0.1", "host.address_unusable"), ("169.254.1.1", "host.address_unusable"),
-    ("10.77.0.0", "host.address_lab_reserved"), ("10.77.0.1", "host.address_lab_reserved"),
-    ("10.77.0.255", "host.address_lab_reserved"),
-])
+@pytest.mark.parametrize(
+    "address,key",
+    [
+        ("", "host.address_invalid"),
+        ("10.77.0", "host.address_invalid"),
+        ("256.1.1.1", "host.address_invalid"),
+        ("10.77.0.011", "host.address_invalid"),
+        ("; id", "host.address_invalid"),
+        ("fe80::1%eth0", "host.address_invalid"),
+        ("10.77.0.1\n", "host.address_lab_reserved"),
+        ("example.org", "host.address_invalid"),
+        ("0.0.0.0", "host.address_unusable"),
+        ("127.0.0.1", "host.address_unusable"),
+        ("::1", "host.address_unusable"),
+        ("224.0.0.1", "host.address_unusable"),
+        ("169.254.1.1", "host.address_unusable"),
+        ("10.77.0.0", "host.address_lab_reserved"),
+        ("10.77.0.1", "host.address_lab_reserved"),
+        ("10.77.0.255", "host.address_lab_reserved"),
+    ],
+)
 def test_bad_addresses_refused(address, key):
     with pytest.raises(Invalid) as e:
         svc.validate_address(address)
     assert e.value.key == key and e.value.field == "address"
 
 
-@pytest.mark.parametrize("address,normal", [("10.77.0.2", "10.77.0.2"), ("10.77.0.254", "10.77.0.254"),
-                                            ("192.0.2.10", "192.0.2.10"), ("2001:DB8:0::1", "2001:db8::1")])
+@pytest.mark.parametrize(
+    "address,normal",
+    [
+        ("10.77.0.2", "10.77.0.2"),
+        ("10.77.0.254", "10.77.0.254"),
+        ("192.0.2.10", "192.0.2.10"),
+        ("2001:DB8:0::1", "2001:db8::1"),
+    ],
+)
 def test_good_addresses_normalised(address, normal):
     assert svc.validate_address(address) == normal
 

@@ -40,8 +40,10 @@ def queue_backend() -> str:
 def settings(settings, queue_backend):
     """Lab key for SSH; the queue backend of the test (parametrize `queue_backend`)."""
     return dataclasses.replace(
-        settings, ansible=dataclasses.replace(settings.ansible, ssh_key=str(L.lab_key_path())),
-        queue=dataclasses.replace(settings.queue, backend=queue_backend))
+        settings,
+        ansible=dataclasses.replace(settings.ansible, ssh_key=str(L.lab_key_path())),
+        queue=dataclasses.replace(settings.queue, backend=queue_backend),
+    )
 
 
 @pytest.fixture
@@ -67,8 +69,15 @@ def lab_host(job_lab, booted):
         assert_lab_route(lab_host.ip)
         kind, blob, fp = probes.fetch_host_key(lab_host.ip, 22)
         with db.unit_of_work() as s:
-            host = Host(name=name, address=lab_host.ip, port=22, ssh_user="root", host_key_type=kind,
-                        host_key=blob, fingerprint=fp)
+            host = Host(
+                name=name,
+                address=lab_host.ip,
+                port=22,
+                ssh_user="root",
+                host_key_type=kind,
+                host_key=blob,
+                fingerprint=fp,
+            )
             s.add(host)
             s.flush()
             return host
@@ -106,8 +115,14 @@ def worker_process(booted, tmp_path):
     def start() -> subprocess.Popen:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         with open(tmp_path / f"worker{len(procs)}.log", "w") as log:  # the child keeps its own descriptor
-            proc = subprocess.Popen([sys.executable, "-m", "panel.cli.main", "--config", str(cfg), "worker"],
-                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env, cwd=ROOT)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "panel.cli.main", "--config", str(cfg), "worker"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=env,
+                cwd=ROOT,
+            )
         procs.append(proc)
         return proc
 

@@ -41,6 +41,7 @@ def operators(make):
 
 # ---- one driver per surface: create, approve, and what the user sees afterwards ----------------
 
+
 class Web:
     surface = "web"
 
@@ -59,8 +60,7 @@ class Web:
         return int(re.search(r"/requests/(\d+)", r.headers["Location"]).group(1))
 
     def approve(self, user, rid: int) -> tuple[bool, str]:
-        r = post_form(self._as(user), f"/requests/{rid}/approve", {"comment": "looks right"},
-                      page=f"/requests/{rid}")
+        r = post_form(self._as(user), f"/requests/{rid}/approve", {"comment": "looks right"}, page=f"/requests/{rid}")
         return r.status_code == 302, f"{r.status_code} {r.get_data(as_text=True)}"
 
     def job_page(self, user, job_id: int) -> str:
@@ -84,14 +84,14 @@ class Api:
         return self.headers[user.username]
 
     def create(self, user, kind: str, host_id: int) -> int:
-        r = self.client.post("/api/v1/requests/", json={"kind": kind, "payload": {"host_id": host_id}},
-                             headers=self._as(user))
+        r = self.client.post(
+            "/api/v1/requests/", json={"kind": kind, "payload": {"host_id": host_id}}, headers=self._as(user)
+        )
         assert r.status_code == 201, r.get_json()
         return r.get_json()["id"]
 
     def approve(self, user, rid: int) -> tuple[bool, str]:
-        r = self.client.post(f"/api/v1/requests/{rid}/approve", json={"comment": "looks right"},
-                             headers=self._as(user))
+        r = self.client.post(f"/api/v1/requests/{rid}/approve", json={"comment": "looks right"}, headers=self._as(user))
         body = r.get_json()
         return r.status_code == 200, f"{r.status_code} {body.get('key', '')} {body}"
 
@@ -194,5 +194,7 @@ def test_request_approve_job_host(surface, kind, host_name, tasks, lab_host, con
     assert f"Request #{rid}" in surface.notifications(op2)  # approvers hear of the submitted request
 
     trail = [(e.action, e.actor_name, e.surface, e.object_id) for e in audit_rows("request.")]
-    assert trail == [("request.create", "op1", surface.surface, str(rid)),
-                     ("request.approve", "op2", surface.surface, str(rid))], trail
+    assert trail == [
+        ("request.create", "op1", surface.surface, str(rid)),
+        ("request.approve", "op2", surface.surface, str(rid)),
+    ], trail

@@ -24,8 +24,9 @@ ACTOR = system_actor("cli", "test")
 
 
 def submit(kind: str, host, **kw) -> Job:
-    return jobs_svc.job_submit(ACTOR, kind=kind, org_id=kw.pop("org_id", None), host_ids=[host.id],
-                               params=kw.pop("params", {}), **kw)
+    return jobs_svc.job_submit(
+        ACTOR, kind=kind, org_id=kw.pop("org_id", None), host_ids=[host.id], params=kw.pop("params", {}), **kw
+    )
 
 
 def on_host(name: str, cmd: str) -> str:
@@ -52,8 +53,11 @@ def test_ping_succeeds_and_records_facts(lab_host, consumer, queue_backend):
         events = s.scalars(select(JobEvent).where(JobEvent.job_id == job.id).order_by(JobEvent.counter)).all()
         h = s.get(type(host), host.id, populate_existing=True)
         assert h.last_probe_ok is True and h.facts["os"].startswith("Debian")
-    assert [e.task for e in events if e.status] == ["Reach the host over SSH", "Read the minimal facts",
-                                                     "Publish the facts for the panel"]
+    assert [e.task for e in events if e.status] == [
+        "Reach the host over SSH",
+        "Read the minimal facts",
+        "Publish the facts for the panel",
+    ]
 
 
 def test_bootstrap_prepares_the_host(lab_host, consumer):
@@ -127,8 +131,9 @@ def test_two_workers_racing_run_the_job_once(lab_host, booted, queue_backend):
         outcomes = sorted(pool.map(lambda _: runner.run_job(job.id, booted), range(2)))
     assert outcomes == ["skipped", "successful"]
     with db.unit_of_work() as s:
-        plays = s.scalar(select(func.count()).where(JobEvent.job_id == job.id,
-                                                    JobEvent.event == "playbook_on_play_start"))
+        plays = s.scalar(
+            select(func.count()).where(JobEvent.job_id == job.id, JobEvent.event == "playbook_on_play_start")
+        )
     assert plays == 1
 
 
@@ -141,8 +146,9 @@ def test_two_consumers_given_the_same_id_twice_run_it_once(lab_host, consumer, w
     assert wait_job(job.id, timeout=60).status == JobStatus.SUCCESSFUL
     time.sleep(1.0)  # give the second message time to be taken and refused
     with db.unit_of_work() as s:
-        plays = s.scalar(select(func.count()).where(JobEvent.job_id == job.id,
-                                                    JobEvent.event == "playbook_on_play_start"))
+        plays = s.scalar(
+            select(func.count()).where(JobEvent.job_id == job.id, JobEvent.event == "playbook_on_play_start")
+        )
     assert plays == 1
 
 

@@ -33,15 +33,29 @@ def world(make):
     a, b = make.make_org("Ministry A", slug="ma"), make.make_org("Ministry B", slug="mb")
     wm_a = make.make_user(Role.ORG_ADMIN, a, username="wma")
     wm_b = make.make_user(Role.ORG_ADMIN, b, username="wmb")
-    op = make.make_user(Role.OPERATOR, make.make_org("DC", kind=OrgKind.DATACENTER, slug="dc"), username="op",
-                        totp_secret=pyotp.random_base32())
-    job_a = jobs_svc.job_submit(ADMIN, kind="host.ping", org_id=a.id, host_ids=[host.id], params={"x": 1},
-                                secrets={"password": "very-secret-value"})
+    op = make.make_user(
+        Role.OPERATOR,
+        make.make_org("DC", kind=OrgKind.DATACENTER, slug="dc"),
+        username="op",
+        totp_secret=pyotp.random_base32(),
+    )
+    job_a = jobs_svc.job_submit(
+        ADMIN,
+        kind="host.ping",
+        org_id=a.id,
+        host_ids=[host.id],
+        params={"x": 1},
+        secrets={"password": "very-secret-value"},
+    )
     with db.unit_of_work() as s:
-        for i, (ev, st) in enumerate([("playbook_on_task_start", None), ("runner_on_ok", "ok"),
-                                      ("verbose", None)], start=1):
-            s.add(JobEvent(job_id=job_a.id, counter=i, event=ev, host="h1", task="Reach", status=st,
-                           stdout=f"raw output {i}"))
+        for i, (ev, st) in enumerate(
+            [("playbook_on_task_start", None), ("runner_on_ok", "ok"), ("verbose", None)], start=1
+        ):
+            s.add(
+                JobEvent(
+                    job_id=job_a.id, counter=i, event=ev, host="h1", task="Reach", status=st, stdout=f"raw output {i}"
+                )
+            )
     return {"host": host, "a": a, "b": b, "wm_a": wm_a, "wm_b": wm_b, "op": op, "job_a": job_a}
 
 

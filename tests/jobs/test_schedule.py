@@ -19,5 +19,8 @@ def test_sweeps_run_when_due_and_only_once(booted):
     assert schedule.schedule_tick(booted, now + dt.timedelta(minutes=1)) == []  # a second worker's tick
     later = now + dt.timedelta(minutes=booted.sites.usage_interval_minutes + 1)
     assert schedule.schedule_tick(booted, later) == ["sites.usage", "mail.usage"]
-    assert schedule.schedule_tick(booted, now + dt.timedelta(hours=6, minutes=1)) == ["sites.renew", "sites.usage",
-                                                                                       "mail.usage"]
+    assert schedule.schedule_tick(booted, now + dt.timedelta(hours=6, minutes=1)) == [
+        "sites.renew",
+        "sites.usage",
+        "mail.usage",
+    ]

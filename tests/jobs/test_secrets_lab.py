@@ -39,16 +39,23 @@ def _leaks(text: str) -> list[str]:
 
 
 def _dump_rows(*rows) -> str:
-    return "\n".join(repr({c.name: getattr(r, c.name) for c in r.__table__.columns if c.name != "secrets"})
-                     for r in rows)
+    return "\n".join(
+        repr({c.name: getattr(r, c.name) for c in r.__table__.columns if c.name != "secrets"}) for r in rows
+    )
 
 
 def test_secret_never_leaks(lab_host, consumer, booted, caplog):
     capabilities.register(CAP)
     caplog.set_level(logging.DEBUG)
     host = lab_host("jb1")
-    job = jobs_svc.job_submit(system_actor("cli", "test"), kind="test.secret", org_id=None, host_ids=[host.id],
-                              params={"name": HOSTILE}, secrets={"password": SECRET})
+    job = jobs_svc.job_submit(
+        system_actor("cli", "test"),
+        kind="test.secret",
+        org_id=None,
+        host_ids=[host.id],
+        params={"name": HOSTILE},
+        secrets={"password": SECRET},
+    )
     done = wait_job(job.id, timeout=90)
     assert done.status == JobStatus.SUCCESSFUL, done.explanation
     # it did reach the host, literally, and the hostile name was not templated
@@ -71,12 +78,12 @@ def test_secret_never_leaks(lab_host, consumer, booted, caplog):
 
 def test_private_data_dir_holds_secret_only_in_its_0600_vars_file(lab_host, booted, tmp_path):
     host = lab_host("jb1")
-    spec = PlaybookSpec("secret.yml", str(TEST_PLAYBOOKS), booted.ansible.ssh_key,
-                        extravars={"app_name": HOSTILE})
+    spec = PlaybookSpec("secret.yml", str(TEST_PLAYBOOKS), booted.ansible.ssh_key, extravars={"app_name": HOSTILE})
     with db.unit_of_work() as s:
         targets = [capabilities.target_of(s.get(type(host), host.id))]
-    result = run_playbook(spec, targets, timeout=90, secrets={"app_password": SECRET}, workdir_parent=tmp_path / "runs",
-                          keep_workdir=True)
+    result = run_playbook(
+        spec, targets, timeout=90, secrets={"app_password": SECRET}, workdir_parent=tmp_path / "runs", keep_workdir=True
+    )
     assert result.ok, result.explanation
     (job_dir,) = (tmp_path / "runs").iterdir()
     assert stat.S_IMODE(job_dir.stat().st_mode) == 0o700

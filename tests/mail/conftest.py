@@ -48,11 +48,15 @@ def mail_lab(tmp_path_factory):
         for _, ip in names:
             assert_lab_route(ip)
         secret = base64.b64encode(os.urandom(32)).decode()
-        r = run_bare("dns_server.yml", DNS_HOST[1], {"bind_server_key_name": "govhost"}, {"tsig_secret": secret},
-                     tmp_path_factory.mktemp("jobs"))
+        r = run_bare(
+            "dns_server.yml",
+            DNS_HOST[1],
+            {"bind_server_key_name": "govhost"},
+            {"tsig_secret": secret},
+            tmp_path_factory.mktemp("jobs"),
+        )
         assert r.ok, r.explanation
-        yield SimpleNamespace(secret=secret, mail_ip=MAIL_HOST[1], dns_ip=DNS_HOST[1],
-                              state={"server": None})
+        yield SimpleNamespace(secret=secret, mail_ip=MAIL_HOST[1], dns_ip=DNS_HOST[1], state={"server": None})
     finally:
         for _, ip in names:
             L.close_control_sockets(ip)
@@ -65,8 +69,9 @@ def settings(settings, request, tmp_path_factory):
     if "mail_world" not in request.fixturenames:
         return settings
     mail_lab = request.getfixturevalue("mail_lab")
-    dns = dataclasses.replace(settings.dns, primary_host=DNS_HOST[0], resolver=DNS_HOST[1],
-                              nameservers=("ns1.govhost.test",))
+    dns = dataclasses.replace(
+        settings.dns, primary_host=DNS_HOST[0], resolver=DNS_HOST[1], nameservers=("ns1.govhost.test",)
+    )
     ansible_cfg = dataclasses.replace(settings.ansible, ssh_key=str(L.lab_key_path()))
     # One data dir for the session: the mail CA must outlive a test (hosts keep its certificate).
     data = mail_lab.state.setdefault("data", str(tmp_path_factory.mktemp("maildata")))
@@ -76,8 +81,14 @@ def settings(settings, request, tmp_path_factory):
 def host_row(name: str, ip: str, role: HostRole) -> Host:
     kinds = dict(line.split()[1:3] for line in L.known_hosts_path().read_text().splitlines())
     with db.unit_of_work() as s:
-        host = Host(name=name, address=ip, host_key_type="ssh-ed25519", host_key=kinds["ssh-ed25519"],
-                    fingerprint="test", max_mailboxes=5000)
+        host = Host(
+            name=name,
+            address=ip,
+            host_key_type="ssh-ed25519",
+            host_key=kinds["ssh-ed25519"],
+            fingerprint="test",
+            max_mailboxes=5000,
+        )
         host.roles = {role}
         s.add(host)
         s.flush()
@@ -121,23 +132,39 @@ def mail_world(booted, mail_lab, make):
     zones = {}
     for key, org in (("a", a), ("b", b)):
         with db.unit_of_work() as s:
-            s.add(DomainClaim(org_id=org.id, domain=ZONES[key], token="t" * 32, method=ClaimMethod.TXT,
-                              verified_at=db.utcnow()))
+            s.add(
+                DomainClaim(
+                    org_id=org.id, domain=ZONES[key], token="t" * 32, method=ClaimMethod.TXT, verified_at=db.utcnow()
+                )
+            )
             zone = Zone(org_id=org.id, name=ZONES[key])
             s.add(zone)
             s.flush()
-            job = jobs_svc.job_submit(system, kind="zone.create", org_id=org.id, host_ids=[dns_host.id],
-                                      params={"zone_id": zone.id})
+            job = jobs_svc.job_submit(
+                system, kind="zone.create", org_id=org.id, host_ids=[dns_host.id], params={"zone_id": zone.id}
+            )
         assert run_job(job.id, booted) == "successful"
         zones[key] = zone.id
     if mail_lab.state["server"] is None:
-        job = jobs_svc.job_submit(system, kind="mail.server", org_id=None, host_ids=[mail_host.id],
-                                  params={"auth_failure_delay": 0})
+        job = jobs_svc.job_submit(
+            system, kind="mail.server", org_id=None, host_ids=[mail_host.id], params={"auth_failure_delay": 0}
+        )
         assert run_job(job.id, booted) == "successful", job_text(finish_jobs(booted) or job)
         mail_lab.state["server"] = True
-    return SimpleNamespace(a=a, b=b, aa=make.actor_of(ua, "web"), ab=make.actor_of(ub, "web"),
-                           op=make.actor_of(op, "web"), mail_host=mail_host, dns_host=dns_host, zones=zones,
-                           ip=MAIL_HOST[1], dns_ip=DNS_HOST[1], settings=booted, system=system)
+    return SimpleNamespace(
+        a=a,
+        b=b,
+        aa=make.actor_of(ua, "web"),
+        ab=make.actor_of(ub, "web"),
+        op=make.actor_of(op, "web"),
+        mail_host=mail_host,
+        dns_host=dns_host,
+        zones=zones,
+        ip=MAIL_HOST[1],
+        dns_ip=DNS_HOST[1],
+        settings=booted,
+        system=system,
+    )
 
 
 def approve_and_run(world, req) -> list[Job]:

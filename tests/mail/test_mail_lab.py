@@ -23,8 +23,12 @@ pytestmark = pytest.mark.lab
 
 
 def create_boxes(world, dom, *names, quota_mb=None, actor=None):
-    req = mail_svc.mailbox_create(actor or world.aa, domain_id=dom.id, quota_mb=quota_mb,
-                                  mailboxes=[{"local_part": n, "password": PASSWORD} for n in names])
+    req = mail_svc.mailbox_create(
+        actor or world.aa,
+        domain_id=dom.id,
+        quota_mb=quota_mb,
+        mailboxes=[{"local_part": n, "password": PASSWORD} for n in names],
+    )
     approve_and_run(world, req)
     return req
 
@@ -74,11 +78,13 @@ def login(world, address, password) -> None:
 
 def lab_dns(world):
     """dkimpy's DNS lookups go to the lab BIND, from 10.77.0.1 (never the machine's resolver)."""
+
     def lookup(name, timeout=5):
         name = name.decode() if isinstance(name, bytes) else name
         L.assert_pinned(world.dns_ip)
         answer = dns.query.udp(dns.message.make_query(name, "TXT"), world.dns_ip, timeout=5, source=L.GATEWAY)
         return b"".join(s for rrset in answer.answer for rd in rrset for s in rd.strings)
+
     return lookup
 
 
@@ -106,8 +112,10 @@ def test_no_open_relay_and_alias_delivers(mail_world):
         assert refused.value.recipients["victim@example.org"][0] == 554
     finally:
         s.quit()
-    approve_and_run(mail_world, mail_svc.alias_create(mail_world.aa, domain_id=dom.id, source="info",
-                                                      destinations=[f"chanthy@{ZONES['a']}"]))
+    approve_and_run(
+        mail_world,
+        mail_svc.alias_create(mail_world.aa, domain_id=dom.id, source="info", destinations=[f"chanthy@{ZONES['a']}"]),
+    )
     s = smtp(mail_world.ip, 25)
     try:
         s.ehlo("outside.example")
@@ -135,8 +143,7 @@ def test_suspended_cannot_log_in_wrong_password_fails_over_quota_rejects(mail_wo
     try:
         s.ehlo("outside.example")
         with pytest.raises(smtplib.SMTPRecipientsRefused) as full:
-            s.sendmail("x@outside.example", [f"small@{ZONES['a']}"],
-                       "Subject: big\r\n\r\n" + "x" * (11 * 1024 * 1024))
+            s.sendmail("x@outside.example", [f"small@{ZONES['a']}"], "Subject: big\r\n\r\n" + "x" * (11 * 1024 * 1024))
         assert full.value.recipients[f"small@{ZONES['a']}"][0] == 552
     finally:
         s.quit()
@@ -161,9 +168,11 @@ def test_no_password_or_hash_in_any_output(mail_world):
     assert hashed.startswith("{ARGON2ID}$argon2id$")
     with db.unit_of_work() as s:
         events = "\n".join(f"{e.task} {e.stdout}" for e in s.query(JobEvent))
-        tables = [r[0] for r in s.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))] \
-            if s.bind.dialect.name == "sqlite" else \
-            [r[0] for r in s.execute(text("SELECT tablename FROM pg_tables WHERE schemaname='public'"))]
+        tables = (
+            [r[0] for r in s.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))]
+            if s.bind.dialect.name == "sqlite"
+            else [r[0] for r in s.execute(text("SELECT tablename FROM pg_tables WHERE schemaname='public'"))]
+        )
         dump = "\n".join(str(row) for t in tables for row in s.execute(text(f'SELECT * FROM "{t}"')))  # noqa: S608
     logs = L.host_exec("mt1", "sh", "-c", "cat /var/log/postfix.log /var/log/dovecot.log /var/log/sshd.log").stdout
     for where, blob in (("job events", events), ("database", dump), ("host logs", logs)):

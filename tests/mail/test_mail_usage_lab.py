@@ -108,8 +108,9 @@ def test_usage_is_read_back_from_dovecot_and_over_quota_notifies_the_ministry(ma
     assert over_quota_notices() == []
 
     jobs = run_with_consumer(mail_world, mail_world.op)
-    assert [(j.kind, j.status, j.host_ids) for j in jobs] == [("mail.usage", JobStatus.SUCCESSFUL,
-                                                               [mail_world.mail_host.id])], [job_text(j) for j in jobs]
+    assert [(j.kind, j.status, j.host_ids) for j in jobs] == [
+        ("mail.usage", JobStatus.SUCCESSFUL, [mail_world.mail_host.id])
+    ], [job_text(j) for j in jobs]
     after = boxes_by_local(dom)
     kib = host_kib(heavy)
     assert after["heavy"].used_mb == -(-kib // 1024) and after["heavy"].used_mb > 0
@@ -125,22 +126,36 @@ def test_usage_is_read_back_from_dovecot_and_over_quota_notifies_the_ministry(ma
 
 # ---- no host needed ------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def mail_rows(booted, make):
     """Three mail hosts: one with a live mailbox, one down, one with only a deleted mailbox."""
     org = make.make_org("Ministry U")
     rows = {}
     with db.unit_of_work() as s:
-        for name, state, status in (("mu1", HostState.ACTIVE, MailboxStatus.ACTIVE),
-                                    ("mu2", HostState.DOWN, MailboxStatus.ACTIVE),
-                                    ("mu3", HostState.ACTIVE, MailboxStatus.DELETED)):
-            host = Host(name=name, address=f"10.77.0.{len(rows) + 250}", host_key_type="ssh-ed25519",
-                        host_key="AAAA", fingerprint="x", state=state)
+        for name, state, status in (
+            ("mu1", HostState.ACTIVE, MailboxStatus.ACTIVE),
+            ("mu2", HostState.DOWN, MailboxStatus.ACTIVE),
+            ("mu3", HostState.ACTIVE, MailboxStatus.DELETED),
+        ):
+            host = Host(
+                name=name,
+                address=f"10.77.0.{len(rows) + 250}",
+                host_key_type="ssh-ed25519",
+                host_key="AAAA",
+                fingerprint="x",
+                state=state,
+            )
             host.roles = {HostRole.MAIL}
             s.add(host)
             s.flush()
-            dom = MailDomain(org_id=org.id, name=f"{name}.gov.test", host_id=host.id, dkim_selector="govhost",
-                             status=MailDomainStatus.ACTIVE)
+            dom = MailDomain(
+                org_id=org.id,
+                name=f"{name}.gov.test",
+                host_id=host.id,
+                dkim_selector="govhost",
+                status=MailDomainStatus.ACTIVE,
+            )
             s.add(dom)
             s.flush()
             s.add(Mailbox(org_id=org.id, domain_id=dom.id, local_part="user", quota_mb=100, status=status))
@@ -174,11 +189,13 @@ def test_usage_collect_is_staff_only_one_job_per_usable_host(mail_rows, make, cl
 
 
 def test_doveadm_table_parsing_is_strict_about_columns():
-    table = ("Username\tQuota name\tType\tValue\tLimit\t%\n"
-             "a@x.gov.test\tMailbox quota\tSTORAGE\t12345\t20480\t60\n"
-             "a@x.gov.test\tMailbox quota\tMESSAGE\t1\t-\t0\n"
-             "b@x.gov.test\tMailbox quota\tSTORAGE\t-\t20480\t0\n"
-             "c@x.gov.test\tMailbox quota\tSTORAGE; id\n")
+    table = (
+        "Username\tQuota name\tType\tValue\tLimit\t%\n"
+        "a@x.gov.test\tMailbox quota\tSTORAGE\t12345\t20480\t60\n"
+        "a@x.gov.test\tMailbox quota\tMESSAGE\t1\t-\t0\n"
+        "b@x.gov.test\tMailbox quota\tSTORAGE\t-\t20480\t0\n"
+        "c@x.gov.test\tMailbox quota\tSTORAGE; id\n"
+    )
     assert parse_quota_tab(table) == {"a@x.gov.test": 12345}
     assert parse_quota_tab("") == {}
     with pytest.raises(ValueError, match="unexpected header"):
@@ -192,20 +209,34 @@ def test_usage_hook_updates_1500_mailboxes_in_two_statements_and_notifies_once(m
     admin = make.make_user(Role.ORG_ADMIN, org)
     with db.unit_of_work() as s:
         dom = s.scalars(select(MailDomain).where(MailDomain.host_id == hosts["mu1"])).one()
-        s.add_all([Mailbox(org_id=org.id, domain_id=dom.id, local_part=f"u{i}", quota_mb=100,
-                           used_mb=200 if i == 1 else 0, status=MailboxStatus.ACTIVE) for i in range(1500)])
+        s.add_all(
+            [
+                Mailbox(
+                    org_id=org.id,
+                    domain_id=dom.id,
+                    local_part=f"u{i}",
+                    quota_mb=100,
+                    used_mb=200 if i == 1 else 0,
+                    status=MailboxStatus.ACTIVE,
+                )
+                for i in range(1500)
+            ]
+        )
         domain = dom.name
     # u0: 1 KiB -> 1 MB; u1 was over and stays over (no new notice); u2 newly over; u3 exactly at the quota.
     kib = {0: 1, 1: 150 * 1024, 2: 100 * 1024 + 1, 3: 100 * 1024}
     rows = [f"u{i}@{domain}\tMailbox quota\tSTORAGE\t{kib.get(i, 2048)}\t102400\t0" for i in range(1500)]
     table = "Username\tQuota name\tType\tValue\tLimit\t%\n" + "\n".join(rows) + f"\nghost@{domain}\tq\tSTORAGE\t9\t-\t0"
-    job = jobs_svc.job_submit(system_actor("cli", "t"), kind="mail.usage", org_id=None, host_ids=[hosts["mu1"]],
-                              params={})
+    job = jobs_svc.job_submit(
+        system_actor("cli", "t"), kind="mail.usage", org_id=None, host_ids=[hosts["mu1"]], params={}
+    )
     updates = []
     with db.unit_of_work() as s:
+
         def count(conn, cursor, statement, *args):
             if statement.lstrip().upper().startswith("UPDATE MAILBOXES"):
                 updates.append(statement)
+
         event.listen(s.get_bind(), "before_cursor_execute", count)
         try:
             cap_mail._usage_done(s.get(Job, job.id), s, Result("successful", 0, data={"mail_usage_tab": table}))
@@ -220,4 +251,3 @@ def test_usage_hook_updates_1500_mailboxes_in_two_statements_and_notifies_once(m
     assert f"u2@{domain}" in notices[0].subject
     with db.unit_of_work() as s:
         assert s.get(Job, job.id).data == {"users_on_host": 1501, "mailboxes_measured": 1500, "over_quota_new": 1}
-

@@ -35,17 +35,36 @@ def two(make):
         s.flush()
         doms = {}
         for key, org in (("a", a), ("b", b)):
-            dom = MailDomain(org_id=org.id, name=f"{key}.gov.test", host_id=host.id, dkim_selector="govhost",
-                             status=MailDomainStatus.ACTIVE)
+            dom = MailDomain(
+                org_id=org.id,
+                name=f"{key}.gov.test",
+                host_id=host.id,
+                dkim_selector="govhost",
+                status=MailDomainStatus.ACTIVE,
+            )
             s.add(dom)
             s.flush()
-            s.add(Mailbox(org_id=org.id, domain_id=dom.id, local_part="staff", quota_mb=100,
-                          status=MailboxStatus.ACTIVE))
+            s.add(
+                Mailbox(org_id=org.id, domain_id=dom.id, local_part="staff", quota_mb=100, status=MailboxStatus.ACTIVE)
+            )
             doms[key] = dom.id
         s.flush()
         boxes = {k: s.scalars(select(Mailbox.id).where(Mailbox.domain_id == v)).one() for k, v in doms.items()}
-    return type("Two", (), {"a": a, "b": b, "ua": ua, "ub": ub, "aa": make.actor_of(ua), "ab": make.actor_of(ub),
-                            "doms": doms, "boxes": boxes, "host": host})
+    return type(
+        "Two",
+        (),
+        {
+            "a": a,
+            "b": b,
+            "ua": ua,
+            "ub": ub,
+            "aa": make.actor_of(ua),
+            "ab": make.actor_of(ub),
+            "doms": doms,
+            "boxes": boxes,
+            "host": host,
+        },
+    )
 
 
 @pytest.mark.parametrize("value", [*HOSTILE, "postmaster", "abuse", "mailer-daemon", "-lead", "a..b", ""])
@@ -55,10 +74,18 @@ def test_bad_local_parts_are_refused_with_a_key(two, value):
     assert e.value.key.startswith("mail.local_part") and e.value.field == "local_parts"
 
 
-@pytest.mark.parametrize(("password", "rule"), [("short1!A", "short"), ("alllowercaseletters", "classes"),
-                                                ("aaaaaaaaaaA1!", "repetitive"), ("Password1234", "guessable"),
-                                                ("Staff-pass-2024", "guessable"), ("with:colon-Pass1", "chars"),
-                                                ("tab\there-Pass1", "control")])
+@pytest.mark.parametrize(
+    ("password", "rule"),
+    [
+        ("short1!A", "short"),
+        ("alllowercaseletters", "classes"),
+        ("aaaaaaaaaaA1!", "repetitive"),
+        ("Password1234", "guessable"),
+        ("Staff-pass-2024", "guessable"),
+        ("with:colon-Pass1", "chars"),
+        ("tab\there-Pass1", "control"),
+    ],
+)
 def test_weak_password_names_the_rule(two, password, rule):
     with pytest.raises(Invalid) as e:
         mail_svc.mailbox_password_set(two.aa, mailbox_id=two.boxes["a"], password=password)
@@ -67,11 +94,15 @@ def test_weak_password_names_the_rule(two, password, rule):
 
 def test_duplicate_and_forwarding_policy(two):
     with pytest.raises(Conflict, match="exists already"):
-        mail_svc.mailbox_create(two.aa, domain_id=two.doms["a"],
-                                mailboxes=[{"local_part": "Staff", "password": SECRET}])
+        mail_svc.mailbox_create(
+            two.aa, domain_id=two.doms["a"], mailboxes=[{"local_part": "Staff", "password": SECRET}]
+        )
     with pytest.raises(Invalid) as e:
-        mail_svc.mailbox_create(two.aa, domain_id=two.doms["a"], mailboxes=[
-            {"local_part": "x1", "password": SECRET}, {"local_part": "X1", "password": SECRET}])
+        mail_svc.mailbox_create(
+            two.aa,
+            domain_id=two.doms["a"],
+            mailboxes=[{"local_part": "x1", "password": SECRET}, {"local_part": "X1", "password": SECRET}],
+        )
     assert e.value.key == "mail.local_part_duplicate"
     with pytest.raises(Invalid) as e:
         mail_svc.alias_create(two.aa, domain_id=two.doms["a"], source="team", destinations=["someone@gmail.com"])
@@ -88,8 +119,11 @@ def test_batch_is_one_request_one_job_and_passwords_are_only_hashes(two):
         assert len(jobs) == 1 and len(jobs[0].params["mailbox_ids"]) == 40
         secrets = json.loads(mail_svc.requests.security.unseal(s.get(Request, req.id).secrets))
         assert all(pw.is_hash(h) and h.startswith("{SHA512-CRYPT}$6$") for h in secrets.values())
-        dump = "\n".join(str(row) for t in ("requests", "jobs", "audit_entries", "mailboxes", "job_events")
-                         for row in s.execute(text(f"SELECT * FROM {t}")))  # noqa: S608 (fixed names)
+        dump = "\n".join(
+            str(row)
+            for t in ("requests", "jobs", "audit_entries", "mailboxes", "job_events")
+            for row in s.execute(text(f"SELECT * FROM {t}"))  # noqa: S608 (fixed names)
+        )
     assert SECRET not in dump
     single = mail_svc.mailbox_password_set(two.aa, mailbox_id=two.boxes["a"], password=SECRET)
     with db.unit_of_work() as s:
@@ -113,11 +147,17 @@ def test_api_isolation_and_problem_keys(client, token_for, two):
     assert client.get(f"/api/v1/mail/domains/{two.doms['b']}", headers=h).status_code == 404
     assert client.get(f"/api/v1/mail/domains/{two.doms['b']}/mailboxes", headers=h).status_code == 404
     assert client.post(f"/api/v1/mail/mailboxes/{two.boxes['b']}/suspend", headers=h).status_code == 404
-    r = client.post(f"/api/v1/mail/domains/{two.doms['b']}/mailboxes", headers=h,
-                    json={"mailboxes": [{"local_part": "x", "password": SECRET}]})
+    r = client.post(
+        f"/api/v1/mail/domains/{two.doms['b']}/mailboxes",
+        headers=h,
+        json={"mailboxes": [{"local_part": "x", "password": SECRET}]},
+    )
     assert r.status_code == 404
-    r = client.post(f"/api/v1/mail/domains/{two.doms['a']}/mailboxes", headers=h,
-                    json={"mailboxes": [{"local_part": "{{ 7*7 }}", "password": SECRET}]})
+    r = client.post(
+        f"/api/v1/mail/domains/{two.doms['a']}/mailboxes",
+        headers=h,
+        json={"mailboxes": [{"local_part": "{{ 7*7 }}", "password": SECRET}]},
+    )
     assert r.status_code == 422 and r.json["key"] == "mail.local_part_invalid"
     r = client.post(f"/api/v1/mail/mailboxes/{two.boxes['a']}/password", headers=h, json={"password": "Qx7!zk"})
     assert r.status_code == 422 and r.json["key"] == "mail.password_short" and "Qx7!zk" not in r.get_data(as_text=True)
@@ -132,11 +172,12 @@ def test_web_isolation_and_form_errors(login_as, two):
     assert c.get(f"/mail/domains/{two.doms['b']}").status_code == 404
     token = csrf_from(c.get(f"/mail/mailboxes/{two.boxes['a']}").get_data(as_text=True))
     assert c.post(f"/mail/mailboxes/{two.boxes['b']}/suspend", data={"csrf_token": token}).status_code == 404
-    r = c.post(f"/mail/mailboxes/{two.boxes['a']}/password",
-               data={"csrf_token": token, "password": "weakweak", "confirm": "weakweak"})
+    r = c.post(
+        f"/mail/mailboxes/{two.boxes['a']}/password",
+        data={"csrf_token": token, "password": "weakweak", "confirm": "weakweak"},
+    )
     assert r.status_code == 422 and "at least 12 characters" in r.get_data(as_text=True)
-    r = c.post(f"/mail/domains/{two.doms['a']}/mailboxes/new",
-               data={"csrf_token": token, "entries": f"; id,{SECRET}"})
+    r = c.post(f"/mail/domains/{two.doms['a']}/mailboxes/new", data={"csrf_token": token, "entries": f"; id,{SECRET}"})
     assert r.status_code == 422 and "may hold only" in r.get_data(as_text=True)
     # the refused batch comes back without its passwords, and the page is not cached
     assert SECRET not in r.get_data(as_text=True) and r.headers["Cache-Control"] == "no-store"

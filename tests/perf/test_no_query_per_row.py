@@ -37,8 +37,12 @@ NOT_LISTS = {
 
 # Query strings worth checking besides the bare path (other views of the same list).
 # (Not later pages: with SMALL rows they are empty, so the eager loads would not run at all.)
-VARIANTS = {"requests.index": ["view=all", "view=mine"], "api_requests.request_list": ["status=done"],
-            "api_sites.site_list": ["status=active"], "hosts.index": ["role=web"]}
+VARIANTS = {
+    "requests.index": ["view=all", "view=mine"],
+    "api_requests.request_list": ["status=done"],
+    "api_sites.site_list": ["status=active"],
+    "hosts.index": ["role=web"],
+}
 # A form's <select> choices are bounded by their services (request_orgs and the like: 500 rows).
 CHOICES_BOUND = 500
 SELECT = re.compile(r"<select\b.*?</select>", re.S)
@@ -99,15 +103,20 @@ def _check(fetch, world: World, rules: list[Rule]) -> dict[str, tuple[str, int, 
         if s_status >= 400 or l_status >= 400 or s_status != l_status:
             problems.append(f"{url}: status {s_status} with {SMALL} rows, {l_status} with {LARGE}")
         elif len(l_stmts) > len(s_stmts):
-            problems.append(f"{url}: {len(s_stmts)} statements with {SMALL} rows, {len(l_stmts)} with {LARGE}:\n"
-                            + growth(s_stmts, l_stmts))
+            problems.append(
+                f"{url}: {len(s_stmts)} statements with {SMALL} rows, {len(l_stmts)} with {LARGE}:\n"
+                + growth(s_stmts, l_stmts)
+            )
     assert not problems, "\n".join(problems)
     return {url: (endpoint, *large[url]) for url, endpoint in urls.items()}
 
 
 def _over_bound(endpoint: str, rows: dict[str, int], limit: int) -> list[str]:
-    return [f"{endpoint}: {n} {kind} rows on one page (at most {BOUNDED.get((endpoint, kind), limit)})"
-            for kind, n in rows.items() if n > BOUNDED.get((endpoint, kind), limit)]
+    return [
+        f"{endpoint}: {n} {kind} rows on one page (at most {BOUNDED.get((endpoint, kind), limit)})"
+        for kind, n in rows.items()
+        if n > BOUNDED.get((endpoint, kind), limit)
+    ]
 
 
 def _rows(html: str) -> tuple[dict[str, int], dict[str, int]]:

@@ -68,31 +68,69 @@ class World:
         pivot = Organization(slug="pivot", name="Pivot ministry", kind=OrgKind.MINISTRY)
         s.add_all([*plans, pivot])
         s.flush()
-        host = Host(name="pivot-host", address="198.18.255.1", host_key_type="ssh-ed25519", host_key="AAAA",
-                    fingerprint="SHA256:pivot", facts={"php_versions": ["8.2"]})
+        host = Host(
+            name="pivot-host",
+            address="198.18.255.1",
+            host_key_type="ssh-ed25519",
+            host_key="AAAA",
+            fingerprint="SHA256:pivot",
+            facts={"php_versions": ["8.2"]},
+        )
         host.role_links = [HostRoleLink(role=r) for r in HostRole]
         s.add(host)
         s.flush()
-        req = Request(kind="site.create", org_id=pivot.id, requester_name="pivot", status=RequestStatus.DONE,
-                      summary="pivot request", payload={"fqdn": "pivot.gov.kh"}, target_host_id=host.id)
+        req = Request(
+            kind="site.create",
+            org_id=pivot.id,
+            requester_name="pivot",
+            status=RequestStatus.DONE,
+            summary="pivot request",
+            payload={"fqdn": "pivot.gov.kh"},
+            target_host_id=host.id,
+        )
         s.add(req)
         s.flush()
-        job = Job(kind="site.create", org_id=pivot.id, request_id=req.id, status=JobStatus.SUCCESSFUL,
-                  created_by_id=self.admin_id, created_by_name="admin", started_at=now, finished_at=now,
-                  host_links=[JobHost(host_id=host.id, host_name=host.name)])
+        job = Job(
+            kind="site.create",
+            org_id=pivot.id,
+            request_id=req.id,
+            status=JobStatus.SUCCESSFUL,
+            created_by_id=self.admin_id,
+            created_by_name="admin",
+            started_at=now,
+            finished_at=now,
+            host_links=[JobHost(host_id=host.id, host_name=host.name)],
+        )
         zone = Zone(org_id=pivot.id, name="pivot.gov.kh", status=ZoneStatus.ACTIVE, host_id=host.id, serial=1)
         dom = MailDomain(org_id=pivot.id, name="mail.pivot.gov.kh", host_id=host.id, dkim_selector="govhost")
-        site = Site(org_id=pivot.id, fqdn="pivot-site.gov.kh", plan_id=plans[0].id, host_id=host.id,
-                    status=SiteStatus.ACTIVE, request_id=req.id)
+        site = Site(
+            org_id=pivot.id,
+            fqdn="pivot-site.gov.kh",
+            plan_id=plans[0].id,
+            host_id=host.id,
+            status=SiteStatus.ACTIVE,
+            request_id=req.id,
+        )
         s.add_all([job, zone, dom, site])
         s.flush()
-        s.add(Mailbox(org_id=pivot.id, domain_id=dom.id, local_part="postmaster", quota_mb=100,
-                      status=MailboxStatus.ACTIVE))
+        s.add(
+            Mailbox(
+                org_id=pivot.id, domain_id=dom.id, local_part="postmaster", quota_mb=100, status=MailboxStatus.ACTIVE
+            )
+        )
         s.flush()
-        self.ids = {"org_id": pivot.id, "host_id": host.id, "request_id": req.id, "job_id": job.id,
-                    "zone_id": zone.id, "domain_id": dom.id, "site_id": site.id, "user_id": self.admin_id,
-                    "mailbox_id": s.query(Mailbox.id).filter_by(domain_id=dom.id).scalar(),
-                    "plan_ids": [p.id for p in plans]}  # type: ignore[dict-item]
+        self.ids = {
+            "org_id": pivot.id,
+            "host_id": host.id,
+            "request_id": req.id,
+            "job_id": job.id,
+            "zone_id": zone.id,
+            "domain_id": dom.id,
+            "site_id": site.id,
+            "user_id": self.admin_id,
+            "mailbox_id": s.query(Mailbox.id).filter_by(domain_id=dom.id).scalar(),
+            "plan_ids": [p.id for p in plans],
+        }  # type: ignore[dict-item]
 
     # ---- n of everything ----------------------------------------------------------------------
 
@@ -102,17 +140,32 @@ class World:
         s.add(org)
         s.flush()
         dep = Organization(slug=marker("dep", i), name=marker("dep", i), kind=OrgKind.DEPARTMENT, parent_id=org.id)
-        user = User(username=marker("usr", i), email=f"{marker('usr', i)}@perf.invalid", full_name=marker("usr", i),
-                    password_hash="!")
-        host = Host(name=marker("hst", i), address=f"198.18.{i // 250}.{i % 250 + 1}", host_key_type="ssh-ed25519",
-                    host_key="AAAA", fingerprint=f"SHA256:{i}", facts={"php_versions": ["8.2"]},
-                    last_probe_at=now, last_probe_ok=True)
+        user = User(
+            username=marker("usr", i),
+            email=f"{marker('usr', i)}@perf.invalid",
+            full_name=marker("usr", i),
+            password_hash="!",
+        )
+        host = Host(
+            name=marker("hst", i),
+            address=f"198.18.{i // 250}.{i % 250 + 1}",
+            host_key_type="ssh-ed25519",
+            host_key="AAAA",
+            fingerprint=f"SHA256:{i}",
+            facts={"php_versions": ["8.2"]},
+            last_probe_at=now,
+            last_probe_ok=True,
+        )
         host.role_links = [HostRoleLink(role=HostRole.WEB), HostRoleLink(role=HostRole.MAIL)]
         s.add_all([dep, user, host])
         s.flush()
-        s.add_all([Membership(user_id=user.id, org_id=org.id, role=Role.ORG_ADMIN),
-                   Membership(user_id=user.id, org_id=ids["org_id"], role=Role.WEBMASTER),
-                   QuotaLimit(org_id=org.id, resource="sites", limit=100)])
+        s.add_all(
+            [
+                Membership(user_id=user.id, org_id=org.id, role=Role.ORG_ADMIN),
+                Membership(user_id=user.id, org_id=ids["org_id"], role=Role.WEBMASTER),
+                QuotaLimit(org_id=org.id, resource="sites", limit=100),
+            ]
+        )
         req = self._request(s, i, org, user, host)
         job = self._job(s, i, org, user, host, req)
         self._site(s, i, org, host, req, job)
@@ -123,46 +176,111 @@ class World:
     def _request(self, s, i, org, user, host) -> Request:
         # Even rows wait in the approvals queue (one of two approvals given); odd rows are done.
         now, waiting = db.utcnow(), i % 2 == 0
-        req = Request(kind="site.create", org_id=org.id, requester_id=user.id, requester_name=user.username,
-                      status=RequestStatus.SUBMITTED if waiting else RequestStatus.DONE, summary=marker("req", i),
-                      payload={"fqdn": marker("site", i)}, target_host_id=host.id, approvals_needed=2,
-                      submitted_at=now, decided_at=None if waiting else now, finished_at=None if waiting else now)
+        req = Request(
+            kind="site.create",
+            org_id=org.id,
+            requester_id=user.id,
+            requester_name=user.username,
+            status=RequestStatus.SUBMITTED if waiting else RequestStatus.DONE,
+            summary=marker("req", i),
+            payload={"fqdn": marker("site", i)},
+            target_host_id=host.id,
+            approvals_needed=2,
+            submitted_at=now,
+            decided_at=None if waiting else now,
+            finished_at=None if waiting else now,
+        )
         s.add(req)
         s.flush()
-        s.add_all([RequestApproval(request_id=req.id, approver_id=self.admin_id, approver_name="admin",
-                                   decision=Decision.APPROVE),
-                   RequestComment(request_id=req.id, author_id=user.id, author_name=user.username, body="please"),
-                   RequestComment(request_id=self.ids["request_id"], author_id=user.id, author_name=user.username,
-                                  body=marker("cmt", i)),
-                   RequestQuota(request_id=req.id, org_id=org.id, resource="sites", amount=1)])
+        s.add_all(
+            [
+                RequestApproval(
+                    request_id=req.id, approver_id=self.admin_id, approver_name="admin", decision=Decision.APPROVE
+                ),
+                RequestComment(request_id=req.id, author_id=user.id, author_name=user.username, body="please"),
+                RequestComment(
+                    request_id=self.ids["request_id"],
+                    author_id=user.id,
+                    author_name=user.username,
+                    body=marker("cmt", i),
+                ),
+                RequestQuota(request_id=req.id, org_id=org.id, resource="sites", amount=1),
+            ]
+        )
         if not waiting:
-            s.add(RequestApproval(request_id=req.id, approver_id=user.id, approver_name=user.username,
-                                  decision=Decision.APPROVE, comment="ok"))
+            s.add(
+                RequestApproval(
+                    request_id=req.id,
+                    approver_id=user.id,
+                    approver_name=user.username,
+                    decision=Decision.APPROVE,
+                    comment="ok",
+                )
+            )
         return req
 
     def _job(self, s, i, org, user, host, req) -> Job:
         now = db.utcnow()
-        job = Job(kind="site.create", org_id=org.id, request_id=req.id, status=JobStatus.FAILED,
-                  created_by_id=user.id, created_by_name=user.username, explanation=marker("job", i),
-                  params={"site_id": i}, stats={host.name: {"ok": 3}}, started_at=now, finished_at=now, rc=2,
-                  host_links=[JobHost(host_id=host.id, host_name=host.name),
-                              JobHost(host_id=self.ids["host_id"], host_name="pivot-host")])
+        job = Job(
+            kind="site.create",
+            org_id=org.id,
+            request_id=req.id,
+            status=JobStatus.FAILED,
+            created_by_id=user.id,
+            created_by_name=user.username,
+            explanation=marker("job", i),
+            params={"site_id": i},
+            stats={host.name: {"ok": 3}},
+            started_at=now,
+            finished_at=now,
+            rc=2,
+            host_links=[
+                JobHost(host_id=host.id, host_name=host.name),
+                JobHost(host_id=self.ids["host_id"], host_name="pivot-host"),
+            ],
+        )
         s.add(job)
         s.flush()
-        s.add(JobEvent(job_id=job.id, counter=1, event="runner_on_ok", host=host.name, task="task",
-                       status=EventStatus.OK))
-        s.add(JobEvent(job_id=self.ids["job_id"], counter=i + 1, event="runner_on_ok", host="pivot-host",
-                       task=marker("evt", i), status=EventStatus.CHANGED, stdout="changed"))
+        s.add(
+            JobEvent(job_id=job.id, counter=1, event="runner_on_ok", host=host.name, task="task", status=EventStatus.OK)
+        )
+        s.add(
+            JobEvent(
+                job_id=self.ids["job_id"],
+                counter=i + 1,
+                event="runner_on_ok",
+                host="pivot-host",
+                task=marker("evt", i),
+                status=EventStatus.CHANGED,
+                stdout="changed",
+            )
+        )
         return job
 
     def _site(self, s, i, org, host, req, job) -> None:
         now, name = db.utcnow(), f"{marker('site', i)}.perf.gov.kh"
-        site = Site(org_id=org.id, fqdn=name, plan_id=self.ids["plan_ids"][i % 3], host_id=host.id,
-                    status=SiteStatus.ACTIVE, request_id=req.id, busy_job_id=job.id, system_user=f"site{i}",
-                    disk_used_mb=12.5, disk_measured_at=now)
+        site = Site(
+            org_id=org.id,
+            fqdn=name,
+            plan_id=self.ids["plan_ids"][i % 3],
+            host_id=host.id,
+            status=SiteStatus.ACTIVE,
+            request_id=req.id,
+            busy_job_id=job.id,
+            system_user=f"site{i}",
+            disk_used_mb=12.5,
+            disk_measured_at=now,
+        )
         site.aliases = [SiteAlias(name=f"www.{name}"), SiteAlias(name=f"old.{name}")]
-        site.certificates = [Certificate(source=CertSource.ACME, names=[name], fingerprint="AB:CD",
-                                         not_before=now - HOUR, not_after=now + 90 * 24 * HOUR)]
+        site.certificates = [
+            Certificate(
+                source=CertSource.ACME,
+                names=[name],
+                fingerprint="AB:CD",
+                not_before=now - HOUR,
+                not_after=now + 90 * 24 * HOUR,
+            )
+        ]
         s.add(site)
         s.flush()
         s.add(SftpKey(site_id=site.id, org_id=org.id, public_key="ssh-ed25519 AAAA k", fingerprint=f"SHA256:k{i}"))
@@ -171,32 +289,84 @@ class World:
 
     def _dns(self, s, i, org, host) -> None:
         zone = Zone(org_id=org.id, name=f"{marker('zone', i)}.gov.kh", status=ZoneStatus.ACTIVE, host_id=host.id)
-        s.add_all([zone, DomainClaim(org_id=org.id, domain=f"{marker('clm', i)}.gov.kh", token="t" * 32,
-                                     method=ClaimMethod.TXT, verified_at=db.utcnow())])
+        s.add_all(
+            [
+                zone,
+                DomainClaim(
+                    org_id=org.id,
+                    domain=f"{marker('clm', i)}.gov.kh",
+                    token="t" * 32,
+                    method=ClaimMethod.TXT,
+                    verified_at=db.utcnow(),
+                ),
+            ]
+        )
         s.flush()
         s.add(Record(zone_id=zone.id, org_id=org.id, name=zone.name, rtype="A", ttl=3600, data="198.18.0.1"))
-        s.add(Record(zone_id=self.ids["zone_id"], org_id=self.ids["org_id"], name=f"{marker('rec', i)}.pivot.gov.kh",
-                     rtype="A", ttl=3600, data=f"198.18.1.{i % 250 + 1}"))
+        s.add(
+            Record(
+                zone_id=self.ids["zone_id"],
+                org_id=self.ids["org_id"],
+                name=f"{marker('rec', i)}.pivot.gov.kh",
+                rtype="A",
+                ttl=3600,
+                data=f"198.18.1.{i % 250 + 1}",
+            )
+        )
 
     def _mail(self, s, i, org, host) -> None:
         dom = MailDomain(org_id=org.id, name=f"{marker('mdom', i)}.gov.kh", host_id=host.id, dkim_selector="govhost")
         s.add(dom)
         s.flush()
         s.add(Mailbox(org_id=org.id, domain_id=dom.id, local_part="info", quota_mb=100, status=MailboxStatus.ACTIVE))
-        s.add(Mailbox(org_id=self.ids["org_id"], domain_id=self.ids["domain_id"], local_part=marker("mbx", i),
-                      display_name=marker("mbx", i), quota_mb=100, status=MailboxStatus.ACTIVE))
-        s.add(MailAlias(org_id=self.ids["org_id"], domain_id=self.ids["domain_id"], source=marker("als", i),
-                        destinations=[f"{marker('als', i)}@outside.example"]))
+        s.add(
+            Mailbox(
+                org_id=self.ids["org_id"],
+                domain_id=self.ids["domain_id"],
+                local_part=marker("mbx", i),
+                display_name=marker("mbx", i),
+                quota_mb=100,
+                status=MailboxStatus.ACTIVE,
+            )
+        )
+        s.add(
+            MailAlias(
+                org_id=self.ids["org_id"],
+                domain_id=self.ids["domain_id"],
+                source=marker("als", i),
+                destinations=[f"{marker('als', i)}@outside.example"],
+            )
+        )
 
     def _misc(self, s, i, org, user) -> None:
-        s.add_all([
-            ApiToken(user_id=self.admin_id, name=marker("tok", i), prefix=f"gh_{i:07d}", token_hash=f"{i:064d}",
-                     scope=TokenScope.READ, expires_at=db.utcnow() + 24 * HOUR),
-            Notification(user_id=self.admin_id, org_id=org.id, kind="request.done", subject=marker("ntf", i),
-                         link="/requests/1"),
-            QuotaLimitChange(org_id=self.ids["org_id"], resource="sites", old=i, new=i + 1,
-                             requested_by=user.username, approved_by="admin", reason=marker("qlc", i)),
-        ])
+        s.add_all(
+            [
+                ApiToken(
+                    user_id=self.admin_id,
+                    name=marker("tok", i),
+                    prefix=f"gh_{i:07d}",
+                    token_hash=f"{i:064d}",
+                    scope=TokenScope.READ,
+                    expires_at=db.utcnow() + 24 * HOUR,
+                ),
+                Notification(
+                    user_id=self.admin_id,
+                    org_id=org.id,
+                    kind="request.done",
+                    subject=marker("ntf", i),
+                    link="/requests/1",
+                ),
+                QuotaLimitChange(
+                    org_id=self.ids["org_id"],
+                    resource="sites",
+                    old=i,
+                    new=i + 1,
+                    requested_by=user.username,
+                    approved_by="admin",
+                    reason=marker("qlc", i),
+                ),
+            ]
+        )
         self._audit(s, i, org, user)
 
     def _audit(self, s, i, org, user) -> None:
@@ -204,7 +374,19 @@ class World:
         head = s.get(AuditHead, 1) or AuditHead(id=1, seq=0, hash=GENESIS)
         s.add(head)
         head.seq += 1
-        s.add(AuditEntry(seq=head.seq, actor_id=user.id, actor_name=user.username, org_id=org.id,
-                         action="site.create", object_type="site", object_id=marker("aud", i),
-                         summary="{}", surface="web", prev_hash=head.hash, hash=f"{head.seq:064d}"))
+        s.add(
+            AuditEntry(
+                seq=head.seq,
+                actor_id=user.id,
+                actor_name=user.username,
+                org_id=org.id,
+                action="site.create",
+                object_type="site",
+                object_id=marker("aud", i),
+                summary="{}",
+                surface="web",
+                prev_hash=head.hash,
+                hash=f"{head.seq:064d}",
+            )
+        )
         head.hash = f"{head.seq:064d}"

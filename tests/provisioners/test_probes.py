@@ -23,8 +23,13 @@ def hp3():
 
 def test_fingerprint_is_openssh_format():
     blob = "AAAAC3NzaC1lZDI1NTE5AAAAIGtRMeUoXxYVtBDyP9QCy2JusoD6RgyGoAsIKrjeuMWM"
-    out = subprocess.run(["ssh-keygen", "-l", "-E", "sha256", "-f", "-"], input=f"ssh-ed25519 {blob}\n",
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["ssh-keygen", "-l", "-E", "sha256", "-f", "-"],
+        input=f"ssh-ed25519 {blob}\n",
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert probes.fingerprint(blob) == out.split()[1]
 
 
@@ -35,8 +40,9 @@ def test_lab_addresses_use_the_lab_source():
 
 def test_fetch_matches_ssh_keyscan(hp3):
     kind, blob, fp = probes.fetch_host_key(IP, 22)
-    scan = subprocess.run(["ssh-keyscan", "-T", "5", "-t", "ed25519", IP], capture_output=True, text=True,
-                          timeout=20).stdout.split()
+    scan = subprocess.run(
+        ["ssh-keyscan", "-T", "5", "-t", "ed25519", IP], capture_output=True, text=True, timeout=20
+    ).stdout.split()
     assert (kind, blob) == (scan[1], scan[2])
     assert (kind, blob) == tuple(L.host_exec(NAME, "cat", "/etc/ssh/ssh_host_ed25519_key.pub").stdout.split()[:2])
     assert fp.startswith("SHA256:") and len(fp) == 50

@@ -36,8 +36,16 @@ def test_extravars_are_unsafe_for_ansible():
     assert data == {"fqdn": "{{ lookup('pipe', 'id') }}", "items": [{"name": "; id"}], "n": 3}
 
 
-@pytest.mark.parametrize("kw", [{"name": "a b"}, {"name": "x", "host_key": ""}, {"name": "x", "port": 0},
-                                {"name": "x", "host_key_type": "ssh-dss"}, {"name": "x", "user": "-oProxy"}])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"name": "a b"},
+        {"name": "x", "host_key": ""},
+        {"name": "x", "port": 0},
+        {"name": "x", "host_key_type": "ssh-dss"},
+        {"name": "x", "user": "-oProxy"},
+    ],
+)
 def test_target_refuses_bad_values(kw):
     base = {"name": "web1", "address": "10.77.0.11", "host_key_type": "ssh-ed25519", "host_key": KEY}
     with pytest.raises(ProvisionError):
@@ -60,13 +68,26 @@ def test_inventory_pins_keys_and_binds_lab_hosts_only():
 def test_explanations_are_plain_and_redacted():
     seen = []
     c = EventCollector({"pw": SECRET}, seen.append)
-    c.handle({"event": "runner_on_unreachable", "counter": 1, "stdout": f"x {SECRET}",
-              "event_data": {"host": "web1", "task": "Ping", "res": {"msg": "Connection timed out"}}})
-    c.handle({"event": "runner_on_failed", "counter": 2, "stdout": "",
-              "event_data": {"host": "web2", "task": "Install", "res": {"msg": f"bad {SECRET}"}}})
+    c.handle(
+        {
+            "event": "runner_on_unreachable",
+            "counter": 1,
+            "stdout": f"x {SECRET}",
+            "event_data": {"host": "web1", "task": "Ping", "res": {"msg": "Connection timed out"}},
+        }
+    )
+    c.handle(
+        {
+            "event": "runner_on_failed",
+            "counter": 2,
+            "stdout": "",
+            "event_data": {"host": "web2", "task": "Install", "res": {"msg": f"bad {SECRET}"}},
+        }
+    )
     result = c.result("failed", 4, 60)
-    assert result.explanation == ("Host web1 could not be reached over SSH: Connection timed out. "
-                                  f"Task 'Install' failed on web2: bad {MASK}.")
+    assert result.explanation == (
+        f"Host web1 could not be reached over SSH: Connection timed out. Task 'Install' failed on web2: bad {MASK}."
+    )
     assert seen[0]["stdout"] == f"x {MASK}" and seen[0]["status"] == "unreachable"
     assert "res" not in seen[0]
     assert c.result("timeout", None, 60).explanation.startswith("The job did not finish within 60 seconds")

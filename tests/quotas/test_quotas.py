@@ -110,12 +110,17 @@ def test_concurrent_approvals_cannot_both_pass(make, min_a, wm_a, op1, op2):
 def test_usage_is_one_grouped_query_and_fast_at_scale(make, min_a, wm_a):
     """10,000 sites and 50,000 mailboxes worth of holds: one grouped query, well under a second."""
     with db.unit_of_work() as s:
-        s.execute(insert(Request), [{"id": 100000 + i, "kind": "test.widget", "org_id": min_a.id,
-                                     "status": S.DONE, "payload": {"count": 1}} for i in range(20000)])
-        rows = [{"request_id": 100000 + i, "org_id": min_a.id, "resource": "sites", "amount": 1}
-                for i in range(10000)]
-        rows += [{"request_id": 110000 + i, "org_id": min_a.id, "resource": "mailboxes", "amount": 5}
-                 for i in range(10000)]
+        s.execute(
+            insert(Request),
+            [
+                {"id": 100000 + i, "kind": "test.widget", "org_id": min_a.id, "status": S.DONE, "payload": {"count": 1}}
+                for i in range(20000)
+            ],
+        )
+        rows = [{"request_id": 100000 + i, "org_id": min_a.id, "resource": "sites", "amount": 1} for i in range(10000)]
+        rows += [
+            {"request_id": 110000 + i, "org_id": min_a.id, "resource": "mailboxes", "amount": 5} for i in range(10000)
+        ]
         s.execute(insert(RequestQuota), rows)
     seen: list[str] = []
 

@@ -28,11 +28,17 @@ def _widget_validate(actor, org, payload):
 
 
 # A stand-in for site.create (which lands later): each widget is one site of the budget.
-WIDGET = request_kinds.register(RequestKind(
-    name="test.widget", label="Test widget", who_may_request=MINISTRY, validate=_widget_validate,
-    quota=lambda p: {"sites": p["count"]}, describe=lambda p: f"{p['count']} widget(s)",
-    default_policy=ApprovalMode.ONE,
-))
+WIDGET = request_kinds.register(
+    RequestKind(
+        name="test.widget",
+        label="Test widget",
+        who_may_request=MINISTRY,
+        validate=_widget_validate,
+        quota=lambda p: {"sites": p["count"]},
+        describe=lambda p: f"{p['count']} widget(s)",
+        default_policy=ApprovalMode.ONE,
+    )
+)
 
 SYSTEM = system_actor("cli", "test-system")
 
@@ -61,6 +67,7 @@ def audit_rows(prefix: str = "") -> list[AuditEntry]:
 
 
 # ---- organizations and people ------------------------------------------------------------------
+
 
 @pytest.fixture
 def dc(make):

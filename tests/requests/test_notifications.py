@@ -92,8 +92,12 @@ def rows(user) -> list[Notification]:
 
 
 def test_approvers_then_requester_get_mail_and_panel_notes(sink, make, min_a, oa_a, op1, op2):
-    req = svc.request_create(make.actor_of(oa_a), kind="quota.change", org_id=min_a.id,
-                             payload={"resource": "sites", "new_limit": 9, "reason": "portal"})
+    req = svc.request_create(
+        make.actor_of(oa_a),
+        kind="quota.change",
+        org_id=min_a.id,
+        payload={"resource": "sites", "new_limit": 9, "reason": "portal"},
+    )
     mails = sink.wait_for(2)  # one message per recipient: approvers do not see each other's address
     assert all(len(rcpts) == 1 for _s, rcpts, _m in mails)
     assert [m["Subject"] for m in to(mails, op1)] == [f"Request #{req.id} (quota.change) waits for approval"]
@@ -101,8 +105,10 @@ def test_approvers_then_requester_get_mail_and_panel_notes(sink, make, min_a, oa
     assert f"/requests/{req.id}" in to(mails, op1)[0].get_payload()
     svc.request_approve(make.actor_of(op1), req.id)
     mails = sink.wait_for(4)
-    assert [m["Subject"] for m in to(mails, oa_a)] == [f"Request #{req.id} (quota.change) approved",
-                                                       f"Request #{req.id} (quota.change) done"]
+    assert [m["Subject"] for m in to(mails, oa_a)] == [
+        f"Request #{req.id} (quota.change) approved",
+        f"Request #{req.id} (quota.change) done",
+    ]
     assert [n.kind for n in rows(oa_a)] == ["request.approved", "request.done"]
     a = make.actor_of(oa_a)
     assert notifications.notification_unread_count(a) == 2
@@ -120,18 +126,27 @@ def test_a_rolled_back_change_mails_nobody(sink, make, min_a, wm_a, op1):
     assert sink.messages == [] and rows(op1) == []
 
 
-request_kinds.register(RequestKind(
-    name="test.mailbox", label="Test mailbox", who_may_request=MINISTRY,
-    validate=lambda a, o, p: {"address": require_text(p, "address", max_len=100)},
-    validate_secrets=lambda a, o, s: {"password": require_text(s, "password", max_len=200)},
-    describe=lambda p: p["address"],
-))
+request_kinds.register(
+    RequestKind(
+        name="test.mailbox",
+        label="Test mailbox",
+        who_may_request=MINISTRY,
+        validate=lambda a, o, p: {"address": require_text(p, "address", max_len=100)},
+        validate_secrets=lambda a, o, s: {"password": require_text(s, "password", max_len=200)},
+        describe=lambda p: p["address"],
+    )
+)
 
 
 def test_mail_never_carries_secrets(sink, make, min_a, wm_a, op1):
     pw = "S3cret-Mailbox-pw-77"
-    req = svc.request_create(make.actor_of(wm_a), kind="test.mailbox", org_id=min_a.id,
-                             payload={"address": "info@mptc.gov.kh"}, secrets={"password": pw})
+    req = svc.request_create(
+        make.actor_of(wm_a),
+        kind="test.mailbox",
+        org_id=min_a.id,
+        payload={"address": "info@mptc.gov.kh"},
+        secrets={"password": pw},
+    )
     svc.request_approve(make.actor_of(op1), req.id)
     mails = sink.wait_for(3)
     assert len(mails) == 3

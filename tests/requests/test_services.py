@@ -32,8 +32,12 @@ def notes(user) -> list[Notification]:
 
 
 def test_quota_change_flow_with_history(make, min_a, oa_a, op1, op2):
-    req = svc.request_create(make.actor_of(oa_a), kind="quota.change", org_id=min_a.id,
-                             payload={"resource": "sites", "new_limit": 30, "reason": "new portal"})
+    req = svc.request_create(
+        make.actor_of(oa_a),
+        kind="quota.change",
+        org_id=min_a.id,
+        payload={"resource": "sites", "new_limit": 30, "reason": "new portal"},
+    )
     assert req.status == S.SUBMITTED and req.approvals_needed == 1
     assert [n.kind for n in notes(op1)] == ["request.submitted"] == [n.kind for n in notes(op2)]
     assert notes(oa_a) == []
@@ -51,8 +55,12 @@ def test_quota_change_flow_with_history(make, min_a, oa_a, op1, op2):
 
 def test_webmaster_may_not_ask_for_quota_and_auditor_may_not_approve(make, min_a, wm_a, oa_a, auditor):
     with pytest.raises(Forbidden) as e:
-        svc.request_create(make.actor_of(wm_a), kind="quota.change", org_id=min_a.id,
-                           payload={"resource": "sites", "new_limit": 9, "reason": "x"})
+        svc.request_create(
+            make.actor_of(wm_a),
+            kind="quota.change",
+            org_id=min_a.id,
+            payload={"resource": "sites", "new_limit": 9, "reason": "x"},
+        )
     assert e.value.key == "request.kind_forbidden"
     req = widget(make.actor_of(oa_a), min_a)
     with pytest.raises(Forbidden):
@@ -62,8 +70,10 @@ def test_webmaster_may_not_ask_for_quota_and_auditor_may_not_approve(make, min_a
 
 def test_self_approval_refused(make, min_a, op1):
     req = widget(make.actor_of(op1), min_a)
-    for decide in (lambda: svc.request_approve(make.actor_of(op1), req.id),
-                   lambda: svc.request_reject(make.actor_of(op1), req.id, comment="mine")):
+    for decide in (
+        lambda: svc.request_approve(make.actor_of(op1), req.id),
+        lambda: svc.request_reject(make.actor_of(op1), req.id, comment="mine"),
+    ):
         with pytest.raises(Forbidden) as e:
             decide()
         assert e.value.key == "request.self_approval"
@@ -110,15 +120,20 @@ def test_over_budget_refused_at_approval_before_holding(make, min_a, wm_a, op1):
     set_limit(min_a.id, "sites", 2)
     first, second = widget(make.actor_of(wm_a), min_a, count=2), widget(make.actor_of(wm_a), min_a, count=2)
     preview = svc.request_preview(make.actor_of(op1), second.id)
-    assert [(i.resource, i.used, i.asked, i.limit, i.after, i.ok) for i in preview.impact] == \
-        [("sites", 0, 2, 2, 2, True)]
+    assert [(i.resource, i.used, i.asked, i.limit, i.after, i.ok) for i in preview.impact] == [
+        ("sites", 0, 2, 2, 2, True)
+    ]
     svc.request_approve(make.actor_of(op1), first.id)
     preview = svc.request_preview(make.actor_of(op1), second.id)
     assert not preview.within_budget and preview.impact[0].after == 4
     with pytest.raises(QuotaExceeded) as e:
         svc.request_approve(make.actor_of(op1), second.id)
-    assert (e.value.key, e.value.params["used"], e.value.params["asked"], e.value.params["limit"]) == \
-        ("quota.sites", 2, 2, 2)
+    assert (e.value.key, e.value.params["used"], e.value.params["asked"], e.value.params["limit"]) == (
+        "quota.sites",
+        2,
+        2,
+        2,
+    )
     again = reload(second.id)
     assert again.status == S.SUBMITTED and again.approvals == []  # the approval was rolled back too
 
@@ -155,8 +170,12 @@ def test_draft_submit_cancel_and_refused_moves(make, min_a, wm_a, oa_a, wm_b, op
 def test_other_ministry_sees_nothing(make, min_a, min_b, wm_a, wm_b, op1):
     req = widget(make.actor_of(wm_a), min_a)
     b = make.actor_of(wm_b)
-    for call in (lambda: svc.request_get(b, req.id), lambda: svc.request_preview(b, req.id),
-                 lambda: svc.request_comment(b, req.id, body="hi"), lambda: svc.request_submit(b, req.id)):
+    for call in (
+        lambda: svc.request_get(b, req.id),
+        lambda: svc.request_preview(b, req.id),
+        lambda: svc.request_comment(b, req.id, body="hi"),
+        lambda: svc.request_submit(b, req.id),
+    ):
         with pytest.raises(NotFound) as e:
             call()
         assert e.value.key == "request.not_found"
@@ -175,11 +194,13 @@ def test_audit_entry_for_each_decision_and_comment(make, min_a, wm_a, op1, op2):
     other = widget(make.actor_of(wm_a), min_a)
     svc.request_reject(make.actor_of(op2), other.id, comment="duplicate")
     rows = [(r.action, r.actor_name, r.object_id, r.org_id) for r in audit_rows("request.")]
-    assert rows == [("request.create", "wm_a", str(req.id), min_a.id),
-                    ("request.comment", "wm_a", str(req.id), min_a.id),
-                    ("request.approve", "op1", str(req.id), min_a.id),
-                    ("request.create", "wm_a", str(other.id), min_a.id),
-                    ("request.reject", "op2", str(other.id), min_a.id)]
+    assert rows == [
+        ("request.create", "wm_a", str(req.id), min_a.id),
+        ("request.comment", "wm_a", str(req.id), min_a.id),
+        ("request.approve", "op1", str(req.id), min_a.id),
+        ("request.create", "wm_a", str(other.id), min_a.id),
+        ("request.reject", "op2", str(other.id), min_a.id),
+    ]
     assert "please, before Monday" in audit_rows("request.comment")[0].summary
     assert "duplicate" in audit_rows("request.reject")[0].summary
 
@@ -189,17 +210,23 @@ def _secret_validate(actor, org, secrets):
     return {"password": require_text(secrets, "password", max_len=200)}
 
 
-request_kinds.register(RequestKind(
-    name="test.secretive", label="Test secretive", who_may_request=MINISTRY,
-    validate=lambda a, o, p: {"name": require_text(p, "name", max_len=50)}, validate_secrets=_secret_validate,
-    describe=lambda p: p["name"],
-))
+request_kinds.register(
+    RequestKind(
+        name="test.secretive",
+        label="Test secretive",
+        who_may_request=MINISTRY,
+        validate=lambda a, o, p: {"name": require_text(p, "name", max_len=50)},
+        validate_secrets=_secret_validate,
+        describe=lambda p: p["name"],
+    )
+)
 
 
 def test_secrets_are_sealed_and_never_audited(make, min_a, wm_a):
     pw = "Hunter2-secret-Zz9"
-    req = svc.request_create(make.actor_of(wm_a), kind="test.secretive", org_id=min_a.id, payload={"name": "box"},
-                             secrets={"password": pw})
+    req = svc.request_create(
+        make.actor_of(wm_a), kind="test.secretive", org_id=min_a.id, payload={"name": "box"}, secrets={"password": pw}
+    )
     assert pw not in (req.secrets or "") and svc.request_secrets(reload(req.id)) == {"password": pw}
     assert all(pw not in r.summary for r in audit_rows())
     with pytest.raises(Invalid) as e:
@@ -207,8 +234,18 @@ def test_secrets_are_sealed_and_never_audited(make, min_a, wm_a):
     assert e.value.key == "request.secrets_unexpected"
 
 
-@pytest.mark.parametrize("payload", [{"count": 0}, {"count": "; id"}, {"count": 1, "x": 1}, {"count": True},
-                                     {"count": "{{ 7*7 }}"}, {}, {"count": 10**30}])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"count": 0},
+        {"count": "; id"},
+        {"count": 1, "x": 1},
+        {"count": True},
+        {"count": "{{ 7*7 }}"},
+        {},
+        {"count": 10**30},
+    ],
+)
 def test_bad_payloads_are_refused_with_a_field(make, min_a, wm_a, payload):
     with pytest.raises(Invalid) as e:
         svc.request_create(make.actor_of(wm_a), kind="test.widget", org_id=min_a.id, payload=payload)
@@ -219,9 +256,11 @@ def test_unknown_kind_and_bad_quota_change(make, min_a, oa_a):
     with pytest.raises(NotFound) as e:
         svc.request_create(make.actor_of(oa_a), kind="../etc", org_id=min_a.id, payload={})
     assert e.value.key == "request.kind_unknown"
-    for payload, field in [({"resource": "cpus", "new_limit": 1, "reason": "x"}, "resource"),
-                           ({"resource": "sites", "new_limit": -1, "reason": "x"}, "limit"),
-                           ({"resource": "sites", "new_limit": 3, "reason": "x\x00"}, "reason")]:
+    for payload, field in [
+        ({"resource": "cpus", "new_limit": 1, "reason": "x"}, "resource"),
+        ({"resource": "sites", "new_limit": -1, "reason": "x"}, "limit"),
+        ({"resource": "sites", "new_limit": 3, "reason": "x\x00"}, "reason"),
+    ]:
         with pytest.raises(Invalid) as e:
             svc.request_create(make.actor_of(oa_a), kind="quota.change", org_id=min_a.id, payload=payload)
         assert e.value.field == field
@@ -229,8 +268,9 @@ def test_unknown_kind_and_bad_quota_change(make, min_a, oa_a):
 
 def make_host(name="web1") -> Host:
     with db.unit_of_work() as s:
-        host = Host(name=name, address="10.77.0.11", host_key_type="ssh-ed25519", host_key="AAAAC3Nza",
-                    fingerprint="SHA256:x")
+        host = Host(
+            name=name, address="10.77.0.11", host_key_type="ssh-ed25519", host_key="AAAAC3Nza", fingerprint="SHA256:x"
+        )
         s.add(host)
         s.flush()
         return host

@@ -30,10 +30,14 @@ def _id_from(location: str) -> int:
 
 # ---- web ----------------------------------------------------------------------------------------
 
+
 def test_web_quota_change_flow(login_as, min_a, oa_a, op1):
     ministry = login_as(oa_a)
-    r = post_form(ministry, "/requests/new/quota.change",
-                  {"org_id": min_a.id, "resource": "sites", "new_limit": "25", "reason": "new portal"})
+    r = post_form(
+        ministry,
+        "/requests/new/quota.change",
+        {"org_id": min_a.id, "resource": "sites", "new_limit": "25", "reason": "new portal"},
+    )
     assert r.status_code == 302, r.get_data(as_text=True)
     rid = _id_from(r.headers["Location"])
     page = ministry.get(f"/requests/{rid}").get_data(as_text=True)
@@ -81,8 +85,10 @@ def test_web_comment_and_cancel_are_audited(login_as, make, min_a, wm_a):
 
     req = svc.request_create(make.actor_of(wm_a), kind="test.widget", org_id=min_a.id, payload={"count": 1})
     c = login_as(wm_a)
-    assert post_form(c, f"/requests/{req.id}/comments", {"body": "{{ 7*7 }}"}, page=f"/requests/{req.id}"
-                     ).status_code == 302
+    assert (
+        post_form(c, f"/requests/{req.id}/comments", {"body": "{{ 7*7 }}"}, page=f"/requests/{req.id}").status_code
+        == 302
+    )
     page = c.get(f"/requests/{req.id}").get_data(as_text=True)
     assert "{{ 7*7 }}" in page and ">49<" not in page
     assert post_form(c, f"/requests/{req.id}/cancel", {}, page=f"/requests/{req.id}").status_code == 302
@@ -96,32 +102,52 @@ def test_web_policies_page_admin_sets_four_eyes(login_as, admin, op1):
     r = post_form(c, "/requests/policies", {"kind": "test.widget", "mode": "two"}, page="/requests/policies")
     assert r.status_code == 302
     assert audit_rows("policy.set")[-1].actor_name == "dcadmin"
-    r = post_form(login_as(op1), "/requests/policies", {"kind": "test.widget", "mode": "auto"},
-                  page="/requests/policies")
+    r = post_form(
+        login_as(op1), "/requests/policies", {"kind": "test.widget", "mode": "auto"}, page="/requests/policies"
+    )
     assert r.status_code == 403
 
 
 # ---- API ----------------------------------------------------------------------------------------
 
+
 def test_api_flow_over_budget_and_isolation(client, token_for, min_a, oa_a, wm_a, wm_b, op1):
     a_id = min_a.id
     set_limit(a_id, "sites", 5)
-    r = client.post("/api/v1/requests/", json={"kind": "test.widget", "org_id": a_id, "payload": {"count": 6}},
-                    headers=token_for(wm_a))
+    r = client.post(
+        "/api/v1/requests/",
+        json={"kind": "test.widget", "org_id": a_id, "payload": {"count": 6}},
+        headers=token_for(wm_a),
+    )
     assert r.status_code == 409 and r.mimetype == PROBLEM
     body = r.get_json()
-    assert body["key"] == "quota.sites" and body["params"] == {"resource": "quota.sites", "used": 0, "asked": 6,
-                                                               "limit": 5}
-    r = client.post("/api/v1/requests/", json={"kind": "quota.change", "org_id": a_id,
-                                               "payload": {"resource": "sites", "new_limit": 8, "reason": "more"}},
-                    headers=token_for(oa_a))
+    assert body["key"] == "quota.sites" and body["params"] == {
+        "resource": "quota.sites",
+        "used": 0,
+        "asked": 6,
+        "limit": 5,
+    }
+    r = client.post(
+        "/api/v1/requests/",
+        json={
+            "kind": "quota.change",
+            "org_id": a_id,
+            "payload": {"resource": "sites", "new_limit": 8, "reason": "more"},
+        },
+        headers=token_for(oa_a),
+    )
     assert r.status_code == 201, r.get_json()
     rid = r.get_json()["id"]
     assert "secrets" not in r.get_json()
     b = token_for(wm_b)
-    for method, url in [("get", f"/api/v1/requests/{rid}"), ("get", f"/api/v1/requests/{rid}/preview"),
-                        ("post", f"/api/v1/requests/{rid}/approve"), ("post", f"/api/v1/requests/{rid}/cancel"),
-                        ("post", f"/api/v1/requests/{rid}/retry"), ("get", f"/api/v1/quotas/{a_id}")]:
+    for method, url in [
+        ("get", f"/api/v1/requests/{rid}"),
+        ("get", f"/api/v1/requests/{rid}/preview"),
+        ("post", f"/api/v1/requests/{rid}/approve"),
+        ("post", f"/api/v1/requests/{rid}/cancel"),
+        ("post", f"/api/v1/requests/{rid}/retry"),
+        ("get", f"/api/v1/quotas/{a_id}"),
+    ]:
         r = getattr(client, method)(url, headers=b, json={} if method == "post" else None)
         assert r.status_code == 404 and r.mimetype == PROBLEM, url
     assert client.get("/api/v1/requests/", headers=b).get_json()["total"] == 0
@@ -154,12 +180,14 @@ def test_api_self_approval_comment_and_policies(client, token_for, make, min_a, 
     assert r.status_code == 200 and r.get_json()["mode"] == "two"
     r = client.put("/api/v1/policies/", json={"kind": "no.such", "mode": "two"}, headers=token_for(admin))
     assert r.status_code == 404 and r.get_json()["key"] == "request.kind_unknown"
-    r = client.post("/api/v1/requests/", json={"kind": "test.widget", "org_id": a_id, "payload": "; id"},
-                    headers=token_for(wm_a))
+    r = client.post(
+        "/api/v1/requests/", json={"kind": "test.widget", "org_id": a_id, "payload": "; id"}, headers=token_for(wm_a)
+    )
     assert r.status_code == 422 and r.mimetype == PROBLEM
 
 
 # ---- CLI ----------------------------------------------------------------------------------------
+
 
 def refused(r, key: str, text: str) -> bool:
     """Exit 2 with the reason. (panel.cli.common prints the key in [brackets], which rich takes for
@@ -172,8 +200,21 @@ def test_cli_flow_over_budget_and_isolation(cli, make, min_a, min_b, wm_a, wm_b,
     r = cli("requests", "create", "test.widget", "--org", "min-a", "--set", "count=9", "--as", "wm_a")
     assert r.exit_code == 2
     assert "quota.sites" in r.output and "used 0, asked 9, limit 5" in r.output
-    r = cli("requests", "create", "quota.change", "--org", "min-a", "--set", "resource=sites",
-            "--set", "new_limit=12", "--set", "reason=more sites", "--as", "oa_a")
+    r = cli(
+        "requests",
+        "create",
+        "quota.change",
+        "--org",
+        "min-a",
+        "--set",
+        "resource=sites",
+        "--set",
+        "new_limit=12",
+        "--set",
+        "reason=more sites",
+        "--as",
+        "oa_a",
+    )
     assert r.exit_code == 0, r.output
     rid = int(re.search(r"request #(\d+)", r.output).group(1))
     for args in (("show", str(rid)), ("approve", str(rid)), ("cancel", str(rid)), ("comment", str(rid), "hi")):
@@ -217,13 +258,29 @@ def test_web_pages_render_for_staff_and_ministry(login_as, make, dc, min_a, oa_a
     host_id = make_host().id
     a_id = min_a.id
     ministry, staff = login_as(oa_a), login_as(op1)
-    for url in ("/requests/", "/requests/?view=mine", "/requests/?view=all&status=done&kind=test.widget",
-                "/requests/new", "/requests/new/quota.change", "/quotas/", f"/quotas/{a_id}", "/notifications/"):
+    for url in (
+        "/requests/",
+        "/requests/?view=mine",
+        "/requests/?view=all&status=done&kind=test.widget",
+        "/requests/new",
+        "/requests/new/quota.change",
+        "/quotas/",
+        f"/quotas/{a_id}",
+        "/notifications/",
+    ):
         assert ministry.get(url, follow_redirects=True).status_code == 200, url
     assert ministry.get("/requests/new/host.ping").status_code == 404
     assert ministry.get("/requests/policies").status_code == 404
-    for url in ("/requests/", "/requests/new", "/requests/new/host.ping", "/quotas/", f"/quotas/{a_id}",
-                "/requests/policies", "/", "/notifications/"):
+    for url in (
+        "/requests/",
+        "/requests/new",
+        "/requests/new/host.ping",
+        "/quotas/",
+        f"/quotas/{a_id}",
+        "/requests/policies",
+        "/",
+        "/notifications/",
+    ):
         assert staff.get(url).status_code == 200, url
     r = post_form(staff, "/requests/new/host.ping", {"org_id": "0", "host_id": str(host_id)})
     assert r.status_code == 302, r.get_data(as_text=True)

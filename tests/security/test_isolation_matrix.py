@@ -74,8 +74,10 @@ def _expand(rule: str):
     """Fill each parameter with A's id (and with a missing one); `any(...)` yields each choice."""
     choices = [m for m in PARAM.finditer(rule) if m.group(1) == "any"]
     for opt in [c.strip() for c in choices[0].group(2).split(",")] if choices else [None]:
-        yield _fill(rule, opt, lambda name: WORLD_IDS[name]), \
-            _fill(rule, opt, lambda name: MISSING if name != "alias" else "zz.gov.kh")
+        yield (
+            _fill(rule, opt, lambda name: WORLD_IDS[name]),
+            _fill(rule, opt, lambda name: MISSING if name != "alias" else "zz.gov.kh"),
+        )
 
 
 def _fill(rule: str, opt, ids) -> str:
@@ -88,10 +90,22 @@ SAME_FOR_ANY_ID = {
     # marks read only the actor's own notifications; "0 marked" whatever the id
     *((200, e) for e in ("notifications.read_one", "api_notifications.notification_read")),
     # role checks that run before any lookup: a webmaster may not manage users, ministries may not set quotas
-    *((403, e) for e in ("users.detail", "users.set_role", "users.reset_password", "users.reset_2fa",
-                         "users.deactivate", "api_users.user_get", "api_users.user_set_role",
-                         "api_users.user_reset_password", "api_users.user_reset_2fa", "api_quotas.quota_set",
-                         "api_sites.custom_nginx_set")),
+    *(
+        (403, e)
+        for e in (
+            "users.detail",
+            "users.set_role",
+            "users.reset_password",
+            "users.reset_2fa",
+            "users.deactivate",
+            "api_users.user_get",
+            "api_users.user_set_role",
+            "api_users.user_reset_password",
+            "api_users.user_reset_2fa",
+            "api_quotas.quota_set",
+            "api_sites.custom_nginx_set",
+        )
+    ),
 }
 
 
@@ -115,8 +129,9 @@ def _call(client, method: str, url: str, endpoint: str, api: bool, headers: dict
         body = _body(API_BODY, endpoint, False) if method != "GET" else None
         return client.open(url, method=method, json=body, headers=headers)
     # Follow the redirect a web form answers with: the page it lands on must be the 404.
-    return client.open(url, method=method, data=_body(WEB_FORM, endpoint, True) if method != "GET" else None,
-                       follow_redirects=True)
+    return client.open(
+        url, method=method, data=_body(WEB_FORM, endpoint, True) if method != "GET" else None, follow_redirects=True
+    )
 
 
 def _key(resp) -> str:
@@ -163,12 +178,24 @@ def test_owner_reaches_the_same_routes(world, app, client):
     """The matrix is not vacuous: A's own org_admin sees the detail pages B cannot."""
     web_login(app, client, world.a_admin)
     ids = world.ids
-    for url in (f"/sites/{ids['site_id']}", f"/dns/zones/{ids['zone_id']}", f"/requests/{ids['request_id']}",
-                f"/jobs/{ids['job_id']}", f"/mail/domains/{ids['domain_id']}", f"/mail/mailboxes/{ids['mailbox_id']}",
-                f"/orgs/{ids['org_id']}", f"/users/{ids['user_id']}"):
+    for url in (
+        f"/sites/{ids['site_id']}",
+        f"/dns/zones/{ids['zone_id']}",
+        f"/requests/{ids['request_id']}",
+        f"/jobs/{ids['job_id']}",
+        f"/mail/domains/{ids['domain_id']}",
+        f"/mail/mailboxes/{ids['mailbox_id']}",
+        f"/orgs/{ids['org_id']}",
+        f"/users/{ids['user_id']}",
+    ):
         assert client.get(url).status_code == 200, url
     h = api_headers(world.a_admin)
-    for url in (f"/api/v1/sites/{ids['site_id']}", f"/api/v1/dns/zones/{ids['zone_id']}",
-                f"/api/v1/jobs/{ids['job_id']}", f"/api/v1/mail/mailboxes/{ids['mailbox_id']}",
-                f"/api/v1/requests/{ids['request_id']}", f"/api/v1/users/{ids['user_id']}"):
+    for url in (
+        f"/api/v1/sites/{ids['site_id']}",
+        f"/api/v1/dns/zones/{ids['zone_id']}",
+        f"/api/v1/jobs/{ids['job_id']}",
+        f"/api/v1/mail/mailboxes/{ids['mailbox_id']}",
+        f"/api/v1/requests/{ids['request_id']}",
+        f"/api/v1/users/{ids['user_id']}",
+    ):
         assert client.get(url, headers=h).status_code == 200, url

@@ -31,8 +31,17 @@ def test_api_token_and_one_time_password_are_shown_once_and_stored_nowhere(clien
     token = client.post("/api/v1/tokens/", json={"name": "ci", "scope": "read", "days": 2}, headers=h).get_json()
     plaintext = token.get("token") or token.get("plaintext")
     assert plaintext and plaintext.startswith("gh_")
-    made = client.post("/api/v1/users/", json={"username": "newbie", "email": "n@test.invalid", "full_name": "N",
-                                               "org_id": world.a.id, "role": "webmaster"}, headers=h)
+    made = client.post(
+        "/api/v1/users/",
+        json={
+            "username": "newbie",
+            "email": "n@test.invalid",
+            "full_name": "N",
+            "org_id": world.a.id,
+            "role": "webmaster",
+        },
+        headers=h,
+    )
     assert made.status_code == 201, made.get_json()
     otp = made.get_json()["one_time_password"]
     reset = client.post(f"/api/v1/users/{made.get_json()['id']}/reset-password", headers=h).get_json()
@@ -50,8 +59,9 @@ def test_mailbox_password_stays_in_sealed_secrets(client, world, caplog):
     ids = world.ids
     r = client.post(f"/api/v1/mail/mailboxes/{ids['mailbox_id']}/password", json={"password": MAILBOX_PW}, headers=h)
     assert r.status_code in (200, 201, 202), r.get_json()
-    bad = client.post(f"/api/v1/mail/mailboxes/{ids['mailbox_id']}/password", json={"password": MAILBOX_PW * 60},
-                      headers=h)
+    bad = client.post(
+        f"/api/v1/mail/mailboxes/{ids['mailbox_id']}/password", json={"password": MAILBOX_PW * 60}, headers=h
+    )
     assert bad.status_code == 422 and MAILBOX_PW not in bad.get_data(as_text=True)
     for text in (_everything_stored(), _rows_text(Request), _rows_text(Job), _rows_text(Notification), caplog.text):
         assert MAILBOX_PW not in text

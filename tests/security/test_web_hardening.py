@@ -10,9 +10,19 @@ from tests.security.conftest import snapshot
 from tests.security.test_isolation_matrix import WORLD_IDS, _fill
 from tests.tenants.surfaces import web_login
 
-HOSTILE_NEXT = ["//evil.example", "//evil.example/x", "https://evil.example", "http://evil.example/",
-                "/\\evil.example", "\\\\evil.example", "/\t/evil.example", " //evil.example", "javascript:alert(1)",
-                "///evil.example", "/\r\nSet-Cookie: x=1"]
+HOSTILE_NEXT = [
+    "//evil.example",
+    "//evil.example/x",
+    "https://evil.example",
+    "http://evil.example/",
+    "/\\evil.example",
+    "\\\\evil.example",
+    "/\t/evil.example",
+    " //evil.example",
+    "javascript:alert(1)",
+    "///evil.example",
+    "/\r\nSet-Cookie: x=1",
+]
 
 
 def test_every_web_post_route_needs_the_csrf_token(world, app, client):
@@ -38,8 +48,15 @@ def _choice(rule: str) -> str | None:
 def test_login_next_is_local_only(client, world, target):
     html = client.get("/login", query_string={"next": target}).get_data(as_text=True)
     assert "evil.example" not in html or 'value="' + target not in html
-    r = client.post("/login", data={"username": "a_web", "password": "correct horse battery staple 1",
-                                    "next": target, "csrf_token": csrf_from(html)})
+    r = client.post(
+        "/login",
+        data={
+            "username": "a_web",
+            "password": "correct horse battery staple 1",
+            "next": target,
+            "csrf_token": csrf_from(html),
+        },
+    )
     assert r.status_code == 302 and r.headers["Location"] == "/", r.headers["Location"]
 
 
@@ -71,8 +88,9 @@ def test_login_starts_a_fresh_session(client, world):
     assert r.status_code == 200
 
 
-@pytest.mark.parametrize("path", ["/login", "/", "/sites/987654", "/api/v1/sites/", "/api/v1/nope",
-                                  "/static/css/govhost.css"])
+@pytest.mark.parametrize(
+    "path", ["/login", "/", "/sites/987654", "/api/v1/sites/", "/api/v1/nope", "/static/css/govhost.css"]
+)
 def test_security_headers_on_every_kind_of_answer(app, client, world, path):
     web_login(app, client, world.a_web)
     r = client.get(path)

@@ -45,20 +45,27 @@ SYSTEM = system_actor("cli", "test-system")
 
 # ---- Pebble --------------------------------------------------------------------------------------
 
+
 def _self_signed(path: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pebble-lab")])
     now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(hours=1))
-            .not_valid_after(now + dt.timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(L.GATEWAY))]),
-                           critical=False)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(L.GATEWAY))]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
     crt, k = path / "pebble.crt", path / "pebble.key"
     crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    k.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption()))
+    k.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     os.chmod(k, 0o600)
     return crt, k
 
@@ -70,23 +77,40 @@ def pebble(tmp_path_factory, site_lab):
         pytest.skip("Debian package pebble is not installed")
     d = tmp_path_factory.mktemp("pebble")
     crt, key = _self_signed(d)
-    cfg = {"pebble": {"listenAddress": f"{L.GATEWAY}:{PEBBLE_PORT}", "managementListenAddress":
-                      f"{L.GATEWAY}:{PEBBLE_MGMT}", "certificate": str(crt), "privateKey": str(key),
-                      "httpPort": 80, "tlsPort": 443, "ocspResponderURL": "", "externalAccountBindingRequired": False}}
+    cfg = {
+        "pebble": {
+            "listenAddress": f"{L.GATEWAY}:{PEBBLE_PORT}",
+            "managementListenAddress": f"{L.GATEWAY}:{PEBBLE_MGMT}",
+            "certificate": str(crt),
+            "privateKey": str(key),
+            "httpPort": 80,
+            "tlsPort": 443,
+            "ocspResponderURL": "",
+            "externalAccountBindingRequired": False,
+        }
+    }
     (d / "pebble.json").write_text(json.dumps(cfg))
     env = {**os.environ, "PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0", "PEBBLE_AUTHZREUSE": "0"}
     with open(d / "pebble.log", "w") as log:
-        proc = subprocess.Popen(["pebble", "-config", str(d / "pebble.json"), "-dnsserver",
-                                 f"{SITE_HOSTS['st1']}:53"], stdout=log, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            ["pebble", "-config", str(d / "pebble.json"), "-dnsserver", f"{SITE_HOSTS['st1']}:53"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
     try:
         # 10.77.0.1 is this machine's own lab0 address: the connection stays local.
         wait_for(lambda: _listening(L.GATEWAY, PEBBLE_PORT), 15)
         ctx = ssl.create_default_context(cafile=str(crt))
         root = urllib.request.urlopen(f"https://{L.GATEWAY}:{PEBBLE_MGMT}/roots/0", context=ctx, timeout=10).read()
         (d / "root.pem").write_bytes(root)
-        yield SimpleNamespace(directory=f"https://{L.GATEWAY}:{PEBBLE_PORT}/dir", tls_cert=str(crt),
-                              root=str(d / "root.pem"), log=d / "pebble.log")
+        yield SimpleNamespace(
+            directory=f"https://{L.GATEWAY}:{PEBBLE_PORT}/dir",
+            tls_cert=str(crt),
+            root=str(d / "root.pem"),
+            log=d / "pebble.log",
+        )
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(10)
@@ -101,6 +125,7 @@ def _listening(ip: str, port: int) -> bool:
 
 
 # ---- lab hosts -----------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="session")
 def site_lab():
@@ -119,10 +144,12 @@ ns IN A {ip}
 def start_bind(name: str) -> None:
     """Authoritative gov.test on the host (every name -> the host), for Pebble's HTTP-01 lookups."""
     ip = SITE_HOSTS[name]
-    script = (f"cat > /var/lib/bind/db.gov.test <<'EOF'\n{ZONE.format(ip=ip)}EOF\n"
-              "echo 'zone \"gov.test\" { type master; file \"/var/lib/bind/db.gov.test\"; };' "
-              "> /etc/bind/named.conf.local\n"
-              "/etc/init.d/named start </dev/null >/dev/null 2>&1; sleep 0.3\n")
+    script = (
+        f"cat > /var/lib/bind/db.gov.test <<'EOF'\n{ZONE.format(ip=ip)}EOF\n"
+        'echo \'zone "gov.test" { type master; file "/var/lib/bind/db.gov.test"; };\' '
+        "> /etc/bind/named.conf.local\n"
+        "/etc/init.d/named start </dev/null >/dev/null 2>&1; sleep 0.3\n"
+    )
     L.host_exec(name, "bash", "-c", script)
 
 
@@ -131,9 +158,12 @@ def settings(settings, request):
     """Lab key for SSH; ACME against Pebble when the test asks for the `pebble` fixture."""
     acme = request.getfixturevalue("pebble") if "pebble" in request.fixturenames else None
     return dataclasses.replace(
-        settings, ansible=dataclasses.replace(settings.ansible, ssh_key=str(L.lab_key_path())),
-        sites=dataclasses.replace(settings.sites, acme_directory=acme.directory if acme else "",
-                                  acme_ca_bundle=acme.tls_cert if acme else ""))
+        settings,
+        ansible=dataclasses.replace(settings.ansible, ssh_key=str(L.lab_key_path())),
+        sites=dataclasses.replace(
+            settings.sites, acme_directory=acme.directory if acme else "", acme_ca_bundle=acme.tls_cert if acme else ""
+        ),
+    )
 
 
 @pytest.fixture
@@ -149,8 +179,17 @@ def web_host(site_lab, booted):
             start_bind(name)
         kind, blob, fp = probes.fetch_host_key(lab_host.ip, 22)
         with db.unit_of_work() as s:
-            host = Host(name=name, address=lab_host.ip, port=22, ssh_user="root", host_key_type=kind,
-                        host_key=blob, fingerprint=fp, max_sites=max_sites, facts={"php_versions": ["8.2"]})
+            host = Host(
+                name=name,
+                address=lab_host.ip,
+                port=22,
+                ssh_user="root",
+                host_key_type=kind,
+                host_key=blob,
+                fingerprint=fp,
+                max_sites=max_sites,
+                facts={"php_versions": ["8.2"]},
+            )
             host.roles = [HostRole.WEB]
             s.add(host)
             s.flush()
@@ -183,12 +222,14 @@ def world(make):
     op = make.make_user(Role.OPERATOR)
     with db.unit_of_work() as s:
         for org, dom in ((a, "a.gov.test"), (b, "b.gov.test")):
-            s.add(DomainClaim(org_id=org.id, domain=dom, token="t" * 32, method=ClaimMethod.TXT,
-                              verified_at=db.utcnow()))
+            s.add(
+                DomainClaim(org_id=org.id, domain=dom, token="t" * 32, method=ClaimMethod.TXT, verified_at=db.utcnow())
+            )
         s.add(Plan(name="basic", disk_mb=100, memory_mb=64, max_children=2, upload_mb=8))
         s.add(Plan(name="large", disk_mb=2000, memory_mb=256, max_children=8, upload_mb=64))
-    return SimpleNamespace(a=a, b=b, wa=make.actor_of(wa), wb=make.actor_of(wb), op=make.actor_of(op),
-                           wa_user=wa, wb_user=wb, op_user=op)
+    return SimpleNamespace(
+        a=a, b=b, wa=make.actor_of(wa), wb=make.actor_of(wb), op=make.actor_of(op), wa_user=wa, wb_user=wb, op_user=op
+    )
 
 
 def set_policy(kind: str, mode: str) -> None:
@@ -214,6 +255,7 @@ def _report_jobs(request):
     if "booted" not in request.fixturenames or rep is None or not rep.failed:
         return
     from panel.models.jobs import Job
+
     with db.unit_of_work() as s:
         for job in s.query(Job).order_by(Job.id):
             print(f"job {job.id} {job.kind} {job.status}: {job.explanation} {job.traceback[-1500:]}")

@@ -20,11 +20,13 @@ def site_row(fqdn: str) -> Site | None:
 
 
 def create_site(world, fqdn: str, *, actor=None, **payload) -> Site:
-    req = requests.request_create(actor or world.wa, kind="site.create", org_id=world.a.id,
-                                  payload={"fqdn": fqdn, "plan": "basic", **payload})
+    req = requests.request_create(
+        actor or world.wa, kind="site.create", org_id=world.a.id, payload={"fqdn": fqdn, "plan": "basic", **payload}
+    )
     requests.request_approve(world.op, req.id)
-    return wait_for(lambda: (r := site_row(fqdn)) and r.status == SiteStatus.ACTIVE and r.busy_job_id is None
-                    and r, 120)
+    return wait_for(
+        lambda: (r := site_row(fqdn)) and r.status == SiteStatus.ACTIVE and r.busy_job_id is None and r, 120
+    )
 
 
 def test_create_https_php_user(world, web_host, consumer, pebble):
@@ -38,8 +40,14 @@ def test_create_https_php_user(world, web_host, consumer, pebble):
     plain = http_get(f"http://{IP}/x?y=1", host_header="a.gov.test")
     assert plain.status == 301 and plain.headers["Location"] == "https://a.gov.test/x?y=1"
     php = "<?php echo posix_getpwuid(posix_geteuid())['name'];"
-    L.host_exec("st1", "bash", "-c", f"cat > /srv/www/www.a.gov.test/public/who.php; chown {site.system_user} "
-                "/srv/www/www.a.gov.test/public/who.php", input=php)
+    L.host_exec(
+        "st1",
+        "bash",
+        "-c",
+        f"cat > /srv/www/www.a.gov.test/public/who.php; chown {site.system_user} "
+        "/srv/www/www.a.gov.test/public/who.php",
+        input=php,
+    )
     who = http_get(f"https://{IP}/who.php", host_header="www.a.gov.test", cafile=pebble.root)
     assert who.status == 200 and who.text == site.system_user
 
@@ -55,6 +63,7 @@ def wait_job_done(job_id: int, timeout: float = 120.0):
         with db.unit_of_work() as s:
             job = s.get(Job, job_id, populate_existing=True)
             return job if job.status in FINISHED else None
+
     return wait_for(done, timeout)
 
 
@@ -104,12 +113,16 @@ def test_delete_leaves_archive_only_and_releases_quota(world, web_host, consumer
     gone = wait_for(lambda: (r := site_row("old.a.gov.test")).status == SiteStatus.DELETED and r, 60)
     assert gone.archive_path.startswith("/var/lib/govhost/archive/old.a.gov.test-")
     assert host_sh(f"tar -tzf {gone.archive_path} | head -3")
-    leftovers = host_sh(f"ls -d /srv/www/old.a.gov.test /etc/nginx/sites-*/govhost-old.a.gov.test.conf "
-                        f"/etc/php/*/fpm/pool.d/old.a.gov.test.conf* /etc/ssh/govhost_keys/{user} 2>/dev/null; "
-                        f"getent passwd {user}; getent group {user}")
+    leftovers = host_sh(
+        f"ls -d /srv/www/old.a.gov.test /etc/nginx/sites-*/govhost-old.a.gov.test.conf "
+        f"/etc/php/*/fpm/pool.d/old.a.gov.test.conf* /etc/ssh/govhost_keys/{user} 2>/dev/null; "
+        f"getent passwd {user}; getent group {user}"
+    )
     assert leftovers == ""
-    assert http_get(f"http://{IP}/", host_header="old.a.gov.test").status != 200 or \
-        "old.a.gov.test" not in http_get(f"http://{IP}/", host_header="old.a.gov.test").text
+    assert (
+        http_get(f"http://{IP}/", host_header="old.a.gov.test").status != 200
+        or "old.a.gov.test" not in http_get(f"http://{IP}/", host_header="old.a.gov.test").text
+    )
     assert {r.resource: r.used for r in quotas.quota_usage(world.wa, world.a.id)}["sites"] == 0
 
 

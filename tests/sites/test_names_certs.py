@@ -59,10 +59,16 @@ def _name(cn):
 
 
 def _cert(subject, key, issuer=None, issuer_key=None, names=(), days=(-1, 90), ca=False):
-    b = (x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(_name(issuer or subject))
-         .public_key(key.public_key()).serial_number(x509.random_serial_number())
-         .not_valid_before(NOW + dt.timedelta(days=days[0])).not_valid_after(NOW + dt.timedelta(days=days[1]))
-         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    b = (
+        x509.CertificateBuilder()
+        .subject_name(_name(subject))
+        .issuer_name(_name(issuer or subject))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW + dt.timedelta(days=days[0]))
+        .not_valid_after(NOW + dt.timedelta(days=days[1]))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
     if names:
         b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
     return b.sign(issuer_key or key, hashes.SHA256())
@@ -118,5 +124,7 @@ def test_broken_or_missing_chain(pki):
 
 def test_garbage_is_unreadable(pki):
     assert _refused("not a cert", "", _pem(pki["key"])).key == "site.cert_unreadable"
-    assert _refused(_pem(pki["leaf"]), _pem(pki["ca"]), "-----BEGIN PRIVATE KEY-----\nxx").key == \
-        "site.cert_key_unreadable"
+    assert (
+        _refused(_pem(pki["leaf"]), _pem(pki["ca"]), "-----BEGIN PRIVATE KEY-----\nxx").key
+        == "site.cert_key_unreadable"
+    )

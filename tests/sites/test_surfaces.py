@@ -13,15 +13,28 @@ from panel.services import requests
 from panel.services import sites as svc
 from tests.requests.fixtures import login_as, post_form, token_for  # noqa: F401 - fixtures
 
-HOSTILE = ["a;rm -rf /", "{{ lookup('pipe','id') }}", "../x", "x\n.a.gov.test", "x\x00.a.gov.test",
-           ("a" * 60 + ".") * 5 + "a.gov.test"]
+HOSTILE = [
+    "a;rm -rf /",
+    "{{ lookup('pipe','id') }}",
+    "../x",
+    "x\n.a.gov.test",
+    "x\x00.a.gov.test",
+    ("a" * 60 + ".") * 5 + "a.gov.test",
+]
 
 
 @pytest.fixture
 def host(booted):
     with db.unit_of_work() as s:
-        h = Host(name="webx", address="10.77.0.250", host_key_type="ssh-ed25519", host_key="AAAA",
-                 fingerprint="SHA256:x", max_sites=50, facts={"php_versions": ["8.2"]})
+        h = Host(
+            name="webx",
+            address="10.77.0.250",
+            host_key_type="ssh-ed25519",
+            host_key="AAAA",
+            fingerprint="SHA256:x",
+            max_sites=50,
+            facts={"php_versions": ["8.2"]},
+        )
         h.roles = [HostRole.WEB]
         s.add(h)
         s.flush()
@@ -77,8 +90,14 @@ def test_only_operators_pick_the_host(world, host):
 @pytest.fixture
 def site_b(world, host):
     with db.unit_of_work() as s:
-        site = Site(org_id=world.b.id, fqdn="www.b.gov.test", plan_id=1, host_id=host.id, system_user="site1",
-                    status=SiteStatus.ACTIVE)
+        site = Site(
+            org_id=world.b.id,
+            fqdn="www.b.gov.test",
+            plan_id=1,
+            host_id=host.id,
+            system_user="site1",
+            status=SiteStatus.ACTIVE,
+        )
         s.add(site)
         s.flush()
         return site
@@ -114,12 +133,16 @@ def test_hostile_values_on_every_surface(world, host, login_as, token_for, cli):
     for value in HOSTILE:
         r = c.post("/api/v1/sites/", json={"fqdn": value, "plan": "basic", "org_id": world.a.id}, headers=headers)
         assert r.status_code == 422 and r.json["key"].startswith("name."), (value, r.json)
-        r = post_form(web, "/sites/new", {"fqdn": value, "plan": "basic", "tls": "acme", "php_version": "8.2",
-                                          "org_id": world.a.id})
+        r = post_form(
+            web,
+            "/sites/new",
+            {"fqdn": value, "plan": "basic", "tls": "acme", "php_version": "8.2", "org_id": world.a.id},
+        )
         assert r.status_code == 422 and "domain name" in r.get_data(as_text=True), r.get_data(as_text=True)[-2500:]
         if "\x00" not in value:
-            result = cli("sites", "create", value, "--plan", "basic", "--org", str(world.a.id),
-                         "--as", world.wa_user.username)
+            result = cli(
+                "sites", "create", value, "--plan", "basic", "--org", str(world.a.id), "--as", world.wa_user.username
+            )
             assert result.exit_code == 2 and "name." in result.output
     with db.unit_of_work() as s:
         assert s.query(Site).count() == 0

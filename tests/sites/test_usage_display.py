@@ -18,8 +18,15 @@ from tests.requests.fixtures import login_as, set_limit, token_for  # noqa: F401
 @pytest.fixture
 def host(booted):
     with db.unit_of_work() as s:
-        h = Host(name="webu", address="10.77.0.249", host_key_type="ssh-ed25519", host_key="AAAA",
-                 fingerprint="SHA256:u", max_sites=50, facts={"php_versions": ["8.2"]})
+        h = Host(
+            name="webu",
+            address="10.77.0.249",
+            host_key_type="ssh-ed25519",
+            host_key="AAAA",
+            fingerprint="SHA256:u",
+            max_sites=50,
+            facts={"php_versions": ["8.2"]},
+        )
         h.roles = [HostRole.WEB]
         s.add(h)
         s.flush()

@@ -21,5 +21,15 @@ def world(make):
         "a_web": make.make_user(Role.WEBMASTER, a, username="a_web"),
         "b_admin": make.make_user(Role.ORG_ADMIN, b, username="b_admin"),
     }
-    return type("World", (), {"dc": dc, "a": a, "a_dept": a_dept, "b": b, **users,
-                              "actor": staticmethod(lambda name, surface="web": make.actor_of(users[name], surface))})
+    return type(
+        "World",
+        (),
+        {
+            "dc": dc,
+            "a": a,
+            "a_dept": a_dept,
+            "b": b,
+            **users,
+            "actor": staticmethod(lambda name, surface="web": make.actor_of(users[name], surface)),
+        },
+    )

@@ -28,8 +28,16 @@ def web_login(app, client, user: User) -> None:
 def api_headers(user: User, scope: str = "write") -> dict:
     token = security.new_token()
     with db.unit_of_work() as s:
-        s.add(ApiToken(user_id=user.id, name="test", prefix=token[:10], token_hash=security.token_digest(token),
-                       scope=TokenScope(scope), expires_at=db.utcnow() + dt.timedelta(days=1)))
+        s.add(
+            ApiToken(
+                user_id=user.id,
+                name="test",
+                prefix=token[:10],
+                token_hash=security.token_digest(token),
+                scope=TokenScope(scope),
+                expires_at=db.utcnow() + dt.timedelta(days=1),
+            )
+        )
     return {"Authorization": f"Bearer {token}"}
 
 

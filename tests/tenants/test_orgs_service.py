@@ -18,8 +18,9 @@ def test_admin_creates_ministry_and_department(world):
     assert tenants.org_get(admin, d.id).name == "MoE IT"
 
 
-@pytest.mark.parametrize("slug", ["", "A", "1abc", "a", "ab_c", "moe; id", "../x", "{{7*7}}", "a" * 64, "mo\x00e",
-                                  "ក្រសួង"])
+@pytest.mark.parametrize(
+    "slug", ["", "A", "1abc", "a", "ab_c", "moe; id", "../x", "{{7*7}}", "a" * 64, "mo\x00e", "ក្រសួង"]
+)
 def test_bad_slugs_are_refused(world, slug):
     with pytest.raises(Invalid) as e:
         tenants.org_create(world.actor("admin"), slug=slug, name="X", kind="ministry")

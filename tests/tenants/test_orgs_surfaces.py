@@ -19,12 +19,21 @@ def _org(slug: str) -> Organization | None:
 def test_web_crud(world, app, client, csrf_off):
     web_login(app, client, world.admin)
     assert client.get("/orgs/new").status_code == 200
-    r = client.post("/orgs/new", data={"slug": "moe", "name": "Ministry of Education", "name_km": "ក្រសួងអប់រំ",
-                                       "kind": "ministry", "parent_id": ""})
+    r = client.post(
+        "/orgs/new",
+        data={
+            "slug": "moe",
+            "name": "Ministry of Education",
+            "name_km": "ក្រសួងអប់រំ",
+            "kind": "ministry",
+            "parent_id": "",
+        },
+    )
     assert r.status_code == 302, r.get_data(as_text=True)
     moe = _org("moe")
-    r = client.post("/orgs/new", data={"slug": "moe-it", "name": "MoE IT", "kind": "department",
-                                       "parent_id": str(moe.id)})
+    r = client.post(
+        "/orgs/new", data={"slug": "moe-it", "name": "MoE IT", "kind": "department", "parent_id": str(moe.id)}
+    )
     assert r.status_code == 302 and _org("moe-it").parent_id == moe.id
     page = client.get("/orgs/?q=education").get_data(as_text=True)
     assert "Ministry of Education" in page and "MoE IT" not in page
@@ -75,8 +84,9 @@ def test_api_crud(world, client):
     r = client.post("/api/v1/orgs/", json={"slug": "moe", "name": "MoE", "kind": "ministry"}, headers=h)
     assert r.status_code == 201, r.get_json()
     oid = r.get_json()["id"]
-    r = client.post("/api/v1/orgs/", json={"slug": "moe-it", "name": "IT", "kind": "department", "parent_id": oid},
-                    headers=h)
+    r = client.post(
+        "/api/v1/orgs/", json={"slug": "moe-it", "name": "IT", "kind": "department", "parent_id": oid}, headers=h
+    )
     assert r.status_code == 201 and r.get_json()["parent_id"] == oid
     body = client.get("/api/v1/orgs/?q=moe&per_page=1", headers=h).get_json()
     assert (body["total"], body["pages"], len(body["items"])) == (2, 2, 1)
@@ -84,8 +94,10 @@ def test_api_crud(world, client):
     r = client.patch(f"/api/v1/orgs/{oid}", json={"name_km": "ក្រសួងអប់រំ"}, headers=h)
     assert r.status_code == 200 and r.get_json()["name_km"] == "ក្រសួងអប់រំ"
     members = client.get(f"/api/v1/orgs/{world.a.id}/members", headers=h).get_json()
-    assert {(m["username"], tuple(m["roles"])) for m in members["items"]} == {("a_admin", ("org_admin",)),
-                                                                              ("a_web", ("webmaster",))}
+    assert {(m["username"], tuple(m["roles"])) for m in members["items"]} == {
+        ("a_admin", ("org_admin",)),
+        ("a_web", ("webmaster",)),
+    }
     r = client.post(f"/api/v1/orgs/{oid}/deactivate", headers=h)
     assert r.status_code == 409 and r.get_json()["key"] == "organization.has_departments"
     r = client.post("/api/v1/orgs/", json={"slug": "x; id", "name": "X", "kind": "ministry"}, headers=h)
@@ -105,9 +117,12 @@ def test_api_auditor_and_read_tokens_cannot_write(world, client):
 def test_api_other_ministry_is_404(world, client):
     h = api_headers(world.a_admin)
     assert client.get(f"/api/v1/orgs/{world.a.id}", headers=h).status_code == 200
-    for method, url in (("get", f"/api/v1/orgs/{world.b.id}"), ("patch", f"/api/v1/orgs/{world.b.id}"),
-                        ("get", f"/api/v1/orgs/{world.b.id}/members"),
-                        ("post", f"/api/v1/orgs/{world.b.id}/deactivate")):
+    for method, url in (
+        ("get", f"/api/v1/orgs/{world.b.id}"),
+        ("patch", f"/api/v1/orgs/{world.b.id}"),
+        ("get", f"/api/v1/orgs/{world.b.id}/members"),
+        ("post", f"/api/v1/orgs/{world.b.id}/deactivate"),
+    ):
         r = getattr(client, method)(url, json={"name": "Mine"} if method == "patch" else None, headers=h)
         assert r.status_code == 404 and r.get_json()["key"] == "organization.not_found", (method, url)
     assert sorted(o["slug"] for o in client.get("/api/v1/orgs/", headers=h).get_json()["items"]) == ["mptc", "mptc-it"]
@@ -145,12 +160,14 @@ def test_each_surface_writes_one_entry_with_its_name(world, app, client, csrf_of
         web_login(app, client, world.admin)
         client.post("/orgs/new", data={"slug": "moe", "name": "MoE", "kind": "ministry"})
     elif surface == "api":
-        client.post("/api/v1/orgs/", json={"slug": "moe", "name": "MoE", "kind": "ministry"},
-                    headers=api_headers(world.admin))
+        client.post(
+            "/api/v1/orgs/", json={"slug": "moe", "name": "MoE", "kind": "ministry"}, headers=api_headers(world.admin)
+        )
     else:
         cli("orgs", "create", "moe", "--name", "MoE")
     assert audit_count("org.create") == before + 1
     with db.unit_of_work() as s:
         from panel.models.audit import AuditEntry
+
         e = s.query(AuditEntry).filter_by(action="org.create").one()
         assert (e.surface, e.object_id, e.org_id) == (surface, str(_org("moe").id), _org("moe").id)

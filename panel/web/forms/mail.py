@@ -16,22 +16,25 @@ class DomainForm(FlaskForm):
     name = StringField(_l("Domain (verified first under DNS)"), validators=[DataRequired(), Length(max=253)])
     contact = StringField(_l("Contact for postmaster@ and abuse@"), validators=[DataRequired(), Length(max=300)])
     external_forwarding = BooleanField(_l("Allow forwarding to addresses outside the ministry"))
-    on_suspend = SelectField(_l("Mail for a suspended mailbox"),
-                             choices=[SelectChoice("defer", _l("Defer (senders retry)")),
-                                      SelectChoice("reject", _l("Reject at once"))])
+    on_suspend = SelectField(
+        _l("Mail for a suspended mailbox"),
+        choices=[SelectChoice("defer", _l("Defer (senders retry)")), SelectChoice("reject", _l("Reject at once"))],
+    )
     default_quota_mb = IntegerField(_l("Mailbox size (MB)"), default=1024, validators=[InputRequired(), QUOTA])
 
 
 class MailboxesForm(FlaskForm):
-    entries = TextAreaField(_l("Mailboxes, one per line: name,password[,display name]"),
-                            validators=[DataRequired(), Length(max=200_000)])
+    entries = TextAreaField(
+        _l("Mailboxes, one per line: name,password[,display name]"), validators=[DataRequired(), Length(max=200_000)]
+    )
     quota_mb = IntegerField(_l("Size of each (MB); empty: the domain's"), validators=[Optional(), QUOTA])
 
 
 class AliasForm(FlaskForm):
     source = StringField(_l("Alias (the part before @)"), validators=[DataRequired(), Length(max=64)])
-    destinations = TextAreaField(_l("Delivers to (addresses, one per line)"),
-                                 validators=[DataRequired(), Length(max=5000)])
+    destinations = TextAreaField(
+        _l("Delivers to (addresses, one per line)"), validators=[DataRequired(), Length(max=5000)]
+    )
 
 
 class QuotaForm(FlaskForm):
@@ -40,8 +43,9 @@ class QuotaForm(FlaskForm):
 
 class PasswordForm(FlaskForm):
     password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=128)])
-    confirm = PasswordField(_l("Repeat the password"),
-                            validators=[DataRequired(), EqualTo("password", message=_l("The passwords differ."))])
+    confirm = PasswordField(
+        _l("Repeat the password"), validators=[DataRequired(), EqualTo("password", message=_l("The passwords differ."))]
+    )
 
 
 class ConfirmForm(FlaskForm):

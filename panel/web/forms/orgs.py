@@ -10,8 +10,11 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from panel.models.tenants import OrgKind
 
-KIND_LABELS = {OrgKind.DATACENTER: _l("Data center"), OrgKind.MINISTRY: _l("Ministry"),
-               OrgKind.DEPARTMENT: _l("Department")}
+KIND_LABELS = {
+    OrgKind.DATACENTER: _l("Data center"),
+    OrgKind.MINISTRY: _l("Ministry"),
+    OrgKind.DEPARTMENT: _l("Department"),
+}
 
 
 def _int_or_none(value):
@@ -22,12 +25,18 @@ def _int_or_none(value):
 
 
 class OrgCreateForm(FlaskForm):
-    slug = StringField(_l("Short name"), validators=[DataRequired(), Length(min=2, max=63)],
-                       render_kw={"autocapitalize": "none", "pattern": "[a-z][a-z0-9-]{1,62}"})
+    slug = StringField(
+        _l("Short name"),
+        validators=[DataRequired(), Length(min=2, max=63)],
+        render_kw={"autocapitalize": "none", "pattern": "[a-z][a-z0-9-]{1,62}"},
+    )
     name = StringField(_l("Name (English)"), validators=[DataRequired(), Length(max=200)])
     name_km = StringField(_l("Name (Khmer)"), validators=[Optional(), Length(max=200)])
-    kind = SelectField(_l("Kind"), choices=[SelectChoice(k.value, label) for k, label in KIND_LABELS.items()],
-                       validators=[DataRequired()])
+    kind = SelectField(
+        _l("Kind"),
+        choices=[SelectChoice(k.value, label) for k, label in KIND_LABELS.items()],
+        validators=[DataRequired()],
+    )
     parent_id = SelectField(_l("Ministry (for a department)"), coerce=_int_or_none, validate_choice=False)
 
 

@@ -13,7 +13,10 @@ from panel.web.forms.requests import resource_label
 
 
 class QuotaSetForm(FlaskForm):
-    resource = SelectField(_l("Resource"), validators=[DataRequired()],
-                           choices=[SelectChoice(str(r), resource_label(r)) for r in DEFAULT_LIMITS])
+    resource = SelectField(
+        _l("Resource"),
+        validators=[DataRequired()],
+        choices=[SelectChoice(str(r), resource_label(r)) for r in DEFAULT_LIMITS],
+    )
     limit = IntegerField(_l("New limit"), validators=[InputRequired(), NumberRange(min=0, max=10**12)])
     reason = StringField(_l("Reason"), validators=[Optional(), Length(max=500)])

@@ -15,11 +15,20 @@ from panel.models.requests import ApprovalMode
 
 FORMS: dict[str, type[KindForm]] = {}
 
-RESOURCE_LABELS = {"sites": _l("Sites"), "disk_mb": _l("Disk (MB)"), "mailboxes": _l("Mailboxes"),
-                   "mail_storage_mb": _l("Mail storage (MB)"), "databases": _l("Databases"),
-                   "cms_instances": _l("CMS instances"), "dns_zones": _l("DNS zones")}
-MODE_LABELS = {ApprovalMode.AUTO: _l("Automatic within budget"), ApprovalMode.ONE: _l("One approval"),
-               ApprovalMode.TWO: _l("Two approvals by different people")}
+RESOURCE_LABELS = {
+    "sites": _l("Sites"),
+    "disk_mb": _l("Disk (MB)"),
+    "mailboxes": _l("Mailboxes"),
+    "mail_storage_mb": _l("Mail storage (MB)"),
+    "databases": _l("Databases"),
+    "cms_instances": _l("CMS instances"),
+    "dns_zones": _l("DNS zones"),
+}
+MODE_LABELS = {
+    ApprovalMode.AUTO: _l("Automatic within budget"),
+    ApprovalMode.ONE: _l("One approval"),
+    ApprovalMode.TWO: _l("Two approvals by different people"),
+}
 
 
 def resource_label(resource: str):
@@ -52,8 +61,11 @@ class KindForm(FlaskForm):
 
 @register_form("quota.change")
 class QuotaChangeForm(KindForm):
-    resource = SelectField(_l("Resource"), validators=[DataRequired()],
-                           choices=[SelectChoice(str(r), resource_label(r)) for r in DEFAULT_LIMITS])
+    resource = SelectField(
+        _l("Resource"),
+        validators=[DataRequired()],
+        choices=[SelectChoice(str(r), resource_label(r)) for r in DEFAULT_LIMITS],
+    )
     new_limit = IntegerField(_l("New limit"), validators=[InputRequired(), NumberRange(min=0, max=10**12)])
     reason = TextAreaField(_l("Why is it needed?"), validators=[DataRequired(), Length(max=500)])
 
@@ -90,5 +102,8 @@ class ActionForm(FlaskForm):
 
 
 class PolicyForm(FlaskForm):
-    mode = SelectField(_l("Approval"), choices=[SelectChoice(m.value, MODE_LABELS[m]) for m in ApprovalMode],
-                       validators=[DataRequired()])
+    mode = SelectField(
+        _l("Approval"),
+        choices=[SelectChoice(m.value, MODE_LABELS[m]) for m in ApprovalMode],
+        validators=[DataRequired()],
+    )

@@ -8,15 +8,20 @@ from wtforms import IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
-TLS_CHOICES = [SelectChoice("acme", _l("Automatic certificate (ACME)")),
-               SelectChoice("none", _l("No HTTPS for now"))]
+TLS_CHOICES = [SelectChoice("acme", _l("Automatic certificate (ACME)")), SelectChoice("none", _l("No HTTPS for now"))]
 
 
 class SiteCreateForm(FlaskForm):
-    fqdn = StringField(_l("Site name"), validators=[DataRequired(), Length(max=1000)],
-                       render_kw={"autocapitalize": "none", "placeholder": "www.mptc.gov.kh"})
-    aliases = StringField(_l("Other names (aliases), separated by spaces"), validators=[Length(max=3000)],
-                          render_kw={"autocapitalize": "none"})
+    fqdn = StringField(
+        _l("Site name"),
+        validators=[DataRequired(), Length(max=1000)],
+        render_kw={"autocapitalize": "none", "placeholder": "www.mptc.gov.kh"},
+    )
+    aliases = StringField(
+        _l("Other names (aliases), separated by spaces"),
+        validators=[Length(max=3000)],
+        render_kw={"autocapitalize": "none"},
+    )
     plan = SelectField(_l("Plan"), choices=[], validators=[DataRequired()])
     php_version = StringField(_l("PHP version"), default="8.2", validators=[Length(max=10)])
     tls = SelectField(_l("HTTPS"), choices=TLS_CHOICES, default="acme")
@@ -29,8 +34,9 @@ class PlanForm(FlaskForm):
 
 
 class AliasForm(FlaskForm):
-    alias = StringField(_l("Alias"), validators=[DataRequired(), Length(max=1000)],
-                        render_kw={"autocapitalize": "none"})
+    alias = StringField(
+        _l("Alias"), validators=[DataRequired(), Length(max=1000)], render_kw={"autocapitalize": "none"}
+    )
 
 
 class ConfirmForm(FlaskForm):
@@ -38,18 +44,26 @@ class ConfirmForm(FlaskForm):
 
 
 class SftpKeyForm(FlaskForm):
-    public_key = TextAreaField(_l("SSH public key"), validators=[DataRequired(), Length(max=16000)],
-                               render_kw={"rows": 3, "placeholder": "ssh-ed25519 AAAA... name@laptop"})
+    public_key = TextAreaField(
+        _l("SSH public key"),
+        validators=[DataRequired(), Length(max=16000)],
+        render_kw={"rows": 3, "placeholder": "ssh-ed25519 AAAA... name@laptop"},
+    )
 
 
 class CertUploadForm(FlaskForm):
-    certificate = TextAreaField(_l("Certificate (PEM)"), validators=[DataRequired(), Length(max=64000)],
-                                render_kw={"rows": 6})
+    certificate = TextAreaField(
+        _l("Certificate (PEM)"), validators=[DataRequired(), Length(max=64000)], render_kw={"rows": 6}
+    )
     chain = TextAreaField(_l("Intermediate certificates (PEM)"), validators=[Length(max=64000)], render_kw={"rows": 6})
-    private_key = TextAreaField(_l("Private key (PEM, without passphrase)"),
-                                validators=[DataRequired(), Length(max=64000)], render_kw={"rows": 6})
+    private_key = TextAreaField(
+        _l("Private key (PEM, without passphrase)"),
+        validators=[DataRequired(), Length(max=64000)],
+        render_kw={"rows": 6},
+    )
 
 
 class CustomNginxForm(FlaskForm):
-    custom_nginx = TextAreaField(_l("Custom nginx directives (operators)"), validators=[Length(max=8000)],
-                                 render_kw={"rows": 6, "class": "mono"})
+    custom_nginx = TextAreaField(
+        _l("Custom nginx directives (operators)"), validators=[Length(max=8000)], render_kw={"rows": 6, "class": "mono"}
+    )

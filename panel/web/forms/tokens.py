@@ -11,6 +11,7 @@ from wtforms.validators import DataRequired, Length, NumberRange
 
 class TokenCreateForm(FlaskForm):
     name = StringField(_l("Name (what the token is for)"), validators=[DataRequired(), Length(max=100)])
-    scope = SelectField(_l("Scope"), choices=[SelectChoice("read", _l("Read only")),
-                                                  SelectChoice("write", _l("Read and write"))])
+    scope = SelectField(
+        _l("Scope"), choices=[SelectChoice("read", _l("Read only")), SelectChoice("write", _l("Read and write"))]
+    )
     days = IntegerField(_l("Valid for (days)"), default=90, validators=[DataRequired(), NumberRange(min=1)])

@@ -10,9 +10,13 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from panel.models.tenants import Role
 
-ROLE_LABELS = {Role.WEBMASTER: _l("Webmaster (ministry)"), Role.ORG_ADMIN: _l("Ministry administrator"),
-               Role.OPERATOR: _l("Operator (data center)"), Role.ADMIN: _l("Administrator (data center)"),
-               Role.AUDITOR: _l("Auditor (data center)")}
+ROLE_LABELS = {
+    Role.WEBMASTER: _l("Webmaster (ministry)"),
+    Role.ORG_ADMIN: _l("Ministry administrator"),
+    Role.OPERATOR: _l("Operator (data center)"),
+    Role.ADMIN: _l("Administrator (data center)"),
+    Role.AUDITOR: _l("Auditor (data center)"),
+}
 
 
 def role_choices(staff: bool) -> list[SelectChoice]:
@@ -21,8 +25,9 @@ def role_choices(staff: bool) -> list[SelectChoice]:
 
 
 class UserCreateForm(FlaskForm):
-    username = StringField(_l("Username"), validators=[DataRequired(), Length(min=3, max=64)],
-                           render_kw={"autocapitalize": "none"})
+    username = StringField(
+        _l("Username"), validators=[DataRequired(), Length(min=3, max=64)], render_kw={"autocapitalize": "none"}
+    )
     full_name = StringField(_l("Full name"), validators=[Optional(), Length(max=200)])
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
     org_id = SelectField(_l("Organization"), coerce=int, validators=[DataRequired()])

@@ -34,8 +34,16 @@ def web_host(sec_lab, booted) -> Host:
     assert_lab_route(L.host_reset("sec1").ip)
     kind, blob, fp = probes.fetch_host_key(ip, 22)
     with db.unit_of_work() as s:
-        host = Host(name="sec1", address=ip, port=22, ssh_user="root", host_key_type=kind, host_key=blob,
-                    fingerprint=fp, facts={"php_versions": ["8.2"]})
+        host = Host(
+            name="sec1",
+            address=ip,
+            port=22,
+            ssh_user="root",
+            host_key_type=kind,
+            host_key=blob,
+            fingerprint=fp,
+            facts={"php_versions": ["8.2"]},
+        )
         host.roles = [HostRole.WEB]
         s.add(host)
         s.flush()

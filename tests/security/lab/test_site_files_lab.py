@@ -54,10 +54,12 @@ def test_site_user_cannot_redirect_root_written_logs(world, web_host, consumer):
     sftp = _sftp(site.system_user, add_key)
     try:
         assert stat.S_ISDIR(sftp.stat("/logs").st_mode)
-        for attempt in (lambda: sftp.remove("/logs/access.log"),
-                        lambda: sftp.symlink("/etc/cron.d/pwned", "/logs/planted.log"),
-                        lambda: sftp.rename("/logs/error.log", "/logs/old.log"),
-                        lambda: sftp.open("/logs/new.log", "w").close()):
+        for attempt in (
+            lambda: sftp.remove("/logs/access.log"),
+            lambda: sftp.symlink("/etc/cron.d/pwned", "/logs/planted.log"),
+            lambda: sftp.rename("/logs/error.log", "/logs/old.log"),
+            lambda: sftp.open("/logs/new.log", "w").close(),
+        ):
             with pytest.raises(OSError):
                 attempt()
         sftp.open("/public/boom.php", "w").write("<?php trigger_error('govhost-sec-marker', E_USER_WARNING);")
