@@ -92,7 +92,13 @@ def settings_for(work: str) -> Settings:
                 "username": "",
                 "password": "",
             },
-            "ansible": {"timeout_s": 300, "forks": 5, "ssh_key": str(L.lab_key_path())},
+            "ansible": {
+                "timeout_s": 300,
+                "forks": 5,
+                "ssh_key": str(L.lab_key_path()),
+                "control_dir": str(L.lab_paths().cp),
+            },
+            "network": {"source_network": str(L.SUBNET), "source_address": L.GATEWAY},
             "dns": {
                 "primary_host": HOST[0],
                 "key_name": "govhost",

@@ -52,13 +52,13 @@ def settings_for(tmp: Path) -> Settings:
     raw["data_dir"] = str(tmp / "data")
     raw["database"]["url"] = f"sqlite:///{tmp / 'govhost.db'}"
     raw["queue"].update(backend="sqlite", sqlite_path=str(tmp / "queue.db"), workers=2)
-    raw["ansible"].update(ssh_key=str(L.lab_key_path()), timeout_s=120)
+    raw["ansible"].update(ssh_key=str(L.lab_key_path()), timeout_s=120, control_dir=str(L.lab_paths().cp))
     raw["lab"]["dir"] = str(L.lab_paths().cache)
     return Settings.from_dict(raw, base=ROOT)
 
 
 def add_host() -> Host:
-    kind, blob, fp = probes.fetch_host_key(IP, 22)
+    kind, blob, fp = probes.fetch_host_key(IP, 22, bind=L.GATEWAY)
     with db.unit_of_work() as s:
         host = Host(name=HOST, address=IP, host_key_type=kind, host_key=blob, fingerprint=fp)
         s.add(host)

@@ -97,7 +97,7 @@ def setup(tmp: Path) -> tuple:
 def fresh_host() -> None:
     L.close_control_sockets(IP)
     L.host_reset(HOST)
-    kind, blob, fp = probes.fetch_host_key(IP, 22)
+    kind, blob, fp = probes.fetch_host_key(IP, 22, bind=L.GATEWAY)
     with db.unit_of_work() as s:
         old = s.scalars(select(Host).where(Host.name == HOST)).first()
         if old is None:

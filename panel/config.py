@@ -1,12 +1,16 @@
 """Settings: one YAML file plus GOVHOST_* environment overrides, validated once at start-up.
 
-A missing, unknown or ill-typed key stops start-up with a message naming the key, so a typo in a
-production config never silently falls back to a default.
+Every key of every section has a default (config.example.yaml shows them all), so a config.yaml
+written before a section or key existed still loads: the new key starts at its default. Only the
+secrets (secret_key, secret_keys) and the database URL have no safe default and must be given. An
+unknown or ill-typed key stops start-up with a message naming it, so a typo in a production config
+never silently falls back to a default.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import types
 import typing
@@ -27,95 +31,106 @@ class DatabaseSettings:
 
 @dataclass(frozen=True)
 class QueueSettings:
-    backend: str  # "sqlite" or "redis"
-    sqlite_path: str
-    redis_url: str
-    workers: int
+    backend: str = "sqlite"  # "sqlite" or "redis"
+    sqlite_path: str = "var/queue.db"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    workers: int = 2
 
 
 @dataclass(frozen=True)
 class WebSettings:
-    session_minutes: int
-    secure_cookies: bool
-    default_locale: str
-    page_size: int
+    session_minutes: int = 60
+    secure_cookies: bool = False
+    default_locale: str = "km"
+    page_size: int = 50
 
 
 @dataclass(frozen=True)
 class AuthSettings:
-    max_failures_per_account: int
-    max_failures_per_address: int
-    failure_window_minutes: int
-    lockout_minutes: int
-    staff_require_2fa: bool
-    token_max_days: int
+    max_failures_per_account: int = 5
+    max_failures_per_address: int = 20
+    failure_window_minutes: int = 15
+    lockout_minutes: int = 15
+    staff_require_2fa: bool = True
+    token_max_days: int = 365
 
 
 @dataclass(frozen=True)
 class SmtpSettings:
-    host: str
-    port: int
-    sender: str
-    starttls: bool
-    username: str
-    password: str
+    host: str = ""  # empty: notifications stay in the panel
+    port: int = 25
+    sender: str = "govhost@localhost"
+    starttls: bool = False
+    username: str = ""
+    password: str = ""
 
 
 @dataclass(frozen=True)
 class AnsibleSettings:
-    timeout_s: int
-    forks: int
-    ssh_key: str
+    timeout_s: int = 900
+    forks: int = 10
+    ssh_key: str = "/etc/govhost/ssh/id_ed25519"
+    control_dir: str = ""  # shared ssh ControlPath sockets; empty: <data_dir>/ssh-cp
 
 
 @dataclass(frozen=True)
 class DnsSettings:
-    primary_host: str
-    key_name: str
-    nameservers: tuple[str, ...]
-    default_ttl: int
-    min_ttl: int
-    max_ttl: int
-    resolver: str
+    primary_host: str = ""
+    key_name: str = "govhost"
+    nameservers: tuple[str, ...] = ()
+    default_ttl: int = 3600
+    min_ttl: int = 60
+    max_ttl: int = 604800
+    resolver: str = ""
 
 
 @dataclass(frozen=True)
 class SitesSettings:
-    acme_directory: str
-    acme_ca_bundle: str
-    acme_email: str
-    renew_days_before: int
-    archive_days: int
-    usage_interval_minutes: int
+    acme_directory: str = ""
+    acme_ca_bundle: str = ""
+    acme_email: str = "hostmaster@localhost"
+    renew_days_before: int = 30
+    archive_days: int = 30
+    usage_interval_minutes: int = 60
 
 
 @dataclass(frozen=True)
 class MailSettings:
-    archive_days: int
-    dkim_selector: str
+    archive_days: int = 30
+    dkim_selector: str = "govhost"
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    """Outgoing connections to managed hosts (SSH, probes, DNS updates) in `source_network` leave
+    from `source_address`, never the default route (e.g. a management VLAN; the test lab's bridge)."""
+
+    source_network: str = ""  # CIDR; empty: the system picks the source address
+    source_address: str = ""
 
 
 @dataclass(frozen=True)
 class LabSettings:
-    dir: str
-    demo_host: str
+    dir: str = "/var/cache/govhost/lab"
+    demo_host: str = ""
 
 
 @dataclass(frozen=True)
 class Settings:
     secret_key: str
-    data_dir: str
     secret_keys: tuple[str, ...]
     database: DatabaseSettings
-    queue: QueueSettings
-    web: WebSettings
-    auth: AuthSettings
-    smtp: SmtpSettings
-    ansible: AnsibleSettings
-    dns: DnsSettings
-    sites: SitesSettings
-    mail: MailSettings
-    lab: LabSettings
+    data_dir: str = "var"
+    queue: QueueSettings = field(default_factory=QueueSettings)
+    web: WebSettings = field(default_factory=WebSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    ansible: AnsibleSettings = field(default_factory=AnsibleSettings)
+    network: NetworkSettings = field(default_factory=NetworkSettings)
+    dns: DnsSettings = field(default_factory=DnsSettings)
+    sites: SitesSettings = field(default_factory=SitesSettings)
+    mail: MailSettings = field(default_factory=MailSettings)
+    lab: LabSettings = field(default_factory=LabSettings)
     source: str = field(default="", compare=False)
 
     @classmethod
@@ -146,7 +161,14 @@ class Settings:
 
 # Keys whose values are paths: relative ones are taken from the config file's folder, so the
 # example config works as-is from wherever the panel is started.
-_PATH_KEYS = {"data_dir", "queue.sqlite_path", "ansible.ssh_key", "lab.dir", "sites.acme_ca_bundle"}
+_PATH_KEYS = {
+    "data_dir",
+    "queue.sqlite_path",
+    "ansible.ssh_key",
+    "ansible.control_dir",
+    "lab.dir",
+    "sites.acme_ca_bundle",
+}
 
 
 # Variables of the tools around the panel (lab, test suite), not settings.
@@ -179,11 +201,19 @@ def _build(cls, raw: dict, prefix: str, base: Path):
     if unknown:
         raise ConfigError(f"unknown config key: {prefix}{unknown[0]}")
     values = {}
-    for name in fields:
+    for name, f in fields.items():
         key = prefix + name
-        if name not in raw:
+        if name in raw:
+            value = raw[name]
+        elif dataclasses.is_dataclass(hints[name]):
+            value = {}  # a section the file does not have yet: every key at its default
+        elif f.default is not dataclasses.MISSING:
+            value = f.default
+        else:
             raise ConfigError(f"missing config key: {key}")
-        values[name] = _coerce(hints[name], raw[name], key, base)
+        if isinstance(value, tuple):
+            value = list(value)
+        values[name] = _coerce(hints[name], value, key, base)
         if key in _PATH_KEYS and values[name] and not Path(values[name]).is_absolute():
             values[name] = str((base / values[name]).resolve())
         if key == "database.url":
@@ -236,4 +266,16 @@ def validate(settings: Settings) -> Settings:
         raise ConfigError("config key secret_key: must be at least 16 characters")
     if settings.web.default_locale not in ("km", "en"):
         raise ConfigError("config key web.default_locale: must be 'km' or 'en'")
+    _validate_network(settings.network)
     return settings
+
+
+def _validate_network(net: NetworkSettings) -> None:
+    if bool(net.source_network) != bool(net.source_address):
+        raise ConfigError("config keys network.source_network and network.source_address go together")
+    try:
+        if net.source_network:
+            ipaddress.ip_network(net.source_network)
+            ipaddress.ip_address(net.source_address)
+    except ValueError as e:
+        raise ConfigError(f"config key network: {e}") from None

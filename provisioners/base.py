@@ -8,6 +8,7 @@ not even be set up (bad target, missing playbook).
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -27,6 +28,16 @@ class Unsafe(str):
     """A string Ansible must never template: dumped as `!unsafe` into the extravars file."""
 
 
+def source_for(address: str, network: str, source: str) -> str:
+    """`source` when `address` lies in `network` (a CIDR), else "" (any local address)."""
+    if not network or not source:
+        return ""
+    try:
+        return source if ipaddress.ip_address(address) in ipaddress.ip_network(network) else ""
+    except ValueError:
+        return ""
+
+
 @dataclass(frozen=True)
 class Target:
     """One managed host, with the SSH host key the panel pinned when the host was registered."""
@@ -37,6 +48,7 @@ class Target:
     user: str = "root"
     host_key_type: str = ""
     host_key: str = ""  # base64 blob as in known_hosts
+    source_address: str = ""  # local address the connection must leave from; empty: any
 
     def __post_init__(self) -> None:
         if not _NAME_RE.match(self.name or ""):
@@ -45,6 +57,11 @@ class Target:
             raise ProvisionError(f"invalid ssh user or port for {self.name}")
         if not self.host_key or self.host_key_type not in _KEY_TYPES or not _B64_RE.match(self.host_key):
             raise ProvisionError(f"host {self.name} has no pinned host key: register the host first")
+        if self.source_address:
+            try:
+                ipaddress.ip_address(self.source_address)
+            except ValueError:
+                raise ProvisionError(f"invalid source address for {self.name}") from None
 
 
 @dataclass(frozen=True)

@@ -1,32 +1,22 @@
 """Targets -> an Ansible inventory and a known_hosts file of the pinned host keys.
 
 Host keys are never learned on first use: ssh checks them strictly against the keys the panel
-pinned at registration. Hosts in the lab subnet are reached from the lab bridge address only, so a
-routing mistake can never send lab traffic out of the machine.
+pinned at registration. A target with a `source_address` is reached from that local address only
+(the caller's network settings decide which hosts get one), so a routing mistake cannot send the
+traffic out of another interface.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import shlex
 from collections.abc import Sequence
 
 from .base import ProvisionError, Target
 
-LAB_SUBNET = ipaddress.ip_network("10.77.0.0/24")
-LAB_BIND = "10.77.0.1"
-
 # Options of the ssh master connection, shared by every host of a run.
 SSH_ARGS = (
     "-o ControlMaster=auto -o ControlPersist=60s -o ServerAliveInterval=2 -o ServerAliveCountMax=2 -o ConnectTimeout=5"
 )
-
-
-def in_lab(address: str) -> bool:
-    try:
-        return ipaddress.ip_address(address) in LAB_SUBNET
-    except ValueError:
-        return False
 
 
 def known_hosts(targets: Sequence[Target]) -> str:
@@ -46,8 +36,8 @@ def host_ssh_args(target: Target, known_hosts_file: str) -> str:
         "-o BatchMode=yes",
         "-o LogLevel=ERROR",
     ]
-    if in_lab(target.address):
-        opts.append(f"-o BindAddress={LAB_BIND}")
+    if target.source_address:
+        opts.append(f"-o BindAddress={target.source_address}")
     return " ".join(opts)
 
 

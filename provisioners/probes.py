@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import ipaddress
 import shlex
 import socket
 from dataclasses import dataclass, field
 
 import paramiko
 
-LAB_NET = ipaddress.ip_network("10.77.0.0/24")
-LAB_SOURCE = "10.77.0.1"
 DEFAULT_TIMEOUT = 5.0
 
 # RSA keys are announced as ssh-rsa but negotiated under the SHA-2 signature names.
@@ -58,16 +55,9 @@ def fingerprint(key_b64: str) -> str:
     return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
 
 
-def source_for(address: str) -> str | None:
-    """Lab addresses are always reached from the lab bridge's own address, never the default route."""
-    try:
-        return LAB_SOURCE if ipaddress.ip_address(address) in LAB_NET else None
-    except ValueError:
-        return None
-
-
 def _connect(address: str, port: int, timeout: float, bind: str | None) -> socket.socket:
-    source = bind if bind is not None else source_for(address)
+    """`bind`: the local address to leave from (the caller's network settings); None: any."""
+    source = bind or None
     try:
         return socket.create_connection((address, port), timeout, source_address=(source, 0) if source else None)
     except OSError as e:

@@ -20,6 +20,8 @@ import panel.models  # noqa: F401
 from panel import db
 from panel.config import Settings
 from panel.db import Base
+from provisioners.lab import common as lab_net
+from provisioners.lab.common import lab_paths
 from tests import factories
 
 PG_URL = os.environ.get("GOVHOST_TEST_DATABASE", "")
@@ -54,7 +56,13 @@ def settings_dict(tmp: Path, db_url: str) -> dict:
             "username": "",
             "password": "",
         },
-        "ansible": {"timeout_s": 300, "forks": 10, "ssh_key": str(tmp / "id_ed25519")},
+        "ansible": {
+            "timeout_s": 300,
+            "forks": 10,
+            "ssh_key": str(tmp / "id_ed25519"),
+            "control_dir": str(lab_paths().cp),
+        },
+        "network": {"source_network": str(lab_net.SUBNET), "source_address": lab_net.GATEWAY},
         "dns": {
             "primary_host": "",
             "key_name": "govhost",

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from panel import security
 from panel.db import utcnow
 from panel.errors import Conflict, PanelError
-from panel.jobs.capabilities import Capability, host_targets, job_secrets, register, settings
+from panel.jobs.capabilities import Capability, host_targets, job_secrets, register, settings, source_address
 from panel.models.dns import DnsKey, Record, RecordState, Zone, ZoneStatus
 from panel.models.hosts import Host
 from panel.models.jobs import Job
@@ -55,7 +55,7 @@ def endpoint(session: Session) -> Endpoint:
     if key is None:
         raise Conflict("dns.no_key", "The DNS server has not been set up yet (no TSIG key): run dns server-setup.")
     tsig = D.Tsig(key.name, security.unseal(key.secret_sealed), key.algorithm)
-    return Endpoint(host, D.Server(host.address), tsig)
+    return Endpoint(host, D.Server(host.address, source=source_address(host.address) or None), tsig)
 
 
 def wanted_of(records: list[Record]) -> tuple[list[D.Rec], set[tuple[str, str, str]]]:

@@ -22,7 +22,7 @@ from panel.config import Settings
 from panel.errors import Invalid
 from panel.models.hosts import Host
 from panel.models.jobs import Job
-from provisioners.base import Result, Target
+from provisioners.base import Result, Target, source_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK_DIR = ROOT / "playbooks"
@@ -136,6 +136,12 @@ def job_hosts(job: Job, session: Session) -> list[Host]:
     return list(session.scalars(select(Host).where(Host.id.in_(ids)).order_by(Host.id))) if ids else []
 
 
+def source_address(address: str) -> str:
+    """The local address connections to `address` leave from (settings.network), or ""."""
+    net = settings().network
+    return source_for(address, net.source_network, net.source_address)
+
+
 def target_of(host: Host) -> Target:
     return Target(
         name=host.name,
@@ -144,6 +150,7 @@ def target_of(host: Host) -> Target:
         user=host.ssh_user or "root",
         host_key_type=host.host_key_type,
         host_key=host.host_key,
+        source_address=source_address(host.address),
     )
 
 

@@ -24,10 +24,8 @@ from panel.jobs import capabilities
 from panel.jobs.events import EventWriter
 from panel.models.jobs import Job, JobStatus
 from panel.models.requests import Request, RequestStatus
-from provisioners import lab
 from provisioners.ansible import run_playbook
 from provisioners.base import PlaybookSpec, Result
-from provisioners.inventory import in_lab
 from provisioners.redact import redact
 
 log = logging.getLogger("govhost.jobs")
@@ -77,13 +75,10 @@ class CancelWatch:
         return self.canceled
 
 
-def control_dir(settings: Settings, targets) -> str | None:
-    """Lab hosts share the lab's ControlPath dir, so a lab reset closes their masters; other
-    hosts share one under the data dir."""
-    if targets and all(in_lab(t.address) for t in targets):
-        cp = lab.lab_paths(settings.lab.dir).cp
-    else:
-        cp = settings.path("ssh-cp")
+def control_dir(settings: Settings) -> str:
+    """Every run shares one ControlPath dir (settings.ansible.control_dir, default under the data
+    dir), so ssh masters outlive a run; the test lab points it at its own dir, which a lab reset clears."""
+    cp = Path(settings.ansible.control_dir) if settings.ansible.control_dir else settings.path("ssh-cp")
     cp.mkdir(parents=True, exist_ok=True, mode=0o700)
     return str(cp)
 
@@ -146,7 +141,7 @@ def _prepare(job_id: int, settings: Settings):
         ssh_key=settings.ansible.ssh_key,
         extravars=extravars,
         forks=settings.ansible.forks,
-        control_dir=control_dir(settings, targets),
+        control_dir=control_dir(settings),
         templates_dir=str(capabilities.TEMPLATES_DIR),
     )
     return cap, spec, targets, secrets, known

@@ -67,7 +67,7 @@ def lab_host(job_lab, booted):
         L.close_control_sockets(JOB_HOSTS[name])
         lab_host = L.host_reset(name)
         assert_lab_route(lab_host.ip)
-        kind, blob, fp = probes.fetch_host_key(lab_host.ip, 22)
+        kind, blob, fp = probes.fetch_host_key(lab_host.ip, 22, bind=L.GATEWAY)
         with db.unit_of_work() as s:
             host = Host(
                 name=name,

@@ -33,13 +33,8 @@ def test_fingerprint_is_openssh_format():
     assert probes.fingerprint(blob) == out.split()[1]
 
 
-def test_lab_addresses_use_the_lab_source():
-    assert probes.source_for("10.77.0.233") == "10.77.0.1"
-    assert probes.source_for("192.0.2.1") is None and probes.source_for("not an ip") is None
-
-
 def test_fetch_matches_ssh_keyscan(hp3):
-    kind, blob, fp = probes.fetch_host_key(IP, 22)
+    kind, blob, fp = probes.fetch_host_key(IP, 22, bind=L.GATEWAY)
     scan = subprocess.run(
         ["ssh-keyscan", "-T", "5", "-t", "ed25519", IP], capture_output=True, text=True, timeout=20
     ).stdout.split()
@@ -49,8 +44,8 @@ def test_fetch_matches_ssh_keyscan(hp3):
 
 
 def test_pinned_probe_logs_in_from_the_lab_address_and_reads_facts(hp3):
-    kind, blob, fp = probes.fetch_host_key(IP, 22)
-    result = probes.probe(IP, 22, "root", str(L.lab_key_path()), (kind, blob))
+    kind, blob, fp = probes.fetch_host_key(IP, 22, bind=L.GATEWAY)
+    result = probes.probe(IP, 22, "root", str(L.lab_key_path()), (kind, blob), bind=L.GATEWAY)
     assert result.ok and result.key_matches and result.presented_fingerprint == fp
     assert result.facts["hostname"] == NAME and result.facts["os_release"]["VERSION_CODENAME"] == "bookworm"
     log = L.host_exec(NAME, "cat", "/var/log/sshd.log").stdout
@@ -59,9 +54,9 @@ def test_pinned_probe_logs_in_from_the_lab_address_and_reads_facts(hp3):
 
 def test_mismatch_never_authenticates(hp3):
     before = L.host_exec(NAME, "cat", "/var/log/sshd.log").stdout.count("Accepted publickey")
-    kind, blob, _ = probes.fetch_host_key(IP, 22)
+    kind, blob, _ = probes.fetch_host_key(IP, 22, bind=L.GATEWAY)
     other = blob[:-8] + ("A" * 8 if not blob.endswith("A" * 8) else "B" * 8)
-    result = probes.probe(IP, 22, "root", str(L.lab_key_path()), (kind, other))
+    result = probes.probe(IP, 22, "root", str(L.lab_key_path()), (kind, other), bind=L.GATEWAY)
     assert result.reachable and result.key_matches is False and not result.ok and result.facts == {}
     assert result.presented_key == (kind, blob)
     time.sleep(0.2)
@@ -71,12 +66,12 @@ def test_mismatch_never_authenticates(hp3):
 def test_closed_port_and_dead_link_fail_fast(hp3):
     t = time.monotonic()
     with pytest.raises(probes.ProbeError, match="cannot connect"):
-        probes.fetch_host_key(IP, 2222, timeout=3)
+        probes.fetch_host_key(IP, 2222, timeout=3, bind=L.GATEWAY)
     assert time.monotonic() - t < 2
     L.common.run("ip", "link", "set", hp3.veth, "down")
     try:
         t = time.monotonic()
-        result = probes.probe(IP, 22, "root", str(L.lab_key_path()), ("ssh-ed25519", "AAAA"), timeout=3)
+        result = probes.probe(IP, 22, "root", str(L.lab_key_path()), ("ssh-ed25519", "AAAA"), timeout=3, bind=L.GATEWAY)
         took = time.monotonic() - t
     finally:
         L.common.run("ip", "link", "set", hp3.veth, "up")

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from provisioners.ansible import dump_vars
-from provisioners.base import ProvisionError, Target
+from provisioners.base import ProvisionError, Target, source_for
 from provisioners.events import EventCollector
 from provisioners.inventory import build_inventory, known_hosts
 from provisioners.redact import MASK, redact, redact_obj
@@ -52,8 +52,8 @@ def test_target_refuses_bad_values(kw):
         Target(**{**base, **kw})
 
 
-def test_inventory_pins_keys_and_binds_lab_hosts_only():
-    lab = Target("web1", "10.77.0.11", host_key_type="ssh-ed25519", host_key=KEY)
+def test_inventory_pins_keys_and_binds_only_targets_with_a_source_address():
+    lab = Target("web1", "10.77.0.11", host_key_type="ssh-ed25519", host_key=KEY, source_address="10.77.0.1")
     far = Target("far", "192.0.2.7", port=2222, user="govhost", host_key_type="ssh-ed25519", host_key=KEY)
     assert known_hosts([lab, far]) == f"10.77.0.11 ssh-ed25519 {KEY}\n[192.0.2.7]:2222 ssh-ed25519 {KEY}\n"
     hosts = build_inventory([lab, far], known_hosts_file="/k", ssh_key_file="/key")["all"]["hosts"]
@@ -63,6 +63,15 @@ def test_inventory_pins_keys_and_binds_lab_hosts_only():
     assert hosts["far"]["ansible_become"] is True and hosts["web1"]["ansible_become"] is False
     with pytest.raises(ProvisionError):
         build_inventory([lab, lab], known_hosts_file="/k", ssh_key_file="/key")
+
+
+def test_source_address_comes_from_the_callers_network_setting():
+    assert source_for("10.77.0.233", "10.77.0.0/24", "10.77.0.1") == "10.77.0.1"
+    assert source_for("192.0.2.1", "10.77.0.0/24", "10.77.0.1") == ""
+    assert source_for("not an ip", "10.77.0.0/24", "10.77.0.1") == ""
+    assert source_for("10.77.0.233", "", "") == ""  # no setting: the system picks
+    with pytest.raises(ProvisionError):
+        Target("web1", "10.77.0.11", host_key_type="ssh-ed25519", host_key=KEY, source_address="lab0")
 
 
 def test_explanations_are_plain_and_redacted():

@@ -177,7 +177,7 @@ def web_host(site_lab, booted):
         assert_lab_route(lab_host.ip)
         if bind:
             start_bind(name)
-        kind, blob, fp = probes.fetch_host_key(lab_host.ip, 22)
+        kind, blob, fp = probes.fetch_host_key(lab_host.ip, 22, bind=L.GATEWAY)
         with db.unit_of_work() as s:
             host = Host(
                 name=name,

@@ -150,7 +150,7 @@ def _sftp(user: str, pkey):
     sock = socket.create_connection((IP, 22), 10, (L.GATEWAY, 0))
     transport = paramiko.Transport(sock)
     transport.start_client(timeout=10)
-    _kind, blob, _fp = probes.fetch_host_key(IP, 22)
+    _kind, blob, _fp = probes.fetch_host_key(IP, 22, bind=L.GATEWAY)
     assert transport.get_remote_server_key().get_base64() == blob  # the pinned key, not trust on first use
     transport.auth_publickey(user, pkey)
     return paramiko.SFTPClient.from_transport(transport), transport

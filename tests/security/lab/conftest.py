@@ -32,7 +32,7 @@ def web_host(sec_lab, booted) -> Host:
     ip = SEC_HOSTS["sec1"]
     L.close_control_sockets(ip)
     assert_lab_route(L.host_reset("sec1").ip)
-    kind, blob, fp = probes.fetch_host_key(ip, 22)
+    kind, blob, fp = probes.fetch_host_key(ip, 22, bind=L.GATEWAY)
     with db.unit_of_work() as s:
         host = Host(
             name="sec1",

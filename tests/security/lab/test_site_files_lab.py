@@ -34,7 +34,7 @@ def _sftp(user: str, public_key_for) -> paramiko.SFTPClient:
     pem = key.private_bytes(Encoding.PEM, PrivateFormat.OpenSSH, NoEncryption()).decode()
     transport = paramiko.Transport(socket.create_connection((IP, 22), 10, (L.GATEWAY, 0)))
     transport.start_client(timeout=10)
-    _kind, blob, _fp = probes.fetch_host_key(IP, 22)
+    _kind, blob, _fp = probes.fetch_host_key(IP, 22, bind=L.GATEWAY)
     assert transport.get_remote_server_key().get_base64() == blob
     transport.auth_publickey(user, paramiko.Ed25519Key.from_private_key(io.StringIO(pem)))
     return paramiko.SFTPClient.from_transport(transport)
