@@ -79,6 +79,28 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
+@event.listens_for(Session, "after_begin")
+def _db_transaction_began(session, transaction, connection) -> None:
+    session.info["db_transaction_open"] = True
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _db_transaction_ended(session, transaction) -> None:
+    if transaction.parent is None:
+        session.info.pop("db_transaction_open", None)
+
+
+def transaction_open() -> bool:
+    """True while this thread's session holds a database transaction (a connection has begun).
+
+    The rule "no network I/O (DNS, SSH, HTTP, SMTP) while a transaction is open" is checked against
+    this: on SQLite every transaction holds the write lock, so a slow look-up would stall the panel.
+    """
+    if _registry is None or not _registry.registry.has():
+        return False
+    return bool(_registry().info.get("db_transaction_open"))
+
+
 def configure(url: str) -> Engine:
     """Bind the process-wide session registry to a database; called once by app, CLI and worker."""
     global _registry, _engine

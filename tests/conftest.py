@@ -188,6 +188,66 @@ def make(booted):
     return factories
 
 
+# ---- the rule: no network I/O while a database transaction is open -------------------------------
+
+
+class NetworkInTransaction(AssertionError):
+    """A socket was used while this thread's panel session held a database transaction."""
+
+
+def _literal_address(host) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(str(host).split("%", 1)[0])
+    except ValueError:
+        return str(host).lower() in ("localhost", "")
+    return True
+
+
+@pytest.fixture(autouse=True)
+def no_network_in_transaction(monkeypatch):
+    """Every test: connecting, sending a datagram or resolving a name while the panel's session has a
+    transaction open fails the test (a DNS, SSH, HTTP or SMTP call would hold the database, and on
+    SQLite the write lock, for as long as the network takes). Unix sockets are local and allowed."""
+    import socket
+    import traceback
+
+    seen: list[str] = []
+
+    def check(what: str, family=None) -> None:
+        if family == socket.AF_UNIX or not db.transaction_open():
+            return
+        where = "".join(traceback.format_stack(limit=12)[:-2])
+        message = f"{what} while a database transaction is open:\n{where}"
+        if message not in seen:
+            seen.append(message)
+        raise NetworkInTransaction(message)
+
+    def wrap(name):
+        original = getattr(socket.socket, name)
+
+        def guarded(sock, *args, **kwargs):
+            check(f"socket.{name}{args[-1:]!r}", sock.family)
+            return original(sock, *args, **kwargs)
+
+        monkeypatch.setattr(socket.socket, name, guarded)
+
+    for name in ("connect", "connect_ex", "sendto", "sendmsg"):
+        wrap(name)
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        if not _literal_address(host):
+            check(f"getaddrinfo({host!r})")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    yield
+    if seen:
+        pytest.fail("network I/O inside a database transaction:\n" + "\n".join(seen), pytrace=False)
+
+
 # ---- the gate: in CI nothing may skip ------------------------------------------------------------
 
 

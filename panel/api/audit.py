@@ -7,7 +7,7 @@ import datetime as dt
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from panel.api.common import PageArgs, actor, authenticated, page_body
+from panel.api.common import PageArgs, actor, authenticated, changes_nothing, page_body
 from panel.services import audit as audit_svc
 
 blp = Blueprint("api_audit", __name__, url_prefix="/audit", description="The hash-chained audit log")
@@ -59,6 +59,7 @@ def audit_list(args):
 
 
 @blp.route("/verify", methods=["POST"])
+@changes_nothing
 @blp.doc(security=[{"bearer": []}])
 @authenticated
 @blp.response(200, VerifySchema)

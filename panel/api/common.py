@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import functools
 
-from flask import g, jsonify, request
+from flask import current_app, g, jsonify, request
 from marshmallow import Schema, fields
 
-from panel.errors import PanelError, Unauthorized
+from panel.errors import Forbidden, PanelError, Unauthorized
+from panel.models.users import TokenScope
 from panel.services import tokens as tokens_svc
 from panel.services.actor import Actor
 
 PROBLEM = "application/problem+json"
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def problem(status: int, key: str, detail: str = "", **extra):
@@ -41,7 +43,27 @@ def actor() -> Actor:
         g.actor = tokens_svc.token_authenticate(
             token.strip(), client_addr=(request.remote_addr or "")[:64], request_id=g.get("request_id")
         )
+        _refuse_read_token_writes(g.actor)
     return g.actor
+
+
+def changes_nothing(fn):
+    """Mark a POST endpoint that only computes (audit chain verification): read tokens may call it."""
+    fn.changes_nothing = True
+    return fn
+
+
+def _refuse_read_token_writes(a: Actor) -> None:
+    """A read token may not call any mutating method, whatever the service below would decide.
+
+    The services refuse read tokens too (the web and CLI reach them directly); this is the API's own
+    line, checked before the body is parsed so the answer is always 403, never a validation error.
+    """
+    if a.token_scope != TokenScope.READ.value or request.method in READ_METHODS:
+        return
+    view = current_app.view_functions.get(request.endpoint or "")
+    if not getattr(view, "changes_nothing", False):
+        raise Forbidden("auth.read_only", "This account or token can only read.")
 
 
 def authenticated(fn):

@@ -117,6 +117,12 @@ def require_write(actor: Actor) -> None:
         raise Forbidden("auth.read_only", "This account or token can only read.")
 
 
+def refuse_read_token(actor: Actor) -> None:
+    """A read-only token changes nothing, not even the user's own state (notifications read)."""
+    if actor.token_scope == TokenScope.READ:
+        raise Forbidden("auth.read_only", "This account or token can only read.")
+
+
 def require_org_role(actor: Actor, org_id: int, *roles: Role) -> None:
     """Ministry-side permission on org_id (or a parent ministry's); staff admins/operators pass."""
     require_write(actor)
@@ -145,6 +151,7 @@ __all__ = [
     "Membership",
     "actor_for_user",
     "get_scoped",
+    "refuse_read_token",
     "require_org_role",
     "require_staff",
     "require_write",

@@ -25,7 +25,7 @@ from panel.services import dns as dns_svc
 from panel.services import jobs as jobs_svc
 from panel.services import mail_passwords as pw
 from panel.services import requests
-from panel.services.actor import Actor, get_scoped, require_staff, scoped, system_actor
+from panel.services.actor import Actor, get_scoped, require_org_role, require_staff, scoped, system_actor
 from panel.services.audit import audited
 from panel.services.pagination import Page, paginate
 from panel.services.tenants import valid_id
@@ -289,27 +289,40 @@ def _answers(resolver: dns.resolver.Resolver, name: str, rtype: str) -> list[str
     return [rd.to_text().lower() for rd in ans.rrset or []]
 
 
-@audited("mail_domain.dns_check", "mail_domain")
 def mail_domain_dns_check(actor: Actor, *, domain_id) -> MailDomain:
-    """Ask the configured resolver for each wanted record; store and return the live status."""
+    """Ask the configured resolver for each wanted record; store and return the live status.
+
+    The look-ups (up to 5 s each) run between two short transactions, never inside one: on SQLite a
+    transaction holds the write lock, so a silent resolver would stall every other request.
+    """
+    with db.unit_of_work() as s:
+        dom = get_scoped(MailDomain, valid_id(domain_id, "mail_domain"), actor, "mail_domain")
+        require_org_role(actor, dom.org_id)  # it stores the result: writers only, never a read token
+        host = s.get(Host, dom.host_id)
+        wanted = wanted_records(dom, host) if host else []
     address = current_settings().dns.resolver
     resolver = dns.resolver.Resolver(configure=not address)
     if address:
         resolver.nameservers = [address]
-    with db.unit_of_work() as s:
-        dom = get_scoped(MailDomain, valid_id(domain_id, "mail_domain"), actor, "mail_domain")
-        host = s.get(Host, dom.host_id)
-        status = {}
-        for rec in wanted_records(dom, host) if host else []:
-            got = _answers(resolver, rec["name"], rec["type"])
-            key = f"{rec['type']} {rec['name']}"
-            status[key] = (
-                "unknown"
-                if got is None
-                else "ok"
-                if rec["data"].lower() in [g.lower() for g in got]
-                else ("wrong" if got else "missing")
-            )
+    status = {}
+    for rec in wanted:
+        got = _answers(resolver, rec["name"], rec["type"])
+        key = f"{rec['type']} {rec['name']}"
+        status[key] = (
+            "unknown"
+            if got is None
+            else "ok"
+            if rec["data"].lower() in [g.lower() for g in got]
+            else ("wrong" if got else "missing")
+        )
+    return _dns_status_store(actor, domain_id=dom.id, status=status)
+
+
+@audited("mail_domain.dns_check", "mail_domain")
+def _dns_status_store(actor: Actor, *, domain_id: int, status: dict) -> MailDomain:
+    with db.unit_of_work():
+        dom = get_scoped(MailDomain, domain_id, actor, "mail_domain")
+        require_org_role(actor, dom.org_id)
         dom.dns_status, dom.dns_checked_at = status, db.utcnow()
         return dom
 

@@ -20,7 +20,7 @@ from panel import boot, db
 from panel.models.notifications import Notification
 from panel.models.tenants import Membership, Role
 from panel.models.users import User
-from panel.services.actor import Actor
+from panel.services.actor import Actor, refuse_read_token
 from panel.services.pagination import Page, paginate
 from panel.services.tenants import valid_id
 
@@ -125,6 +125,7 @@ def notification_unread_count(actor: Actor) -> int:
 
 def notification_mark_read(actor: Actor, *, notification_id: int | None = None) -> int:
     """Mark one (or, without an id, every) notification of the actor read; returns how many."""
+    refuse_read_token(actor)
     with db.unit_of_work() as s:
         stmt = update(Notification).where(Notification.user_id == (actor.user_id or -1), Notification.read_at.is_(None))
         if notification_id is not None:
