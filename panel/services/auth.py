@@ -135,11 +135,13 @@ def login_password(
         raise Unauthorized("auth.invalid_credentials", "The username or password is not right.")
     with db.unit_of_work() as s:
         user = s.get(User, user.id)
-        _reset_account(username)
         if security.needs_rehash(user.password_hash):
             user.password_hash = security.hash_password(password)
         needs_second = needs_second_factor(user)
         if not needs_second:
+            # The failure count resets only when the whole login succeeded: after the password,
+            # the second factor is still due and its wrong codes must add to the same count.
+            _reset_account(username)
             user.last_login_at = db.utcnow()
         append(
             _actor(user, client),
@@ -253,6 +255,7 @@ def totp_confirm_enrolment(actor: Actor, *, secret: str, code: str) -> tuple[Use
         user.totp_enabled = True
         user.totp_last_step = step
         user.recovery_codes = "\n".join(_recovery_hasher.hash(c) for c in codes)
+        _reset_account(user.username)  # a forced enrolment is the last step of that login
         s.flush()
         return user, codes
 

@@ -12,6 +12,7 @@ from panel.errors import Forbidden, Invalid, TooManyAttempts, Unauthorized
 from panel.models.tenants import Role
 from panel.services import auth as auth_svc
 from tests.auth.conftest import audit_rows, csrf_from, login, now_code, post_form, reload_user
+from tests.factories import PASSWORD
 
 PAGES = ("/", "/users/", "/tokens/", "/profile", "/password", "/audit/")
 
@@ -86,6 +87,40 @@ def test_second_factor_failures_lock_the_account(booted, staff_admin):
     with pytest.raises(TooManyAttempts):
         auth_svc.login_second_factor(staff_admin.id, now_code(staff_admin.plain_secret), client_addr="10.2.2.3")
     assert len(audit_rows("auth.lockout")) == 1
+
+
+def test_a_right_password_does_not_reset_second_factor_failures(booted, staff_admin):
+    """Password, wrong codes, password again, more wrong codes: the count goes on until the lock."""
+    limit = booted.auth.max_failures_per_account
+    for attempt in range(limit):
+        auth_svc.login_password("dcadmin", PASSWORD, client_addr=f"10.3.3.{attempt}")
+        with pytest.raises(Unauthorized):
+            auth_svc.login_second_factor(staff_admin.id, "123456", client_addr=f"10.3.3.{attempt}")
+    with pytest.raises(TooManyAttempts):
+        auth_svc.login_password("dcadmin", PASSWORD, client_addr="10.3.4.1")
+    with pytest.raises(TooManyAttempts):
+        auth_svc.login_second_factor(staff_admin.id, now_code(staff_admin.plain_secret), client_addr="10.3.4.1")
+
+
+def test_the_count_resets_after_the_whole_login(booted, staff_admin):
+    limit = booted.auth.max_failures_per_account
+    for _ in range(limit - 1):
+        with pytest.raises(Unauthorized):
+            auth_svc.login_second_factor(staff_admin.id, "123456", client_addr="10.4.4.4")
+    auth_svc.login_password("dcadmin", PASSWORD, client_addr="10.4.4.5")
+    assert auth_svc.login_second_factor(staff_admin.id, now_code(staff_admin.plain_secret), client_addr="10.4.4.5")
+    for _ in range(limit - 1):  # a fresh count: as many wrong codes again before the lock
+        with pytest.raises(Unauthorized):
+            auth_svc.login_second_factor(staff_admin.id, "123456", client_addr="10.4.4.6")
+
+
+def test_web_second_factor_guesses_across_logins_lock_the_account(app, booted, staff_admin):
+    limit = booted.auth.max_failures_per_account
+    for _ in range(limit):
+        client = app.test_client()  # a new browser each time, like an attacker starting over
+        assert login(client, "dcadmin").headers["Location"] == "/twofa"
+        assert post_form(client, "/twofa", {"code": "000000"}).status_code in (401, 422)
+    assert login(app.test_client(), "dcadmin").status_code == 429
 
 
 def test_staff_cannot_turn_2fa_off_but_a_ministry_user_can(booted, staff_admin, make):
