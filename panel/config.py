@@ -256,6 +256,10 @@ def _coerce(tp, value, key: str, base: Path):
     raise ConfigError(f"config key {key}: unsupported type {tp}")
 
 
+# The longest an API token may live, whatever the config says: the API schema states it.
+TOKEN_DAYS_MAX = 365
+
+
 def validate(settings: Settings) -> Settings:
     """Rules that span keys; called by the app factory and the CLI."""
     if settings.queue.backend not in ("sqlite", "redis"):
@@ -267,6 +271,8 @@ def validate(settings: Settings) -> Settings:
     if settings.web.default_locale not in ("km", "en"):
         raise ConfigError("config key web.default_locale: must be 'km' or 'en'")
     _validate_network(settings.network)
+    if not 1 <= settings.auth.token_max_days <= TOKEN_DAYS_MAX:
+        raise ConfigError(f"config key auth.token_max_days: must be 1 to {TOKEN_DAYS_MAX}")
     return settings
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import http
+
 from flask import Flask
 from flask_smorest import Api
+from flask_smorest.utils import prepare_response
 
 from panel.api import audit, orgs, tokens, users
 from panel.api import dns as dns_api
@@ -14,12 +17,31 @@ from panel.api import notifications as notifications_api
 from panel.api import quotas as quotas_api
 from panel.api import requests as requests_api
 from panel.api import sites as sites_api
+from panel.api.common import PROBLEM, ProblemSchema
 from panel.extensions import csrf
 
 
 class _Api(Api):
+    ERROR_SCHEMA = ProblemSchema
+
     def _register_error_handlers(self):
         """The app factory registers one handler per status for both surfaces (see panel.app)."""
+
+    def _register_responses(self):
+        """Error responses documented as they are sent: application/problem+json (flask-smorest
+        would say application/json); every operation refers to DEFAULT_ERROR as its `default`."""
+        self.spec.components.schema("Problem", schema=ProblemSchema)
+        for status in http.HTTPStatus:
+            response = {"description": status.phrase}
+            content_type = self.DEFAULT_RESPONSE_CONTENT_TYPE
+            if status >= 400:
+                response["schema"] = ProblemSchema
+                content_type = PROBLEM
+            prepare_response(response, self.spec, content_type)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "An error, as problem details (see the key and status)", "schema": ProblemSchema}
+        prepare_response(response, self.spec, PROBLEM)
+        self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, response, lazy=True)
 
 
 BLUEPRINTS = (

@@ -7,7 +7,7 @@ import datetime as dt
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from panel.api.common import PageArgs, actor, authenticated, changes_nothing, page_body
+from panel.api.common import PageArgs, actor, authenticated, changes_nothing, page_body, text
 from panel.services import audit as audit_svc
 
 blp = Blueprint("api_audit", __name__, url_prefix="/audit", description="The hash-chained audit log")
@@ -31,9 +31,9 @@ class EntrySchema(Schema):
 
 
 class AuditListArgs(PageArgs):
-    action = fields.String(load_default="", validate=validate.Length(max=64))
-    actor = fields.String(load_default="", validate=validate.Length(max=64))
-    object_type = fields.String(load_default="", validate=validate.Length(max=32))
+    action = fields.String(load_default="", validate=text(max=64))
+    actor = fields.String(load_default="", validate=text(max=64))
+    object_type = fields.String(load_default="", validate=text(max=32))
     org_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**63 - 1))
     since = fields.AwareDateTime(load_default=None, default_timezone=dt.UTC)
     until = fields.AwareDateTime(load_default=None, default_timezone=dt.UTC)

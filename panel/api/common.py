@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 
 from flask import current_app, g, jsonify, request
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 from panel.errors import Forbidden, PanelError, Unauthorized
 from panel.models.users import TokenScope
@@ -14,6 +14,31 @@ from panel.services.actor import Actor
 
 PROBLEM = "application/problem+json"
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Control characters are refused in every string the API reads; text blocks (comments,
+# certificates, nginx snippets) may hold tabs and line breaks. Stated as `pattern` in the schema.
+ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
+TEXT_BLOCK = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
+
+def text(min: int | None = None, max: int | None = None, *, multiline: bool = False) -> list:
+    """Validators of a string the API reads: its length and no control characters."""
+    return [
+        validate.Length(min=min, max=max),
+        validate.Regexp(TEXT_BLOCK if multiline else ONE_LINE, error="Control characters are not allowed."),
+    ]
+
+
+class ProblemSchema(Schema):
+    """RFC 9457 problem details, as every error of the API is sent (application/problem+json)."""
+
+    type = fields.String(metadata={"description": "urn:govhost:error:<key>"})
+    title = fields.String()
+    status = fields.Integer(metadata={"description": "the HTTP status"})
+    key = fields.String(metadata={"description": "stable error key clients match on"})
+    detail = fields.String(metadata={"description": "English text; the web surface translates it"})
+    field = fields.String(metadata={"description": "the input field at fault, if one is"})
+    params = fields.Dict(metadata={"description": "the values in the message"})
+    errors = fields.Dict(metadata={"description": "per-field messages when the body or query does not parse"})
 
 
 def problem(status: int, key: str, detail: str = "", **extra):

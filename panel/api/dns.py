@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from panel.api.common import PageArgs, actor, authenticated, page_body
+from panel.api.common import PageArgs, actor, authenticated, page_body, text
 from panel.services import dns as svc
 from panel.services import dns_claims as claims
 
@@ -38,20 +38,20 @@ class RecordSchema(Schema):
 
 
 class RecordInSchema(Schema):
-    name = fields.String(required=True, validate=validate.Length(max=253))
-    type = fields.String(required=True, validate=validate.Length(max=10))
-    data = fields.String(required=True, validate=validate.Length(max=8000))
+    name = fields.String(required=True, validate=text(max=253))
+    type = fields.String(required=True, validate=text(max=10))
+    data = fields.String(required=True, validate=text(max=8000))
     ttl = fields.Integer(load_default=None, allow_none=True, strict=True)
 
 
 class RecordPatchSchema(Schema):
-    data = fields.String(validate=validate.Length(max=8000))
+    data = fields.String(validate=text(max=8000))
     ttl = fields.Integer(allow_none=True, strict=True)
 
 
 class ZoneRequestSchema(Schema):
     org_id = fields.Integer(required=True, strict=True, validate=_ID)
-    name = fields.String(required=True, validate=validate.Length(max=253))
+    name = fields.String(required=True, validate=text(max=253))
 
 
 class ApplyArgs(Schema):
@@ -82,7 +82,7 @@ class ClaimSchema(Schema):
 
 class ClaimInSchema(Schema):
     org_id = fields.Integer(required=True, strict=True, validate=_ID)
-    domain = fields.String(required=True, validate=validate.Length(max=253))
+    domain = fields.String(required=True, validate=text(max=253))
 
 
 def _doc(fn):

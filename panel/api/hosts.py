@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from panel.api.common import PageArgs, actor, authenticated, page_body
+from panel.api.common import PageArgs, actor, authenticated, page_body, text
 from panel.models.hosts import HostOS, HostRole, HostState
 from panel.services import hosts as hosts_svc
 
@@ -48,18 +48,16 @@ def _capacity():
 
 class HostRegisterSchema(Schema):
     # Lengths only here; the service gives the precise error key and field for each value.
-    name = fields.String(required=True, validate=validate.Length(max=300))
-    address = fields.String(required=True, validate=validate.Length(max=300))
+    name = fields.String(required=True, validate=text(max=300))
+    address = fields.String(required=True, validate=text(max=300))
     port = fields.Integer(load_default=22)
-    ssh_user = fields.String(load_default="root", validate=validate.Length(max=300))
-    os = fields.String(load_default=HostOS.LINUX.value, validate=validate.Length(max=300))
-    roles = fields.List(
-        fields.String(validate=validate.Length(max=300)), load_default=list, validate=validate.Length(max=10)
-    )
+    ssh_user = fields.String(load_default="root", validate=text(max=300))
+    os = fields.String(load_default=HostOS.LINUX.value, validate=text(max=300))
+    roles = fields.List(fields.String(validate=text(max=300)), load_default=list, validate=validate.Length(max=10))
     max_sites = _capacity()
     max_mailboxes = _capacity()
     max_databases = _capacity()
-    fingerprint = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=100))
+    fingerprint = fields.String(load_default=None, allow_none=True, validate=text(max=100))
 
 
 class HostPatchSchema(Schema):
@@ -68,7 +66,7 @@ class HostPatchSchema(Schema):
     max_sites = _capacity()
     max_mailboxes = _capacity()
     max_databases = _capacity()
-    ssh_user = fields.String(validate=validate.Length(max=32))
+    ssh_user = fields.String(validate=text(max=32))
 
 
 class ProbeSchema(Schema):
@@ -86,7 +84,7 @@ class ProbeOutcomeSchema(Schema):
 
 
 class RekeySchema(Schema):
-    fingerprint = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=100))
+    fingerprint = fields.String(load_default=None, allow_none=True, validate=text(max=100))
 
 
 @blp.route("/")

@@ -9,12 +9,12 @@ from flask import Response
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from panel.api.common import PageArgs, actor, authenticated, page_body
+from panel.api.common import PageArgs, actor, authenticated, page_body, text
 from panel.services import mail as mail_svc
 
 blp = Blueprint("api_mail", __name__, url_prefix="/mail", description="Mail domains, mailboxes and aliases")
 SECURITY = [{"bearer": []}]
-_TEXT = validate.Length(max=300)
+_TEXT = text(max=300)
 
 
 class MailDomainSchema(Schema):
@@ -72,7 +72,7 @@ class MailDomainIn(Schema):
 
 class MailNewMailbox(Schema):
     local_part = fields.String(required=True, validate=_TEXT)
-    password = fields.String(required=True, load_only=True, validate=validate.Length(max=1000))
+    password = fields.String(required=True, load_only=True, validate=text(max=1000))
     display_name = fields.String(load_default="", validate=_TEXT)
 
 
@@ -86,7 +86,7 @@ class MailQuotaIn(Schema):
 
 
 class MailPasswordIn(Schema):
-    password = fields.String(required=True, load_only=True, validate=validate.Length(max=1000))
+    password = fields.String(required=True, load_only=True, validate=text(max=1000))
 
 
 class MailAliasIn(Schema):
@@ -232,7 +232,15 @@ def alias_delete(alias_id: int):
 
 
 @_route("/ca.pem")
-@blp.doc(security=SECURITY)
+@blp.doc(
+    security=SECURITY,
+    responses={
+        "200": {
+            "description": "The CA certificate, PEM-encoded",
+            "content": {"application/x-pem-file": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
 @authenticated
 def ca_pem():
     """The certificate of govhost's mail CA (install it once in mail apps)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from panel.api.common import PageArgs, actor, authenticated, page_body
+from panel.api.common import PageArgs, actor, authenticated, page_body, text
 from panel.services import tenants
 
 blp = Blueprint("api_orgs", __name__, url_prefix="/orgs", description="Organizations: ministries, departments")
@@ -26,20 +26,20 @@ class OrgSchema(Schema):
 
 
 class OrgListArgs(PageArgs):
-    q = fields.String(load_default="", validate=validate.Length(max=100))
+    q = fields.String(load_default="", validate=text(max=100))
 
 
 class OrgCreateSchema(Schema):
-    slug = fields.String(required=True, validate=validate.Length(min=2, max=63))
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    name_km = fields.String(load_default="", validate=validate.Length(max=200))
+    slug = fields.String(required=True, validate=text(min=2, max=63))
+    name = fields.String(required=True, validate=text(min=1, max=200))
+    name_km = fields.String(load_default="", validate=text(max=200))
     kind = fields.String(required=True, validate=validate.OneOf(KINDS))
     parent_id = fields.Integer(load_default=None, allow_none=True, strict=True, validate=_ID)
 
 
 class OrgUpdateSchema(Schema):
-    name = fields.String(validate=validate.Length(min=1, max=200))
-    name_km = fields.String(validate=validate.Length(max=200))
+    name = fields.String(validate=text(min=1, max=200))
+    name_km = fields.String(validate=text(max=200))
     parent_id = fields.Integer(allow_none=True, strict=True, validate=_ID)
 
 

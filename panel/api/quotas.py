@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from panel.api.common import PageArgs, actor, authenticated, page_body
+from panel.api.common import PageArgs, actor, authenticated, page_body, text
 from panel.models.quotas import DEFAULT_LIMITS
 from panel.services import quotas as quotas_svc
 
@@ -39,7 +39,7 @@ class LimitChangeSchema(Schema):
 class QuotaSetSchema(Schema):
     resource = fields.String(required=True, validate=validate.OneOf(list(DEFAULT_LIMITS)))
     limit = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=quotas_svc.MAX_LIMIT))
-    reason = fields.String(load_default="", validate=validate.Length(max=500))
+    reason = fields.String(load_default="", validate=text(max=500))
 
 
 @blp.route("/<int:org_id>", methods=["GET"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from panel.api.common import PageArgs, actor, authenticated, page_body
+from panel.api.common import PageArgs, actor, authenticated, page_body, text
 from panel.models.requests import ApprovalMode, RequestStatus
 from panel.services import policies as policies_svc
 from panel.services import requests as requests_svc
@@ -71,27 +71,27 @@ class PreviewSchema(Schema):
 
 class RequestListArgs(PageArgs):
     status = fields.String(load_default=None, validate=validate.OneOf([s.value for s in RequestStatus]))
-    kind = fields.String(load_default=None, validate=validate.Length(max=64))
+    kind = fields.String(load_default=None, validate=text(max=64))
     org_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**63 - 1))
     mine = fields.Boolean(load_default=False)
 
 
 class RequestCreateSchema(Schema):
-    kind = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    kind = fields.String(required=True, validate=text(min=1, max=64))
     org_id = fields.Integer(load_default=None, strict=True, validate=validate.Range(min=1, max=2**63 - 1))
-    payload = fields.Dict(keys=fields.String(validate=validate.Length(max=64)), required=True)
+    payload = fields.Dict(keys=fields.String(validate=text(max=64)), required=True)
     secrets = fields.Dict(
-        keys=fields.String(validate=validate.Length(max=64)), values=fields.String(), load_default=None, load_only=True
+        keys=fields.String(validate=text(max=64)), values=fields.String(), load_default=None, load_only=True
     )
     submit = fields.Boolean(load_default=True)
 
 
 class DecisionSchema(Schema):
-    comment = fields.String(load_default="", validate=validate.Length(max=2000))
+    comment = fields.String(load_default="", validate=text(max=2000, multiline=True))
 
 
 class CommentCreateSchema(Schema):
-    body = fields.String(required=True, validate=validate.Length(min=1, max=4000))
+    body = fields.String(required=True, validate=text(min=1, max=4000, multiline=True))
 
 
 @blp.route("/", methods=["GET"])
@@ -196,7 +196,7 @@ class PolicySchema(Schema):
 
 
 class PolicySetSchema(Schema):
-    kind = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    kind = fields.String(required=True, validate=text(min=1, max=64))
     mode = fields.String(required=True, validate=validate.OneOf([m.value for m in ApprovalMode]))
 
 

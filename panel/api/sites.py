@@ -6,14 +6,14 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from panel.api.common import PageArgs, actor, authenticated, page_body
+from panel.api.common import PageArgs, actor, authenticated, page_body, text
 from panel.models.sites import SiteStatus
 from panel.services import quotas as quotas_svc
 from panel.services import sites as sites_svc
 
 blp = Blueprint("api_sites", __name__, url_prefix="/sites", description="Websites (nginx + PHP-FPM + TLS)")
 
-_TEXT = validate.Length(max=1000)
+_TEXT = text(max=1000)
 
 
 class CertificateSchema(Schema):
@@ -99,9 +99,9 @@ class SiteCreateSchema(Schema):
     org_id = fields.Integer(load_default=None, allow_none=True)
     fqdn = fields.String(required=True, validate=_TEXT)
     aliases = fields.List(fields.String(validate=_TEXT), load_default=list, validate=validate.Length(max=50))
-    plan = fields.String(required=True, validate=validate.Length(max=100))
-    php_version = fields.String(load_default="", validate=validate.Length(max=20))
-    tls = fields.String(load_default="acme", validate=validate.Length(max=20))
+    plan = fields.String(required=True, validate=text(max=100))
+    php_version = fields.String(load_default="", validate=text(max=20))
+    tls = fields.String(load_default="acme", validate=text(max=20))
     host_id = fields.Integer(load_default=None, allow_none=True)
 
 
@@ -110,22 +110,22 @@ class SiteActionSchema(Schema):
         required=True,
         validate=validate.OneOf(["change_plan", "alias_add", "alias_remove", "suspend", "unsuspend", "delete"]),
     )
-    plan = fields.String(validate=validate.Length(max=100))
+    plan = fields.String(validate=text(max=100))
     alias = fields.String(validate=_TEXT)
 
 
 class CertUploadSchema(Schema):
-    certificate = fields.String(required=True, validate=validate.Length(max=64000))
-    chain = fields.String(load_default="", validate=validate.Length(max=64000))
-    private_key = fields.String(required=True, load_only=True, validate=validate.Length(max=64000))
+    certificate = fields.String(required=True, validate=text(max=64000, multiline=True))
+    chain = fields.String(load_default="", validate=text(max=64000, multiline=True))
+    private_key = fields.String(required=True, load_only=True, validate=text(max=64000, multiline=True))
 
 
 class SftpKeyInSchema(Schema):
-    public_key = fields.String(required=True, validate=validate.Length(max=16000))
+    public_key = fields.String(required=True, validate=text(max=16000))
 
 
 class CustomNginxSchema(Schema):
-    custom_nginx = fields.String(required=True, validate=validate.Length(max=8000))
+    custom_nginx = fields.String(required=True, validate=text(max=8000, multiline=True))
 
 
 @blp.route("/")

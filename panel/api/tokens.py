@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from panel.api.common import PageArgs, actor, authenticated, page_body
+from panel.api.common import PageArgs, actor, authenticated, page_body, text
+from panel.config import TOKEN_DAYS_MAX
 from panel.models.users import TokenScope
 from panel.services import tokens as tokens_svc
 
@@ -25,9 +26,18 @@ class TokenSchema(Schema):
 
 
 class TokenCreateSchema(Schema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    name = fields.String(required=True, validate=text(min=1, max=100))
     scope = fields.String(required=True, validate=validate.OneOf(("read", "write")))
-    days = fields.Integer(load_default=90, strict=True, validate=validate.Range(min=1))
+    days = fields.Integer(
+        load_default=90,
+        strict=True,
+        validate=validate.Range(min=1),
+        # The upper limit is checked by the service (key token.days_invalid), stated here.
+        metadata={
+            "maximum": TOKEN_DAYS_MAX,
+            "description": "lifetime in days; the panel's auth.token_max_days may set a lower limit",
+        },
+    )
 
 
 class TokenCreatedSchema(TokenSchema):

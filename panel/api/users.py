@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from panel.api.common import PageArgs, actor, authenticated, page_body
+from panel.api.common import PageArgs, actor, authenticated, page_body, text
 from panel.models.tenants import Role
 from panel.services import users as users_svc
 
@@ -35,13 +35,13 @@ class UserSchema(Schema):
 
 
 class UserListArgs(PageArgs):
-    q = fields.String(load_default="", validate=validate.Length(max=100))
+    q = fields.String(load_default="", validate=text(max=100))
 
 
 class UserCreateSchema(Schema):
-    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    email = fields.String(required=True, validate=validate.Length(max=254))
-    full_name = fields.String(load_default="", validate=validate.Length(max=200))
+    username = fields.String(required=True, validate=text(min=1, max=64))
+    email = fields.String(required=True, validate=text(max=254))
+    full_name = fields.String(load_default="", validate=text(max=200))
     org_id = fields.Integer(required=True, strict=True)
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
 

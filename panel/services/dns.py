@@ -150,6 +150,22 @@ def record_create(actor: Actor, *, zone_id: int, name: str, rtype: str, data: st
 
 
 def _add(s, zone: Zone, rec: RecordIn, source: str) -> Record:
+    retired = s.scalars(
+        select(Record).where(
+            Record.zone_id == zone.id,
+            Record.name == rec.name,
+            Record.rtype == rec.rtype,
+            Record.data == rec.data,
+            Record.state == RecordState.ABSENT,
+        )
+    ).first()
+    if retired is not None:
+        # Deleted, but the removal has not reached the server yet: the same record is wanted again.
+        # Revive the row (the unique key allows one) and send it again at the next apply.
+        retired.state, retired.ttl, retired.source = RecordState.PRESENT, rec.ttl, source
+        retired.owner, retired.applied_at = RecordOwner.GOVHOST, None
+        s.flush()
+        return retired
     row = Record(
         zone_id=zone.id,
         org_id=zone.org_id,

@@ -379,11 +379,13 @@ def host_delete(actor: Actor, host_id: int) -> Host:
     _require_operator(actor, host_id)
     s = db.session()
     host = _host(host_id)
+    name = host.name  # read now: after a failed flush the row is expired and cannot be loaded
     s.delete(host)
     try:
         s.flush()
     except IntegrityError:
-        raise Conflict("host.in_use", "{name} still holds sites, mailboxes or other objects.", name=host.name) from None
+        s.rollback()
+        raise Conflict("host.in_use", "{name} still holds sites, mailboxes or other objects.", name=name) from None
     return host
 
 

@@ -97,6 +97,29 @@ def test_delete_and_update_reach_bind(bind, ministry, live_zone):
         assert s.scalars(select(Record).where(Record.zone_id == zone.id)).all() == []
 
 
+def test_readding_a_record_whose_removal_is_not_applied_yet(app, bind, ministry, live_zone, make):
+    a = ministry("A")
+    zone = live_zone(a.org)
+    rec = svc.record_create(a.actor, zone_id=zone.id, name="back", rtype="A", data="10.77.0.63")
+    svc.dns_apply(a.actor, zone.id)
+    svc.record_delete(a.actor, record_id=rec.id)  # on BIND still: the removal waits for the next apply
+    from panel.services.tokens import token_create
+
+    _row, plain = token_create(a.actor, name="t", scope="write", days=1)
+    r = app.test_client().post(
+        f"/api/v1/dns/zones/{zone.id}/records",
+        headers={"Authorization": f"Bearer {plain}"},
+        json={"name": "back", "type": "A", "data": "10.77.0.63"},
+    )
+    assert r.status_code == 201, r.get_data(as_text=True)
+    assert r.json["state"] == "present" and r.json["applied_at"] is None
+    svc.dns_apply(a.actor, zone.id)
+    assert answers(bind, f"back.{zone.name}") == {"10.77.0.63"}
+    with db.unit_of_work() as s:
+        rows = s.scalars(select(Record).where(Record.zone_id == zone.id, Record.name == "back")).all()
+        assert [(r.state, r.applied_at is not None) for r in rows] == [(RecordState.PRESENT, True)]
+
+
 def test_hand_made_records_are_kept_unless_forced(bind, ministry, live_zone, staff, make):
     a = ministry("A")
     zone = live_zone(a.org)

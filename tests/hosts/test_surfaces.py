@@ -37,6 +37,31 @@ def test_ministry_gets_no_hosts_anywhere(client, webmaster, web_login, api_token
     assert b"/hosts/" not in client.get("/").data  # no menu entry
 
 
+def _host_holding_a_site(dc) -> int:
+    from panel import db
+    from panel.models.hosts import Host
+    from panel.models.sites import Site, SiteStatus
+    from panel.services import sites as sites_svc
+    from panel.services.actor import system_actor
+
+    plan = sites_svc.plan_create(system_actor("cli", "test"), name="basic", disk_mb=1024)
+    with db.unit_of_work() as s:
+        host = Host(name="busy1", address="10.77.0.250", host_key_type="ssh-ed25519", host_key="AAAA", fingerprint="x")
+        s.add(host)
+        s.flush()
+        s.add(Site(org_id=dc.id, fqdn="busy.gov.test", plan_id=plan.id, host_id=host.id, status=SiteStatus.ACTIVE))
+        return host.id
+
+
+def test_deleting_a_host_in_use_is_a_conflict_not_a_crash(app, client, dc, admin, api_token):
+    app.config["PROPAGATE_EXCEPTIONS"] = False  # a crash would be the 500 a user gets
+    host_id, headers = _host_holding_a_site(dc), api_token(admin)
+    r = client.delete(f"/api/v1/hosts/{host_id}", headers=headers)
+    assert r.status_code == 409 and r.mimetype == "application/problem+json", r.get_data(as_text=True)
+    assert r.json["key"] == "host.in_use" and "busy1" in r.json["detail"]
+    assert client.get(f"/api/v1/hosts/{host_id}", headers=headers).status_code == 200
+
+
 def test_api_needs_a_token(client):
     r = client.get("/api/v1/hosts/")
     assert r.status_code == 401 and r.mimetype == "application/problem+json"

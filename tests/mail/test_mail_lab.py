@@ -125,6 +125,20 @@ def test_no_open_relay_and_alias_delivers(mail_world):
     assert b"via alias" in fetch(mail_world, f"chanthy@{ZONES['a']}", "via alias")
 
 
+def test_vrfy_is_refused_and_names_no_mailbox(mail_world):
+    dom = make_domain(mail_world)
+    create_boxes(mail_world, dom, "rithy")
+    s = smtp(mail_world.ip, 25)
+    try:
+        s.ehlo("outside.example")
+        for who in (f"rithy@{ZONES['a']}", f"nobody@{ZONES['a']}"):
+            code, text = s.verify(who)
+            # the same refusal for a mailbox that exists and one that does not: nothing to harvest
+            assert code == 502 and b"VRFY command is disabled" in text, (who, code, text)
+    finally:
+        s.quit()
+
+
 def test_suspended_cannot_log_in_wrong_password_fails_over_quota_rejects(mail_world):
     dom = make_domain(mail_world)
     create_boxes(mail_world, dom, "vanna", "small", quota_mb=10)
