@@ -98,3 +98,23 @@ def test_cli_isolation(cli, two):
     assert r.exit_code == 0 and "1 records" in r.output
     r = cli("dns", "add", str(zone_id), "bad name", "A", "10.0.0.1", "--as", "minb")
     assert r.exit_code == 2 and "dns.name_invalid" in r.output
+
+
+def test_readding_a_deleted_record_before_the_removal_is_applied(app, client, two, api_token):
+    """The row waits as 'absent' until BIND drops it; asking for it again brings it back (no 500).
+    The same journey against a real BIND: tests/dns/test_services.py."""
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    _a, b, zone_id, rec_id = two
+    with db.unit_of_work() as s:
+        s.get(Record, rec_id).applied_at = db.utcnow()  # as if an apply had put it on the server
+    hb = api_token(b)
+    assert client.delete(f"/api/v1/dns/records/{rec_id}", headers=hb).status_code == 204
+    r = client.post(
+        f"/api/v1/dns/zones/{zone_id}/records", headers=hb, json={"name": "www", "type": "A", "data": "10.77.0.11"}
+    )
+    assert r.status_code == 201, r.get_data(as_text=True)
+    assert r.get_json()["id"] == rec_id and r.get_json()["state"] == "present" and r.get_json()["applied_at"] is None
+    again = client.post(
+        f"/api/v1/dns/zones/{zone_id}/records", headers=hb, json={"name": "www", "type": "A", "data": "10.77.0.11"}
+    )
+    assert again.status_code == 409 and again.get_json()["key"] == "dns.record_exists"
