@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from panel import db
+from panel import db, events
 from panel.config import Settings
 from panel.jobs import capabilities
 from panel.jobs.events import EventWriter
@@ -106,6 +106,7 @@ def finish(job_id: int, result: Result, cap: capabilities.Capability) -> JobStat
         if status == JobStatus.ERROR:
             job.traceback = f"ansible-runner ended with status {result.status} rc {result.rc}: {result.explanation}"
         (cap.on_success if status == JobStatus.SUCCESSFUL else cap.on_failure)(job, s, result)
+        events.job_finished.send(job, session=s, result=result, ok=status == JobStatus.SUCCESSFUL)
         move_request(s, job, status == JobStatus.SUCCESSFUL)
     return status
 
@@ -126,6 +127,9 @@ def fail_with_error(
                     cap.on_failure(job, s, Result(status="error", rc=None, explanation=explanation))
             except Exception:  # the hook itself may be what broke; the job still ends
                 job.traceback += "\n\non_failure hook:\n" + tb.format_exc()
+        events.job_finished.send(
+            job, session=s, result=Result(status="error", rc=None, explanation=explanation), ok=False
+        )
         move_request(s, job, ok=False)
 
 

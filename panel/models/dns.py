@@ -14,7 +14,7 @@ from sqlalchemy import Enum, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from panel.db import Base, utcnow
-from panel.errors import InvalidTransition
+from panel.models.state import StateMachine
 
 
 class ZoneStatus(enum.StrEnum):
@@ -44,7 +44,9 @@ class RecordOwner(enum.StrEnum):
     MANUAL = "manual"  # found on the server and adopted by an operator (kept, never removed unforced)
 
 
-class Zone(Base):
+class Zone(StateMachine, Base):
+    TRANSITIONS = ZONE_TRANSITIONS
+    STATE_KIND = "zone"
     __tablename__ = "dns_zones"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -64,11 +66,6 @@ class Zone(Base):
     records: Mapped[list[Record]] = relationship(
         back_populates="zone", cascade="all, delete-orphan", passive_deletes=True, lazy="raise_on_sql"
     )
-
-    def move_to(self, target: ZoneStatus) -> None:
-        if target not in ZONE_TRANSITIONS[self.status]:
-            raise InvalidTransition(kind="zone", current=self.status.value, target=ZoneStatus(target).value)
-        self.status = ZoneStatus(target)
 
 
 class Record(Base):

@@ -14,7 +14,7 @@ from sqlalchemy import JSON, Enum, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from panel.db import Base, utcnow
-from panel.errors import InvalidTransition
+from panel.models.state import StateMachine
 
 
 class JobStatus(enum.StrEnum):
@@ -48,8 +48,10 @@ class EventStatus(enum.StrEnum):
     UNREACHABLE = "unreachable"
 
 
-class Job(Base):
+class Job(StateMachine, Base):
     __tablename__ = "jobs"
+    TRANSITIONS = TRANSITIONS
+    STATE_KIND = "job"
     __table_args__ = (Index("ix_jobs_status_id", "status", "id"), Index("ix_jobs_org_id_id", "org_id", "id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -86,11 +88,7 @@ class Job(Base):
     def finished(self) -> bool:
         return self.status in FINISHED
 
-    def move_to(self, status: JobStatus) -> None:
-        new, old = JobStatus(status), self.status
-        if new not in TRANSITIONS[old]:
-            raise InvalidTransition(kind="job", current=old.value, target=new.value)
-        self.status = new
+    def on_moved(self, old: JobStatus, new: JobStatus) -> None:
         now = utcnow()
         if new is J.RUNNING:
             self.started_at = now

@@ -14,7 +14,7 @@ from sqlalchemy import JSON, Enum, ForeignKey, Index, String, Text, UniqueConstr
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from panel.db import Base, utcnow
-from panel.errors import InvalidTransition
+from panel.models.state import StateMachine
 
 
 class MailDomainStatus(enum.StrEnum):
@@ -62,18 +62,19 @@ class AliasStatus(enum.StrEnum):
     DELETING = "deleting"  # delete job submitted; the row goes when it succeeds
 
 
+A = AliasStatus
+ALIAS_TRANSITIONS: dict[AliasStatus, frozenset[AliasStatus]] = {
+    A.PENDING: frozenset({A.ACTIVE, A.DELETING}),
+    A.ACTIVE: frozenset({A.DELETING}),
+    A.DELETING: frozenset({A.ACTIVE}),  # a failed delete leaves it delivering
+}
 LIVE = frozenset({M.PENDING, M.ACTIVE, M.SUSPENDED, M.FAILED, M.DELETING})  # occupy their address
 
 
-def _move(obj, table: dict, target, kind: str) -> None:
-    target = type(obj.status)(target)
-    if target not in table[obj.status]:
-        raise InvalidTransition(kind=kind, current=obj.status.value, target=target.value)
-    obj.status = target
-
-
-class MailDomain(Base):
+class MailDomain(StateMachine, Base):
     __tablename__ = "mail_domains"
+    TRANSITIONS = DOMAIN_TRANSITIONS
+    STATE_KIND = "mail_domain"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
@@ -96,12 +97,11 @@ class MailDomain(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
-    def move_to(self, target: MailDomainStatus) -> None:
-        _move(self, DOMAIN_TRANSITIONS, target, "mail_domain")
 
-
-class Mailbox(Base):
+class Mailbox(StateMachine, Base):
     __tablename__ = "mailboxes"
+    TRANSITIONS = MAILBOX_TRANSITIONS
+    STATE_KIND = "mailbox"
     # One live mailbox per address; deleted rows stay for history and may share it.
     __table_args__ = (
         Index(
@@ -138,14 +138,13 @@ class Mailbox(Base):
     def address(self) -> str:
         return f"{self.local_part}@{self.domain.name}"
 
-    def move_to(self, target: MailboxStatus) -> None:
-        _move(self, MAILBOX_TRANSITIONS, target, "mailbox")
 
-
-class MailAlias(Base):
+class MailAlias(StateMachine, Base):
     """source@domain delivers to each destination (mailboxes here, or outside where allowed)."""
 
     __tablename__ = "mail_aliases"
+    TRANSITIONS = ALIAS_TRANSITIONS
+    STATE_KIND = "mail_alias"
     __table_args__ = (UniqueConstraint("domain_id", "source", name="domain_source"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)

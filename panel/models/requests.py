@@ -1,21 +1,22 @@
 """Requests: what a ministry (or the data center) asks for, its approvals, comments and status.
 
 A request moves only along TRANSITIONS (`Request.move_to`); any other move raises InvalidTransition.
-Code that must react to every move (notifications) subscribes to TRANSITION_HOOKS, so the job
-runner, which only sees models, can finish a request without knowing about services.
+Code that must react to every move (notifications, a capability publishing DNS records) connects to
+events.request_moved, so the job runner, which only sees models, can finish a request without
+knowing about services or capabilities.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Callable
 
 from sqlalchemy import JSON, Enum, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from panel import events
 from panel.db import Base, utcnow
-from panel.errors import InvalidTransition
+from panel.models.state import StateMachine
 
 
 class RequestStatus(enum.StrEnum):
@@ -48,9 +49,6 @@ FINAL = frozenset({S.REJECTED, S.CANCELLED, S.DONE})
 # While a request is in one of these (and its quota rows are not released) it draws on the budget.
 HOLDING = frozenset({S.APPROVED, S.PROVISIONING, S.DONE, S.FAILED, S.RETRIED})
 
-# Called as hook(request, old_status, new_status) after every move; services subscribe at import.
-TRANSITION_HOOKS: list[Callable[[Request, RequestStatus, RequestStatus], None]] = []
-
 
 class ApprovalMode(enum.StrEnum):
     AUTO = "auto"  # approved at submission when within budget
@@ -66,8 +64,10 @@ class Decision(enum.StrEnum):
     REJECT = "reject"
 
 
-class Request(Base):
+class Request(StateMachine, Base):
     __tablename__ = "requests"
+    TRANSITIONS = TRANSITIONS
+    STATE_KIND = "request"
     __table_args__ = (Index("ix_requests_status_id", "status", "id"), Index("ix_requests_org_id_id", "org_id", "id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -99,24 +99,16 @@ class Request(Base):
         lazy="selectin", order_by="RequestComment.id", cascade="all, delete-orphan"
     )
 
-    def can_move_to(self, status: RequestStatus) -> bool:
-        return RequestStatus(status) in TRANSITIONS[self.status]
-
-    def move_to(self, status: RequestStatus) -> None:
-        """Move along TRANSITIONS or raise InvalidTransition naming both states."""
-        new, old = RequestStatus(status), self.status
-        if new not in TRANSITIONS[old]:
-            raise InvalidTransition(kind="request", current=old.value, target=new.value)
+    def on_moved(self, old: RequestStatus, new: RequestStatus) -> None:
         now = utcnow()
-        self.status, self.updated_at = new, now
+        self.updated_at = now
         if new is S.SUBMITTED:
             self.submitted_at = now
         elif new in (S.APPROVED, S.REJECTED):
             self.decided_at = now
         elif new in (S.DONE, S.FAILED, S.CANCELLED):
             self.finished_at = now
-        for hook in TRANSITION_HOOKS:
-            hook(self, old, new)
+        events.request_moved.send(self, old=old, new=new)
 
     @property
     def approvers(self) -> set[int | None]:

@@ -13,7 +13,7 @@ from sqlalchemy import JSON, Enum, Float, ForeignKey, Index, String, Text, Uniqu
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from panel.db import Base, utcnow
-from panel.errors import InvalidTransition
+from panel.models.state import StateMachine
 
 
 class SiteStatus(enum.StrEnum):
@@ -75,7 +75,10 @@ class Plan(Base):
         }
 
 
-class Site(Base):
+class Site(StateMachine, Base):
+    TRANSITIONS = TRANSITIONS
+    STATE_KIND = "site"
+    SAME_STATE_OK = True  # converging to the state it has (a repeated unsuspend) is no error
     __tablename__ = "sites"
     __table_args__ = (
         # A name is unique among sites that exist; a deleted site's name may be used again.
@@ -137,14 +140,6 @@ class Site(Base):
     @property
     def certificate(self) -> Certificate | None:
         return next((c for c in self.certificates if c.is_current), None)
-
-    def can_move_to(self, target: SiteStatus) -> bool:
-        return target == self.status or target in TRANSITIONS[self.status]
-
-    def move_to(self, target: SiteStatus) -> None:
-        if not self.can_move_to(target):
-            raise InvalidTransition(kind="site", current=self.status.value, target=target.value)
-        self.status = target
 
 
 class SiteAlias(Base):

@@ -13,14 +13,14 @@ import dns.exception
 import dns.resolver
 from sqlalchemy import func, select
 
-from panel import db
+from panel import db, events
 from panel.boot import current as current_settings
 from panel.errors import Invalid, PanelError
 from panel.jobs import mail_tls
 from panel.models.hosts import Host, HostState
 from panel.models.jobs import Job, JobHost, JobStatus
 from panel.models.mail import MailAlias, Mailbox, MailboxStatus, MailDomain, MailDomainStatus
-from panel.models.requests import TRANSITION_HOOKS, Request, RequestStatus
+from panel.models.requests import Request, RequestStatus
 from panel.services import dns as dns_svc
 from panel.services import jobs as jobs_svc
 from panel.services import mail_passwords as pw
@@ -327,7 +327,8 @@ def _dns_status_store(actor: Actor, *, domain_id: int, status: dict) -> MailDoma
         return dom
 
 
-def _publish_on_done(req: Request, old: RequestStatus, new: RequestStatus) -> None:
+@events.request_moved.connect
+def _publish_on_done(req: Request, *, old: RequestStatus, new: RequestStatus, **_) -> None:
     """When a domain's request is done (key made on the host), its records go to DNS."""
     if req.kind != "mail_domain.create" or new != RequestStatus.DONE:
         return
@@ -340,10 +341,6 @@ def _publish_on_done(req: Request, old: RequestStatus, new: RequestStatus) -> No
             mail_domain_dns_publish(system_actor("worker", "mail"), domain_id=dom.id)
     except PanelError as e:
         dom.last_error = f"DNS: {e.text()}"[:1000]
-
-
-if _publish_on_done not in TRANSITION_HOOKS:
-    TRANSITION_HOOKS.append(_publish_on_done)
 
 
 def mailbox_counts(actor: Actor, domain_ids: list[int]) -> dict[int, int]:

@@ -16,14 +16,13 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
-from panel import db, security
+from panel import db, events, security
 from panel.errors import Conflict, Forbidden, Invalid, InvalidTransition, NotFound
 from panel.models.hosts import Host
 from panel.models.jobs import Job
 from panel.models.quotas import RequestQuota
 from panel.models.requests import (
     APPROVALS_NEEDED,
-    TRANSITION_HOOKS,
     ApprovalMode,
     Decision,
     Request,
@@ -397,7 +396,8 @@ def request_preview(actor: Actor, request_id) -> Preview:
 _TOLD = {S.APPROVED: "approved", S.REJECTED: "rejected", S.DONE: "done", S.FAILED: "failed"}
 
 
-def _notify_requester(req: Request, old: RequestStatus, new: RequestStatus) -> None:
+@events.request_moved.connect
+def _notify_requester(req: Request, *, old: RequestStatus, new: RequestStatus, **_) -> None:
     s = object_session(req)
     if new not in _TOLD or req.requester_id is None or s is None:
         return
@@ -410,7 +410,3 @@ def _notify_requester(req: Request, old: RequestStatus, new: RequestStatus) -> N
         subject=f"Request #{req.id} ({req.kind}) {_TOLD[new]}",
         body=req.summary,
     )
-
-
-if _notify_requester not in TRANSITION_HOOKS:
-    TRANSITION_HOOKS.append(_notify_requester)
