@@ -54,3 +54,10 @@ def command(fn):
             sys.exit(2)
 
     return wrapper
+
+
+def print_swept(jobs, what: str) -> None:
+    """A sweep's jobs, and the hosts it skipped (down or with a changed key), if any."""
+    console.print(f"{len(jobs)} {what} job(s): {', '.join(str(j.id) for j in jobs) or '-'}", markup=False)
+    for name in getattr(jobs, "skipped", ()):
+        console.print(f"skipped host {name}: down or its host key changed", markup=False)

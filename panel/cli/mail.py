@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from panel.cli.common import cli_actor, command, console
+from panel.cli.common import cli_actor, command, console, print_swept
 from panel.services import auth as auth_svc
 from panel.services import mail as mail_svc
 
@@ -221,7 +221,7 @@ def server_setup(host_id: int, as_user: str | None) -> None:
 def usage(as_user: str | None) -> None:
     """Read mailbox usage from every mail host now: one job per host (what the schedule runs)."""
     jobs = mail_svc.mail_usage_collect(acting(as_user))
-    console.print(f"{len(jobs)} usage job(s): {', '.join(str(j.id) for j in jobs) or '-'}", markup=False)
+    print_swept(jobs, "usage")
 
 
 @mail.command("ca")

@@ -9,7 +9,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from panel.cli.common import command, console
+from panel.cli.common import command, console, print_swept
 from panel.cli.users import acting, as_option
 from panel.services import site_schedule
 from panel.services import sites as svc
@@ -197,7 +197,7 @@ def plans(as_user):
 def renew(as_user):
     """Submit renewal jobs for every ACME certificate that is due (what the schedule runs)."""
     jobs = site_schedule.sites_renew_due(acting(as_user))
-    console.print(f"{len(jobs)} renewal job(s): {', '.join(str(j.id) for j in jobs) or '-'}")
+    print_swept(jobs, "renewal")
 
 
 @sites.command("usage")
@@ -206,4 +206,4 @@ def renew(as_user):
 def usage(as_user):
     """Submit disk usage jobs for every host with sites (what the schedule runs)."""
     jobs = site_schedule.sites_usage_collect(acting(as_user))
-    console.print(f"{len(jobs)} usage job(s): {', '.join(str(j.id) for j in jobs) or '-'}")
+    print_swept(jobs, "usage")

@@ -15,12 +15,10 @@ from cryptography.hazmat.primitives import hashes
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from panel import db
 from panel.db import utcnow
-from panel.jobs import queue
 from panel.jobs.capabilities import Capability, host_targets, register, settings
-from panel.models.hosts import Host
-from panel.models.jobs import Job, JobHost
+from panel.jobs.submit import job_create, usable_hosts
+from panel.models.jobs import Job
 from panel.models.notifications import Notification
 from panel.models.quotas import RequestQuota
 from panel.models.sites import Certificate, CertSource, Site, SiteStatus, TlsMode
@@ -115,22 +113,22 @@ def _failed(job: Job, session: Session, result: Result) -> None:
 
 
 def chain_job(session: Session, kind: str, sites: list[Site], params: dict | None = None) -> Job | None:
-    """A follow-up job submitted by the panel itself (no request), queued after this commit."""
+    """A follow-up job submitted by the panel itself (no request), queued after this commit. A
+    host that went down meanwhile gets none: the sites are left for the next sweep."""
     if not sites:
         return None
-    host = session.get(Host, sites[0].host_id)
-    job = Job(
+    if not usable_hosts(session, [sites[0].host_id]).ids:
+        return None
+    job = job_create(
+        session,
         kind=kind,
         org_id=sites[0].org_id,
+        host_ids=[sites[0].host_id],
         created_by_name="panel:sites",
         params={"site_ids": [s.id for s in sites], **(params or {})},
-        host_links=[JobHost(host_id=host.id, host_name=host.name)],
     )
-    session.add(job)
-    session.flush()
     for site in sites:
         site.busy_job_id = job.id
-    db.on_commit(lambda job_id=job.id: queue.enqueue(job_id))
     return job
 
 

@@ -15,16 +15,15 @@ from sqlalchemy import select
 
 from panel import db, security
 from panel.errors import Conflict, Forbidden, Invalid, NotFound
-from panel.jobs import capabilities, queue, runner
-from panel.models.hosts import Host, HostState
-from panel.models.jobs import RETRYABLE, Job, JobEvent, JobHost, JobStatus
+from panel.jobs import capabilities, runner
+from panel.jobs.submit import check_hosts, job_create
+from panel.models.jobs import RETRYABLE, Job, JobEvent, JobStatus
 from panel.models.requests import Request, RequestStatus
 from panel.models.tenants import Organization, Role
 from panel.services.actor import Actor, get_scoped, require_org_role, require_write, scoped
 from panel.services.audit import audited
 from panel.services.pagination import Page, paginate
 
-MAX_HOSTS = 100
 MAX_PARAMS_BYTES = 256 * 1024
 # Events a tenant is shown: what ran where and how it went (never raw output).
 TENANT_EVENTS = (
@@ -49,21 +48,6 @@ def _check_actor(actor: Actor, org_id: int | None, request_id: int | None) -> No
     if request_id is None or org_id is None:  # ministries start work only through their requests
         raise Forbidden("job.forbidden", "Jobs are started by approved requests or by data-center staff.")
     require_org_role(actor, org_id)
-
-
-def _check_hosts(s, host_ids, cap: capabilities.Capability) -> list[Host]:
-    ints = all(isinstance(h, int) and not isinstance(h, bool) for h in host_ids)
-    if not ints or len(host_ids) > MAX_HOSTS or len(set(host_ids)) != len(host_ids):
-        raise Invalid("job.hosts_invalid", "Give up to {max} distinct host ids.", field="host_ids", max=MAX_HOSTS)
-    hosts = list(s.scalars(select(Host).where(Host.id.in_(host_ids)))) if host_ids else []
-    if len(hosts) != len(host_ids):
-        raise NotFound("host.not_found", "No host {id}.", id=str(sorted(set(host_ids) - {h.id for h in hosts})[0]))
-    for h in hosts:
-        if h.key_mismatch_at is not None or (h.state == HostState.DOWN and not cap.allow_down_hosts):
-            raise Conflict(
-                "job.host_untrusted", "Host {host} is down or its host key changed; no job runs there.", host=h.name
-            )
-    return hosts
 
 
 def _check_data(params, secrets) -> tuple[dict, dict]:
@@ -92,14 +76,6 @@ def _check_owner(s, org_id, request_id) -> None:
             )
 
 
-def _new_job(actor: Actor, s, **fields) -> Job:
-    job = Job(created_by_id=actor.user_id, created_by_name=actor.username, **fields)
-    s.add(job)
-    s.flush()
-    db.on_commit(lambda job_id=job.id: queue.enqueue(job_id))
-    return job
-
-
 @audited("job.submit", "job", exclude=("secrets",))
 def job_submit(
     actor: Actor,
@@ -113,22 +89,20 @@ def job_submit(
 ) -> Job:
     """A pending job, queued once the surrounding transaction commits."""
     _check_actor(actor, org_id, request_id)
-    cap = capabilities.get(kind)
+    capabilities.get(kind)  # an unknown kind is refused before anything else
     params, secrets = _check_data(params, secrets)
     with db.unit_of_work() as s:
         _check_owner(s, org_id, request_id)
-        if not isinstance(host_ids, (list, tuple)):
-            raise Invalid("job.hosts_invalid", "Give a list of host ids.", field="host_ids")
-        hosts = _check_hosts(s, list(host_ids), cap)
-        return _new_job(
-            actor,
+        return job_create(
             s,
             kind=kind,
             org_id=org_id,
             request_id=request_id,
+            host_ids=host_ids,
             params=params,
-            secrets=security.seal(json.dumps(secrets)) if secrets else None,
-            host_links=[JobHost(host_id=h.id, host_name=h.name) for h in hosts],
+            sealed_secrets=security.seal(json.dumps(secrets)) if secrets else None,
+            created_by_id=actor.user_id,
+            created_by_name=actor.username,
         )
 
 
@@ -262,19 +236,20 @@ def job_retry(actor: Actor, job_id: int) -> Job:
             raise Conflict("job.not_retryable", "Only failed, errored or canceled jobs can be retried.")
         if s.scalar(select(Job.id).where(Job.retry_of_id == old.id)) is not None:
             raise Conflict("job.already_retried", "Job {id} was already retried.", id=old.id)
-        _check_hosts(s, old.host_ids, capabilities.get(old.kind))
+        check_hosts(s, old.host_ids, capabilities.get(old.kind))  # before the request moves
         _retry_request(s, old)
-        return _new_job(
-            actor,
+        return job_create(
             s,
             kind=old.kind,
             org_id=old.org_id,
             request_id=old.request_id,
+            host_ids=old.host_ids,
             params=dict(old.params or {}),
-            secrets=old.secrets,
+            sealed_secrets=old.secrets,
+            created_by_id=actor.user_id,
+            created_by_name=actor.username,
             attempt=old.attempt + 1,
             retry_of_id=old.id,
-            host_links=[JobHost(host_id=h.host_id, host_name=h.host_name) for h in old.host_links],
         )
 
 

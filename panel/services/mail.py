@@ -17,7 +17,7 @@ from panel import db, events
 from panel.boot import current as current_settings
 from panel.errors import Invalid, PanelError
 from panel.jobs import mail_tls
-from panel.models.hosts import Host, HostState
+from panel.models.hosts import Host
 from panel.models.jobs import Job, JobHost, JobStatus
 from panel.models.mail import MailAlias, Mailbox, MailboxStatus, MailDomain, MailDomainStatus
 from panel.models.requests import Request, RequestStatus
@@ -28,6 +28,7 @@ from panel.services import requests
 from panel.services.actor import Actor, get_scoped, require_org_role, require_staff, scoped, system_actor
 from panel.services.audit import audited
 from panel.services.pagination import Page, paginate
+from panel.services.sweeps import Swept, sweep_hosts
 from panel.services.tenants import valid_id
 
 RESOLVE_TIMEOUT_S = 3.0
@@ -120,7 +121,7 @@ def mail_server_setup(actor: Actor, *, host_id) -> object:
 
 
 @audited("mail.usage_collect", "job")
-def mail_usage_collect(actor: Actor) -> list[Job]:
+def mail_usage_collect(actor: Actor) -> Swept:
     """Data-center staff (and the schedule): one mail.usage job per usable mail host with live
     mailboxes, skipping a host whose previous usage job has not finished (no pile-up behind a slow one)."""
     require_staff(actor)
@@ -133,17 +134,12 @@ def mail_usage_collect(actor: Actor) -> list[Job]:
         host_ids = s.scalars(
             select(MailDomain.host_id)
             .join(Mailbox, Mailbox.domain_id == MailDomain.id)
-            .join(Host, Host.id == MailDomain.host_id)
-            .where(
-                Mailbox.status.in_(USAGE_STATUSES),
-                Host.state != HostState.DOWN,
-                Host.key_mismatch_at.is_(None),
-                MailDomain.host_id.not_in(unfinished),
-            )
+            .where(Mailbox.status.in_(USAGE_STATUSES), MailDomain.host_id.not_in(unfinished))
             .distinct()
-            .order_by(MailDomain.host_id)
         ).all()
-        return [jobs_svc.job_submit(actor, kind="mail.usage", org_id=None, host_ids=[h], params={}) for h in host_ids]
+        found = sweep_hosts(s, host_ids, "mail.usage")
+        jobs = [jobs_svc.job_submit(actor, kind="mail.usage", org_id=None, host_ids=[h], params={}) for h in found.ids]
+        return Swept(jobs, found.skipped)
 
 
 # ---- asking for changes (each files one request; passwords only as its secrets) ------------------

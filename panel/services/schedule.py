@@ -2,7 +2,8 @@
 
 Each sweep is a plain service call made as the worker's system actor; `schedule_tick` runs the ones
 whose interval has elapsed since their last run, under a row lock, so several workers never run the
-same sweep twice.
+same sweep twice. Sweeps pick their hosts through services.sweeps: a host that cannot be used is
+skipped and named in the sweep's last result, never a reason to stop the sweep for the others.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from panel.errors import PanelError
 from panel.models.schedule import ScheduledRun
 from panel.services import mail, site_schedule
 from panel.services.actor import system_actor
+from panel.services.sweeps import Swept
 
 log = logging.getLogger("govhost.schedule")
 
@@ -60,8 +62,8 @@ def schedule_tick(settings: Settings, now: dt.datetime | None = None) -> list[st
         if not _claim(sweep, settings, now):
             continue
         try:
-            jobs = sweep.run(system_actor("worker", "scheduler"))
-            result = f"{len(jobs)} job(s)"
+            swept = sweep.run(system_actor("worker", "scheduler"))
+            result = swept.report() if isinstance(swept, Swept) else f"{len(swept)} job(s)"
         except PanelError as e:
             result = f"error {e.key}: {e.text()}"
             log.warning("sweep %s: %s", sweep.name, result)

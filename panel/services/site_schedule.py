@@ -18,6 +18,7 @@ from panel.models.sites import Certificate, Site, SiteStatus, TlsMode
 from panel.services.actor import Actor, require_staff
 from panel.services.audit import audited
 from panel.services.sites import submit_site_job
+from panel.services.sweeps import Swept, sweep_hosts
 
 
 def _by_host(sites: list[Site]) -> list[list[Site]]:
@@ -45,19 +46,24 @@ def renewals_due(s, now: dt.datetime | None = None) -> list[Site]:
     return list(s.scalars(stmt))
 
 
+def _per_usable_host(actor: Actor, s, sweep: str, sites: list[Site], kind: str, params: dict | None = None) -> Swept:
+    groups = _by_host(sites)
+    found = sweep_hosts(s, [g[0].host_id for g in groups], sweep)
+    jobs = [submit_site_job(actor, kind, g, params=params) for g in groups if g[0].host_id in found.ids]
+    return Swept(jobs, found.skipped)
+
+
 @audited("site.renew_due", "site")
-def sites_renew_due(actor: Actor) -> list:
-    """One forced ACME renewal job per host for every certificate that is due."""
+def sites_renew_due(actor: Actor) -> Swept:
+    """One forced ACME renewal job per usable host for every certificate that is due."""
     require_staff(actor)
     with db.unit_of_work() as s:
-        return [
-            submit_site_job(actor, "site.cert", group, params={"force": True}) for group in _by_host(renewals_due(s))
-        ]
+        return _per_usable_host(actor, s, "sites.renew", renewals_due(s), "site.cert", {"force": True})
 
 
 @audited("site.usage_collect", "site")
-def sites_usage_collect(actor: Actor) -> list:
-    """One disk usage job per host with live sites."""
+def sites_usage_collect(actor: Actor) -> Swept:
+    """One disk usage job per usable host with live sites."""
     require_staff(actor)
     with db.unit_of_work() as s:
         rows = list(
@@ -67,4 +73,4 @@ def sites_usage_collect(actor: Actor) -> list:
                 .order_by(Site.id)
             )
         )
-        return [submit_site_job(actor, "site.usage", group) for group in _by_host(rows)]
+        return _per_usable_host(actor, s, "sites.usage", rows, "site.usage")
