@@ -321,7 +321,10 @@ def check_catalog(locale: str, template: Catalog, tm: dict[str, str]) -> list[st
 
 
 def _messages(cat: Catalog) -> dict:
-    return {(m.context, m.id): m.string for m in cat if m.id and m.string and not m.fuzzy}
+    def plain(v):  # a plural entry reads back from a .mo as lists, from a .po as tuples
+        return tuple(v) if isinstance(v, (list, tuple)) else v
+
+    return {(m.context, plain(m.id)): plain(m.string) for m in cat if m.id and m.string and not m.fuzzy}
 
 
 def check() -> int:

@@ -22,6 +22,7 @@ from panel.models.requests import Request, RequestStatus
 from panel.models.tenants import Organization, Role
 from panel.services.actor import Actor, get_scoped, require_org_role, require_write, scoped
 from panel.services.audit import audited
+from panel.services.job_steps import step_of
 from panel.services.pagination import Page, paginate
 
 MAX_PARAMS_BYTES = 256 * 1024
@@ -184,6 +185,7 @@ def _event(actor: Actor, e: JobEvent) -> dict:
         "event": e.event,
         "host": e.host,
         "task": e.task,
+        "step": step_of(e.task),  # plain language, English: the surfaces translate it
         "status": e.status.value if e.status else None,
         "created_at": _ts(e.created_at),
     }

@@ -327,6 +327,7 @@ class Preview:
     target_host: str
     mode: ApprovalMode
     approvals_have: int
+    jobs: tuple = ()  # job_public() of the request's jobs, oldest first (the page follows them live)
 
     @property
     def within_budget(self) -> bool:
@@ -388,7 +389,15 @@ def request_preview(actor: Actor, request_id) -> Preview:
         impact = quota_impact(s, req.org_id, _deltas(s, req), exclude_request_id=req.id)
         host = s.get(Host, req.target_host_id) if req.target_host_id else None
         mode = policy_mode(s, req.kind) if req.status in (S.DRAFT, S.SUBMITTED) else ApprovalMode.ONE
-        return Preview(req, impact, host.name if host else "", mode, len(req.approvers))
+        rows = s.scalars(select(Job).where(Job.request_id == req.id).order_by(Job.id).limit(50))
+        return Preview(
+            req,
+            impact,
+            host.name if host else "",
+            mode,
+            len(req.approvers),
+            tuple(jobs.job_public(actor, j) for j in rows),
+        )
 
 
 # ---- notifications on every move (also when the job runner finishes a request) -----------------

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import Flask, abort, current_app, flash, g, redirect, render_template, request, session, url_for
-from flask_babel import format_datetime, format_decimal, get_locale
+from flask_babel import format_date, format_datetime, format_decimal, get_locale
 from flask_babel import gettext as _
 from flask_login import UserMixin, current_user
 
@@ -68,6 +70,28 @@ def page_args() -> tuple[int, int]:
     return page, settings().web.page_size
 
 
+def when(value, fmt: str = "medium") -> str:
+    """A moment in the reader's locale and time zone (a datetime, or the ISO text the job data
+    carries); "-" for none. Never a bare d/m/y: "12/6/31" reads differently in every country."""
+    if value in (None, ""):
+        return "-"
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)  # Flask-Babel reads naive as UTC
+    return format_datetime(value, fmt)
+
+
+def day(value) -> str:
+    """A date in the reader's locale, month spelled out ("6 Dec 2031", "៦ ធ្នូ ២០៣១")."""
+    if value in (None, ""):
+        return "-"
+    return format_date(value, "medium")
+
+
 def error_text(err: PanelError) -> str:
     """The translated message of a service error; messages use {param} placeholders."""
     try:
@@ -103,7 +127,12 @@ def init_app(app: Flask) -> None:
     app.before_request(mfa_gate)
 
     app.jinja_env.globals.update(
-        format_datetime=format_datetime, format_decimal=format_decimal, get_locale=get_locale, nav_items=nav_items
+        format_datetime=format_datetime,
+        format_decimal=format_decimal,
+        get_locale=get_locale,
+        nav_items=nav_items,
+        when=when,
+        day=day,
     )
 
 
