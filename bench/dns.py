@@ -33,12 +33,12 @@ import dns.update
 import panel.models  # noqa: F401
 from panel import db, security
 from panel.boot import boot
+from panel.capabilities.dns import service as svc
+from panel.capabilities.dns.models import DnsKey, Zone, ZoneStatus
 from panel.config import Settings
 from panel.db import Base
-from panel.models.dns import DnsKey, Zone, ZoneStatus
 from panel.models.hosts import Host, HostRole
 from panel.models.tenants import Organization, OrgKind
-from panel.services import dns as svc
 from panel.services.actor import system_actor
 from provisioners import ansible, base
 from provisioners import lab as L

@@ -34,18 +34,20 @@ import panel.models  # noqa: F401
 from panel import db
 from panel.app import create_app
 from panel.boot import boot
+from panel.capabilities.mail import service as mail
+from panel.capabilities.mail.models import Mailbox, MailDomain
+from panel.capabilities.sites import service as sites
+from panel.capabilities.sites.models import Plan, Site, SiteAlias
 from panel.config import Settings
 from panel.db import Base
 from panel.models.audit import AuditEntry, AuditHead
 from panel.models.hosts import Host
-from panel.models.mail import Mailbox, MailDomain
-from panel.models.sites import Plan, Site, SiteAlias
 from panel.models.tenants import Membership, Organization, OrgKind, Role
 from panel.models.users import User
-from panel.services import audit, mail, sites
+from panel.services import audit
 from panel.services.actor import actor_for_user
 from tests.conftest import settings_dict
-from tests.tenants.surfaces import api_headers, web_login
+from tests.support.surfaces import api_headers, web_login
 
 PG_ADMIN = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 SITES, MAILBOXES, BIG_DOMAIN, AUDIT = 10_000, 50_000, 20_000, 100_000

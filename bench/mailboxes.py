@@ -29,26 +29,26 @@ from sqlalchemy import create_engine, select
 
 from panel import db
 from panel.boot import boot
+from panel.capabilities.dns.models import ClaimMethod, DomainClaim
+from panel.capabilities.mail import passwords as pw
+from panel.capabilities.mail import service as mail_svc
+from panel.capabilities.mail.models import MailDomain
 from panel.config import Settings
 from panel.db import Base
 from panel.jobs.runner import run_job
-from panel.models.dns import ClaimMethod, DomainClaim
 from panel.models.hosts import Host, HostRole
 from panel.models.jobs import Job, JobEvent
-from panel.models.mail import MailDomain
 from panel.models.quotas import QuotaLimit
 from panel.models.requests import Request
 from panel.models.tenants import Membership, Organization, OrgKind, Role
 from panel.models.users import User
-from panel.services import mail as mail_svc
-from panel.services import mail_passwords as pw
 from panel.services import requests
 from panel.services.actor import actor_for_user, system_actor
 from provisioners import lab as L
 from provisioners.ansible import run_playbook
 from provisioners.base import PlaybookSpec, Target
 from tests.conftest import settings_dict
-from tests.lab.clients import imap
+from tests.support.clients import imap
 
 HOST, IP = "mbench", "10.77.0.243"
 DOMAIN = "bench.gov.test"

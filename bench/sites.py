@@ -29,22 +29,22 @@ from sqlalchemy import create_engine, func, select
 
 from panel import db
 from panel.boot import boot
+from panel.capabilities.dns.models import ClaimMethod, DomainClaim
+from panel.capabilities.sites import service as sites_svc
+from panel.capabilities.sites.models import Plan, Site, SiteStatus
 from panel.config import Settings
 from panel.db import Base
 from panel.jobs import tasks
-from panel.models.dns import ClaimMethod, DomainClaim
 from panel.models.hosts import Host, HostRole
 from panel.models.quotas import QuotaLimit
-from panel.models.sites import Plan, Site, SiteStatus
 from panel.models.tenants import Membership, Organization, OrgKind, Role
 from panel.models.users import User
 from panel.services import requests
-from panel.services import sites as sites_svc
 from panel.services.actor import actor_for_user
 from provisioners import lab as L
 from provisioners import probes
 from tests.conftest import settings_dict
-from tests.lab.clients import http_get
+from tests.support.clients import http_get
 
 HOST, IP = "sb1", "10.77.0.227"
 RUNS = 5

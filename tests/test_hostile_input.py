@@ -15,7 +15,7 @@ import pytest
 from werkzeug.routing import IntegerConverter
 
 from panel.models.tenants import OrgKind, Role
-from tests.tenants.surfaces import api_headers, web_login
+from tests.support.surfaces import api_headers, web_login
 
 HOSTILE = ["", "x" * 10_000, "a\x00b", "\x01\x02\x1b[31m\r\n\t", "ក្រសួងប្រៃសណីយ៍", "{{ 7*7 }}", "; id", "../../etc/passwd"]
 BAD_INTS = [0, 2**63, 10**30]

@@ -9,15 +9,15 @@ from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 
 from panel.api import audit, orgs, tokens, users
-from panel.api import dns as dns_api
 from panel.api import hosts as hosts_api
 from panel.api import jobs as jobs_api
-from panel.api import mail as mail_api
 from panel.api import notifications as notifications_api
 from panel.api import quotas as quotas_api
 from panel.api import requests as requests_api
-from panel.api import sites as sites_api
 from panel.api.common import PROBLEM, ProblemSchema
+from panel.capabilities.dns import api as dns_api
+from panel.capabilities.mail import api as mail_api
+from panel.capabilities.sites import api as sites_api
 from panel.extensions import csrf
 
 

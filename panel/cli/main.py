@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import click
 
+from panel.capabilities.dns import cli as dns_cli
+from panel.capabilities.mail import cli as mail_cli
+from panel.capabilities.sites import cli as sites_cli
 from panel.cli import audit as audit_cli
 from panel.cli import db as db_cli
-from panel.cli import dns as dns_cli
 from panel.cli import hosts as hosts_cli
 from panel.cli import jobs as jobs_cli
 from panel.cli import lab as lab_cli
-from panel.cli import mail as mail_cli
 from panel.cli import orgs as orgs_cli
 from panel.cli import quotas as quotas_cli
 from panel.cli import requests as requests_cli
 from panel.cli import secrets as secrets_cli
 from panel.cli import serve as serve_cli
-from panel.cli import sites as sites_cli
 from panel.cli import tokens as tokens_cli
 from panel.cli import users as users_cli
 

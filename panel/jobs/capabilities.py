@@ -31,9 +31,9 @@ TEMPLATES_DIR = ROOT / "templates"
 # Domain modules that register capabilities; each domain appends its own line.
 MODULES = [
     "panel.jobs.cap_hosts",
-    "panel.jobs.cap_dns",
-    "panel.jobs.cap_sites",
-    "panel.jobs.cap_mail",
+    "panel.capabilities.dns.jobs",
+    "panel.capabilities.sites.jobs",
+    "panel.capabilities.mail.jobs",
 ]
 
 Build = tuple[dict, dict, list[Target]]  # extravars (user-derived, sent !unsafe), secrets, targets

@@ -1,16 +1,6 @@
 """SQLAlchemy models; importing this package registers every table on Base.metadata."""
 
-from panel.models import (  # noqa: F401
-    audit,
-    dns,
-    hosts,
-    jobs,
-    mail,
-    notifications,
-    quotas,
-    requests,
-    schedule,
-    sites,
-    tenants,
-    users,
-)
+from panel.capabilities.dns import models as dns  # noqa: F401
+from panel.capabilities.mail import models as mail  # noqa: F401
+from panel.capabilities.sites import models as sites  # noqa: F401
+from panel.models import audit, hosts, jobs, notifications, quotas, requests, schedule, tenants, users  # noqa: F401

@@ -83,9 +83,9 @@ _KINDS: dict[str, RequestKind] = {}
 # at import time and no domain module has to import another just for its registrations.
 MODULES = [
     "panel.services.kinds_core",
-    "panel.services.kinds_dns",
-    "panel.services.kinds_sites",
-    "panel.services.kinds_mail",
+    "panel.capabilities.dns.kinds",
+    "panel.capabilities.sites.kinds",
+    "panel.capabilities.mail.kinds",
 ]
 _loaded = False
 

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from panel import db
+from panel.capabilities.mail import service as mail
+from panel.capabilities.sites import sweeps as site_schedule
 from panel.config import Settings
 from panel.errors import PanelError
 from panel.models.schedule import ScheduledRun
-from panel.services import mail, site_schedule
 from panel.services.actor import system_actor
 from panel.services.sweeps import Swept
 

@@ -11,7 +11,12 @@ from panel.services import schedule
 
 # Services whose import registers request-transition hooks (notifications, DNS publication of a new
 # mail domain...) that must run in the worker, where jobs move requests to done or failed.
-HOOK_MODULES = ("panel.services.requests", "panel.services.mail", "panel.services.sites", "panel.services.dns")
+HOOK_MODULES = (
+    "panel.services.requests",
+    "panel.capabilities.mail.service",
+    "panel.capabilities.sites.service",
+    "panel.capabilities.dns.service",
+)
 
 
 def worker_run(settings: Settings, workers: int | None = None) -> None:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from flask import Flask, g, redirect, request, session, url_for
 
+from panel.capabilities.dns import web as dns_web
+from panel.capabilities.mail import web as mail_web
+from panel.capabilities.sites import web as sites_web
 from panel.extensions import babel, csrf, login_manager
 from panel.web import audit, auth, common, dashboard, orgs, users
-from panel.web import dns as dns_web
 from panel.web import hosts as hosts_web
 from panel.web import jobs as jobs_web
-from panel.web import mail as mail_web
 from panel.web import notifications as notifications_web
 from panel.web import quotas as quotas_web
 from panel.web import requests as requests_web
-from panel.web import sites as sites_web
 from panel.web import tokens as tokens_web
 
 BLUEPRINTS = (

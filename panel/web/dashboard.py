@@ -11,6 +11,7 @@ from flask import Blueprint, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
+from panel.capabilities.sites import service as sites_svc
 from panel.errors import PanelError
 from panel.models.tenants import Role
 from panel.services import hosts as hosts_svc
@@ -18,7 +19,6 @@ from panel.services import jobs as jobs_svc
 from panel.services import notifications as notifications_svc
 from panel.services import quotas as quotas_svc
 from panel.services import requests as requests_svc
-from panel.services import sites as sites_svc
 from panel.services.actor import Actor
 from panel.web.common import actor
 from panel.web.forms.requests import resource_label

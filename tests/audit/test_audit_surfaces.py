@@ -8,7 +8,7 @@ from sqlalchemy import text
 from panel import db
 from panel.errors import Forbidden
 from panel.services import audit, tenants
-from tests.tenants.surfaces import api_headers, web_login
+from tests.support.surfaces import api_headers, web_login
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from sqlalchemy import insert, text
 from panel import db
 from panel.models.audit import AuditEntry
 from panel.services import audit, tenants
-from tests.tenants.surfaces import cli_text
+from tests.support.surfaces import cli_text
 
 
 @pytest.fixture

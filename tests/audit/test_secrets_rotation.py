@@ -9,7 +9,7 @@ from panel.errors import Forbidden
 from panel.models.users import User
 from panel.services import secrets
 from tests.conftest import settings_dict
-from tests.tenants.surfaces import audit_count
+from tests.support.surfaces import audit_count
 
 
 def sealed_values() -> list[str]:

@@ -12,16 +12,16 @@ import pyotp
 import pytest
 
 from panel import db
-from panel.models.dns import Zone, ZoneStatus
+from panel.capabilities.dns import service as dns_svc
+from panel.capabilities.dns.models import Zone, ZoneStatus
+from panel.capabilities.sites import service as sites_svc
+from panel.capabilities.sites.models import Site, SiteStatus
 from panel.models.hosts import Host, HostRole
 from panel.models.jobs import JobEvent
-from panel.models.sites import Site, SiteStatus
 from panel.models.tenants import OrgKind, Role
-from panel.services import dns as dns_svc
 from panel.services import jobs as jobs_svc
 from panel.services import notifications as notifications_svc
 from panel.services import requests as requests_svc
-from panel.services import sites as sites_svc
 from panel.services import tenants as tenants_svc
 from panel.services.actor import system_actor
 from tests.browser.conftest import log_in

@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import select
 
 from panel import db
+from panel.capabilities.mail.models import Mailbox, MailboxStatus, MailDomain, MailDomainStatus
+from panel.capabilities.sites.models import Certificate, CertSource, Plan, Site, SiteStatus, TlsMode
 from panel.models.hosts import Host, HostRole, HostState
 from panel.models.jobs import Job
-from panel.models.mail import Mailbox, MailboxStatus, MailDomain, MailDomainStatus
 from panel.models.schedule import ScheduledRun
-from panel.models.sites import Certificate, CertSource, Plan, Site, SiteStatus, TlsMode
 from panel.services import schedule
 from panel.services.actor import system_actor
 
@@ -103,7 +103,7 @@ def test_the_cli_names_the_skipped_host(booted, two_of_each, cli):
 
 
 def test_a_follow_up_job_is_not_chained_onto_a_down_host(booted, two_of_each):
-    from panel.jobs.cap_sites import chain_job
+    from panel.capabilities.sites.jobs import chain_job
 
     with db.unit_of_work() as s:
         on_down = s.scalars(select(Site).where(Site.host_id == two_of_each["web2"])).all()

@@ -39,9 +39,9 @@ def test_ministry_gets_no_hosts_anywhere(client, webmaster, web_login, api_token
 
 def _host_holding_a_site(dc) -> int:
     from panel import db
+    from panel.capabilities.sites import service as sites_svc
+    from panel.capabilities.sites.models import Site, SiteStatus
     from panel.models.hosts import Host
-    from panel.models.sites import Site, SiteStatus
-    from panel.services import sites as sites_svc
     from panel.services.actor import system_actor
 
     plan = sites_svc.plan_create(system_actor("cli", "test"), name="basic", disk_mb=1024)

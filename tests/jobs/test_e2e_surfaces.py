@@ -17,7 +17,7 @@ from panel.models.notifications import Notification
 from panel.models.requests import Request, RequestStatus
 from panel.models.tenants import OrgKind, Role
 from tests.jobs.conftest import wait_job
-from tests.requests.fixtures import audit_rows, post_form, reload, set_policy, web_login
+from tests.support.fixtures import audit_rows, post_form, reload, set_policy, web_login
 
 pytestmark = pytest.mark.lab
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from provisioners import lab as L
+from tests.support.clients import ssh_run
 
-from .clients import ssh_run
 from .conftest import assert_lab_route
 
 pytestmark = pytest.mark.lab

@@ -7,7 +7,7 @@ import pytest
 
 from panel.models.tenants import OrgKind, Role
 from tests.perf.world import World
-from tests.tenants.surfaces import api_headers, web_login
+from tests.support.surfaces import api_headers, web_login
 
 
 @pytest.fixture

@@ -16,22 +16,22 @@ import re
 from dataclasses import dataclass, field
 
 from panel import db
+from panel.capabilities.dns.models import ClaimMethod, DomainClaim, Record, Zone, ZoneStatus
+from panel.capabilities.mail.models import MailAlias, Mailbox, MailboxStatus, MailDomain
+from panel.capabilities.sites.models import Certificate, CertSource, Plan, SftpKey, Site, SiteAlias, SiteStatus
 from panel.models.audit import AuditEntry, AuditHead
-from panel.models.dns import ClaimMethod, DomainClaim, Record, Zone, ZoneStatus
 from panel.models.hosts import Host, HostRole, HostRoleLink
 from panel.models.jobs import EventStatus, Job, JobEvent, JobHost, JobStatus
-from panel.models.mail import MailAlias, Mailbox, MailboxStatus, MailDomain
 from panel.models.notifications import Notification
 from panel.models.quotas import QuotaLimit, QuotaLimitChange, RequestQuota
 from panel.models.requests import Decision, Request, RequestApproval, RequestComment, RequestStatus
-from panel.models.sites import Certificate, CertSource, Plan, SftpKey, Site, SiteAlias, SiteStatus
 from panel.models.tenants import Membership, Organization, OrgKind, Role
 from panel.models.users import ApiToken, TokenScope, User
 from panel.services.audit import GENESIS
 
 MARKER = re.compile(r"(?<![a-z])([a-z]+)(\d{4})q(?![a-z0-9])")
 HOUR = dt.timedelta(hours=1)
-MAX_ALIASES = 20  # panel.services.sites.MAX_ALIASES (importing that module first hits an import cycle)
+MAX_ALIASES = 20  # panel.capabilities.sites.service.MAX_ALIASES (importing that module first hits an import cycle)
 
 
 def marker(kind: str, i: int) -> str:

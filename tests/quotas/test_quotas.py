@@ -15,7 +15,7 @@ from panel.models.quotas import DEFAULT_LIMITS, QuotaLimitChange, RequestQuota
 from panel.models.requests import HOLDING, Request, RequestStatus
 from panel.services import quotas, request_kinds
 from panel.services import requests as svc
-from tests.requests.fixtures import audit_rows, set_limit
+from tests.support.fixtures import audit_rows, set_limit
 
 S = RequestStatus
 

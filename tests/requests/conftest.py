@@ -1,3 +1,3 @@
 """See tests/requests/fixtures.py (shared with tests/quotas)."""
 
-from tests.requests.fixtures import *  # noqa: F403
+from tests.support.fixtures import *  # noqa: F403

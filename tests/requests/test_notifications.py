@@ -17,7 +17,7 @@ from panel.models.notifications import Notification
 from panel.services import notifications, request_kinds
 from panel.services import requests as svc
 from panel.services.request_kinds import RequestKind, require_text
-from tests.requests.fixtures import MINISTRY, set_limit
+from tests.support.fixtures import MINISTRY, set_limit
 
 
 class _SMTPHandler(socketserver.StreamRequestHandler):

@@ -9,8 +9,8 @@ import re
 from panel import db
 from panel.models.jobs import EventStatus, Job, JobEvent, JobStatus
 from panel.models.requests import RequestStatus
-from tests.requests.fixtures import post_form, reload, set_policy
 from tests.requests.test_surfaces import WidgetForm  # noqa: F401  (registers the test.widget form)
+from tests.support.fixtures import post_form, reload, set_policy
 
 S = RequestStatus
 ARGSPEC = "Validating arguments against arg spec 'main' - Vhosts, pools and files of sites"

@@ -17,7 +17,7 @@ from panel.models.requests import ApprovalMode, RequestStatus
 from panel.services import quotas, request_kinds
 from panel.services import requests as svc
 from panel.services.request_kinds import RequestKind, reject_unknown, require_text
-from tests.requests.fixtures import MINISTRY, SYSTEM, audit_rows, reload, set_limit, set_policy
+from tests.support.fixtures import MINISTRY, SYSTEM, audit_rows, reload, set_limit, set_policy
 
 S = RequestStatus
 

@@ -10,7 +10,7 @@ from wtforms.validators import InputRequired
 
 from panel.models.requests import RequestStatus
 from panel.web.forms.requests import KindForm, register_form
-from tests.requests.fixtures import audit_rows, csrf_from, post_form, reload, set_limit
+from tests.support.fixtures import audit_rows, csrf_from, post_form, reload, set_limit
 
 S = RequestStatus
 PROBLEM = "application/problem+json"

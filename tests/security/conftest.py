@@ -8,14 +8,14 @@ import pytest
 from sqlalchemy import select
 
 from panel import db, security
+from panel.capabilities.dns.models import DomainClaim, Record, Zone, ZoneStatus
+from panel.capabilities.mail.models import MailAlias, Mailbox, MailboxStatus, MailDomain, MailDomainStatus
+from panel.capabilities.sites.models import Plan, SftpKey, Site, SiteAlias, SiteStatus
 from panel.db import Base
-from panel.models.dns import DomainClaim, Record, Zone, ZoneStatus
 from panel.models.hosts import Host
 from panel.models.jobs import Job, JobStatus
-from panel.models.mail import MailAlias, Mailbox, MailboxStatus, MailDomain, MailDomainStatus
 from panel.models.notifications import Notification
 from panel.models.requests import Request, RequestStatus
-from panel.models.sites import Plan, SftpKey, Site, SiteAlias, SiteStatus
 from panel.models.tenants import OrgKind, Role
 from panel.models.users import ApiToken, TokenScope
 

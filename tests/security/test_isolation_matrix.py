@@ -12,7 +12,7 @@ import re
 import pytest
 
 from tests.security.conftest import snapshot
-from tests.tenants.surfaces import api_headers, web_login
+from tests.support.surfaces import api_headers, web_login
 
 MISSING = 987654  # an id no row has
 PARAM = re.compile(r"<(?:(\w+)(?:\(([^)]*)\))?:)?(\w+)>")

@@ -11,14 +11,14 @@ import re
 import pytest
 
 from panel import boot
+from panel.capabilities.mail import service as mail_svc
 from panel.errors import Forbidden
 from panel.models.users import TokenScope
-from panel.services import mail as mail_svc
 from panel.services import notifications as notifications_svc
 from panel.services.actor import actor_for_user
 from tests.security.conftest import snapshot
 from tests.security.test_isolation_matrix import API_BODY
-from tests.tenants.surfaces import api_headers
+from tests.support.surfaces import api_headers
 
 MUTATING = ("post", "put", "patch", "delete")
 # POSTs that only compute (checked below: a read token gets 200 and nothing changes).
@@ -111,7 +111,7 @@ def test_services_refuse_read_tokens(world):
 
 def test_auditor_cannot_store_a_dns_check_on_web_or_cli(world, app, client, cli, make):
     from panel.models.tenants import Role
-    from tests.tenants.surfaces import web_login
+    from tests.support.surfaces import web_login
 
     auditor = make.make_user(Role.AUDITOR, world.dc, username="auditor1")
     web_login(app, client, auditor)

@@ -10,7 +10,7 @@ from panel.models.jobs import Job
 from panel.models.notifications import Notification
 from panel.models.requests import Request
 from tests.security.conftest import snapshot
-from tests.tenants.surfaces import api_headers
+from tests.support.surfaces import api_headers
 
 MAILBOX_PW = "Mailbox-Secret-Pass-9431"
 

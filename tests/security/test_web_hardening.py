@@ -8,7 +8,7 @@ import pytest
 from tests.auth.conftest import csrf_from, login
 from tests.security.conftest import snapshot
 from tests.security.test_isolation_matrix import WORLD_IDS, _fill
-from tests.tenants.surfaces import web_login
+from tests.support.surfaces import web_login
 
 HOSTILE_NEXT = [
     "//evil.example",

@@ -7,7 +7,7 @@ import pytest
 from panel.errors import Conflict, Forbidden, Invalid, NotFound
 from panel.models.tenants import OrgKind
 from panel.services import tenants
-from tests.tenants.surfaces import audit_count
+from tests.support.surfaces import audit_count
 
 
 def test_admin_creates_ministry_and_department(world):

@@ -6,7 +6,7 @@ import pytest
 
 from panel import db
 from panel.models.tenants import Organization
-from tests.tenants.surfaces import api_headers, audit_count, cli_text, web_login
+from tests.support.surfaces import api_headers, audit_count, cli_text, web_login
 
 PROBLEM = "application/problem+json"
 

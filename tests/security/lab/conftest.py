@@ -10,8 +10,8 @@ from panel import db
 from panel.models.hosts import Host, HostRole
 from provisioners import lab as L
 from provisioners import probes
+from tests.capabilities.sites.conftest import consumer, world  # noqa: F401  (fixtures)
 from tests.lab.conftest import assert_lab_route, own_lab_hosts
-from tests.sites.conftest import consumer, world  # noqa: F401  (fixtures)
 
 SEC_HOSTS = {"sec1": "10.77.0.237"}
 

@@ -15,14 +15,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
+from panel.capabilities.sites import service as sites_svc
 from panel.services import requests  # noqa: F401  (first: sites imports back into it)
-from panel.services import sites as sites_svc
 from provisioners import lab as L
 from provisioners import probes
-from tests.lab.clients import http_get
+from tests.capabilities.sites.conftest import wait_for
+from tests.capabilities.sites.test_lab_sites import create_site, site_row
 from tests.security.lab.conftest import SEC_HOSTS
-from tests.sites.conftest import wait_for
-from tests.sites.test_lab_sites import create_site, site_row
+from tests.support.clients import http_get
 
 IP = SEC_HOSTS["sec1"]
 

@@ -1,0 +1,255 @@
+"""DNS capabilities (dns.server_setup, zone.create, zone.delete) and the live path to BIND.
+
+The playbooks set BIND up and add or remove zones. Records never go through Ansible: they are
+planned and sent by provisioners.dns (AXFR + one RFC 2136 update), which takes ~0.1 s for 1,000
+records where a playbook run takes seconds. The services reach that path through `zone_plan` and
+`zone_converge` here, because only the jobs layer may import provisioners.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from panel import security
+from panel.capabilities.dns.models import DnsKey, Record, RecordState, Zone, ZoneStatus
+from panel.db import utcnow
+from panel.errors import Conflict, PanelError
+from panel.jobs.capabilities import Capability, host_targets, job_secrets, register, settings, source_address
+from panel.models.hosts import Host
+from panel.models.jobs import Job
+from panel.models.quotas import RequestQuota
+from provisioners import dns as D
+from provisioners.base import Result
+
+SOA_TTL = 3600
+
+
+# ---- the live path (called by services.dns) --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: Host
+    server: D.Server
+    tsig: D.Tsig
+
+
+def primary_host(session: Session) -> Host:
+    name = settings().dns.primary_host
+    host = session.scalars(select(Host).where(Host.name == name)).first() if name else None
+    if host is None:
+        raise Conflict(
+            "dns.not_configured",
+            "No DNS server is configured (settings dns.primary_host: {name}).",
+            name=name or "empty",
+        )
+    return host
+
+
+def endpoint(session: Session) -> Endpoint:
+    host = primary_host(session)
+    key = session.scalars(select(DnsKey).where(DnsKey.name == settings().dns.key_name)).first()
+    if key is None:
+        raise Conflict("dns.no_key", "The DNS server has not been set up yet (no TSIG key): run dns server-setup.")
+    tsig = D.Tsig(key.name, security.unseal(key.secret_sealed), key.algorithm)
+    return Endpoint(host, D.Server(host.address, source=source_address(host.address) or None), tsig)
+
+
+def wanted_of(records: list[Record]) -> tuple[list[D.Rec], set[tuple[str, str, str]]]:
+    """Rows -> (records wanted on the server, every key govhost owns there, wanted or not)."""
+    wanted, owned = [], set()
+    for r in records:
+        rec = D.rec(r.name, r.rtype, r.data, r.ttl)
+        owned.add(rec.key)
+        if r.state == RecordState.PRESENT:
+            wanted.append(rec)
+    return wanted, owned
+
+
+_ERRORS = {
+    D.Unreachable: ("dns.unreachable", 503),
+    D.AuthFailed: ("dns.tsig_rejected", 502),
+    D.Refused: ("dns.refused", 502),
+    D.Stale: ("dns.zone_changed", 409),
+    D.NotConfirmed: ("dns.not_confirmed", 502),
+}
+
+
+def _panel_error(e: D.DnsError) -> PanelError:
+    key, status = _ERRORS.get(type(e), ("dns.failed", 502))
+    return PanelError(key, "{detail}", status=status, detail=str(e))
+
+
+def zone_plan(ep: Endpoint, zone: Zone, records: list[Record], force: bool = False) -> D.Plan:
+    wanted, owned = wanted_of(records)
+    try:
+        return D.live_plan(ep.server, ep.tsig, zone.name, wanted, owned, force)
+    except D.DnsError as e:
+        raise _panel_error(e) from None
+
+
+def zone_converge(
+    ep: Endpoint, zone: Zone, records: list[Record], *, force: bool = False, dry_run: bool = False
+) -> D.Applied:
+    wanted, owned = wanted_of(records)
+    try:
+        return D.converge(ep.server, ep.tsig, zone.name, wanted, owned, force=force, dry_run=dry_run)
+    except D.DnsError as e:
+        raise _panel_error(e) from None
+
+
+def mark_applied(session: Session, zone: Zone, records: list[Record], serial: int) -> None:
+    """BIND confirmed the update: present rows are applied, removed rows are gone. Two set-based
+    statements, not one per row (a 1,000-record publish would otherwise flush 1,000 UPDATEs)."""
+    now = utcnow()
+    session.execute(
+        delete(Record).where(Record.zone_id == zone.id, Record.state == RecordState.ABSENT),
+        execution_options={"synchronize_session": False},
+    )
+    session.execute(
+        update(Record)
+        .where(Record.zone_id == zone.id, Record.state == RecordState.PRESENT, Record.applied_at.is_(None))
+        .values(applied_at=now),
+        execution_options={"synchronize_session": False},
+    )
+    for r in records:  # keep the loaded objects truthful for the caller without another query
+        if r.state == RecordState.ABSENT:
+            session.expunge(r)
+        elif r.applied_at is None:
+            session.expire(r, ["applied_at"])
+    zone.serial, zone.applied_at, zone.last_error = serial, now, ""
+
+
+# ---- job capabilities ---------------------------------------------------------------------------
+
+
+def nameservers(zone_name: str, host: Host) -> tuple[list[str], list[dict]]:
+    """NS names of a new zone and glue for in-zone ones; default: ns1.<zone> at the primary's address."""
+    names = [n.rstrip(".").lower() for n in settings().dns.nameservers] or [f"ns1.{zone_name}"]
+    glue = [
+        {"name": n, "address": host.address}
+        for n in names
+        if (n == zone_name or n.endswith("." + zone_name)) and n.split(".")[0] == "ns1"
+    ]
+    return names, glue
+
+
+def _server_build(job: Job, session: Session):
+    p = job.params
+    extravars = {
+        "bind_server_key_name": p["key_name"],
+        "bind_server_key_algorithm": p["algorithm"],
+        "bind_server_secondaries": list(p.get("secondaries", [])),
+    }
+    secret = _job_secret(job)
+    return extravars, {"tsig_secret": secret}, host_targets(job, session)
+
+
+def _job_secret(job: Job) -> str:
+    secret = job_secrets(job).get("tsig_secret", "")
+    if not secret:
+        raise Conflict("dns.no_key", "The server setup job carries no TSIG secret.")
+    return secret
+
+
+def _zone(job: Job, session: Session) -> Zone:
+    zone = session.get(Zone, job.params["zone_id"])
+    if zone is None:
+        raise Conflict("dns.zone_gone", "The zone of this job no longer exists.")
+    return zone
+
+
+def _zone_create_build(job: Job, session: Session):
+    zone = _zone(job, session)
+    targets = host_targets(job, session)
+    host = session.get(Host, job.host_ids[0])
+    names, glue = nameservers(zone.name, host)
+    extravars = {
+        "zone_name": zone.name,
+        "zone_nameservers": names,
+        "zone_glue": glue,
+        "zone_hostmaster": f"hostmaster.{zone.name}",
+        "zone_ttl": settings().dns.default_ttl,
+        "bind_zone_key_name": settings().dns.key_name,
+    }
+    return extravars, {}, targets
+
+
+def _zone_delete_build(job: Job, session: Session):
+    return {"zone_name": job.params["zone_name"]}, {}, host_targets(job, session)
+
+
+def _zone_created(job: Job, session: Session, result: Result) -> None:
+    zone = _zone(job, session)
+    zone.move_to(ZoneStatus.ACTIVE)
+    zone.host_id = job.host_ids[0]
+    records = list(session.scalars(select(Record).where(Record.zone_id == zone.id)))
+    try:  # records asked for while the zone was pending go out now; if not, `dns apply` later
+        ep = endpoint(session)
+        done = zone_converge(ep, zone, records)
+        mark_applied(session, zone, records, done.serial_after)
+    except PanelError as e:
+        zone.last_error = e.text()[:1000]
+
+
+def _zone_create_failed(job: Job, session: Session, result: Result) -> None:
+    zone = session.get(Zone, job.params["zone_id"])
+    if zone is not None and zone.status == ZoneStatus.PENDING:
+        zone.move_to(ZoneStatus.FAILED)
+        zone.last_error = (result.explanation or "zone creation failed")[:1000]
+
+
+def _zone_deleted(job: Job, session: Session, result: Result) -> None:
+    zone = session.get(Zone, job.params["zone_id"])
+    if zone is None:
+        return
+    if zone.request_id:
+        session.execute(
+            update(RequestQuota)
+            .where(RequestQuota.request_id == zone.request_id, RequestQuota.released_at.is_(None))
+            .values(released_at=utcnow())
+        )
+    session.delete(zone)
+
+
+def _zone_delete_failed(job: Job, session: Session, result: Result) -> None:
+    zone = session.get(Zone, job.params["zone_id"])
+    if zone is not None and zone.status == ZoneStatus.DELETING:
+        zone.move_to(ZoneStatus.ACTIVE)
+        zone.last_error = (result.explanation or "zone deletion failed")[:1000]
+
+
+register(
+    Capability(
+        "dns.server_setup",
+        "dns_server.yml",
+        _server_build,
+        timeout_s=600,
+        description="Install and configure BIND as govhost's primary DNS server",
+    )
+)
+register(
+    Capability(
+        "zone.create",
+        "zone_create.yml",
+        _zone_create_build,
+        on_success=_zone_created,
+        on_failure=_zone_create_failed,
+        timeout_s=300,
+        description="Add a zone to BIND",
+    )
+)
+register(
+    Capability(
+        "zone.delete",
+        "zone_delete.yml",
+        _zone_delete_build,
+        on_success=_zone_deleted,
+        on_failure=_zone_delete_failed,
+        timeout_s=300,
+        description="Remove a zone from BIND",
+    )
+)

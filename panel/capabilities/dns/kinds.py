@@ -1,0 +1,137 @@
+"""Request kinds zone.create and zone.delete: a ministry asks, the data center approves (policy),
+the quota dns_zones is held while the zone exists, and the approval submits the zone job.
+
+Importing this module registers both kinds (services.dns imports it).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from panel import db
+from panel.capabilities.dns import claims as dns_claims
+from panel.capabilities.dns import rules as R
+from panel.capabilities.dns.jobs import primary_host
+from panel.capabilities.dns.models import Zone, ZoneStatus
+from panel.errors import Conflict, Forbidden, NotFound
+from panel.models.requests import ApprovalMode, Request
+from panel.models.tenants import Organization, Role
+from panel.services import jobs
+from panel.services.actor import Actor
+from panel.services.request_kinds import N_, RequestKind, register, reject_unknown, require_int
+
+WHO = frozenset({Role.ORG_ADMIN, Role.WEBMASTER, Role.OPERATOR, Role.ADMIN})
+
+
+def _create_validate(actor: Actor, org: Organization, payload: dict) -> dict:
+    reject_unknown(payload, {"name"})
+    name = R.clean_domain(payload.get("name"), "name")
+    s = db.session()
+    if s.scalars(select(Zone.id).where(Zone.name == name)).first() is not None:
+        raise Conflict("dns.zone_exists", "The zone {name} is hosted here already.", field="name", name=name)
+    if not actor.is_staff and not dns_claims.domain_verified(org.id, name):
+        raise Forbidden(
+            "dns.domain_unverified",
+            "{fqdn} is not a verified domain of your ministry: claim and verify it first.",
+            field="name",
+            fqdn=name,
+        )
+    return {"name": name}
+
+
+def _place(session: Session, org: Organization, payload: dict) -> int | None:
+    return primary_host(session).id
+
+
+def _create_start(actor: Actor, request: Request) -> list:
+    s = db.session()
+    zone = s.scalars(select(Zone).where(Zone.request_id == request.id)).first()
+    if zone is None:
+        zone = Zone(org_id=request.org_id, name=request.payload["name"], request_id=request.id)
+        s.add(zone)
+        s.flush()
+    elif zone.status == ZoneStatus.FAILED:
+        zone.move_to(ZoneStatus.PENDING)
+    host_id = request.target_host_id or primary_host(s).id
+    return [
+        jobs.job_submit(
+            actor,
+            kind="zone.create",
+            org_id=request.org_id,
+            host_ids=[host_id],
+            params={"zone_id": zone.id},
+            request_id=request.id,
+        )
+    ]
+
+
+def _zone_of(payload: dict, org: Organization | None = None) -> Zone:
+    zone = db.session().get(Zone, payload["zone_id"])
+    if zone is None or (org is not None and zone.org_id != org.id):
+        raise NotFound("dns_zone.not_found", "Not found.", field="zone_id", id=str(payload["zone_id"]))
+    return zone
+
+
+def _delete_validate(actor: Actor, org: Organization, payload: dict) -> dict:
+    reject_unknown(payload, {"zone_id"})
+    zone_id = require_int(payload, "zone_id", minimum=1, maximum=2**63 - 1)
+    zone = _zone_of({"zone_id": zone_id}, org)
+    if zone.status not in (ZoneStatus.ACTIVE, ZoneStatus.FAILED):
+        raise Conflict(
+            "dns.zone_busy",
+            "The zone {name} is {status}; wait until it is done.",
+            name=zone.name,
+            status=zone.status.value,
+        )
+    return {"zone_id": zone.id, "name": zone.name}
+
+
+def _delete_start(actor: Actor, request: Request) -> list:
+    zone = _zone_of(request.payload)
+    zone.move_to(ZoneStatus.DELETING)
+    host_id = zone.host_id or primary_host(db.session()).id
+    return [
+        jobs.job_submit(
+            actor,
+            kind="zone.delete",
+            org_id=request.org_id,
+            host_ids=[host_id],
+            params={"zone_id": zone.id, "zone_name": zone.name},
+            request_id=request.id,
+        )
+    ]
+
+
+def _delete_retry(actor: Actor, request: Request) -> list:
+    zone = _zone_of(request.payload)
+    if zone.status == ZoneStatus.ACTIVE:
+        return _delete_start(actor, request)
+    return []
+
+
+ZONE_CREATE = register(
+    RequestKind(
+        name="zone.create",
+        label=N_("DNS zone"),
+        who_may_request=WHO,
+        validate=_create_validate,
+        quota=lambda payload: {"dns_zones": 1},
+        place=_place,
+        on_approve=_create_start,
+        describe=lambda payload: f"zone {payload['name']}",
+        default_policy=ApprovalMode.ONE,
+    )
+)
+ZONE_DELETE = register(
+    RequestKind(
+        name="zone.delete",
+        label=N_("Delete a DNS zone"),
+        who_may_request=WHO,
+        validate=_delete_validate,
+        on_approve=_delete_start,
+        on_retry=_delete_retry,
+        describe=lambda payload: f"delete zone {payload['name']}",
+        default_policy=ApprovalMode.ONE,
+    )
+)

@@ -1,0 +1,232 @@
+"""`govhost mail ...`: mail domains, mailboxes (batches from CSV), aliases, DNS status, mail hosts.
+
+Passwords are read from a prompt or a CSV file, never from the command line (it shows in `ps`
+and shell history).
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from panel.capabilities.mail import service as mail_svc
+from panel.cli.common import cli_actor, command, console, print_swept
+from panel.services import auth as auth_svc
+
+AS = click.option("--as", "as_user", default=None, help="Act as this user (their rights) instead of root's.")
+
+
+def acting(as_user: str | None):
+    return auth_svc.actor_by_username(as_user, surface="cli") if as_user else cli_actor()
+
+
+def _asked(req) -> None:
+    console.print(f"request #{req.id} ({req.kind}) {req.status.value}: {req.summary}", markup=False)
+
+
+@click.group()
+def mail() -> None:
+    """Mail domains, mailboxes and aliases."""
+
+
+@mail.command("domains")
+@click.option("--page", default=1, type=int)
+@AS
+@command
+def domains(page: int, as_user: str | None) -> None:
+    """List mail domains."""
+    result = mail_svc.mail_domain_list(acting(as_user), page=page)
+    table = Table("id", "domain", "status", "forwarding", "on suspend", "DNS")
+    for d in result.items:
+        dns = ", ".join(f"{k}: {v}" for k, v in sorted(d.dns_status.items())) or "-"
+        table.add_row(
+            str(d.id),
+            d.name,
+            d.status.value,
+            "external" if d.external_forwarding else "internal",
+            d.on_suspend.value,
+            dns,
+        )
+    console.print(table)
+    console.print(f"page {result.page} of {result.pages}, {result.total} domains")
+
+
+@mail.command("domain-add")
+@click.argument("name")
+@click.option("--org", "org_id", required=True, type=int, help="Ministry id.")
+@click.option("--contact", required=True, help="Where postmaster@ and abuse@ deliver.")
+@click.option("--external-forwarding/--no-external-forwarding", default=False)
+@click.option("--on-suspend", type=click.Choice(["defer", "reject"]), default="defer")
+@click.option("--quota", "quota_mb", default=1024, type=int, help="Default mailbox size (MB).")
+@AS
+@command
+def domain_add(name, org_id, contact, external_forwarding, on_suspend, quota_mb, as_user) -> None:
+    """Ask for mail for NAME (a verified domain of the ministry)."""
+    _asked(
+        mail_svc.mail_domain_create(
+            acting(as_user),
+            org_id=org_id,
+            name=name,
+            contact=contact,
+            external_forwarding=external_forwarding,
+            on_suspend=on_suspend,
+            default_quota_mb=quota_mb,
+        )
+    )
+
+
+@mail.command("dns-check")
+@click.argument("domain")
+@AS
+@command
+def dns_check(domain: str, as_user: str | None) -> None:
+    """Ask the resolver for the domain's MX, SPF, DKIM and DMARC records."""
+    a = acting(as_user)
+    d = mail_svc.mail_domain_dns_check(a, domain_id=mail_svc.mail_domain_by_name(a, domain).id)
+    for rec, status in sorted(d.dns_status.items()):
+        console.print(f"{status:8} {rec}", markup=False)
+
+
+@mail.command("mailboxes")
+@click.argument("domain")
+@click.option("--page", default=1, type=int)
+@AS
+@command
+def mailboxes(domain: str, page: int, as_user: str | None) -> None:
+    """List the mailboxes of DOMAIN with their use of quota."""
+    a = acting(as_user)
+    result = mail_svc.mailbox_list(a, domain_id=mail_svc.mail_domain_by_name(a, domain).id, page=page)
+    table = Table("id", "address", "status", "used / quota (MB)")
+    for m in result.items:
+        table.add_row(str(m.id), m.address, m.status.value, f"{m.used_mb} / {m.quota_mb}")
+    console.print(table)
+    console.print(f"page {result.page} of {result.pages}, {result.total} mailboxes")
+
+
+def _read_csv(path: Path) -> list[dict]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = [r for r in csv.reader(fh) if r and not r[0].startswith("#")]
+    return [
+        {"local_part": r[0], "password": r[1] if len(r) > 1 else "", "display_name": r[2] if len(r) > 2 else ""}
+        for r in rows
+    ]
+
+
+@mail.command("create")
+@click.argument("domain")
+@click.argument("local_part", required=False)
+@click.option(
+    "--csv",
+    "csv_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Many mailboxes: lines of local_part,password[,display name] (one request, one job).",
+)
+@click.option("--quota", "quota_mb", default=None, type=int, help="MB each (default: the domain's).")
+@AS
+@command
+def create(domain, local_part, csv_file, quota_mb, as_user) -> None:
+    """Create LOCAL_PART@DOMAIN (password prompted), or a batch from --csv."""
+    a = acting(as_user)
+    dom = mail_svc.mail_domain_by_name(a, domain)
+    if csv_file:
+        boxes = _read_csv(csv_file)
+    elif local_part:
+        boxes = [
+            {"local_part": local_part, "password": click.prompt("Password", hide_input=True, confirmation_prompt=True)}
+        ]
+    else:
+        raise click.UsageError("give LOCAL_PART or --csv FILE")
+    _asked(mail_svc.mailbox_create(a, domain_id=dom.id, mailboxes=boxes, quota_mb=quota_mb))
+
+
+@mail.command("password")
+@click.argument("address")
+@AS
+@command
+def password(address: str, as_user: str | None) -> None:
+    """Set a new password for ADDRESS (prompted)."""
+    a = acting(as_user)
+    box = mail_svc.mailbox_by_address(a, address)
+    secret = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    _asked(mail_svc.mailbox_password_set(a, mailbox_id=box.id, password=secret))
+
+
+@mail.command("quota")
+@click.argument("address")
+@click.argument("quota_mb", type=int)
+@AS
+@command
+def quota(address: str, quota_mb: int, as_user: str | None) -> None:
+    """Change the size of ADDRESS's mailbox."""
+    a = acting(as_user)
+    _asked(mail_svc.mailbox_quota_set(a, mailbox_id=mail_svc.mailbox_by_address(a, address).id, quota_mb=quota_mb))
+
+
+def _simple(name: str, fn, doc: str):
+    @mail.command(name, help=doc)
+    @click.argument("address")
+    @AS
+    @command
+    def run(address: str, as_user: str | None) -> None:
+        a = acting(as_user)
+        _asked(fn(a, mailbox_id=mail_svc.mailbox_by_address(a, address).id))
+
+    return run
+
+
+suspend = _simple("suspend", mail_svc.mailbox_suspend, "Suspend ADDRESS: no login; mail deferred or rejected.")
+unsuspend = _simple("unsuspend", mail_svc.mailbox_unsuspend, "Reactivate a suspended ADDRESS.")
+delete = _simple("delete", mail_svc.mailbox_delete, "Delete ADDRESS (its mail is archived on the host).")
+
+
+@mail.command("alias-add")
+@click.argument("domain")
+@click.argument("source")
+@click.argument("destinations", nargs=-1, required=True)
+@AS
+@command
+def alias_add(domain: str, source: str, destinations: tuple[str, ...], as_user: str | None) -> None:
+    """SOURCE@DOMAIN delivers to DESTINATIONS (outside addresses only where the policy allows)."""
+    a = acting(as_user)
+    dom = mail_svc.mail_domain_by_name(a, domain)
+    _asked(mail_svc.alias_create(a, domain_id=dom.id, source=source, destinations=list(destinations)))
+
+
+@mail.command("alias-delete")
+@click.argument("alias_id", type=int)
+@AS
+@command
+def alias_delete(alias_id: int, as_user: str | None) -> None:
+    """Remove an alias."""
+    _asked(mail_svc.alias_delete(acting(as_user), alias_id=alias_id))
+
+
+@mail.command("server-setup")
+@click.argument("host_id", type=int)
+@AS
+@command
+def server_setup(host_id: int, as_user: str | None) -> None:
+    """(Re)build a mail host: postfix, dovecot, opendkim, TLS, webmail (data-center staff)."""
+    job = mail_svc.mail_server_setup(acting(as_user), host_id=host_id)
+    console.print(f"job #{job.id} {job.kind} {job.status.value}", markup=False)
+
+
+@mail.command("usage")
+@AS
+@command
+def usage(as_user: str | None) -> None:
+    """Read mailbox usage from every mail host now: one job per host (what the schedule runs)."""
+    jobs = mail_svc.mail_usage_collect(acting(as_user))
+    print_swept(jobs, "usage")
+
+
+@mail.command("ca")
+@AS
+@command
+def ca(as_user: str | None) -> None:
+    """Print the certificate of govhost's mail CA (users install it in their mail apps)."""
+    sys.stdout.write(mail_svc.mail_ca_pem(acting(as_user)))

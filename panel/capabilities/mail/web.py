@@ -1,0 +1,241 @@
+"""Mail pages: domains (with live DNS status), mailboxes with usage against quota, aliases, and
+the forms that file requests. Every change is a request; passwords go only into its secrets."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import login_required
+from wtforms.fields.choices import SelectChoice
+
+from panel.capabilities.mail import service as mail_svc
+from panel.capabilities.mail.forms import AliasForm, ConfirmForm, DomainForm, MailboxesForm, PasswordForm, QuotaForm
+from panel.errors import PanelError
+from panel.services import requests as requests_svc
+from panel.web.auth import no_store
+from panel.web.common import actor, apply_error, error_text, nav, page_args
+
+bp = Blueprint("mail", __name__, url_prefix="/mail", template_folder="templates")
+
+nav("mail.index", _l("Mail"))
+
+
+def _filed(req) -> Response:
+    flash(_("Request #%(id)s filed (%(status)s).", id=req.id, status=req.status.value), "success")
+    return redirect(url_for("requests.detail", request_id=req.id))
+
+
+def _submit(form, call, template: str, strip=None, **ctx):
+    """Validate, call the service, or re-render with the error beside its field (422);
+    `strip(form)` removes what must not be sent back (passwords) before re-rendering."""
+    status = 200
+    if form.validate_on_submit():
+        try:
+            return _filed(call())
+        except PanelError as err:
+            apply_error(form, err)
+            status = err.status
+    elif request.method == "POST":
+        status = 422
+    if strip is not None and request.method == "POST":
+        strip(form)
+    return render_template(template, form=form, **ctx), status
+
+
+@bp.get("/")
+@login_required
+def index():
+    page, per_page = page_args()
+    result = mail_svc.mail_domain_list(actor(), page=page, per_page=per_page)
+    counts = mail_svc.mailbox_counts(actor(), [d.id for d in result.items])
+    return render_template("mail/domains.html", page=result, counts=counts)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+def domain_new():
+    form = DomainForm()
+    form.org_id.choices = [SelectChoice(o.id, o.name) for o in requests_svc.request_orgs(actor())]
+    return _submit(
+        form,
+        lambda: mail_svc.mail_domain_create(
+            actor(),
+            org_id=form.org_id.data,
+            name=form.name.data,
+            contact=form.contact.data,
+            external_forwarding=form.external_forwarding.data,
+            on_suspend=form.on_suspend.data,
+            default_quota_mb=form.default_quota_mb.data,
+        ),
+        "mail/domain_new.html",
+    )
+
+
+@bp.get("/domains/<int:domain_id>")
+@login_required
+def domain(domain_id: int):
+    dom = mail_svc.mail_domain_get(actor(), domain_id)
+    page, per_page = page_args()
+    boxes = mail_svc.mailbox_list(actor(), domain_id=dom.id, page=page, per_page=per_page)
+    aliases = mail_svc.alias_list(actor(), domain_id=dom.id, per_page=200)
+    return render_template(
+        "mail/domain.html",
+        dom=dom,
+        boxes=boxes,
+        aliases=aliases,
+        confirm=ConfirmForm(),
+        host=mail_svc.mail_host_name(actor(), dom),
+    )
+
+
+@bp.post("/domains/<int:domain_id>/dns-check")
+@login_required
+def dns_check(domain_id: int):
+    if ConfirmForm().validate_on_submit():
+        try:
+            mail_svc.mail_domain_dns_check(actor(), domain_id=domain_id)
+        except PanelError as err:
+            flash(error_text(err), "error")
+    return redirect(url_for("mail.domain", domain_id=domain_id))
+
+
+def _parse_entries(text: str) -> list[dict]:
+    rows = []
+    for line in (text or "").splitlines():
+        if line.strip():
+            parts = [p.strip() for p in line.split(",", 2)]
+            rows.append(
+                {
+                    "local_part": parts[0],
+                    "password": parts[1] if len(parts) > 1 else "",
+                    "display_name": parts[2] if len(parts) > 2 else "",
+                }
+            )
+    return rows
+
+
+@bp.route("/domains/<int:domain_id>/mailboxes/new", methods=["GET", "POST"])
+@login_required
+def mailboxes_new(domain_id: int):
+    dom = mail_svc.mail_domain_get(actor(), domain_id)
+    form = MailboxesForm()
+    entries = _parse_entries(form.entries.data)
+    result = _submit(
+        form,
+        lambda: mail_svc.mailbox_create(actor(), domain_id=dom.id, quota_mb=form.quota_mb.data, mailboxes=entries),
+        "mail/mailboxes_new.html",
+        strip=_without_passwords,
+        dom=dom,
+    )
+    if isinstance(result, tuple):  # the form again: without the passwords, and never cached
+        return no_store(result[0]), result[1]
+    return result
+
+
+def _without_passwords(form) -> None:
+    form.entries.data = "\n".join(
+        ",".join([e["local_part"], "", e["display_name"]]).rstrip(",") for e in _parse_entries(form.entries.data)
+    )
+
+
+@bp.route("/domains/<int:domain_id>/aliases/new", methods=["GET", "POST"])
+@login_required
+def alias_new(domain_id: int):
+    dom = mail_svc.mail_domain_get(actor(), domain_id)
+    form = AliasForm()
+    return _submit(
+        form,
+        lambda: mail_svc.alias_create(
+            actor(), domain_id=dom.id, source=form.source.data, destinations=form.destinations.data
+        ),
+        "mail/alias_new.html",
+        dom=dom,
+    )
+
+
+@bp.post("/aliases/<int:alias_id>/delete")
+@login_required
+def alias_delete(alias_id: int):
+    alias = mail_svc.alias_get(actor(), alias_id)
+    if not ConfirmForm().validate_on_submit():
+        return redirect(url_for("mail.domain", domain_id=alias.domain_id))
+    try:
+        return _filed(mail_svc.alias_delete(actor(), alias_id=alias.id))
+    except PanelError as err:
+        flash(error_text(err), "error")
+        return redirect(url_for("mail.domain", domain_id=alias.domain_id))
+
+
+@bp.route("/mailboxes/<int:mailbox_id>", methods=["GET"])
+@login_required
+def mailbox(mailbox_id: int):
+    box = mail_svc.mailbox_get(actor(), mailbox_id)
+    return render_template(
+        "mail/mailbox.html",
+        box=box,
+        quota=QuotaForm(quota_mb=box.quota_mb),
+        password=PasswordForm(),
+        confirm=ConfirmForm(),
+    )
+
+
+@bp.post("/mailboxes/<int:mailbox_id>/quota")
+@login_required
+def mailbox_quota(mailbox_id: int):
+    box = mail_svc.mailbox_get(actor(), mailbox_id)
+    form = QuotaForm()
+    return _submit(
+        form,
+        lambda: mail_svc.mailbox_quota_set(actor(), mailbox_id=box.id, quota_mb=form.quota_mb.data),
+        "mail/mailbox.html",
+        box=box,
+        quota=form,
+        password=PasswordForm(),
+        confirm=ConfirmForm(),
+    )
+
+
+@bp.post("/mailboxes/<int:mailbox_id>/password")
+@login_required
+def mailbox_password(mailbox_id: int):
+    box = mail_svc.mailbox_get(actor(), mailbox_id)
+    form = PasswordForm(prefix="")
+    return _submit(
+        form,
+        lambda: mail_svc.mailbox_password_set(actor(), mailbox_id=box.id, password=form.password.data),
+        "mail/mailbox.html",
+        box=box,
+        quota=QuotaForm(quota_mb=box.quota_mb),
+        password=form,
+        confirm=ConfirmForm(),
+    )
+
+
+ACTIONS = {
+    "suspend": mail_svc.mailbox_suspend,
+    "unsuspend": mail_svc.mailbox_unsuspend,
+    "delete": mail_svc.mailbox_delete,
+}
+
+
+@bp.post("/mailboxes/<int:mailbox_id>/<any(suspend, unsuspend, delete):action>")
+@login_required
+def mailbox_action(mailbox_id: int, action: str):
+    box = mail_svc.mailbox_get(actor(), mailbox_id)
+    if ConfirmForm().validate_on_submit():
+        try:
+            return _filed(ACTIONS[action](actor(), mailbox_id=box.id))
+        except PanelError as err:
+            flash(error_text(err), "error")
+    return redirect(url_for("mail.mailbox", mailbox_id=box.id))
+
+
+@bp.get("/ca.pem")
+@login_required
+def ca_pem():
+    return Response(
+        mail_svc.mail_ca_pem(actor()),
+        mimetype="application/x-pem-file",
+        headers={"Content-Disposition": "attachment; filename=govhost-mail-ca.pem"},
+    )

@@ -1,0 +1,225 @@
+"""/api/v1/sites: websites, their requests (create, plan, aliases, suspend, delete, certificate),
+SFTP keys, and operators' custom directives. Same service calls as the web UI and the CLI."""
+
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from panel.api.common import PageArgs, actor, authenticated, page_body, text
+from panel.capabilities.sites import service as sites_svc
+from panel.capabilities.sites.models import SiteStatus
+from panel.services import quotas as quotas_svc
+
+blp = Blueprint("api_sites", __name__, url_prefix="/sites", description="Websites (nginx + PHP-FPM + TLS)")
+
+_TEXT = text(max=1000)
+
+
+class CertificateSchema(Schema):
+    source = fields.Function(lambda c: c.source.value)
+    names = fields.List(fields.String())
+    issuer = fields.String()
+    fingerprint = fields.String()
+    not_before = fields.DateTime()
+    not_after = fields.DateTime()
+
+
+class SftpKeySchema(Schema):
+    id = fields.Integer()
+    fingerprint = fields.String()
+    comment = fields.String()
+    created_by_name = fields.String()
+    created_at = fields.DateTime()
+
+
+class SiteSchema(Schema):
+    id = fields.Integer()
+    org_id = fields.Integer()
+    fqdn = fields.String()
+    aliases = fields.Function(lambda s: s.alias_names)
+    php_version = fields.String()
+    plan = fields.Function(lambda s: s.plan.name)
+    status = fields.Function(lambda s: s.status.value)
+    tls_mode = fields.Function(lambda s: s.tls_mode.value)
+    system_user = fields.String()
+    disk_used_mb = fields.Float()
+    disk_limit_mb = fields.Function(lambda s: s.plan.disk_mb)
+    disk_measured_at = fields.DateTime(allow_none=True)
+    last_error = fields.String()
+    certificate = fields.Function(lambda s: CertificateSchema().dump(s.certificate) if s.certificate else None)
+    sftp_keys = fields.List(fields.Nested(SftpKeySchema))
+    created_at = fields.DateTime()
+
+
+class DiskBudgetSchema(Schema):
+    """The ministry's disk_mb budget: MB allocated (plans of its sites and open requests) and its limit."""
+
+    used_mb = fields.Integer(attribute="used")
+    limit_mb = fields.Integer(attribute="limit")
+
+
+class SiteDetailSchema(SiteSchema):
+    disk_budget = fields.Nested(DiskBudgetSchema)
+
+
+class SiteDetail:
+    """A site with its ministry's disk budget, read by SiteDetailSchema (the site's own fields pass through)."""
+
+    def __init__(self, site, budget: quotas_svc.QuotaRow) -> None:
+        self.site, self.disk_budget = site, budget
+
+    def __getattr__(self, name: str):
+        return getattr(self.site, name)
+
+
+class PlanSchema(Schema):
+    name = fields.String()
+    disk_mb = fields.Integer()
+    memory_mb = fields.Integer()
+    max_children = fields.Integer()
+    upload_mb = fields.Integer()
+    max_execution_s = fields.Integer()
+
+
+class RequestOutSchema(Schema):
+    id = fields.Integer()
+    kind = fields.String()
+    status = fields.Function(lambda r: r.status.value)
+    summary = fields.String()
+
+
+class SiteListArgs(PageArgs):
+    status = fields.String(validate=validate.OneOf([s.value for s in SiteStatus]))
+    org_id = fields.Integer()
+
+
+class SiteCreateSchema(Schema):
+    # Lengths only; the service validates names (IDNA, ownership, uniqueness) with precise keys.
+    org_id = fields.Integer(load_default=None, allow_none=True)
+    fqdn = fields.String(required=True, validate=_TEXT)
+    aliases = fields.List(fields.String(validate=_TEXT), load_default=list, validate=validate.Length(max=50))
+    plan = fields.String(required=True, validate=text(max=100))
+    php_version = fields.String(load_default="", validate=text(max=20))
+    tls = fields.String(load_default="acme", validate=text(max=20))
+    host_id = fields.Integer(load_default=None, allow_none=True)
+
+
+class SiteActionSchema(Schema):
+    action = fields.String(
+        required=True,
+        validate=validate.OneOf(["change_plan", "alias_add", "alias_remove", "suspend", "unsuspend", "delete"]),
+    )
+    plan = fields.String(validate=text(max=100))
+    alias = fields.String(validate=_TEXT)
+
+
+class CertUploadSchema(Schema):
+    certificate = fields.String(required=True, validate=text(max=64000, multiline=True))
+    chain = fields.String(load_default="", validate=text(max=64000, multiline=True))
+    private_key = fields.String(required=True, load_only=True, validate=text(max=64000, multiline=True))
+
+
+class SftpKeyInSchema(Schema):
+    public_key = fields.String(required=True, validate=text(max=16000))
+
+
+class CustomNginxSchema(Schema):
+    custom_nginx = fields.String(required=True, validate=text(max=8000, multiline=True))
+
+
+@blp.route("/")
+@blp.doc(security=[{"bearer": []}])
+@authenticated
+@blp.arguments(SiteListArgs, location="query")
+@blp.response(200)
+def site_list(args):
+    page = sites_svc.site_list(
+        actor(), page=args["page"], per_page=args["per_page"], status=args.get("status"), org_id=args.get("org_id")
+    )
+    return page_body(page, SiteSchema())
+
+
+@blp.route("/plans")
+@blp.doc(security=[{"bearer": []}])
+@authenticated
+@blp.response(200, PlanSchema(many=True))
+def plan_list():
+    return sites_svc.plan_list(actor())
+
+
+@blp.route("/", methods=["POST"])
+@blp.doc(security=[{"bearer": []}])
+@authenticated
+@blp.arguments(SiteCreateSchema)
+@blp.response(201, RequestOutSchema)
+def site_create(body):
+    """Request a new site; the answer is the request (approval, then the job, follow)."""
+    org_id = body.pop("org_id")
+    payload = {k: v for k, v in body.items() if v not in (None, "")}
+    return sites_svc.site_request(actor(), action="create", org_id=org_id, payload=payload)
+
+
+@blp.route("/<int:site_id>")
+@blp.doc(security=[{"bearer": []}])
+@authenticated
+@blp.response(200, SiteDetailSchema)
+def site_get(site_id: int):
+    """The site, its usage against its plan (disk_used_mb / disk_limit_mb) and the ministry's budget."""
+    a = actor()
+    site = sites_svc.site_get(a, site_id)
+    budget = next(r for r in quotas_svc.quota_usage(a, site.org_id) if r.resource == "disk_mb")
+    return SiteDetail(site, budget)
+
+
+@blp.route("/<int:site_id>/requests", methods=["POST"])
+@blp.doc(security=[{"bearer": []}])
+@authenticated
+@blp.arguments(SiteActionSchema)
+@blp.response(201, RequestOutSchema)
+def site_action(body, site_id: int):
+    action = body.pop("action")
+    return sites_svc.site_request(actor(), action=action, site_id=site_id, payload=body)
+
+
+@blp.route("/<int:site_id>/certificate", methods=["POST"])
+@blp.doc(security=[{"bearer": []}])
+@authenticated
+@blp.arguments(CertUploadSchema)
+@blp.response(201, RequestOutSchema)
+def site_cert_upload(body, site_id: int):
+    return sites_svc.site_request(
+        actor(),
+        action="cert_upload",
+        site_id=site_id,
+        payload={"certificate": body["certificate"], "chain": body["chain"]},
+        secrets={"private_key": body["private_key"]},
+    )
+
+
+@blp.route("/<int:site_id>/sftp-keys", methods=["POST"])
+@blp.doc(security=[{"bearer": []}])
+@authenticated
+@blp.arguments(SftpKeyInSchema)
+@blp.response(201, SftpKeySchema)
+def sftp_key_add(body, site_id: int):
+    return sites_svc.sftp_key_add(actor(), site_id=site_id, public_key=body["public_key"])
+
+
+@blp.route("/<int:site_id>/sftp-keys/<int:key_id>", methods=["DELETE"])
+@blp.doc(security=[{"bearer": []}])
+@authenticated
+@blp.response(204)
+def sftp_key_remove(site_id: int, key_id: int):
+    sites_svc.site_get(actor(), site_id)
+    sites_svc.sftp_key_remove(actor(), key_id=key_id)
+
+
+@blp.route("/<int:site_id>/custom-nginx", methods=["PUT"])
+@blp.doc(security=[{"bearer": []}])
+@authenticated
+@blp.arguments(CustomNginxSchema)
+@blp.response(200, SiteSchema)
+def custom_nginx_set(body, site_id: int):
+    site, _job = sites_svc.site_custom_nginx_set(actor(), site_id=site_id, custom_nginx=body["custom_nginx"])
+    return site

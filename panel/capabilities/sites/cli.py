@@ -1,0 +1,209 @@
+"""`govhost sites ...`: list/show websites, request changes, SFTP keys, custom directives, plans,
+certificate renewals and disk usage sweeps. Same service calls as the web UI and the API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from panel.capabilities.sites import service as svc
+from panel.capabilities.sites import sweeps as site_schedule
+from panel.cli.common import command, console, print_swept
+from panel.cli.users import acting, as_option
+
+
+@click.group()
+def sites() -> None:
+    """Websites: nginx vhost, PHP-FPM pool, SFTP and TLS on a web host."""
+
+
+@sites.command("list")
+@click.option("--status", default=None, help="Only sites in this status.")
+@click.option("--page", default=1, show_default=True, type=int)
+@as_option
+@command
+def list_(status, page, as_user):
+    """List websites."""
+    result = svc.site_list(acting(as_user), page=page, per_page=50, status=status)
+    table = Table("id", "fqdn", "aliases", "plan", "php", "status", "tls", "disk MB")
+    for s in result.items:
+        table.add_row(
+            str(s.id),
+            escape(s.fqdn),
+            escape(", ".join(s.alias_names)),
+            escape(s.plan.name),
+            s.php_version,
+            s.status.value,
+            s.tls_mode.value,
+            f"{s.disk_used_mb:.0f}/{s.plan.disk_mb}",
+        )
+    console.print(table)
+    console.print(f"page {result.page} of {result.pages}, {result.total} sites")
+
+
+@sites.command("show")
+@click.argument("site_id", type=int)
+@as_option
+@command
+def show(site_id, as_user):
+    """Show one website."""
+    s = svc.site_get(acting(as_user), site_id)
+    cert = s.certificate
+    console.print(
+        f"[bold]{escape(s.fqdn)}[/] (id {s.id}) {s.status.value}, plan {escape(s.plan.name)}, "
+        f"PHP {s.php_version}, user {s.system_user}"
+    )
+    console.print(f"aliases: {escape(', '.join(s.alias_names)) or '-'}")
+    console.print(f"certificate: {cert.source.value} until {cert.not_after:%Y-%m-%d}" if cert else "certificate: none")
+    for key in s.sftp_keys:
+        console.print(f"sftp key {key.id}: {key.fingerprint} {escape(key.comment)}", markup=False)
+    if s.last_error:
+        console.print(f"[red]last error:[/] {escape(s.last_error)}")
+
+
+@sites.command("create")
+@click.argument("fqdn")
+@click.option("--plan", required=True)
+@click.option("--alias", "aliases", multiple=True, help="Another name of the site (repeat).")
+@click.option("--php", "php_version", default="", help="PHP version (default: the host's).")
+@click.option("--tls", default="acme", show_default=True, help="acme or none.")
+@click.option("--org", "org_id", type=int, default=None, help="Organization id.")
+@click.option("--host", "host_id", type=int, default=None, help="Operators: place on this host.")
+@as_option
+@command
+def create(fqdn, plan, aliases, php_version, tls, org_id, host_id, as_user):
+    """Request a new website FQDN."""
+    payload = {"fqdn": fqdn, "plan": plan, "aliases": list(aliases), "tls": tls}
+    payload.update({k: v for k, v in (("php_version", php_version), ("host_id", host_id)) if v})
+    req = svc.site_request(acting(as_user), action="create", org_id=org_id, payload=payload)
+    console.print(f"request {req.id} ({req.kind}) is {req.status.value}")
+
+
+def _action(name: str, help_text: str, *extra):
+    @click.argument("site_id", type=int)
+    @as_option
+    @command
+    def run(site_id, as_user, **fields):
+        req = svc.site_request(
+            acting(as_user), action=name, site_id=site_id, payload={k: v for k, v in fields.items() if v}
+        )
+        console.print(f"request {req.id} ({req.kind}) is {req.status.value}")
+
+    for option in extra:
+        run = option(run)
+    run.__doc__ = help_text
+    return sites.command(name.replace("_", "-"))(run)
+
+
+_action("change_plan", "Request another plan for SITE_ID.", click.option("--plan", required=True))
+_action("alias_add", "Request an alias for SITE_ID.", click.option("--alias", required=True))
+_action("alias_remove", "Remove an alias of SITE_ID.", click.option("--alias", required=True))
+_action("suspend", "Suspend SITE_ID (suspended page, PHP stopped).")
+_action("unsuspend", "Unsuspend SITE_ID.")
+_action("delete", "Delete SITE_ID (its files are archived on the host).")
+
+
+@sites.command("cert-upload")
+@click.argument("site_id", type=int)
+@click.option("--cert", "cert_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--key", "key_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--chain", "chain_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@as_option
+@command
+def cert_upload(site_id, cert_file, key_file, chain_file, as_user):
+    """Install a custom certificate (PEM files) on SITE_ID."""
+    req = svc.site_request(
+        acting(as_user),
+        action="cert_upload",
+        site_id=site_id,
+        payload={"certificate": cert_file.read_text(), "chain": chain_file.read_text() if chain_file else ""},
+        secrets={"private_key": key_file.read_text()},
+    )
+    console.print(f"request {req.id} ({req.kind}) is {req.status.value}")
+
+
+@sites.command("sftp-key-add")
+@click.argument("site_id", type=int)
+@click.argument("public_key_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@as_option
+@command
+def sftp_key_add(site_id, public_key_file, as_user):
+    """Allow an SSH public key to log in to SITE_ID over SFTP."""
+    key = svc.sftp_key_add(acting(as_user), site_id=site_id, public_key=public_key_file.read_text())
+    console.print(f"key {key.id} added: {key.fingerprint}", markup=False)
+
+
+@sites.command("sftp-key-remove")
+@click.argument("key_id", type=int)
+@as_option
+@command
+def sftp_key_remove(key_id, as_user):
+    """Remove an SFTP key."""
+    key = svc.sftp_key_remove(acting(as_user), key_id=key_id)
+    console.print(f"key {key.id} removed", markup=False)
+
+
+@sites.command("custom-nginx")
+@click.argument("site_id", type=int)
+@click.argument("directives_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@as_option
+@command
+def custom_nginx(site_id, directives_file, as_user):
+    """Operators: set extra nginx directives (tested with nginx -t; rolled back on error)."""
+    _site, job = svc.site_custom_nginx_set(acting(as_user), site_id=site_id, custom_nginx=directives_file.read_text())
+    console.print(f"job {job.id} submitted")
+
+
+@sites.command("plan-create")
+@click.argument("name")
+@click.option("--disk-mb", type=int, required=True)
+@click.option("--memory-mb", type=int, default=128, show_default=True)
+@click.option("--max-children", type=int, default=5, show_default=True)
+@click.option("--upload-mb", type=int, default=32, show_default=True)
+@click.option("--max-execution-s", type=int, default=30, show_default=True)
+@as_option
+@command
+def plan_create(name, disk_mb, memory_mb, max_children, upload_mb, max_execution_s, as_user):
+    """Admins: add a hosting plan."""
+    plan = svc.plan_create(
+        acting(as_user),
+        name=name,
+        disk_mb=disk_mb,
+        memory_mb=memory_mb,
+        max_children=max_children,
+        upload_mb=upload_mb,
+        max_execution_s=max_execution_s,
+    )
+    console.print(f"plan {escape(plan.name)} created")
+
+
+@sites.command("plans")
+@as_option
+@command
+def plans(as_user):
+    """List hosting plans."""
+    table = Table("name", "disk MB", "memory MB", "PHP workers", "upload MB")
+    for p in svc.plan_list(acting(as_user)):
+        table.add_row(escape(p.name), str(p.disk_mb), str(p.memory_mb), str(p.max_children), str(p.upload_mb))
+    console.print(table)
+
+
+@sites.command("renew")
+@as_option
+@command
+def renew(as_user):
+    """Submit renewal jobs for every ACME certificate that is due (what the schedule runs)."""
+    jobs = site_schedule.sites_renew_due(acting(as_user))
+    print_swept(jobs, "renewal")
+
+
+@sites.command("usage")
+@as_option
+@command
+def usage(as_user):
+    """Submit disk usage jobs for every host with sites (what the schedule runs)."""
+    jobs = site_schedule.sites_usage_collect(acting(as_user))
+    print_swept(jobs, "usage")

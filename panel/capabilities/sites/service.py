@@ -1,0 +1,447 @@
+"""Web hosting: reading sites and plans, names, placement, SFTP keys, custom config, certificates.
+
+The lifecycle (create, change plan, aliases, suspend, delete, certificate upload) runs through
+requests: see services/kinds_sites.py. What a ministry may do at once on its own live site (SFTP
+keys) and what operators do (custom nginx directives, plans, renewals, usage sweeps) lives here.
+Every host change is a job; this module only writes desired state and submits them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from panel import db
+from panel.capabilities.dns.claims import domain_require
+from panel.capabilities.sites.models import LIVE, Plan, SftpKey, Site, SiteAlias, SiteStatus
+from panel.errors import Conflict, Invalid, NotFound
+from panel.models.hosts import Host, HostOS, HostRole, HostState, with_role
+from panel.models.requests import Request, RequestStatus
+from panel.models.tenants import Organization, Role
+from panel.services import jobs, requests
+from panel.services.actor import Actor, get_scoped, require_org_role, require_staff, scoped, system_actor
+from panel.services.audit import audited
+from panel.services.names import clean_hostname, is_under
+from panel.services.pagination import Page, paginate
+
+MAX_ALIASES = 20
+MAX_CUSTOM_NGINX = 4000
+DEFAULT_PHP = "8.2"
+_PHP_RE = re.compile(r"^[5-9]\.[0-9]{1,2}$")
+_KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa")
+OPEN_REQUEST = (RequestStatus.DRAFT, RequestStatus.SUBMITTED, RequestStatus.APPROVED)
+
+
+# ---- reading -----------------------------------------------------------------------------------
+
+
+def site_list(
+    actor: Actor,
+    *,
+    page: int = 1,
+    per_page: int = 50,
+    org_id: int | None = None,
+    status: str | None = None,
+    include_deleted: bool = False,
+) -> Page:
+    stmt = scoped(select(Site), actor, Site)
+    if org_id is not None:
+        stmt = stmt.where(Site.org_id == org_id)
+    if status:
+        stmt = stmt.where(
+            Site.status == SiteStatus(status) if status in SiteStatus._value2member_map_ else Site.id.is_(None)
+        )
+    elif not include_deleted:
+        stmt = stmt.where(Site.status != SiteStatus.DELETED)
+    return paginate(stmt.order_by(Site.fqdn), page=page, per_page=per_page)
+
+
+def site_get(actor: Actor, site_id) -> Site:
+    with db.unit_of_work():
+        return get_scoped(Site, _id(site_id), actor, "site")
+
+
+def site_by_name(actor: Actor, fqdn: str) -> Site:
+    name = clean_hostname(fqdn)
+    with db.unit_of_work() as s:
+        site = s.scalars(scoped(select(Site).where(Site.fqdn == name, Site.deleted_at.is_(None)), actor, Site)).first()
+        if site is None:
+            raise NotFound("site.not_found", "Not found.", id=name)
+        return site
+
+
+def live_site(actor: Actor, site_id, *, statuses=(SiteStatus.ACTIVE, SiteStatus.SUSPENDED)) -> Site:
+    """A site the actor may see, in one of `statuses`, not busy with another job."""
+    site = get_scoped(Site, _id(site_id), actor, "site")
+    if site.status not in statuses:
+        raise Conflict(
+            "site.state",
+            "The site is {status}; this needs it to be {wanted}.",
+            field="site_id",
+            status=site.status.value,
+            wanted=" or ".join(s.value for s in statuses),
+        )
+    return site
+
+
+def plan_list(actor: Actor, *, active_only: bool = True) -> list[Plan]:
+    with db.unit_of_work() as s:
+        stmt = select(Plan).order_by(Plan.disk_mb, Plan.name)
+        if active_only:
+            stmt = stmt.where(Plan.is_active)
+        return list(s.scalars(stmt))
+
+
+def plan_by_name(s: Session, name, field: str = "plan") -> Plan:
+    if not isinstance(name, str) or not name.strip() or len(name) > 64:
+        raise Invalid("site.plan_required", "Choose a hosting plan.", field=field)
+    plan = s.scalars(select(Plan).where(Plan.name == name.strip(), Plan.is_active)).first()
+    if plan is None:
+        raise Invalid("site.plan_unknown", "There is no hosting plan {plan}.", field=field, plan=name[:64])
+    return plan
+
+
+_PLAN_LIMITS = {
+    "disk_mb": (10, 10**7),
+    "memory_mb": (16, 8192),
+    "max_children": (1, 200),
+    "upload_mb": (1, 2048),
+    "max_execution_s": (5, 3600),
+}
+
+
+@audited("site.plan_create", "site_plan")
+def plan_create(
+    actor: Actor,
+    *,
+    name: str,
+    disk_mb: int,
+    memory_mb: int = 128,
+    max_children: int = 5,
+    upload_mb: int = 32,
+    max_execution_s: int = 30,
+) -> Plan:
+    require_staff(actor, Role.ADMIN)
+    if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$", name.strip()):
+        raise Invalid("site.plan_name", "A plan name has letters, digits, spaces, dots and dashes.", field="name")
+    values = {
+        "disk_mb": disk_mb,
+        "memory_mb": memory_mb,
+        "max_children": max_children,
+        "upload_mb": upload_mb,
+        "max_execution_s": max_execution_s,
+    }
+    for key, (lo, hi) in _PLAN_LIMITS.items():
+        v = values[key]
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise Invalid(
+                "site.plan_limit", "{name} must be a whole number from {lo} to {hi}.", field=key, name=key, lo=lo, hi=hi
+            )
+    with db.unit_of_work() as s:
+        if s.scalars(select(Plan).where(Plan.name == name.strip())).first():
+            raise Conflict("site.plan_exists", "A plan named {name} exists.", field="name", name=name.strip())
+        plan = Plan(name=name.strip(), **values)
+        s.add(plan)
+        s.flush()
+        return plan
+
+
+# ---- names ---------------------------------------------------------------------------------------
+
+
+def clean_aliases(values, fqdn: str) -> list[str]:
+    if values in (None, ""):
+        return []
+    if isinstance(values, str):
+        values = [v for v in re.split(r"[\s,]+", values) if v]
+    if not isinstance(values, (list, tuple)) or len(values) > MAX_ALIASES:
+        raise Invalid("site.aliases_invalid", "Give at most {max} alias names.", field="aliases", max=MAX_ALIASES)
+    out = []
+    for v in values:
+        name = clean_hostname(v, "aliases")
+        if name != fqdn and name not in out:
+            out.append(name)
+    return out
+
+
+def name_taken(
+    s: Session, name: str, *, exclude_site_id: int | None = None, exclude_request_id: int | None = None
+) -> bool:
+    """In use by a live site (as its name or an alias), or asked for by an open request."""
+    site = s.scalars(select(Site.id).where(Site.fqdn == name, Site.deleted_at.is_(None))).first()
+    alias = s.scalars(select(SiteAlias.site_id).where(SiteAlias.name == name)).first()
+    if (site and site != exclude_site_id) or (alias and alias != exclude_site_id):
+        return True
+    pending = s.scalars(
+        select(Request).where(Request.kind.in_(("site.create", "site.alias_add")), Request.status.in_(OPEN_REQUEST))
+    )
+    return any(r.id != exclude_request_id and name in _asked_names(r.payload) for r in pending)
+
+
+def _asked_names(payload: dict) -> set[str]:
+    names = {payload.get("fqdn"), payload.get("alias"), *payload.get("aliases", [])}
+    for spec in payload.get("sites", []):
+        names |= {spec.get("fqdn"), *spec.get("aliases", [])}
+    return {n for n in names if n}
+
+
+def check_names(
+    actor: Actor,
+    s: Session,
+    org_id: int,
+    names: list[str],
+    *,
+    exclude_site_id: int | None = None,
+    exclude_request_id: int | None = None,
+    field: str = "fqdn",
+) -> None:
+    """Each name is free across the panel and lies in a domain the ministry controls."""
+    for name in names:
+        if name_taken(s, name, exclude_site_id=exclude_site_id, exclude_request_id=exclude_request_id):
+            raise Conflict("site.name_taken", "{name} is already used by another site.", field=field, name=name)
+        domain_require(actor, org_id=org_id, fqdn=name)
+
+
+# ---- placement -----------------------------------------------------------------------------------
+
+
+def host_php_versions(host: Host) -> list[str]:
+    versions = (host.facts or {}).get("php_versions") or [DEFAULT_PHP]
+    return [str(v) for v in versions]
+
+
+def clean_php(value, host: Host | None = None) -> str:
+    value = DEFAULT_PHP if value in (None, "") else str(value).strip()
+    if not _PHP_RE.match(value):
+        raise Invalid("site.php_invalid", "Choose a PHP version such as 8.2.", field="php_version")
+    if host is not None and value not in host_php_versions(host):
+        raise Invalid(
+            "site.php_unavailable",
+            "PHP {version} is not offered on {host}; it has {versions}.",
+            field="php_version",
+            version=value,
+            host=host.name,
+            versions=", ".join(host_php_versions(host)),
+        )
+    return value
+
+
+def site_place(s: Session, *, count: int = 1, php_version: str = DEFAULT_PHP, host_id: int | None = None) -> Host:
+    """The operator's choice if given, else the active Linux web host with the most free room."""
+    if host_id is not None:
+        host = s.get(Host, host_id)
+        if host is None or HostRole.WEB not in host.roles or host.os != HostOS.LINUX:
+            raise Invalid("site.host_invalid", "Host {id} is not a Linux web host.", field="host_id", id=str(host_id))
+        return host
+    live = select(Site.host_id, func.count().label("n")).where(Site.status.in_(LIVE)).group_by(Site.host_id).subquery()
+    rows = s.execute(
+        select(Host, func.coalesce(live.c.n, 0))
+        .outerjoin(live, live.c.host_id == Host.id)
+        .where(
+            with_role(HostRole.WEB),
+            Host.state == HostState.ACTIVE,
+            Host.os == HostOS.LINUX,
+            Host.key_mismatch_at.is_(None),
+        )
+    ).all()
+    fits = [
+        (h.max_sites - n, h.id, h) for h, n in rows if h.max_sites - n >= count and php_version in host_php_versions(h)
+    ]
+    if not fits:
+        raise Conflict(
+            "site.no_capacity",
+            "No active web host has room for {count} more site(s) with PHP {php}.",
+            count=count,
+            php=php_version,
+        )
+    return max(fits)[2]
+
+
+def host_address(site: Site) -> str:
+    return db.session().get(Host, site.host_id).address
+
+
+# ---- jobs ----------------------------------------------------------------------------------------
+
+
+def submit_site_job(
+    actor: Actor,
+    kind: str,
+    sites: list[Site],
+    *,
+    request_id: int | None = None,
+    params: dict | None = None,
+    secrets: dict | None = None,
+):
+    """One job for sites on one host; marks them busy with it."""
+    hosts = {site.host_id for site in sites}
+    if len(hosts) != 1 or None in hosts:
+        raise Conflict("site.host_mixed", "A site job runs on exactly one host.")
+    org_id = sites[0].org_id
+    # Ministries start host work through requests; a change on their own live site (keys) is
+    # submitted by the panel itself on their behalf, and audited under their name just before.
+    submitter = actor if request_id is not None or actor.is_staff else system_actor(actor.surface, "panel:sites")
+    job = jobs.job_submit(
+        submitter,
+        kind=kind,
+        org_id=org_id,
+        host_ids=[hosts.pop()],
+        request_id=request_id,
+        params={"site_ids": [site.id for site in sites], **(params or {})},
+        secrets=secrets,
+    )
+    for site in sites:
+        site.busy_job_id = job.id
+    return job
+
+
+# ---- requests (the lifecycle) --------------------------------------------------------------------
+
+ACTIONS = ("create", "change_plan", "alias_add", "alias_remove", "suspend", "unsuspend", "delete", "cert_upload")
+
+
+def site_request(
+    actor: Actor,
+    *,
+    action: str,
+    org_id: int | None = None,
+    site_id: int | None = None,
+    payload: dict | None = None,
+    secrets: dict | None = None,
+) -> Request:
+    """Ask for a site change: the same call from the web form, the API and the CLI. For an
+    existing site the organization is the site's (another ministry's site is not found)."""
+    if action not in ACTIONS:
+        raise Invalid("site.action_unknown", "Unknown site action: {action}.", field="action", action=str(action)[:32])
+    payload = dict(payload or {})
+    if action != "create":
+        with db.unit_of_work():
+            site = get_scoped(Site, _id(site_id), actor, "site")
+            org_id, payload["site_id"] = site.org_id, site.id
+    elif org_id is None:
+        if len(actor.org_roles) != 1:
+            raise Invalid("site.org_required", "Choose the organization the site belongs to.", field="org_id")
+        org_id = next(iter(actor.org_roles))
+    return requests.request_create(actor, kind=f"site.{action}", org_id=org_id, payload=payload, secrets=secrets)
+
+
+# ---- SFTP keys -----------------------------------------------------------------------------------
+
+
+def clean_public_key(value) -> tuple[str, str, str]:
+    """(one-line key, SHA256 fingerprint, comment); only well-formed OpenSSH public keys pass."""
+    if not isinstance(value, str) or len(value) > 16000 or "\x00" in value:
+        raise Invalid(
+            "site.sftp_key_invalid", "Paste one OpenSSH public key (ssh-ed25519 AAAA...).", field="public_key"
+        )
+    parts = value.strip().split()
+    if len(parts) < 2 or parts[0] not in _KEY_TYPES or "\n" in value.strip():
+        raise Invalid(
+            "site.sftp_key_invalid", "Paste one OpenSSH public key (ssh-ed25519 AAAA...).", field="public_key"
+        )
+    try:
+        blob = base64.b64decode(parts[1], validate=True)
+    except (binascii.Error, ValueError):
+        raise Invalid("site.sftp_key_invalid", "The key is not valid base64.", field="public_key") from None
+    if blob[4 : 4 + len(parts[0])] != parts[0].encode():
+        raise Invalid(
+            "site.sftp_key_invalid", "The key data does not match its type {type}.", field="public_key", type=parts[0]
+        )
+    comment = re.sub(r"[^A-Za-z0-9@._+-]", "", " ".join(parts[2:]))[:100]
+    fp = "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+    return f"{parts[0]} {parts[1]}" + (f" {comment}" if comment else ""), fp, comment
+
+
+@audited("site.sftp_key_add", "site_sftp_key")
+def sftp_key_add(actor: Actor, *, site_id: int, public_key: str) -> SftpKey:
+    key, fp, comment = clean_public_key(public_key)
+    with db.unit_of_work() as s:
+        site = live_site(actor, site_id)
+        require_org_role(actor, site.org_id)
+        if any(k.fingerprint == fp for k in site.sftp_keys):
+            raise Conflict("site.sftp_key_exists", "This key is already allowed on the site.", field="public_key")
+        row = SftpKey(
+            site_id=site.id,
+            org_id=site.org_id,
+            public_key=key,
+            fingerprint=fp,
+            comment=comment,
+            created_by_name=actor.username,
+        )
+        site.sftp_keys.append(row)
+        s.flush()
+        submit_site_job(actor, "site.update", [site])
+        return row
+
+
+@audited("site.sftp_key_remove", "site_sftp_key")
+def sftp_key_remove(actor: Actor, *, key_id: int) -> SftpKey:
+    with db.unit_of_work() as s:
+        row = get_scoped(SftpKey, _id(key_id), actor, "site_sftp_key")
+        site = live_site(actor, row.site_id)
+        require_org_role(actor, site.org_id)
+        site.sftp_keys.remove(row)
+        s.flush()
+        submit_site_job(actor, "site.update", [site])
+        return row
+
+
+# ---- operators -----------------------------------------------------------------------------------
+
+
+def clean_custom_nginx(value) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > MAX_CUSTOM_NGINX or "\x00" in value:
+        raise Invalid(
+            "site.custom_nginx_invalid",
+            "Custom directives are text of at most {max} characters.",
+            field="custom_nginx",
+            max=MAX_CUSTOM_NGINX,
+        )
+    if "{{" in value or "{%" in value:
+        raise Invalid(
+            "site.custom_nginx_invalid",
+            "Custom directives cannot hold template markers.",
+            field="custom_nginx",
+            max=MAX_CUSTOM_NGINX,
+        )
+    return value.replace("\r\n", "\n").strip()
+
+
+@audited("site.custom_nginx_set", "site")
+def site_custom_nginx_set(actor: Actor, *, site_id: int, custom_nginx: str):
+    """Operators only: extra directives inside the vhost; nginx -t guards the host (rollback on error)."""
+    require_staff(actor)
+    text = clean_custom_nginx(custom_nginx)
+    with db.unit_of_work():
+        site = live_site(actor, site_id)
+        site.custom_nginx = text
+        return site, submit_site_job(actor, "site.update", [site])
+
+
+@audited("site.cert_issue", "site")
+def site_cert_issue(actor: Actor, *, site_id: int, force: bool = False):
+    """Issue (or re-issue) the site's ACME certificate now."""
+    require_staff(actor)
+    with db.unit_of_work():
+        site = live_site(actor, site_id, statuses=(SiteStatus.ACTIVE,))
+        return site, submit_site_job(actor, "site.cert", [site], params={"force": bool(force)})
+
+
+def _id(value) -> int:
+    try:
+        value = int(value)
+    except (TypeError, ValueError):
+        raise NotFound("site.not_found", "Not found.", id=str(value)[:32]) from None
+    if not 0 < value < 2**63:
+        raise NotFound("site.not_found", "Not found.", id=str(value))
+    return value
+
+
+__all__ = ["Organization", "is_under"]

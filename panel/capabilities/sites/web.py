@@ -1,0 +1,236 @@
+"""Website pages: list, request a site, detail with plan/alias/suspend/delete requests, SFTP keys,
+certificate upload, and operators' custom directives. Every action calls the same service as the
+API and the CLI; a service error goes back to the form (422) or to a flash message."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import login_required
+from wtforms.fields.choices import SelectChoice
+
+from panel.capabilities.sites import service as svc
+from panel.capabilities.sites.forms import (
+    AliasForm,
+    CertUploadForm,
+    ConfirmForm,
+    CustomNginxForm,
+    PlanForm,
+    SftpKeyForm,
+    SiteCreateForm,
+)
+from panel.errors import PanelError
+from panel.services import quotas as quotas_svc
+from panel.web.common import actor, apply_error, error_text, nav, page_args
+
+bp = Blueprint("sites", __name__, url_prefix="/sites", template_folder="templates")
+
+nav("sites.index", _l("Websites"))
+
+
+def _plans(form) -> None:
+    form.plan.choices = [
+        SelectChoice(p.name, f"{p.name} ({p.disk_mb} MB, PHP {p.memory_mb} MB)") for p in svc.plan_list(actor())
+    ]
+
+
+@bp.get("/")
+@login_required
+def index():
+    page, per_page = page_args()
+    result = svc.site_list(actor(), page=page, per_page=per_page)
+    return render_template("sites/list.html", page=result)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+def create():
+    a = actor()
+    form = SiteCreateForm()
+    _plans(form)
+    form.org_id.choices = [SelectChoice(0, "-")] + [SelectChoice(o, str(o)) for o in sorted(a.org_roles)]
+    status = 200
+    if form.validate_on_submit():
+        payload = {
+            "fqdn": form.fqdn.data,
+            "aliases": form.aliases.data or "",
+            "plan": form.plan.data,
+            "php_version": form.php_version.data,
+            "tls": form.tls.data,
+        }
+        if form.host_id.data:
+            payload["host_id"] = form.host_id.data
+        try:
+            req = svc.site_request(a, action="create", org_id=form.org_id.data or None, payload=payload)
+        except PanelError as err:
+            apply_error(form, err)
+            status = err.status
+        else:
+            flash(_("Request #%(id)s is %(status)s.", id=req.id, status=req.status.value), "success")
+            return redirect(url_for("sites.index"))
+    elif request.method == "POST":
+        status = 422
+    return render_template("sites/new.html", form=form), status
+
+
+def _forms() -> dict:
+    plan = PlanForm(prefix="plan")
+    _plans(plan)
+    return {
+        "plan_form": plan,
+        "alias_form": AliasForm(prefix="alias"),
+        "key_form": SftpKeyForm(prefix="key"),
+        "cert_form": CertUploadForm(prefix="cert"),
+        "nginx_form": CustomNginxForm(prefix="nginx"),
+        "confirm": ConfirmForm(),
+    }
+
+
+def _detail(site_id: int, status: int = 200, **forms):
+    a = actor()
+    site = svc.site_get(a, site_id)
+    ctx = {**_forms(), **forms, "budget": disk_budget(a, site.org_id)}
+    return render_template("sites/detail.html", site=site, is_staff=a.has_staff(), **ctx), status
+
+
+def disk_budget(a, org_id: int):
+    """The ministry's disk_mb budget (allocated / limit) that the site's plan draws on."""
+    return next(r for r in quotas_svc.quota_usage(a, org_id) if r.resource == "disk_mb")
+
+
+@bp.get("/<int:site_id>")
+@login_required
+def detail(site_id: int):
+    return _detail(site_id)
+
+
+def _submit(site_id: int, form_name: str, form, call):
+    """Validate the form, call the service; errors re-render the page with the form's messages."""
+    if not form.validate_on_submit():
+        return _detail(site_id, 422, **{form_name: form})
+    try:
+        message = call()
+    except PanelError as err:
+        apply_error(form, err)
+        return _detail(site_id, err.status, **{form_name: form})
+    flash(message, "success")
+    return redirect(url_for("sites.detail", site_id=site_id))
+
+
+def _asked(req) -> str:
+    return _("Request #%(id)s is %(status)s.", id=req.id, status=req.status.value)
+
+
+@bp.post("/<int:site_id>/plan")
+@login_required
+def change_plan(site_id: int):
+    form = PlanForm(prefix="plan")
+    _plans(form)
+    return _submit(
+        site_id,
+        "plan_form",
+        form,
+        lambda: _asked(
+            svc.site_request(actor(), action="change_plan", site_id=site_id, payload={"plan": form.plan.data})
+        ),
+    )
+
+
+@bp.post("/<int:site_id>/aliases")
+@login_required
+def alias_add(site_id: int):
+    form = AliasForm(prefix="alias")
+    return _submit(
+        site_id,
+        "alias_form",
+        form,
+        lambda: _asked(
+            svc.site_request(actor(), action="alias_add", site_id=site_id, payload={"alias": form.alias.data})
+        ),
+    )
+
+
+@bp.post("/<int:site_id>/aliases/<path:alias>/remove")
+@login_required
+def alias_remove(site_id: int, alias: str):
+    form = ConfirmForm()
+    return _submit(
+        site_id,
+        "confirm",
+        form,
+        lambda: _asked(svc.site_request(actor(), action="alias_remove", site_id=site_id, payload={"alias": alias})),
+    )
+
+
+@bp.post("/<int:site_id>/<any(suspend, unsuspend, delete):action>")
+@login_required
+def lifecycle(site_id: int, action: str):
+    form = ConfirmForm()
+    return _submit(site_id, "confirm", form, lambda: _asked(svc.site_request(actor(), action=action, site_id=site_id)))
+
+
+@bp.post("/<int:site_id>/certificate")
+@login_required
+def cert_upload(site_id: int):
+    form = CertUploadForm(prefix="cert")
+    return _submit(
+        site_id,
+        "cert_form",
+        form,
+        lambda: _asked(
+            svc.site_request(
+                actor(),
+                action="cert_upload",
+                site_id=site_id,
+                payload={"certificate": form.certificate.data, "chain": form.chain.data or ""},
+                secrets={"private_key": form.private_key.data},
+            )
+        ),
+    )
+
+
+@bp.post("/<int:site_id>/sftp-keys")
+@login_required
+def sftp_key_add(site_id: int):
+    form = SftpKeyForm(prefix="key")
+    return _submit(
+        site_id,
+        "key_form",
+        form,
+        lambda: _(
+            "Key %(fp)s added.",
+            fp=svc.sftp_key_add(actor(), site_id=site_id, public_key=form.public_key.data).fingerprint,
+        ),
+    )
+
+
+@bp.post("/<int:site_id>/sftp-keys/<int:key_id>/remove")
+@login_required
+def sftp_key_remove(site_id: int, key_id: int):
+    form = ConfirmForm()
+    svc.site_get(actor(), site_id)
+    return _submit(
+        site_id,
+        "confirm",
+        form,
+        lambda: _("Key %(fp)s removed.", fp=svc.sftp_key_remove(actor(), key_id=key_id).fingerprint),
+    )
+
+
+@bp.post("/<int:site_id>/custom-nginx")
+@login_required
+def custom_nginx(site_id: int):
+    form = CustomNginxForm(prefix="nginx")
+    return _submit(
+        site_id,
+        "nginx_form",
+        form,
+        lambda: _(
+            "Job #%(id)s applies the directives.",
+            id=svc.site_custom_nginx_set(actor(), site_id=site_id, custom_nginx=form.custom_nginx.data or "")[1].id,
+        ),
+    )
+
+
+__all__ = ["bp", "error_text"]

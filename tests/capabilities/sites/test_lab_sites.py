@@ -1,0 +1,207 @@
+"""Web hosting end to end on real lab hosts: request -> approve -> job -> nginx/php-fpm/Pebble."""
+
+from __future__ import annotations
+
+from panel import db
+from panel.capabilities.sites import service as sites_svc
+from panel.capabilities.sites.models import Site, SiteStatus
+from panel.services import requests
+from provisioners import lab as L
+from tests.capabilities.sites.conftest import SITE_HOSTS, wait_for
+from tests.support.clients import http_get
+
+IP = SITE_HOSTS["st1"]
+
+
+def site_row(fqdn: str) -> Site | None:
+    with db.unit_of_work() as s:
+        s.expire_all()
+        return s.query(Site).filter(Site.fqdn == fqdn).order_by(Site.id.desc()).first()
+
+
+def create_site(world, fqdn: str, *, actor=None, **payload) -> Site:
+    req = requests.request_create(
+        actor or world.wa, kind="site.create", org_id=world.a.id, payload={"fqdn": fqdn, "plan": "basic", **payload}
+    )
+    requests.request_approve(world.op, req.id)
+    return wait_for(
+        lambda: (r := site_row(fqdn)) and r.status == SiteStatus.ACTIVE and r.busy_job_id is None and r, 120
+    )
+
+
+def test_create_https_php_user(world, web_host, consumer, pebble):
+    web_host("st1", bind=True)
+    site = create_site(world, "www.a.gov.test", aliases=["a.gov.test"])
+    site = wait_for(lambda: (r := site_row("www.a.gov.test")).certificate and r, 120)
+    assert set(site.certificate.names) == {"www.a.gov.test", "a.gov.test"}
+    page = http_get(f"https://{IP}/", host_header="www.a.gov.test", cafile=pebble.root)
+    assert page.status == 200 and "www.a.gov.test" in page.text
+    assert page.headers.get("Strict-Transport-Security") and page.headers.get("X-Content-Type-Options") == "nosniff"
+    plain = http_get(f"http://{IP}/x?y=1", host_header="a.gov.test")
+    assert plain.status == 301 and plain.headers["Location"] == "https://a.gov.test/x?y=1"
+    php = "<?php echo posix_getpwuid(posix_geteuid())['name'];"
+    L.host_exec(
+        "st1",
+        "bash",
+        "-c",
+        f"cat > /srv/www/www.a.gov.test/public/who.php; chown {site.system_user} "
+        "/srv/www/www.a.gov.test/public/who.php",
+        input=php,
+    )
+    who = http_get(f"https://{IP}/who.php", host_header="www.a.gov.test", cafile=pebble.root)
+    assert who.status == 200 and who.text == site.system_user
+
+
+def host_sh(cmd: str, name: str = "st1", input: str | None = None) -> str:
+    return L.host_exec(name, "bash", "-c", cmd, input=input, check=False).stdout
+
+
+def wait_job_done(job_id: int, timeout: float = 120.0):
+    from panel.models.jobs import FINISHED, Job
+
+    def done():
+        with db.unit_of_work() as s:
+            job = s.get(Job, job_id, populate_existing=True)
+            return job if job.status in FINISHED else None
+
+    return wait_for(done, timeout)
+
+
+def test_suspend_shows_page_and_unsuspend_restores_exactly(world, web_host, consumer):
+    web_host("st1")
+    site = create_site(world, "shop.a.gov.test", tls="none")
+    vhost = "/etc/nginx/sites-available/govhost-shop.a.gov.test.conf"
+    pool = "/etc/php/8.2/fpm/pool.d/shop.a.gov.test.conf"
+    before = host_sh(f"sha256sum {vhost} {pool}")
+    requests.request_create(world.wa, kind="site.suspend", org_id=world.a.id, payload={"site_id": site.id})
+    wait_for(lambda: site_row("shop.a.gov.test").status == SiteStatus.SUSPENDED, 60)
+    page = wait_for(lambda: (r := http_get(f"http://{IP}/", host_header="shop.a.gov.test")).status == 503 and r, 5)
+    assert "temporarily suspended" in page.text and "ផ្អាក" in page.text
+    assert host_sh(f"test -e {pool} || echo gone").strip() == "gone"
+    assert "shop.a.gov.test" not in host_sh("ps -eo args | grep 'pool shop' | grep -v grep")
+    req = requests.request_create(world.wa, kind="site.unsuspend", org_id=world.a.id, payload={"site_id": site.id})
+    requests.request_approve(world.op, req.id)
+    wait_for(lambda: site_row("shop.a.gov.test").status == SiteStatus.ACTIVE, 60)
+    assert host_sh(f"sha256sum {vhost} {pool}") == before
+    page = wait_for(lambda: (r := http_get(f"http://{IP}/", host_header="shop.a.gov.test")).status == 200 and r, 5)
+    assert "shop.a.gov.test" in page.text
+
+
+def test_broken_custom_config_fails_and_previous_vhost_serves(world, web_host, consumer):
+    web_host("st1")
+    site = create_site(world, "docs.a.gov.test", tls="none")
+    vhost = "/etc/nginx/sites-available/govhost-docs.a.gov.test.conf"
+    before = host_sh(f"cat {vhost}")
+    _site, job = sites_svc.site_custom_nginx_set(world.op, site_id=site.id, custom_nginx="bogus_directive on;")
+    job = wait_job_done(job.id)
+    assert job.status == "failed"
+    assert "nginx -t failed" in job.explanation and "bogus_directive" in job.explanation
+    assert host_sh(f"cat {vhost}") == before
+    assert http_get(f"http://{IP}/", host_header="docs.a.gov.test").status == 200
+    assert "nginx -t failed" in site_row("docs.a.gov.test").last_error
+
+
+def test_delete_leaves_archive_only_and_releases_quota(world, web_host, consumer):
+    from panel.services import quotas
+
+    web_host("st1")
+    site = create_site(world, "old.a.gov.test", tls="none")
+    user = site.system_user
+    assert {r.resource: r.used for r in quotas.quota_usage(world.wa, world.a.id)}["sites"] == 1
+    req = requests.request_create(world.wa, kind="site.delete", org_id=world.a.id, payload={"site_id": site.id})
+    requests.request_approve(world.op, req.id)
+    gone = wait_for(lambda: (r := site_row("old.a.gov.test")).status == SiteStatus.DELETED and r, 60)
+    assert gone.archive_path.startswith("/var/lib/govhost/archive/old.a.gov.test-")
+    assert host_sh(f"tar -tzf {gone.archive_path} | head -3")
+    leftovers = host_sh(
+        f"ls -d /srv/www/old.a.gov.test /etc/nginx/sites-*/govhost-old.a.gov.test.conf "
+        f"/etc/php/*/fpm/pool.d/old.a.gov.test.conf* /etc/ssh/govhost_keys/{user} 2>/dev/null; "
+        f"getent passwd {user}; getent group {user}"
+    )
+    assert leftovers == ""
+    assert (
+        http_get(f"http://{IP}/", host_header="old.a.gov.test").status != 200
+        or "old.a.gov.test" not in http_get(f"http://{IP}/", host_header="old.a.gov.test").text
+    )
+    assert {r.resource: r.used for r in quotas.quota_usage(world.wa, world.a.id)}["sites"] == 0
+
+
+def _key_pair():
+    import io
+
+    import paramiko
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+
+    key = ed25519.Ed25519PrivateKey.generate()
+    private = key.private_bytes(Encoding.PEM, PrivateFormat.OpenSSH, NoEncryption()).decode()
+    public = key.public_key().public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH).decode() + " webmaster@a"
+    return paramiko.Ed25519Key.from_private_key(io.StringIO(private)), public
+
+
+def _sftp(user: str, pkey):
+    import socket
+
+    import paramiko
+
+    from provisioners import probes
+
+    L.assert_pinned(IP)
+    sock = socket.create_connection((IP, 22), 10, (L.GATEWAY, 0))
+    transport = paramiko.Transport(sock)
+    transport.start_client(timeout=10)
+    _kind, blob, _fp = probes.fetch_host_key(IP, 22, bind=L.GATEWAY)
+    assert transport.get_remote_server_key().get_base64() == blob  # the pinned key, not trust on first use
+    transport.auth_publickey(user, pkey)
+    return paramiko.SFTPClient.from_transport(transport), transport
+
+
+def test_sftp_is_chrooted_to_the_site(world, web_host, consumer):
+    import paramiko
+    import pytest
+
+    web_host("st1")
+    one = create_site(world, "one.a.gov.test", tls="none")
+    two = create_site(world, "two.a.gov.test", tls="none")
+    pkey, public = _key_pair()
+    sites_svc.sftp_key_add(world.wa, site_id=one.id, public_key=public)
+    wait_for(lambda: site_row("one.a.gov.test").busy_job_id is None, 60)
+    sftp, transport = _sftp(one.system_user, pkey)
+    try:
+        assert sftp.normalize(".") == "/public"
+        assert sorted(sftp.listdir("/")) == ["logs", "public", "tmp"]
+        assert sorted(sftp.listdir("..")) == ["logs", "public", "tmp"]
+        with sftp.open("/public/hello.html", "w") as fh:
+            fh.write("hello from sftp")
+        for path in ("/srv/www/two.a.gov.test/public", "/etc/passwd", "../../two.a.gov.test"):
+            with pytest.raises(OSError):
+                sftp.listdir(path) if not path.endswith("passwd") else sftp.open(path).read()
+    finally:
+        transport.close()
+    page = http_get(f"http://{IP}/hello.html", host_header="one.a.gov.test")
+    assert page.status == 200 and page.text == "hello from sftp"
+    with pytest.raises(paramiko.AuthenticationException):
+        _sftp(two.system_user, pkey)
+
+
+def test_renewal_replaces_a_near_expiry_certificate(world, web_host, consumer, pebble, booted):
+    import dataclasses
+
+    from panel import boot
+    from panel.capabilities.sites import sweeps as site_schedule
+
+    web_host("st1", bind=True)
+    create_site(world, "renew.a.gov.test")
+    first = wait_for(lambda: (r := site_row("renew.a.gov.test")).certificate and r.busy_job_id is None and r, 120)
+    old = first.certificate.fingerprint
+    with db.unit_of_work() as s:  # nothing is due yet with the normal margin
+        assert site_schedule.renewals_due(s) == []
+    # "Near expiry": a margin longer than the certificate's life makes it due now.
+    boot._booted = dataclasses.replace(booted, sites=dataclasses.replace(booted.sites, renew_days_before=100_000))
+    jobs = site_schedule.sites_renew_due(world.op)
+    assert len(jobs) == 1
+    assert wait_job_done(jobs[0].id).status == "successful"
+    renewed = site_row("renew.a.gov.test")
+    assert renewed.certificate.fingerprint != old and len(renewed.certificates) == 2
+    served = http_get(f"https://{IP}/", host_header="renew.a.gov.test", cafile=pebble.root)
+    assert served.status == 200
