@@ -1,6 +1,6 @@
 """Mailbox usage read back from dovecot (mail.usage: `doveadm -f tab quota get -A`, one run per host)
 into Mailbox.used_mb, the over-quota notification, and who may start the sweep. Lab tests use the
-mail suite's hosts (mt1, mtdns) through tests/mail/conftest.py; the others need no host."""
+mail suite's hosts (mt1, mtdns) through tests/capabilities/mail/conftest.py; the others need no host."""
 
 from __future__ import annotations
 
