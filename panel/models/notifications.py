@@ -1,10 +1,13 @@
-"""In-panel notifications (the e-mail copy is sent after commit by services.notifications)."""
+"""In-panel notifications (the e-mail copy is sent after commit by services.notifications).
+
+`subject` and `body` are message keys (English msgids with {name} placeholders) and `params` fills
+them: each reader sees the notice rendered in their own language, never a stored sentence."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from panel.db import Base, utcnow
@@ -20,6 +23,7 @@ class Notification(Base):
     kind: Mapped[str] = mapped_column(String(64))  # e.g. request.approved
     subject: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text, default="")
+    params: Mapped[dict] = mapped_column(JSON, default=dict)  # plain values for the placeholders; no secrets
     link: Mapped[str] = mapped_column(String(300), default="")  # a path inside the panel
     read_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -34,7 +34,7 @@ from panel.models.tenants import Organization, OrgKind, Role
 from panel.services import jobs, request_kinds
 from panel.services.actor import Actor, datacenter_org_id, get_scoped, require_staff, require_write, scoped
 from panel.services.audit import audited
-from panel.services.notifications import notify, staff_approvers
+from panel.services.notifications import N_, notify, staff_approvers
 from panel.services.pagination import Page, paginate
 from panel.services.policies import policy_mode
 from panel.services.quotas import Impact, check_deltas, quota_check, quota_impact, quota_record
@@ -158,8 +158,9 @@ def _submit(actor: Actor, s: Session, req: Request, kind: RequestKind) -> None:
         staff_approvers(s, exclude=req.requester_id),
         kind="request.submitted",
         org_id=req.org_id,
-        subject=f"Request #{req.id} ({req.kind}) waits for approval",
-        body=req.summary,
+        subject=N_("Request #{id} ({kind_label}) waits for approval"),
+        body=SUMMARY,
+        params=_params(req, kind),
         link=_link(req),
     )
 
@@ -402,7 +403,23 @@ def request_preview(actor: Actor, request_id) -> Preview:
 
 # ---- notifications on every move (also when the job runner finishes a request) -----------------
 
-_TOLD = {S.APPROVED: "approved", S.REJECTED: "rejected", S.DONE: "done", S.FAILED: "failed"}
+_TOLD = {
+    S.APPROVED: N_("Request #{id} ({kind_label}) was approved"),
+    S.REJECTED: N_("Request #{id} ({kind_label}) was rejected"),
+    S.DONE: N_("Request #{id} ({kind_label}) is done"),
+    S.FAILED: N_("Request #{id} ({kind_label}) failed"),
+}
+SUMMARY = N_("{summary}")  # the requester's own words: shown as written
+
+
+def _params(req: Request, kind: RequestKind | None = None) -> dict:
+    if kind is None:
+        try:
+            kind = request_kinds.get(req.kind)
+        except NotFound:  # a kind no longer installed: its name stands in for the label
+            return {"id": req.id, "kind_label": req.kind, "summary": req.summary or ""}
+    label = kind.label
+    return {"id": req.id, "kind_label": label, "summary": req.summary or ""}
 
 
 @events.request_moved.connect
@@ -416,6 +433,7 @@ def _notify_requester(req: Request, *, old: RequestStatus, new: RequestStatus, *
         kind=f"request.{new.value}",
         org_id=req.org_id,
         link=_link(req),
-        subject=f"Request #{req.id} ({req.kind}) {_TOLD[new]}",
-        body=req.summary,
+        subject=_TOLD[new],
+        body=SUMMARY,
+        params=_params(req),
     )

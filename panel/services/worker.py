@@ -9,9 +9,11 @@ from panel.config import Settings
 from panel.jobs import tasks
 from panel.services import schedule
 
-# Services whose import registers request-transition hooks (notifications, DNS publication of a new
-# mail domain...) that must run in the worker, where jobs move requests to done or failed.
+# Services whose import connects receivers of panel.events (notifications of requests and of usage
+# over a limit, DNS publication of a new mail domain...) that must run in the worker, where jobs
+# finish and move requests to done or failed.
 HOOK_MODULES = (
+    "panel.services.notifications",
     "panel.services.requests",
     "panel.capabilities.mail.service",
     "panel.capabilities.sites.service",

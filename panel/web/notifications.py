@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import login_required
 
@@ -28,7 +29,7 @@ nav("notifications.index", _UnreadLabel())
 @login_required
 def index():
     page, per_page = page_args()
-    result = notifications_svc.notification_list(actor(), page=page, per_page=per_page)
+    result = notifications_svc.notification_list(actor(), page=page, per_page=per_page, locale=str(get_locale()))
     return render_template("notifications/list.html", page=result, form=ActionForm(formdata=None))
 
 

@@ -16,6 +16,7 @@ from panel.models.jobs import Job, JobEvent, JobStatus
 from panel.models.notifications import Notification
 from panel.models.requests import Request, RequestStatus
 from panel.models.tenants import OrgKind, Role
+from panel.services import request_kinds
 from tests.jobs.conftest import wait_job
 from tests.support.fixtures import audit_rows, post_form, reload, set_policy, web_login
 
@@ -190,7 +191,8 @@ def test_request_approve_job_host(surface, kind, host_name, tasks, lab_host, con
     assert "successful" in shown and all(t in shown for t in tasks), shown
 
     told = surface.notifications(op1)
-    assert f"Request #{rid} ({kind}) approved" in told and f"Request #{rid} ({kind}) done" in told, told
+    label = request_kinds.get(kind).label  # notices name the kind by its label, in the reader's language
+    assert f"Request #{rid} ({label}) was approved" in told and f"Request #{rid} ({label}) is done" in told, told
     assert f"Request #{rid}" in surface.notifications(op2)  # approvers hear of the submitted request
 
     trail = [(e.action, e.actor_name, e.surface, e.object_id) for e in audit_rows("request.")]

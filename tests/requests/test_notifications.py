@@ -100,14 +100,14 @@ def test_approvers_then_requester_get_mail_and_panel_notes(sink, make, min_a, oa
     )
     mails = sink.wait_for(2)  # one message per recipient: approvers do not see each other's address
     assert all(len(rcpts) == 1 for _s, rcpts, _m in mails)
-    assert [m["Subject"] for m in to(mails, op1)] == [f"Request #{req.id} (quota.change) waits for approval"]
+    assert [m["Subject"] for m in to(mails, op1)] == [f"Request #{req.id} (Quota change) waits for approval"]
     assert len(to(mails, op2)) == 1 and to(mails, oa_a) == []
     assert f"/requests/{req.id}" in to(mails, op1)[0].get_payload()
     svc.request_approve(make.actor_of(op1), req.id)
     mails = sink.wait_for(4)
     assert [m["Subject"] for m in to(mails, oa_a)] == [
-        f"Request #{req.id} (quota.change) approved",
-        f"Request #{req.id} (quota.change) done",
+        f"Request #{req.id} (Quota change) was approved",
+        f"Request #{req.id} (Quota change) is done",
     ]
     assert [n.kind for n in rows(oa_a)] == ["request.approved", "request.done"]
     a = make.actor_of(oa_a)

@@ -14,17 +14,24 @@ from pathlib import Path
 from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
+from panel import events
 from panel.capabilities.mail import tls as mail_tls
 from panel.capabilities.mail.models import AliasStatus, MailAlias, Mailbox, MailboxStatus, MailDomain, MailDomainStatus
 from panel.db import utcnow
 from panel.jobs.capabilities import Capability, job_hosts, job_secrets, register, settings, target_of
 from panel.models.hosts import Host
 from panel.models.jobs import Job
-from panel.models.notifications import Notification
 from panel.models.quotas import RequestQuota
-from panel.models.tenants import Membership, Role
+from panel.models.tenants import Role
 from provisioners.base import Result
 
+
+def N_(text: str) -> str:
+    """Marks a notification message for the catalog; each reader sees it in their language."""
+    return text
+
+
+OVER_QUOTA = N_("Mailbox {address} uses {used} MB, over its quota of {limit} MB: new mail is refused")
 M = MailboxStatus
 ON_HOST = {M.PENDING: "active", M.ACTIVE: "active", M.SUSPENDED: "suspended"}
 UNDO = {"suspend": M.ACTIVE, "unsuspend": M.SUSPENDED}
@@ -282,29 +289,17 @@ def _usage_done(job: Job, session: Session, result: Result) -> None:
 
 
 def _notify_over_quota(session: Session, crossed: list[tuple]) -> None:
-    """The ministry's admins (those who manage its mail) hear of each mailbox once per excess.
-    Written as rows here: the jobs layer does not call services (like cap_sites' site.over_limit)."""
-    if not crossed:
-        return
-    admins = session.execute(
-        select(Membership.org_id, Membership.user_id).where(
-            Membership.role == Role.ORG_ADMIN, Membership.org_id.in_({c[0] for c in crossed})
-        )
-    ).all()
+    """The ministry's admins (those who manage its mail) hear of each mailbox once per excess."""
     for org_id, box_id, address, used, quota in crossed:
-        subject = f"Mailbox {address} uses {used} MB, over its quota of {quota} MB: new mail is refused"
-        session.add_all(
-            [
-                Notification(
-                    user_id=u,
-                    org_id=org_id,
-                    kind="mailbox.over_quota",
-                    subject=subject[:200],
-                    link=f"/mail/mailboxes/{box_id}",
-                )
-                for o, u in sorted(set(admins))
-                if o == org_id
-            ]
+        events.usage_over_limit.send(
+            "mail",
+            session=session,
+            org_id=org_id,
+            kind="mailbox.over_quota",
+            subject=OVER_QUOTA,
+            params={"address": address, "used": used, "limit": quota},
+            link=f"/mail/mailboxes/{box_id}",
+            roles=(Role.ORG_ADMIN,),
         )
 
 
