@@ -8,6 +8,7 @@ approval under a row lock on the ministry, so two concurrent approvals cannot bo
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
@@ -160,15 +161,19 @@ def quota_record(session: Session, request: Request, deltas: dict[str, int]) -> 
     session.flush()
 
 
-def quota_release(actor: Actor, *, request_id: int) -> int:
-    """The object a request made is gone: its budget is free again. Returns the rows released."""
-    with db.unit_of_work() as s:
-        result = s.execute(
-            update(RequestQuota)
-            .where(RequestQuota.request_id == request_id, RequestQuota.released_at.is_(None))
-            .values(released_at=db.utcnow())
-        )
-        return result.rowcount or 0
+def quota_release(session: Session, request_ids: Iterable[int | None]) -> int:
+    """The objects these requests made are gone: their budget is free again. Runs in the caller's
+    transaction (a capability's job hook that deleted the object); returns the rows released.
+    The one place a hold ends besides the request's own status (see models.quotas)."""
+    ids = sorted({i for i in request_ids if i is not None})
+    if not ids:
+        return 0
+    result = session.execute(
+        update(RequestQuota)
+        .where(RequestQuota.request_id.in_(ids), RequestQuota.released_at.is_(None))
+        .values(released_at=db.utcnow())
+    )
+    return result.rowcount or 0
 
 
 def quota_usage(actor: Actor, org_id) -> list[QuotaRow]:

@@ -20,7 +20,7 @@ from panel.errors import Conflict, PanelError
 from panel.jobs.capabilities import Capability, host_targets, job_secrets, register, settings, source_address
 from panel.models.hosts import Host
 from panel.models.jobs import Job
-from panel.models.quotas import RequestQuota
+from panel.services.quotas import quota_release
 from provisioners import dns as D
 from provisioners.base import Result
 
@@ -206,12 +206,7 @@ def _zone_deleted(job: Job, session: Session, result: Result) -> None:
     zone = session.get(Zone, job.params["zone_id"])
     if zone is None:
         return
-    if zone.request_id:
-        session.execute(
-            update(RequestQuota)
-            .where(RequestQuota.request_id == zone.request_id, RequestQuota.released_at.is_(None))
-            .values(released_at=utcnow())
-        )
+    quota_release(session, [zone.request_id])
     session.delete(zone)
 
 

@@ -21,8 +21,8 @@ from panel.db import utcnow
 from panel.jobs.capabilities import Capability, job_hosts, job_secrets, register, settings, target_of
 from panel.models.hosts import Host
 from panel.models.jobs import Job
-from panel.models.quotas import RequestQuota
 from panel.models.tenants import Role
+from panel.services.quotas import quota_release
 from provisioners.base import Result
 
 
@@ -185,16 +185,12 @@ def _boxes(job: Job, session: Session) -> list[Mailbox]:
 
 def _release_if_gone(session: Session, request_ids: set[int]) -> None:
     """A create request's budget is free again once every mailbox it made is deleted."""
-    for rid in request_ids:
-        alive = session.scalars(
-            select(Mailbox.id).where(Mailbox.request_id == rid, Mailbox.status != M.DELETED)
-        ).first()
-        if alive is None:
-            session.execute(
-                update(RequestQuota)
-                .where(RequestQuota.request_id == rid, RequestQuota.released_at.is_(None))
-                .values(released_at=utcnow())
-            )
+    alive = set(
+        session.scalars(
+            select(Mailbox.request_id).where(Mailbox.request_id.in_(request_ids), Mailbox.status != M.DELETED)
+        )
+    )
+    quota_release(session, request_ids - alive)
 
 
 def _mailboxes_done(job: Job, session: Session, result: Result) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from panel import events
@@ -21,8 +21,8 @@ from panel.db import utcnow
 from panel.jobs.capabilities import Capability, host_targets, register, settings
 from panel.jobs.submit import job_create, usable_hosts
 from panel.models.jobs import Job
-from panel.models.quotas import RequestQuota
 from panel.models.tenants import Role
+from panel.services.quotas import quota_release
 from provisioners.base import Result
 
 
@@ -161,11 +161,7 @@ def _deleted(job: Job, session: Session, result: Result) -> None:
         site.move_to(SiteStatus.DELETED)
         site.deleted_at, site.archive_path = utcnow(), str(archives.get(site.fqdn, ""))[:400]
         site.aliases = []  # the names are free again
-        session.execute(
-            update(RequestQuota)
-            .where(RequestQuota.request_id.in_(site.quota_request_ids or []), RequestQuota.released_at.is_(None))
-            .values(released_at=utcnow())
-        )
+        quota_release(session, site.quota_request_ids or [])
 
 
 def cert_facts(pem: str) -> dict:
