@@ -11,9 +11,17 @@ from panel.errors import Forbidden, PanelError, Unauthorized
 from panel.models.users import TokenScope
 from panel.services import tokens as tokens_svc
 from panel.services.actor import Actor
+from panel.services.pagination import MAX_ID
 
 PROBLEM = "application/problem+json"
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Every integer the API takes has a range in its schema (and so in the OpenAPI document):
+ID = validate.Range(min=1, max=MAX_ID)  # a row id: what a bigint column can hold
+# A count or size whose precise limit the service checks (and names in its error key); this bound
+# only keeps absurd values (past 2^31) from reaching the service or the database.
+INT32 = validate.Range(min=0, max=2**31 - 1)
+MAX_PAGE = 2**31 - 1
+MAX_PER_PAGE = 200
 # Control characters are refused in every string the API reads; text blocks (comments,
 # certificates, nginx snippets) may hold tabs and line breaks. Stated as `pattern` in the schema.
 ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
@@ -103,8 +111,8 @@ def authenticated(fn):
 
 
 class PageArgs(Schema):
-    page = fields.Integer(load_default=1, validate=lambda v: v >= 1)
-    per_page = fields.Integer(load_default=50, validate=lambda v: 1 <= v <= 200)
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PER_PAGE))
 
 
 def page_body(page, schema: Schema) -> dict:

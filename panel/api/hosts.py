@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from panel.api.common import PageArgs, actor, authenticated, page_body, text
+from panel.api.common import INT32, PageArgs, actor, authenticated, page_body, text
 from panel.models.hosts import HostOS, HostRole, HostState
 from panel.services import hosts as hosts_svc
 
@@ -50,7 +50,7 @@ class HostRegisterSchema(Schema):
     # Lengths only here; the service gives the precise error key and field for each value.
     name = fields.String(required=True, validate=text(max=300))
     address = fields.String(required=True, validate=text(max=300))
-    port = fields.Integer(load_default=22)
+    port = fields.Integer(load_default=22, validate=INT32)  # 1..65535: the service (host.port_invalid)
     ssh_user = fields.String(load_default="root", validate=text(max=300))
     os = fields.String(load_default=HostOS.LINUX.value, validate=text(max=300))
     roles = fields.List(fields.String(validate=text(max=300)), load_default=list, validate=validate.Length(max=10))

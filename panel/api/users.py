@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from panel.api.common import PageArgs, actor, authenticated, page_body, text
+from panel.api.common import ID, PageArgs, actor, authenticated, page_body, text
 from panel.models.tenants import Role
 from panel.services import users as users_svc
 
@@ -42,7 +42,7 @@ class UserCreateSchema(Schema):
     username = fields.String(required=True, validate=text(min=1, max=64))
     email = fields.String(required=True, validate=text(max=254))
     full_name = fields.String(load_default="", validate=text(max=200))
-    org_id = fields.Integer(required=True, strict=True)
+    org_id = fields.Integer(required=True, strict=True, validate=ID)
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
 
 
@@ -56,7 +56,7 @@ def raw(user, **extra) -> dict:
 
 
 class RoleSchema(Schema):
-    org_id = fields.Integer(required=True, strict=True)
+    org_id = fields.Integer(required=True, strict=True, validate=ID)
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
 
 
@@ -124,6 +124,24 @@ def user_reset_password(user_id: int):
 @blp.response(200, UserSchema)
 def user_reset_2fa(user_id: int):
     return users_svc.user_reset_2fa(actor(), user_id)
+
+
+@blp.route("/<int:user_id>/end-sessions", methods=["POST"])
+@blp.doc(security=[{"bearer": []}])
+@authenticated
+@blp.response(200, UserSchema)
+def user_end_sessions(user_id: int):
+    """Log the user out everywhere: every web session ends (API tokens stay valid)."""
+    return users_svc.user_sessions_end(actor(), user_id)
+
+
+@me_blp.route("/me/end-sessions", methods=["POST"])
+@me_blp.doc(security=[{"bearer": []}])
+@authenticated
+@me_blp.response(200, UserSchema)
+def me_end_sessions():
+    """Log yourself out of every web session (this token and your other tokens stay valid)."""
+    return users_svc.user_sessions_end(actor())
 
 
 @me_blp.route("/me", methods=["GET"])

@@ -110,6 +110,17 @@ def reset_2fa(username: str, as_user: str | None) -> None:
     console.print(f"{username}: two-factor login reset", highlight=False)
 
 
+@users.command("end-sessions")
+@click.argument("username")
+@as_option
+@command
+def end_sessions(username: str, as_user: str | None) -> None:
+    """Log USERNAME out everywhere: every web session ends (API tokens stay valid)."""
+    a = acting(as_user)
+    users_svc.user_sessions_end(a, a.user_id if a.username == username else _user_id(a, username))
+    console.print(f"{username}: logged out everywhere", highlight=False)
+
+
 @users.command("deactivate")
 @click.argument("username")
 @as_option

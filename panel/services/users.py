@@ -16,7 +16,7 @@ from panel import db, security
 from panel.errors import Forbidden, Invalid, NotFound
 from panel.models.tenants import MINISTRY_ROLES, STAFF_ROLES, Membership, Organization, OrgKind, Role
 from panel.models.users import User
-from panel.services.actor import Actor, require_org_role, require_write
+from panel.services.actor import Actor, refuse_read_token, require_org_role, require_write
 from panel.services.audit import audited
 from panel.services.pagination import Page, paginate
 
@@ -309,6 +309,20 @@ def user_reset_2fa(actor: Actor, user_id: int) -> User:
         return user
 
 
+@audited("user.sessions_end", "user", org=_user_org)
+def user_sessions_end(actor: Actor, user_id: int | None = None) -> User:
+    """Log a user out everywhere: every web session of theirs ends at its next request, whichever
+    browser holds it (the session version it carries no longer matches). Without user_id, or with the
+    actor's own, it is the actor's own sessions; anyone else's needs the right to manage that user.
+    API tokens are not sessions and stay valid: revoke them on the tokens page."""
+    refuse_read_token(actor)
+    with db.unit_of_work() as s:
+        user = user_self(actor) if user_id is None or user_id == actor.user_id else _managed(actor, user_id)
+        user.session_version += 1
+        s.flush()
+        return user
+
+
 def _clear_totp(user: User) -> None:
     user.totp_secret = None
     user.totp_enabled = False
@@ -383,6 +397,7 @@ __all__ = [
     "user_reset_2fa",
     "user_reset_password",
     "user_self",
+    "user_sessions_end",
     "user_set_locale",
     "user_set_role",
 ]

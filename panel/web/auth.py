@@ -156,6 +156,11 @@ def enrol():
 
 @bp.post("/logout")
 def logout():
+    if current_user.is_authenticated and session.get("mfa_ok"):
+        # Server-side end: the user's session version moves on, so a copy of this cookie kept
+        # anywhere no longer opens the panel. (Only after a full login: the password alone must not
+        # let someone end the real user's sessions.)
+        users_svc.user_sessions_end(actor())
     logout_user()
     keep = session.get("locale")
     session.clear()

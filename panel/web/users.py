@@ -129,6 +129,17 @@ def reset_2fa(user_id: int):
     return redirect(url_for("users.detail", user_id=user_id))
 
 
+@bp.post("/<int:user_id>/end-sessions")
+@login_required
+def end_sessions(user_id: int):
+    _confirmed()
+    users_svc.user_sessions_end(actor(), user_id)
+    if user_id == actor().user_id:
+        return redirect(url_for("auth.login"))
+    flash(_("The user was logged out everywhere."), "success")
+    return redirect(url_for("users.detail", user_id=user_id))
+
+
 @bp.post("/<int:user_id>/deactivate")
 @login_required
 def deactivate(user_id: int):

@@ -98,10 +98,12 @@ SAME_FOR_ANY_ID = {
             "users.reset_password",
             "users.reset_2fa",
             "users.deactivate",
+            "users.end_sessions",
             "api_users.user_get",
             "api_users.user_set_role",
             "api_users.user_reset_password",
             "api_users.user_reset_2fa",
+            "api_users.user_end_sessions",
             "api_quotas.quota_set",
             "api_sites.custom_nginx_set",
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from panel.api.common import PageArgs, actor, authenticated, page_body, text
+from panel.api.common import INT32, PageArgs, actor, authenticated, page_body, text
 from panel.capabilities.dns import claims
 from panel.capabilities.dns import service as svc
 
@@ -41,12 +41,12 @@ class RecordInSchema(Schema):
     name = fields.String(required=True, validate=text(max=253))
     type = fields.String(required=True, validate=text(max=10))
     data = fields.String(required=True, validate=text(max=8000))
-    ttl = fields.Integer(load_default=None, allow_none=True, strict=True)
+    ttl = fields.Integer(load_default=None, allow_none=True, strict=True, validate=INT32)
 
 
 class RecordPatchSchema(Schema):
     data = fields.String(validate=text(max=8000))
-    ttl = fields.Integer(allow_none=True, strict=True)
+    ttl = fields.Integer(allow_none=True, strict=True, validate=INT32)
 
 
 class ZoneRequestSchema(Schema):

@@ -9,7 +9,7 @@ from flask import Response
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from panel.api.common import PageArgs, actor, authenticated, page_body, text
+from panel.api.common import ID, INT32, PageArgs, actor, authenticated, page_body, text
 from panel.capabilities.mail import service as mail_svc
 
 blp = Blueprint("api_mail", __name__, url_prefix="/mail", description="Mail domains, mailboxes and aliases")
@@ -62,12 +62,12 @@ class MailRequestSchema(Schema):
 
 
 class MailDomainIn(Schema):
-    org_id = fields.Integer(required=True)
+    org_id = fields.Integer(required=True, validate=ID)
     name = fields.String(required=True, validate=_TEXT)
     contact = fields.String(required=True, validate=_TEXT)
     external_forwarding = fields.Boolean(load_default=False)
     on_suspend = fields.String(load_default="defer", validate=validate.OneOf(["defer", "reject"]))
-    default_quota_mb = fields.Integer(load_default=1024)
+    default_quota_mb = fields.Integer(load_default=1024, validate=INT32)  # the service: 10..102400
 
 
 class MailNewMailbox(Schema):
@@ -78,11 +78,11 @@ class MailNewMailbox(Schema):
 
 class MailMailboxesIn(Schema):
     mailboxes = fields.List(fields.Nested(MailNewMailbox), required=True, validate=validate.Length(min=1, max=1000))
-    quota_mb = fields.Integer(load_default=None, allow_none=True)
+    quota_mb = fields.Integer(load_default=None, allow_none=True, validate=INT32)
 
 
 class MailQuotaIn(Schema):
-    quota_mb = fields.Integer(required=True)
+    quota_mb = fields.Integer(required=True, validate=INT32)
 
 
 class MailPasswordIn(Schema):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from panel.api.common import PageArgs, actor, authenticated, page_body, text
+from panel.api.common import ID, PageArgs, actor, authenticated, page_body, text
 from panel.capabilities.sites import service as sites_svc
 from panel.capabilities.sites.models import SiteStatus
 from panel.services import quotas as quotas_svc
@@ -91,18 +91,18 @@ class RequestOutSchema(Schema):
 
 class SiteListArgs(PageArgs):
     status = fields.String(validate=validate.OneOf([s.value for s in SiteStatus]))
-    org_id = fields.Integer()
+    org_id = fields.Integer(validate=ID)
 
 
 class SiteCreateSchema(Schema):
     # Lengths only; the service validates names (IDNA, ownership, uniqueness) with precise keys.
-    org_id = fields.Integer(load_default=None, allow_none=True)
+    org_id = fields.Integer(load_default=None, allow_none=True, validate=ID)
     fqdn = fields.String(required=True, validate=_TEXT)
     aliases = fields.List(fields.String(validate=_TEXT), load_default=list, validate=validate.Length(max=50))
     plan = fields.String(required=True, validate=text(max=100))
     php_version = fields.String(load_default="", validate=text(max=20))
     tls = fields.String(load_default="acme", validate=text(max=20))
-    host_id = fields.Integer(load_default=None, allow_none=True)
+    host_id = fields.Integer(load_default=None, allow_none=True, validate=ID)
 
 
 class SiteActionSchema(Schema):
