@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from panel.models.tenants import OrgKind, Role
-from tests.tenants.surfaces import api_headers
+from tests.support.surfaces import api_headers
 
 INT64_MAX = 2**63 - 1
 

@@ -7,7 +7,7 @@ import pytest
 
 from panel.models.tenants import Role
 from tests.auth.conftest import csrf_from, login, now_code, post_form
-from tests.tenants.surfaces import api_headers
+from tests.support.surfaces import api_headers
 
 
 def _logged_in(app, username: str, secret: str = ""):
