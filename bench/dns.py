@@ -112,12 +112,13 @@ def settings_for(work: str) -> Settings:
                 "acme_directory": "",
                 "acme_ca_bundle": "",
                 "acme_email": "b@localhost",
+                "acme_root_ca": "",
                 "renew_days_before": 30,
                 "archive_days": 30,
                 "usage_interval_minutes": 60,
             },
             "mail": {"archive_days": 30, "dkim_selector": "govhost"},
-            "lab": {"dir": str(L.lab_paths().cache), "demo_host": ""},
+            "lab": {"dir": str(L.lab_paths().cache), "demo_host": "", "demo_address": ""},
         }
     )
 

@@ -89,6 +89,7 @@ class SitesSettings:
     acme_directory: str = ""
     acme_ca_bundle: str = ""
     acme_email: str = "hostmaster@localhost"
+    acme_root_ca: str = ""
     renew_days_before: int = 30
     archive_days: int = 30
     usage_interval_minutes: int = 60
@@ -113,6 +114,7 @@ class NetworkSettings:
 class LabSettings:
     dir: str = "/var/cache/govhost/lab"
     demo_host: str = ""
+    demo_address: str = "10.77.0.10"
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,7 @@ _PATH_KEYS = {
     "ansible.control_dir",
     "lab.dir",
     "sites.acme_ca_bundle",
+    "sites.acme_root_ca",
 }
 
 

@@ -76,12 +76,17 @@ def settings_dict(tmp: Path, db_url: str) -> dict:
             "acme_directory": "",
             "acme_ca_bundle": "",
             "acme_email": "hostmaster@test.invalid",
+            "acme_root_ca": "",
             "renew_days_before": 30,
             "archive_days": 30,
             "usage_interval_minutes": 60,
         },
         "mail": {"archive_days": 30, "dkim_selector": "govhost"},
-        "lab": {"dir": os.environ.get("GOVHOST_LAB_DIR", "/var/cache/govhost/lab"), "demo_host": ""},
+        "lab": {
+            "dir": os.environ.get("GOVHOST_LAB_DIR", "/var/cache/govhost/lab"),
+            "demo_host": "",
+            "demo_address": "",
+        },
     }
 
 

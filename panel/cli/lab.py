@@ -1,9 +1,11 @@
 """`govhost lab ...`: the lab's own commands (provisioners.lab.cli) plus `demo`, which starts the demo
-host and registers it in the panel with its key pinned. The quick start runs `govhost lab demo`."""
+host and registers it in the panel with its key pinned, and with --pebble starts the demo's ACME
+server. The quick start runs it through `govhost demo up`."""
 
 from __future__ import annotations
 
 import os
+import urllib.parse
 from pathlib import Path
 
 import click
@@ -13,8 +15,6 @@ from panel.cli.common import cli_actor, command, console, settings_from
 from panel.errors import PanelError
 from panel.services import hosts as hosts_svc
 from provisioners.lab import cli as lab_cli
-
-DEMO_ADDRESS = "10.77.0.10"  # below the lab's automatic range (.11 up): never taken by another host
 
 lab = click.Group("lab", commands=dict(lab_cli.lab.commands), help=lab_cli.lab.help)
 
@@ -33,16 +33,23 @@ def _lab_keys(lab_dir: str) -> list[tuple[str, str]]:
 
 
 @lab.command("demo")
-@click.option("--address", default=DEMO_ADDRESS, show_default=True, help="Lab address of the demo host.")
+@click.option("--address", default=None, help="Lab address of the demo host (default: lab.demo_address).")
 @click.option("--probe/--no-probe", default=True, show_default=True, help="Probe it afterwards (facts).")
+@click.option(
+    "--pebble/--no-pebble",
+    default=False,
+    show_default=True,
+    help="Also run Pebble as the ACME server of sites.acme_directory (state beside sites.acme_ca_bundle).",
+)
 @command
-def demo(address: str, probe: bool) -> None:
+def demo(address: str | None, probe: bool, pebble: bool) -> None:
     """Build or reuse the lab, start the demo host (lab.demo_host) and register it. Idempotent."""
     ctx = click.get_current_context()
     settings = settings_from(ctx)
     name = settings.lab.demo_host
-    if not name:
-        raise click.UsageError("lab.demo_host is empty in the configuration: no demo host")
+    address = address or settings.lab.demo_address
+    if not name or not address:
+        raise click.UsageError("lab.demo_host or lab.demo_address is empty in the configuration: no demo host")
     os.environ["GOVHOST_LAB_DIR"] = settings.lab.dir  # the lab tool reads its folder from here
     actor = cli_actor()
     try:
@@ -69,3 +76,20 @@ def demo(address: str, probe: bool) -> None:
                     f" (is ansible.ssh_key = {settings.ansible.ssh_key} the lab key {settings.lab.dir}/lab_ed25519?)"
                 )
             )
+    if pebble:
+        _pebble(ctx, settings, address)
+
+
+def _pebble(ctx: click.Context, settings, dns_address: str) -> None:
+    """Pebble where sites.acme_directory points (the lab gateway), its files beside acme_ca_bundle."""
+    url = urllib.parse.urlsplit(settings.sites.acme_directory)
+    if url.scheme != "https" or not url.port or not settings.sites.acme_ca_bundle:
+        raise click.UsageError("--pebble needs sites.acme_directory (https://GATEWAY:PORT/dir) and acme_ca_bundle")
+    ctx.invoke(
+        lab_cli.pebble_cmd,
+        state_dir=str(Path(settings.sites.acme_ca_bundle).parent),
+        port=url.port,
+        mgmt_port=url.port + 1000,
+        dns_server=dns_address,
+        stop=False,
+    )

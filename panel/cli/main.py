@@ -9,6 +9,7 @@ from panel.capabilities.mail import cli as mail_cli
 from panel.capabilities.sites import cli as sites_cli
 from panel.cli import audit as audit_cli
 from panel.cli import db as db_cli
+from panel.cli import demo as demo_cli
 from panel.cli import hosts as hosts_cli
 from panel.cli import jobs as jobs_cli
 from panel.cli import lab as lab_cli
@@ -39,6 +40,7 @@ def cli(ctx: click.Context, config: str) -> None:
 cli.add_command(db_cli.db)
 cli.add_command(hosts_cli.hosts)
 cli.add_command(lab_cli.lab)
+cli.add_command(demo_cli.demo)
 cli.add_command(serve_cli.setup)
 cli.add_command(serve_cli.serve)
 cli.add_command(users_cli.users)

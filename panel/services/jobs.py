@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from panel import db, security
+from panel.boot import current as current_settings
 from panel.errors import Conflict, Forbidden, Invalid, NotFound
 from panel.jobs import capabilities, runner
 from panel.jobs.submit import check_hosts, job_create
@@ -264,6 +265,16 @@ def _retry_request(s, job: Job) -> None:
 
 
 # ---- the worker ----------------------------------------------------------------------------------
+
+
+def job_run_here(actor: Actor, job_id: int) -> Job:
+    """Run a pending job in this process and return it finished: for set-up commands that must wait
+    for their jobs before any worker runs (the quick start). The queued copy is skipped later."""
+    if not actor.has_staff(Role.ADMIN):
+        raise Forbidden("auth.forbidden", "This needs one of the roles: {roles}.", roles=Role.ADMIN.value)
+    runner.run_job(int(job_id), current_settings())
+    with db.unit_of_work() as s:
+        return s.get(Job, int(job_id))
 
 
 def job_kinds() -> list[str]:

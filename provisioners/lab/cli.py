@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from . import addresses, hosts, net, ssh
+from . import addresses, hosts, net, pebble, ssh
 from .build import build as build_rootfs
 from .common import LabError, lab_paths
 
@@ -117,6 +117,22 @@ def status_cmd() -> None:
         ssh_ok = h.pid is not None and h.ip != "?" and net.port_open(h.ip, 22, 0.3)
         table.add_row(h.name, h.ip, str(h.pid or "-"), "[green]open[/green]" if ssh_ok else "[dim]-[/dim]")
     console.print(table)
+
+
+@lab.command("pebble")
+@click.option("--dir", "state_dir", required=True, help="Folder for its config, certificates, log and PID.")
+@click.option("--port", default=14000, show_default=True, help="ACME directory port on the lab gateway.")
+@click.option("--mgmt-port", default=15000, show_default=True, help="Management port (root CA download).")
+@click.option("--dns", "dns_server", required=True, help="Lab host whose BIND resolves the names to validate.")
+@click.option("--stop", is_flag=True, help="Stop the Pebble started from --dir instead.")
+@_lab_errors
+def pebble_cmd(state_dir: str, port: int, mgmt_port: int, dns_server: str, stop: bool) -> None:
+    """Run Pebble (a local ACME server) on the lab gateway as a CA for lab sites. Idempotent."""
+    if stop:
+        console.print("pebble stopped" if pebble.pebble_down(state_dir) else "pebble was not running")
+        return
+    p = pebble.pebble_up(state_dir, port=port, mgmt_port=mgmt_port, dns_server=dns_server)
+    console.print(f"pebble {'started' if p.started else 'running'} (pid {p.pid}): {p.directory}; root CA {p.roots}")
 
 
 @lab.command("exec", context_settings={"ignore_unknown_options": True})

@@ -59,6 +59,26 @@ def zone_request(actor: Actor, *, org_id: int, name: str):
     return requests.request_create(actor, kind="zone.create", org_id=org_id, payload={"name": name})
 
 
+@audited("dns.zone_host", "job")
+def zone_host(actor: Actor, *, org_id: int, name: str):
+    """Data-center admins: host a zone at once, without a request (the data center's own zones, and
+    the quick start's); returns the zone.create job. A ministry's zones go through zone_request."""
+    require_staff(actor, Role.ADMIN)
+    name = R.clean_domain(name, "name")
+    with db.unit_of_work() as s:
+        if s.get(Organization, _id(org_id)) is None:
+            raise Invalid("organization.not_found", "Not found.", field="org_id")
+        if s.scalars(select(Zone.id).where(Zone.name == name)).first() is not None:
+            raise Conflict("dns.zone_exists", "The zone {name} is hosted here already.", field="name", name=name)
+        host = cap_dns.primary_host(s)
+        zone = Zone(org_id=int(org_id), name=name)
+        s.add(zone)
+        s.flush()
+        return jobs.job_submit(
+            actor, kind="zone.create", org_id=zone.org_id, host_ids=[host.id], params={"zone_id": zone.id}
+        )
+
+
 def zone_delete_request(actor: Actor, *, zone_id: int):
     zone = zone_get(actor, zone_id)
     return requests.request_create(actor, kind="zone.delete", org_id=zone.org_id, payload={"zone_id": zone.id})

@@ -3,6 +3,7 @@ SFTP keys, and operators' custom directives. Same service calls as the web UI an
 
 from __future__ import annotations
 
+from flask import Response
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
@@ -146,6 +147,14 @@ def site_list(args):
 @blp.response(200, PlanSchema(many=True))
 def plan_list():
     return sites_svc.plan_list(actor())
+
+
+@blp.route("/ca.pem")
+@blp.response(200, {"type": "string"}, content_type="application/x-pem-file")
+def ca_pem():
+    """The root CA of this data center's private ACME server (PEM), to trust its site certificates;
+    404 when site certificates come from a public CA. No authentication: it is a public certificate."""
+    return Response(sites_svc.site_ca_pem(), mimetype="application/x-pem-file")
 
 
 @blp.route("/", methods=["POST"])

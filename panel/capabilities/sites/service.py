@@ -12,11 +12,13 @@ import base64
 import binascii
 import hashlib
 import re
+from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from panel import db
+from panel.boot import current as current_settings
 from panel.capabilities.dns.claims import domain_require
 from panel.capabilities.sites.models import LIVE, Plan, SftpKey, Site, SiteAlias, SiteStatus
 from panel.errors import Conflict, Invalid, NotFound
@@ -432,6 +434,20 @@ def site_cert_issue(actor: Actor, *, site_id: int, force: bool = False):
     with db.unit_of_work():
         site = live_site(actor, site_id, statuses=(SiteStatus.ACTIVE,))
         return site, submit_site_job(actor, "site.cert", [site], params={"force": bool(force)})
+
+
+def site_ca_pem() -> str:
+    """The root CA the ACME server issues under (settings sites.acme_root_ca), for browsers and curl
+    to trust site certificates from a private CA (the demo's Pebble). Public: it is a certificate."""
+    path = current_settings().sites.acme_root_ca
+    if not path or not Path(path).is_file():
+        raise NotFound("site.no_private_ca", "Site certificates here come from a CA browsers already trust.")
+    return Path(path).read_text()
+
+
+def site_ca_offered() -> bool:
+    path = current_settings().sites.acme_root_ca
+    return bool(path) and Path(path).is_file()
 
 
 def _id(value) -> int:

@@ -4,7 +4,7 @@ API and the CLI; a service error goes back to the form (422) or to a flash messa
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
@@ -40,7 +40,17 @@ def _plans(form) -> None:
 def index():
     page, per_page = page_args()
     result = svc.site_list(actor(), page=page, per_page=per_page)
-    return render_template("sites/list.html", page=result)
+    return render_template("sites/list.html", page=result, ca_offered=svc.site_ca_offered())
+
+
+@bp.get("/ca.pem")
+def ca_pem():
+    """No login: browsers and curl fetch it before anything else (it is a public certificate)."""
+    return Response(
+        svc.site_ca_pem(),
+        mimetype="application/x-pem-file",
+        headers={"Content-Disposition": "attachment; filename=govhost-sites-ca.pem"},
+    )
 
 
 @bp.route("/new", methods=["GET", "POST"])

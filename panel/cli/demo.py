@@ -1,0 +1,240 @@
+"""`govhost demo ...`: the quick start's complete demo data center (what `./scripts/demo` runs).
+
+`demo config` writes config.yaml (fresh keys) and points DNS, ACME and the resolver at the lab;
+`demo up` migrates, creates the admin, starts the demo lab host and Pebble, then sets the data center
+up through the same service functions the web, the API and the CLI use: BIND as the primary of the
+demo parent zone, the mail server, default hosting plans, and a demo ministry with a suffix, a zone
+and a verified domain. Every step keeps what exists, so running it again is safe (and restarts the
+daemons of a lab host that was restarted). Nothing is ever sent beyond this machine and the lab.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import socket
+import time
+from pathlib import Path
+
+import click
+import yaml
+from cryptography.fernet import Fernet
+
+from panel.capabilities.dns import claims as dns_claims
+from panel.capabilities.dns import service as dns_svc
+from panel.capabilities.mail import service as mail_svc
+from panel.capabilities.sites import service as sites_svc
+from panel.cli.common import cli_actor, command, console, settings_from
+from panel.cli.lab import demo as lab_demo
+from panel.cli.serve import setup as setup_cmd
+from panel.errors import NotFound, PanelError
+from panel.services import hosts as hosts_svc
+from panel.services import jobs as jobs_svc
+from panel.services import tenants
+from panel.services.setup import DATACENTER_SLUG, DEMO_SLUG
+
+GATEWAY = "10.77.0.1"  # the lab bridge's address on this machine (docs/lab.md)
+PARENT_ZONE = "gov.test"  # .test is reserved (RFC 6761): no real name can be hit by mistake
+MINISTRY_DOMAIN = "mpt.gov.test"
+NAMESERVER = f"ns1.{PARENT_ZONE}"
+# name, disk MB, memory MB, PHP children, upload MB
+PLANS = (("small", 500, 128, 3, 16), ("standard", 2000, 256, 5, 32), ("large", 10000, 512, 10, 64))
+
+
+@click.group()
+def demo() -> None:
+    """The quick start's demo data center (config, lab host, BIND, mail, ACME, plans, ministry)."""
+
+
+# ---- config.yaml -----------------------------------------------------------------------------------
+
+
+def _set_key(lines: list[str], section: str, key: str, value) -> None:
+    """Set `section.key` in the YAML text (2-space indent, comments kept): replace or insert the line."""
+    text = f"  {key}: {json.dumps(value, ensure_ascii=False)}"
+    try:
+        start = lines.index(f"{section}:")
+    except ValueError:
+        lines.extend([f"{section}:", text])
+        return
+    i = start + 1
+    while i < len(lines) and (not lines[i].strip() or lines[i].startswith((" ", "#"))):
+        if lines[i].startswith(f"  {key}:"):
+            lines[i] = text
+            return
+        i += 1
+    lines.insert(start + 1, text)
+
+
+@demo.command("config")
+@click.option("--host", "host", default=None, help="Demo lab host name (default: keep, else demo1).")
+@click.option("--address", default=None, help="Its lab address (default: keep, else 10.77.0.10).")
+@click.option("--acme-port", type=click.IntRange(1024, 65000), default=None, help="Pebble's port (default 14000).")
+@click.pass_context
+def config(ctx: click.Context, host: str | None, address: str | None, acme_port: int | None) -> None:
+    """Write config.yaml (fresh keys) if missing; point DNS, ACME and the resolver at the demo lab.
+
+    Only empty or missing keys are filled in, so a value you changed is kept; options given here
+    replace the demo host, its address and Pebble's port."""
+    path = Path(ctx.obj["config"])
+    example = Path(__file__).resolve().parents[2] / "config.example.yaml"
+    if not path.exists():
+        text = example.read_text()
+        text = text.replace(
+            'secret_key: "dev-only-change-me-0123456789abcdef"', f'secret_key: "{secrets.token_urlsafe(48)}"'
+        )
+        text = text.replace(yaml.safe_load(text)["secret_keys"][0], Fernet.generate_key().decode())
+        path.write_text(text)
+        path.chmod(0o600)
+        console.print(f"wrote {path} with fresh keys")
+    raw = yaml.safe_load(path.read_text()) or {}
+    lines = path.read_text().splitlines()
+
+    def get(section: str, key: str):
+        return (raw.get(section) or {}).get(key)
+
+    data = raw.get("data_dir") or "var"
+    name = host or get("lab", "demo_host") or "demo1"
+    ip = address or get("lab", "demo_address") or "10.77.0.10"
+    acme = get("sites", "acme_directory")
+    if acme_port or not acme:
+        acme = f"https://{GATEWAY}:{acme_port or 14000}/dir"
+    wanted = {
+        ("lab", "demo_host"): (name, host is not None),
+        ("lab", "demo_address"): (ip, address is not None),
+        ("dns", "primary_host"): (name, host is not None),
+        ("dns", "resolver"): (ip, address is not None),
+        ("dns", "nameservers"): ([NAMESERVER], False),
+        ("sites", "acme_directory"): (acme, acme_port is not None),
+        ("sites", "acme_ca_bundle"): (f"{data}/pebble/tls.crt", False),
+        ("sites", "acme_root_ca"): (f"{data}/pebble/roots.pem", False),
+        ("sites", "acme_email"): (f"hostmaster@{PARENT_ZONE}", False),
+    }
+    changed = []
+    for (section, key), (value, force) in wanted.items():
+        current = get(section, key)
+        empty = current in (None, "", []) or (key == "acme_email" and current == "hostmaster@localhost")
+        if (force or empty) and current != value:
+            _set_key(lines, section, key, value)
+            changed.append(f"{section}.{key}")
+    if changed:
+        path.write_text("\n".join(lines) + "\n")
+        console.print(f"{path}: set {', '.join(changed)}")
+
+
+# ---- the data center -------------------------------------------------------------------------------
+
+
+class _Timeline:
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+
+    def step(self, text: str) -> None:
+        console.print(f"[dim]{time.monotonic() - self.start:6.1f} s[/] {text}", highlight=False)
+
+
+def _run(actor, job, what: str) -> None:
+    job = jobs_svc.job_run_here(actor, job.id)
+    if job.status.value != "successful":
+        raise click.ClickException(f"{what} failed (job {job.id}): {job.explanation}")
+
+
+def _zone(actor, org_id: int, name: str):
+    try:
+        zone = dns_svc.zone_by_name(actor, name)
+    except NotFound:
+        zone = None
+    if zone is None or zone.status.value != "active":
+        if zone is None:
+            _run(actor, dns_svc.zone_host(actor, org_id=org_id, name=name), f"zone {name}")
+        else:
+            raise click.ClickException(f"zone {name} is {zone.status.value}: see `govhost jobs list`")
+        zone = dns_svc.zone_by_name(actor, name)
+    return zone
+
+
+def _records(actor, zone, wanted: list[tuple[str, str, str]]) -> None:
+    have = {(r.name, r.rtype, r.data) for r in dns_svc.record_list(actor, zone_id=zone.id, per_page=200).items}
+    for name, rtype, data in wanted:
+        fqdn = f"{name}.{zone.name}" if name != "@" else zone.name
+        if (fqdn, rtype, data) not in have:
+            dns_svc.record_create(actor, zone_id=zone.id, name=name, rtype=rtype, data=data)
+    dns_svc.dns_apply(actor, zone.id)
+
+
+def _answers(address: str, *ports: int) -> bool:
+    """The lab host's daemons answer (after a restart of the host they do not, until set up again)."""
+    for port in ports:
+        try:
+            socket.create_connection((address, port), timeout=2).close()
+        except OSError:
+            return False
+    return True
+
+
+def _bind_ready(actor, host) -> bool:
+    try:
+        dns_svc.dns_plan(actor, dns_svc.zone_by_name(actor, PARENT_ZONE).id)  # AXFR signed with our key
+    except PanelError:
+        return False
+    return True
+
+
+@demo.command("up")
+@click.option("--admin", "admin_username", default="admin", show_default=True)
+@click.option("--converge", is_flag=True, help="Run the DNS and mail server set-up even when they answer.")
+@click.pass_context
+def up(ctx: click.Context, admin_username: str, converge: bool) -> None:
+    """Set up (or bring back) the whole demo data center; every step keeps what exists."""
+    settings = settings_from(ctx)
+    t = _Timeline()
+    ctx.invoke(setup_cmd, admin_username=admin_username, demo=True)
+    t.step("database, data center, admin and demo ministry")
+    ctx.invoke(lab_demo, address=None, probe=True, pebble=True)
+    t.step(f"lab host {settings.lab.demo_host} and Pebble (the demo's ACME server)")
+    ctx.invoke(datacenter, converge=converge)
+    t.step("data center ready")
+
+
+@demo.command("datacenter")
+@click.option("--converge", is_flag=True, help="Run the DNS and mail server set-up even when they answer.")
+@command
+def datacenter(converge: bool) -> None:
+    """BIND, parent zone, mail server, plans and the demo ministry's domain (the services' way)."""
+    settings = settings_from(click.get_current_context())
+    actor, t = cli_actor(), _Timeline()
+    host = hosts_svc.host_find(actor, settings.lab.demo_host)
+    if converge or not _bind_ready(actor, host):
+        _run(actor, dns_svc.dns_server_setup(actor, host_id=host.id), "DNS server setup")
+        t.step(f"BIND on {host.name} ({host.address}) with govhost's TSIG key")
+    else:
+        t.step(f"BIND on {host.name} answers with govhost's key: kept")
+    dc = next(o for o in tenants.org_list(actor, 1, 200, q=DATACENTER_SLUG).items if o.kind.value == "datacenter")
+    parent = _zone(actor, dc.id, PARENT_ZONE)
+    # The wildcard sends every name of the demo parent zone to the demo host: a new ministry's
+    # sites resolve (for Pebble's validation too) before the ministry has a zone of its own.
+    _records(actor, parent, [("ns1", "A", host.address), ("*", "A", host.address)])
+    t.step(f"zone {PARENT_ZONE} (ns1 and * -> {host.address})")
+    ministry = next(o for o in tenants.org_list(actor, 1, 200, q=DEMO_SLUG).items if o.slug == DEMO_SLUG)
+    have = [r.suffix for r in dns_claims.suffix_list(actor, org_id=ministry.id)]
+    if MINISTRY_DOMAIN not in have:
+        dns_claims.suffix_set(actor, org_id=ministry.id, suffixes=[*have, MINISTRY_DOMAIN])
+    _zone(actor, ministry.id, MINISTRY_DOMAIN)
+    claim = dns_claims.claim_create(actor, org_id=ministry.id, domain=MINISTRY_DOMAIN)
+    t.step(f"{ministry.slug}: suffix, zone and {claim.method.value}-verified domain {MINISTRY_DOMAIN}")
+    names = {p.name for p in sites_svc.plan_list(actor, active_only=False)}
+    for name, disk, memory, children, upload in PLANS:
+        if name not in names:
+            sites_svc.plan_create(
+                actor, name=name, disk_mb=disk, memory_mb=memory, max_children=children, upload_mb=upload
+            )
+    t.step("hosting plans " + ", ".join(p[0] for p in PLANS))
+    if converge or not _answers(host.address, 25, 587, 993, 80):
+        _run(actor, mail_svc.mail_server_setup(actor, host_id=host.id), "mail server setup")
+        t.step(f"mail server on {host.name} (postfix, dovecot, opendkim, webmail)")
+    else:
+        t.step(f"mail server on {host.name} answers (SMTP, submission, IMAPS, webmail): kept")
+    console.print(
+        f"demo CA for browsers and curl: http://127.0.0.1:8000/sites/ca.pem (file {settings.sites.acme_root_ca})",
+        highlight=False,
+    )
