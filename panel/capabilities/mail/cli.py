@@ -6,7 +6,6 @@ and shell history).
 
 from __future__ import annotations
 
-import csv
 import sys
 from pathlib import Path
 
@@ -14,8 +13,10 @@ import click
 from rich.table import Table
 
 from panel.capabilities.mail import service as mail_svc
+from panel.capabilities.mail.rules import BATCH_COLUMNS, MAX_BATCH
 from panel.cli.common import cli_actor, command, console, print_swept
 from panel.services import auth as auth_svc
+from panel.services.tabular import read_table
 
 AS = click.option("--as", "as_user", default=None, help="Act as this user (their rights) instead of root's.")
 
@@ -108,12 +109,7 @@ def mailboxes(domain: str, page: int, as_user: str | None) -> None:
 
 
 def _read_csv(path: Path) -> list[dict]:
-    with path.open(newline="", encoding="utf-8") as fh:
-        rows = [r for r in csv.reader(fh) if r and not r[0].startswith("#")]
-    return [
-        {"local_part": r[0], "password": r[1] if len(r) > 1 else "", "display_name": r[2] if len(r) > 2 else ""}
-        for r in rows
-    ]
+    return read_table(path.read_text(encoding="utf-8"), BATCH_COLUMNS, field="csv", max_rows=MAX_BATCH)
 
 
 @mail.command("create")

@@ -25,6 +25,8 @@ SYSTEM_NAMES = frozenset({"mailer-daemon", "root", "nobody", "vmail", "dovecot",
 MAX_DESTINATIONS = 50
 MIN_QUOTA_MB, MAX_QUOTA_MB = 10, 102400
 MAX_BATCH = 1000
+# A mailbox batch as typed in the web form or given to the CLI (read by services.tabular).
+BATCH_COLUMNS = ("local_part", "password", "display_name")
 
 
 def _shown(value) -> str:

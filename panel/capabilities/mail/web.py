@@ -11,8 +11,10 @@ from wtforms.fields.choices import SelectChoice
 
 from panel.capabilities.mail import service as mail_svc
 from panel.capabilities.mail.forms import AliasForm, ConfirmForm, DomainForm, MailboxesForm, PasswordForm, QuotaForm
+from panel.capabilities.mail.rules import BATCH_COLUMNS, MAX_BATCH
 from panel.errors import PanelError
 from panel.services import requests as requests_svc
+from panel.services.tabular import read_table, write_table
 from panel.web.auth import no_store
 from panel.web.common import actor, apply_error, error_text, nav, page_args
 
@@ -101,18 +103,7 @@ def dns_check(domain_id: int):
 
 
 def _parse_entries(text: str) -> list[dict]:
-    rows = []
-    for line in (text or "").splitlines():
-        if line.strip():
-            parts = [p.strip() for p in line.split(",", 2)]
-            rows.append(
-                {
-                    "local_part": parts[0],
-                    "password": parts[1] if len(parts) > 1 else "",
-                    "display_name": parts[2] if len(parts) > 2 else "",
-                }
-            )
-    return rows
+    return read_table(text, BATCH_COLUMNS, field="entries", max_rows=MAX_BATCH)
 
 
 @bp.route("/domains/<int:domain_id>/mailboxes/new", methods=["GET", "POST"])
@@ -120,10 +111,11 @@ def _parse_entries(text: str) -> list[dict]:
 def mailboxes_new(domain_id: int):
     dom = mail_svc.mail_domain_get(actor(), domain_id)
     form = MailboxesForm()
-    entries = _parse_entries(form.entries.data)
     result = _submit(
         form,
-        lambda: mail_svc.mailbox_create(actor(), domain_id=dom.id, quota_mb=form.quota_mb.data, mailboxes=entries),
+        lambda: mail_svc.mailbox_create(
+            actor(), domain_id=dom.id, quota_mb=form.quota_mb.data, mailboxes=_parse_entries(form.entries.data)
+        ),
         "mail/mailboxes_new.html",
         strip=_without_passwords,
         dom=dom,
@@ -134,9 +126,12 @@ def mailboxes_new(domain_id: int):
 
 
 def _without_passwords(form) -> None:
-    form.entries.data = "\n".join(
-        ",".join([e["local_part"], "", e["display_name"]]).rstrip(",") for e in _parse_entries(form.entries.data)
-    )
+    try:
+        rows = _parse_entries(form.entries.data)
+    except PanelError:  # unreadable: nothing of it can be shown back safely
+        form.entries.data = ""
+        return
+    form.entries.data = write_table([{**r, "password": ""} for r in rows], BATCH_COLUMNS)
 
 
 @bp.route("/domains/<int:domain_id>/aliases/new", methods=["GET", "POST"])

@@ -197,3 +197,51 @@ def test_cli_isolation_and_exit_codes(cli, two):
     with db.unit_of_work() as s:
         audit = "\n".join(e.summary for e in s.scalars(select(AuditEntry)))
     assert SECRET not in audit and "[redacted]" in audit
+
+
+# A password holding a comma and a quote, and a display name holding a comma: quoted CSV fields.
+BATCH_LINE = '{name},"Quo,ted ""pass"" 2024!","Chan, Dara"'
+BATCH_PASSWORD = 'Quo,ted "pass" 2024!'
+
+
+def _filed(local_part: str) -> tuple[str, dict]:
+    """The stored hash of the request that asked for `local_part`, and the request's payload."""
+    from panel import security
+
+    with db.unit_of_work() as s:
+        for req in s.scalars(select(Request).order_by(Request.id)):
+            if req.payload.get("local_parts") == [local_part]:
+                return json.loads(security.unseal(req.secrets))[local_part], req.payload
+    raise AssertionError(f"no request for {local_part}")
+
+
+def test_a_quoted_comma_in_a_password_reads_the_same_on_web_and_cli(two, login_as, cli, tmp_path):
+    from argon2 import PasswordHasher
+
+    c = login_as(two.ua)
+    page = f"/mail/domains/{two.doms['a']}/mailboxes/new"
+    token = csrf_from(c.get(page).get_data(as_text=True))
+    r = c.post(page, data={"csrf_token": token, "entries": BATCH_LINE.format(name="fromweb")})
+    assert r.status_code == 302, r.get_data(as_text=True)
+    batch = tmp_path / "boxes.csv"
+    batch.write_text("# local_part,password,display name\n" + BATCH_LINE.format(name="fromcli") + "\n")
+    r = cli("mail", "create", "a.gov.test", "--csv", str(batch), "--as", two.ua.username)
+    assert r.exit_code == 0, r.output
+
+    for name in ("fromweb", "fromcli"):
+        stored, payload = _filed(name)
+        assert PasswordHasher().verify(stored.removeprefix("{ARGON2ID}"), BATCH_PASSWORD)  # whole, quotes undone
+        assert payload["display_names"] == {name: "Chan, Dara"}
+
+
+def test_a_batch_line_with_an_unquoted_extra_comma_is_refused_the_same_way(two, login_as, cli, tmp_path):
+    line = f"box,{SECRET},Chan, Dara"  # four fields: before, the web cut the password silently
+    c = login_as(two.ua)
+    page = f"/mail/domains/{two.doms['a']}/mailboxes/new"
+    r = c.post(page, data={"csrf_token": csrf_from(c.get(page).get_data(as_text=True)), "entries": line})
+    body = r.get_data(as_text=True)
+    assert r.status_code == 422 and "Line 1 has 4 fields" in body and SECRET not in body
+    batch = tmp_path / "boxes.csv"
+    batch.write_text(line + "\n")
+    r = cli("mail", "create", "a.gov.test", "--csv", str(batch), "--as", two.ua.username)
+    assert r.exit_code == 2 and "table.too_many_fields" in r.output and SECRET not in r.output
