@@ -76,3 +76,8 @@ def init_app(app: Flask) -> None:
     for blp in BLUEPRINTS:
         api.register_blueprint(blp, url_prefix=f"/api/v1{blp.url_prefix or ''}")
         csrf.exempt(blp)  # token-only: the API never reads the session cookie, so there is no CSRF
+    # `/api/v1/sites` and `/api/v1/sites/` are both answered, not one with a 308 to the other: API
+    # clients and load tools follow (or count) redirects silently, each a round trip for nothing.
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/api/"):
+            rule.strict_slashes = False

@@ -63,13 +63,30 @@ def serve(ctx: click.Context, bind: str, workers: int, with_worker: bool) -> Non
     )
     children.append(web)
     console.print(f"govhost is listening on http://{bind}/")
+    # A service manager stops us with SIGTERM, a terminal with SIGINT: either way gunicorn's master
+    # (which takes its workers down) and the job worker get SIGTERM and are waited for.
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         web.wait()
-    except KeyboardInterrupt:
+    except _Stopped:
         pass
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         for child in children:
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
         for child in children:
-            child.wait(timeout=30)
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+
+class _Stopped(Exception):
+    """SIGTERM or SIGINT reached `govhost serve`."""
+
+
+def _stop(signum, _frame):
+    raise _Stopped(signum)
