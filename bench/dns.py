@@ -74,7 +74,15 @@ def settings_for(work: str) -> Settings:
             "data_dir": f"{work}/data",
             "secret_keys": [security.new_fernet_key()],
             "database": {"url": f"sqlite:///{work}/bench.db"},
-            "queue": {"backend": "sqlite", "sqlite_path": f"{work}/queue.db", "redis_url": "", "workers": 1},
+            "queue": {
+                "backend": "sqlite",
+                "sqlite_path": f"{work}/queue.db",
+                "redis_url": "",
+                "workers": 1,
+                "sweep_s": 5,
+                "lease_s": 20,
+                "drain_s": 60,
+            },
             "web": {"session_minutes": 30, "secure_cookies": False, "default_locale": "en", "page_size": 20},
             "auth": {
                 "max_failures_per_account": 5,

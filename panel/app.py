@@ -7,12 +7,15 @@ import re
 import uuid
 
 from flask import Flask, g, request
+from sqlalchemy import exc as sa_exc
+from werkzeug.exceptions import InternalServerError
 from werkzeug.routing import IntegerConverter
 
 from panel import api, db, web
 from panel.boot import boot
 from panel.config import Settings
 from panel.errors import PanelError
+from panel.services import outage
 from panel.services.pagination import MAX_ID
 
 
@@ -93,7 +96,26 @@ def create_app(settings: Settings | None = None) -> Flask:
             return api.common.panel_error(err)
         return web.common.panel_error_page(err)
 
+    def _outage(err: Exception):
+        # The database (or queue) is unreachable: 503 with Retry-After, not a 500; nothing was saved.
+        if not outage.services_down(err):
+            return _http_error(InternalServerError(original_exception=err))
+        app.logger.warning(
+            "service unavailable on %s %s: %s", request.method, request.path, outage.describe_outage(err)
+        )
+        db.remove()
+        if request.path.startswith("/api/"):
+            resp = api.common.problem(
+                503, "service.unavailable", "The panel's database is unreachable; nothing was changed. Retry shortly."
+            )
+        else:
+            resp = web.common.outage_page()
+        resp.headers["Retry-After"] = "10"
+        return resp
+
     for status in (400, 401, 403, 404, 405, 413, 422, 429, 500):
         app.register_error_handler(status, _http_error)
     app.register_error_handler(PanelError, _panel_error)
+    app.register_error_handler(sa_exc.DBAPIError, _outage)
+    app.register_error_handler(sa_exc.DisconnectionError, _outage)
     return app

@@ -35,6 +35,9 @@ class QueueSettings:
     sqlite_path: str = "var/queue.db"
     redis_url: str = "redis://127.0.0.1:6379/0"
     workers: int = 2
+    sweep_s: int = 5  # a job still pending this long after it was queued is queued again
+    lease_s: int = 20  # a running job whose worker sent no heartbeat for this long is reaped
+    drain_s: int = 60  # on SIGTERM, how long a running job may go on before it is handed back
 
 
 @dataclass(frozen=True)
@@ -267,6 +270,9 @@ def validate(settings: Settings) -> Settings:
     """Rules that span keys; called by the app factory and the CLI."""
     if settings.queue.backend not in ("sqlite", "redis"):
         raise ConfigError("config key queue.backend: must be 'sqlite' or 'redis'")
+    q = settings.queue
+    if not (1 <= q.sweep_s <= 3600 and 6 <= q.lease_s <= 3600 and 0 <= q.drain_s <= 3600):
+        raise ConfigError("config keys queue.sweep_s (1-3600), queue.lease_s (6-3600), queue.drain_s (0-3600)")
     if not settings.secret_keys:
         raise ConfigError("config key secret_keys: at least one key is required")
     if len(settings.secret_key) < 16:

@@ -12,7 +12,7 @@ import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterator
 
-from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy import DateTime, MetaData, create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -50,6 +50,14 @@ class Base(DeclarativeBase):
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def now(s: Session) -> dt.datetime:
+    """The database server's clock (PostgreSQL), so leases and heartbeats written by workers on
+    several machines compare on one clock; SQLite is on this machine, whose clock it is."""
+    if s.get_bind().dialect.name == "postgresql":
+        return s.scalar(text("SELECT now()")).astimezone(dt.UTC)
+    return utcnow()
 
 
 _registry: scoped_session[Session] | None = None

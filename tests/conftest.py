@@ -38,6 +38,9 @@ def settings_dict(tmp: Path, db_url: str) -> dict:
             "sqlite_path": str(tmp / "queue.db"),
             "redis_url": "redis://127.0.0.1:6379/15",
             "workers": 2,
+            "sweep_s": 5,
+            "lease_s": 20,
+            "drain_s": 60,
         },
         "web": {"session_minutes": 30, "secure_cookies": False, "default_locale": "en", "page_size": 20},
         "auth": {

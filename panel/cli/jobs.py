@@ -132,14 +132,26 @@ def retry(job_id: int) -> None:
 
 @jobs.command()
 @click.argument("kind")
-@click.option("--host", "hosts", multiple=True, required=True, help="Host name (repeat for several).")
+@click.option("--host", "hosts", multiple=True, help="Host name (repeat for several).")
 @command
 def run(kind: str, hosts: tuple[str, ...]) -> None:
-    """Start a data-center job such as host.ping or host.bootstrap on hosts."""
+    """Start a data-center job such as host.ping or host.bootstrap on hosts (core.noop needs none)."""
     actor = cli_actor()
     host_ids = [hosts_svc.host_find(actor, name).id for name in hosts]
     job = jobs_svc.job_submit(actor, kind=kind, org_id=None, host_ids=host_ids, params={})
     console.print(f"job {job.id} queued: govhost jobs watch {job.id}")
+
+
+@jobs.command("workers")
+@command
+def workers_(limit: int = 200) -> None:
+    """The worker registry: hostname, pid, version, last heartbeat, state."""
+    table = Table("id", "hostname", "pid", "version", "started", "heartbeat", "state")
+    for w in jobs_svc.worker_list(cli_actor()):
+        style = {"alive": "green", "gone": "red"}.get(w["state"], "yellow")
+        table.add_row(w["id"], w["hostname"], str(w["pid"]), w["version"], w["started_at"][:19],
+                      w["heartbeat_at"][:19], f"[{style}]{w['state']}[/]")  # fmt: skip
+    console.print(table)
 
 
 @click.command()

@@ -39,6 +39,8 @@ MODULES = [
 Build = tuple[dict, dict, list[Target]]  # extravars (user-derived, sent !unsafe), secrets, targets
 BuildFn = Callable[[Job, Session], Build]
 Hook = Callable[[Job, Session, Result], None]
+# A kind that runs in the worker itself instead of a playbook: (params, cancelled?, on_event) -> Result.
+LocalRun = Callable[[dict, Callable[[], bool], Callable[[dict], None]], Result]
 
 
 def _nothing(job: Job, session: Session, result: Result) -> None:
@@ -60,6 +62,7 @@ class Capability:
     timeout_s: int | None = None  # None: settings.ansible.timeout_s
     allow_down_hosts: bool = False  # host.ping may probe a host marked down
     description: str = ""
+    local: LocalRun | None = None  # set: no playbook, the worker runs this (core.noop)
 
     @property
     def project_dir(self) -> str:
@@ -82,6 +85,12 @@ def configure(settings: Settings) -> None:
     _settings = settings
 
 
+def max_run_s(cap: Capability, settings: Settings) -> int:
+    """Longest a job of this kind may stay running: its playbook timeout plus a minute to stop
+    Ansible and record the end. Past it, any worker's reaper fails the job."""
+    return (cap.timeout_s or settings.ansible.timeout_s) + 60
+
+
 def settings() -> Settings:
     if _settings is None:
         raise RuntimeError("job capabilities not configured: boot() first")
@@ -100,6 +109,7 @@ def register(cap: Capability) -> Capability:
 def _load() -> None:
     global _loaded
     if not _loaded:
+        importlib.import_module("panel.jobs.noop")  # the core's own kind, for tests of the queue
         for name in MODULES:
             importlib.import_module(name)
         _loaded = True

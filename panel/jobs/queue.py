@@ -8,14 +8,18 @@ worker) can enqueue and the worker can run; a task message carries the job id on
 from __future__ import annotations
 
 import hashlib
+import logging
+import threading
 
 from huey import RedisHuey, SqliteHuey
 from huey.api import Huey, TaskWrapper
 
 from panel.config import Settings
-from panel.jobs import capabilities, runner
+from panel.jobs import capabilities, resilience, runner
 
 TASK_NAME = "govhost.run_job"
+log = logging.getLogger("govhost.queue")
+_deferred = threading.local()
 
 _huey: Huey | None = None
 _task: TaskWrapper | None = None
@@ -58,7 +62,46 @@ def settings() -> Settings:
 
 
 def enqueue(job_id: int) -> None:
-    """Queue the job id; call it after the job row is committed (db.on_commit)."""
+    """Queue the job id (raises if the queue is unreachable)."""
     if _task is None:
         raise RuntimeError("job queue not configured")
     _task(int(job_id))
+
+
+def enqueue_after_commit(job_id: int) -> bool:
+    """Queue a committed job id; never raises. The committed pending row is the outbox: if the
+    queue is down now, a worker's sweeper queues the job again once the queue is back."""
+    try:
+        enqueue(job_id)
+        return True
+    except Exception as e:
+        resilience.throttle.log(
+            log,
+            logging.WARNING,
+            "enqueue",
+            "job %s saved, but the queue is unreachable (%s); it will start when the queue is back",
+            job_id,
+            resilience.describe(e),
+        )
+        _deferred.ids = [*getattr(_deferred, "ids", []), job_id]
+        return False
+
+
+def take_deferred() -> list[int]:
+    """Job ids this thread saved but could not queue since the last call (the CLI tells the user)."""
+    ids, _deferred.ids = getattr(_deferred, "ids", []), []
+    return ids
+
+
+def length() -> int:
+    """Messages waiting in the queue (raises if the queue is unreachable)."""
+    return huey().pending_count()
+
+
+def ping() -> None:
+    """Raise if the queue cannot be reached."""
+    storage = huey().storage
+    if hasattr(storage, "conn") and hasattr(storage.conn, "ping"):
+        storage.conn.ping()
+    else:
+        storage.queue_size()

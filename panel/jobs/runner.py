@@ -1,28 +1,37 @@
 """Run one job: claim the row, build the playbook run, call the provisioner, record the end.
 
 The claim locks the row (SELECT ... FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE takes the
-write lock), re-reads it and refuses unless it is pending, then commits `running` before Ansible
-starts: a second worker holding the same id finds it running and does nothing. The end is one
-transaction: job status, the capability's hook and the request's move, all or nothing.
+write lock), re-reads it and refuses unless it is pending, then commits `running` with a lease
+before Ansible starts: a second worker holding the same id finds it running and does nothing. The
+end is one transaction: job status, the capability's hook and the request's move, all or nothing.
+
+The database may go away while a playbook runs: the cancel check then assumes "not canceled" and
+the playbook goes on; events wait in memory; the claim and the end are retried with backoff until
+the database is back. A stopping worker (SIGTERM) lets a job run for `queue.drain_s`, then stops
+the playbook and hands the job back (pending again; it reruns, playbooks converge).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
+import secrets as _secrets
 import socket
+import threading
 import time
 import traceback as tb
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from panel import db, events
 from panel.config import Settings
-from panel.jobs import capabilities
+from panel.jobs import capabilities, resilience
 from panel.jobs.events import EventWriter
-from panel.models.jobs import Job, JobStatus
+from panel.jobs.resilience import retry_transient
+from panel.models.jobs import Job, JobEvent, JobStatus
 from panel.models.requests import Request, RequestStatus
 from provisioners.ansible import run_playbook
 from provisioners.base import PlaybookSpec, Result
@@ -39,8 +48,36 @@ OUTCOMES = {
 ERROR_TEXT = "govhost could not run this job because of an internal error; the operators have the details."
 
 
+_identity: tuple[int, str] | None = None
+
+
 def worker_id() -> str:
-    return f"{os.getpid()}@{socket.gethostname()}"
+    """This process in the worker registry: "pid@hostname/tag" (the tag tells apart a restarted
+    process that got the same pid, e.g. pid 1 in a container)."""
+    global _identity
+    if _identity is None or _identity[0] != os.getpid():
+        _identity = (os.getpid(), f"{os.getpid()}@{socket.gethostname()}/{_secrets.token_hex(3)}")
+    return _identity[1]
+
+
+class Drain:
+    """Set when the worker was told to stop: no new claims; after the deadline the running
+    playbooks are stopped and their jobs handed back."""
+
+    def __init__(self):
+        self.started = threading.Event()
+        self.deadline = float("inf")
+
+    def begin(self, seconds: float) -> None:
+        if not self.started.is_set():
+            self.deadline = time.monotonic() + seconds
+            self.started.set()
+
+    def expired(self) -> bool:
+        return self.started.is_set() and time.monotonic() >= self.deadline
+
+
+DRAIN = Drain()
 
 
 def locked(s: Session, job_id: int) -> Job | None:
@@ -49,30 +86,60 @@ def locked(s: Session, job_id: int) -> Job | None:
     return s.scalars(stmt).first()
 
 
-def claim(job_id: int) -> bool:
-    with db.unit_of_work() as s:
-        job = locked(s, job_id)
-        if job is None or job.status != JobStatus.PENDING:
-            return False
-        job.move_to(JobStatus.RUNNING)
-        job.worker = worker_id()
-    return True
+def claim(job_id: int, lease_s: int = 20) -> bool:
+    """Pending -> running with a lease, or False. A database outage is waited out (up to three
+    leases); after that the job stays pending and the sweeper queues it again."""
+
+    def attempt() -> bool:
+        with db.unit_of_work() as s:
+            job = locked(s, job_id)
+            if job is None or job.status != JobStatus.PENDING:
+                return False
+            job.move_to(JobStatus.RUNNING)
+            job.worker = worker_id()
+            job.lease_until = db.now(s) + dt.timedelta(seconds=lease_s)
+        return True
+
+    return retry_transient(attempt, f"claim of job {job_id}", deadline_s=3 * lease_s, log=log)
 
 
 class CancelWatch:
-    """cancel_callback for ansible-runner: reads the job's cancel flag at most once a second."""
+    """cancel_callback for ansible-runner: reads the job's cancel flag at most once a second.
+
+    Also stops the playbook when the job is no longer this worker's (reaped), or when the worker's
+    drain time is over. An unreachable database means "not canceled": the playbook goes on."""
 
     def __init__(self, job_id: int, every_s: float = 1.0):
         self.job_id, self.every_s = job_id, every_s
-        self.next_check, self.canceled = 0.0, False
+        self.next_check, self.canceled, self.reason = 0.0, False, ""
 
     def __call__(self) -> bool:
+        if not self.canceled and DRAIN.expired():
+            self.canceled, self.reason = True, "drain"
         now = time.monotonic()
         if not self.canceled and now >= self.next_check:
             self.next_check = now + self.every_s
-            with db.unit_of_work() as s:
-                self.canceled = bool(s.scalar(select(Job.cancel_requested).where(Job.id == self.job_id)))
+            try:
+                self._check()
+            except Exception as e:
+                if not resilience.is_transient(e):
+                    raise
+                resilience.throttle.log(
+                    log,
+                    logging.WARNING,
+                    f"cancel:{self.job_id}",
+                    "cancel check: database unreachable (%s); the playbook goes on",
+                    resilience.describe(e),
+                )
         return self.canceled
+
+    def _check(self) -> None:
+        with db.unit_of_work() as s:
+            row = s.execute(select(Job.cancel_requested, Job.status, Job.worker).where(Job.id == self.job_id)).first()
+        if row is None or row.status != JobStatus.RUNNING or row.worker != worker_id():
+            self.canceled, self.reason = True, "lost"
+        elif row.cancel_requested:
+            self.canceled, self.reason = True, "cancel"
 
 
 def control_dir(settings: Settings) -> str:
@@ -94,51 +161,110 @@ def move_request(s: Session, job: Job, ok: bool) -> None:
         log.warning("job %s finished but request %s is %s, not moved to %s", job.id, req.id, req.status, target)
 
 
+def _ours(job: Job | None) -> bool:
+    return job is not None and job.status == JobStatus.RUNNING and job.worker == worker_id()
+
+
 def finish(job_id: int, result: Result, cap: capabilities.Capability) -> JobStatus:
+    """Record the outcome; retried until the database answers (the hosts already did the work)."""
     status = OUTCOMES.get(result.status, JobStatus.ERROR)
+
+    def attempt() -> JobStatus:
+        with db.unit_of_work() as s:
+            job = locked(s, job_id)
+            if not _ours(job):  # reaped while the database was away: the reaper's word stands
+                return job.status if job else JobStatus.ERROR
+            job.move_to(status)
+            job.rc, job.stats, job.data = result.rc, result.stats, result.data
+            job.explanation = result.explanation if status != JobStatus.ERROR else ERROR_TEXT
+            job.lease_until = None
+            if status == JobStatus.ERROR:
+                job.traceback = f"ansible-runner ended with status {result.status} rc {result.rc}: {result.explanation}"
+            (cap.on_success if status == JobStatus.SUCCESSFUL else cap.on_failure)(job, s, result)
+            events.job_finished.send(job, session=s, result=result, ok=status == JobStatus.SUCCESSFUL)
+            move_request(s, job, status == JobStatus.SUCCESSFUL)
+        return status
+
+    return retry_transient(attempt, f"recording the end of job {job_id}", log=log)
+
+
+def end_job(
+    job_id: int,
+    status: JobStatus,
+    explanation: str,
+    traceback_text: str = "",
+    cap: capabilities.Capability | None = None,
+    still=None,
+) -> bool:
+    """End an active job that no playbook will finish (dead worker, over time, broken runner):
+    status and explanation, on_failure, request failed. `still(job, now)` re-checks under the row
+    lock that the reason holds (a heartbeat may have come in meanwhile). True if it ended it."""
     with db.unit_of_work() as s:
         job = locked(s, job_id)
-        if job is None or job.status != JobStatus.RUNNING:
-            return job.status if job else JobStatus.ERROR
-        job.move_to(status)
-        job.rc, job.stats, job.data = result.rc, result.stats, result.data
-        job.explanation = result.explanation if status != JobStatus.ERROR else ERROR_TEXT
-        if status == JobStatus.ERROR:
-            job.traceback = f"ansible-runner ended with status {result.status} rc {result.rc}: {result.explanation}"
-        (cap.on_success if status == JobStatus.SUCCESSFUL else cap.on_failure)(job, s, result)
-        events.job_finished.send(job, session=s, result=result, ok=status == JobStatus.SUCCESSFUL)
-        move_request(s, job, status == JobStatus.SUCCESSFUL)
-    return status
+        if job is None or job.finished or (still is not None and not still(job, db.now(s))):
+            return False
+        end_locked(s, job, status, explanation, traceback_text, cap)
+    return True
+
+
+def end_locked(
+    s: Session, job: Job, status: JobStatus, explanation: str, traceback_text: str, cap: capabilities.Capability | None
+) -> None:
+    """end_job's body, for a caller that holds the row lock (job_cancel)."""
+    job.move_to(status)
+    job.explanation, job.traceback, job.lease_until = explanation, traceback_text, None
+    result = Result(status=status.value, rc=None, explanation=explanation)
+    if cap is not None:
+        try:
+            with s.begin_nested():
+                cap.on_failure(job, s, result)
+        except Exception:  # the hook itself may be what broke; the job still ends
+            job.traceback += "\n\non_failure hook:\n" + tb.format_exc()
+    events.job_finished.send(job, session=s, result=result, ok=False)
+    move_request(s, job, ok=False)
 
 
 def fail_with_error(
     job_id: int, traceback_text: str, explanation: str = ERROR_TEXT, cap: capabilities.Capability | None = None
 ) -> None:
     """Mark a running job `error` (traceback for operators), run on_failure, fail its request."""
-    with db.unit_of_work() as s:
-        job = locked(s, job_id)
-        if job is None or job.finished:
-            return
-        job.move_to(JobStatus.ERROR)
-        job.explanation, job.traceback = explanation, traceback_text
-        if cap is not None:
-            try:
-                with s.begin_nested():
-                    cap.on_failure(job, s, Result(status="error", rc=None, explanation=explanation))
-            except Exception:  # the hook itself may be what broke; the job still ends
-                job.traceback += "\n\non_failure hook:\n" + tb.format_exc()
-        events.job_finished.send(
-            job, session=s, result=Result(status="error", rc=None, explanation=explanation), ok=False
-        )
-        move_request(s, job, ok=False)
+    end_job(job_id, JobStatus.ERROR, explanation, traceback_text, cap)
+
+
+def hand_back(job_id: int) -> bool:
+    """running -> pending: this worker is stopping before the job ended; another worker reruns it."""
+    from panel.jobs import queue  # queue imports this module
+
+    def attempt() -> bool:
+        with db.unit_of_work() as s:
+            job = locked(s, job_id)
+            if not _ours(job):
+                return False
+            job.move_to(JobStatus.PENDING)
+            job.cancel_requested = False
+            job.explanation = f"Handed back by a stopping worker ({worker_id()}); it runs again on another worker."
+            job.enqueued_at, job.enqueues = db.now(s), job.enqueues + 1
+        return True
+
+    handed = retry_transient(attempt, f"handing back job {job_id}", log=log)
+    if handed:
+        queue.enqueue_after_commit(job_id)
+    return handed
 
 
 def _prepare(job_id: int, settings: Settings):
-    with db.unit_of_work() as s:
-        job = s.get(Job, job_id)
-        cap = capabilities.get(job.kind)
-        extravars, secrets, targets = cap.build(job, s)
-        known = {**capabilities.job_secrets(job), **secrets}
+    def read():
+        with db.unit_of_work() as s:
+            job = s.get(Job, job_id, populate_existing=True)
+            cap = capabilities.get(job.kind)
+            extravars, secrets, targets = cap.build(job, s)
+            known = {**capabilities.job_secrets(job), **secrets}
+            first = s.scalar(select(func.max(JobEvent.counter)).where(JobEvent.job_id == job_id)) or 0
+            return cap, extravars, secrets, targets, known, dict(job.params or {}), first
+
+    cap, extravars, secrets, targets, known, params, first = retry_transient(read, f"reading job {job_id}", log=log)
+    if cap.local is not None:
+        return cap, None, targets, secrets, known, params, first
     spec = PlaybookSpec(
         playbook=cap.playbook_name,
         project_dir=cap.project_dir,
@@ -148,7 +274,7 @@ def _prepare(job_id: int, settings: Settings):
         control_dir=control_dir(settings),
         templates_dir=str(capabilities.TEMPLATES_DIR),
     )
-    return cap, spec, targets, secrets, known
+    return cap, spec, targets, secrets, known, params, first
 
 
 def execute(job_id: int, settings: Settings) -> JobStatus:
@@ -156,36 +282,60 @@ def execute(job_id: int, settings: Settings) -> JobStatus:
     cap, known = None, {}
     writer = EventWriter(job_id)
     try:
-        cap, spec, targets, secrets, known = _prepare(job_id, settings)
-        result = run_playbook(
-            spec,
-            targets,
-            on_event=writer.add,
-            secrets=secrets,
-            timeout=cap.timeout_s or settings.ansible.timeout_s,
-            workdir_parent=settings.path("jobs"),
-            cancel=CancelWatch(job_id),
-        )
-        writer.flush()
+        cap, spec, targets, secrets, known, params, first = _prepare(job_id, settings)
+        writer.offset = first  # a handed-back job's rerun numbers its events after the first run's
+        watch = CancelWatch(job_id)
+        if cap.local is not None:
+            result = cap.local(params, lambda: writer.tick() or watch(), writer.add)
+        else:
+            result = run_playbook(
+                spec,
+                targets,
+                on_event=writer.add,
+                secrets=secrets,
+                timeout=cap.timeout_s or settings.ansible.timeout_s,
+                workdir_parent=settings.path("jobs"),
+                cancel=watch,
+            )
+        writer.flush(wait=True)
+        if result.status == "canceled" and watch.reason == "drain" and hand_back(job_id):
+            log.warning("job %s handed back: the worker is stopping and its drain time is over", job_id)
+            return JobStatus.PENDING
+        if result.status == "canceled" and watch.reason == "lost":
+            log.warning("job %s was reaped or taken over while it ran; its playbook was stopped", job_id)
         return finish(job_id, result, cap)
     except Exception:
         text = redact(tb.format_exc(), known)
         log.error("job %s broke: %s", job_id, text)
         try:
-            writer.flush()
+            writer.flush(wait=True)
         except Exception:
             log.exception("job %s: events could not be stored", job_id)
-        fail_with_error(job_id, text, cap=cap)
+        retry_transient(lambda: fail_with_error(job_id, text, cap=cap), f"recording the error of job {job_id}", log=log)
         return JobStatus.ERROR
 
 
 def run_job(job_id: int, settings: Settings) -> str:
-    """The Huey task body: the job's final status, or "skipped" when it was not pending."""
-    try:
-        if not claim(job_id):
-            log.info("job %s is not pending: not run by %s", job_id, worker_id())
-            return "skipped"
-        Path(settings.path("jobs")).mkdir(parents=True, exist_ok=True, mode=0o700)
-        return execute(job_id, settings).value
-    finally:
-        db.remove()
+    """The Huey task body: the job's final status, "skipped" when it was not pending, "deferred"
+    when the database stayed unreachable (the job stays pending; the sweeper queues it again)."""
+    with resilience.job_context(job_id):
+        try:
+            if DRAIN.started.is_set():
+                return "deferred"  # stopping: leave it pending for another worker (the sweeper re-queues)
+            try:
+                claimed = claim(job_id, settings.queue.lease_s)
+            except Exception as e:
+                if not resilience.is_transient(e):
+                    raise
+                log.warning("database unreachable (%s): job left pending for the sweeper", resilience.describe(e))
+                return "deferred"
+            if not claimed:
+                log.info("job %s is not pending: not run by %s", job_id, worker_id())
+                return "skipped"
+            log.info("job %s claimed by %s", job_id, worker_id())
+            Path(settings.path("jobs")).mkdir(parents=True, exist_ok=True, mode=0o700)
+            status = execute(job_id, settings).value
+            log.info("job %s ended %s", job_id, status)
+            return status
+        finally:
+            db.remove()

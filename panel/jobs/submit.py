@@ -96,5 +96,5 @@ def job_create(
     )
     session.add(job)
     session.flush()
-    db.on_commit(lambda job_id=job.id: queue.enqueue(job_id))
+    db.on_commit(lambda job_id=job.id: queue.enqueue_after_commit(job_id))
     return job

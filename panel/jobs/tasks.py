@@ -1,82 +1,107 @@
-"""The worker side: enqueue a job id, reap jobs of dead workers, run the Huey consumer.
+"""The worker side: the Huey consumer, the supervisor beside it, and a stop that drains.
 
-A worker killed with SIGKILL leaves its jobs `running` forever; the reaper, run at every worker
-start, turns them into `error` so they can be retried (as new jobs: nothing runs twice). A job is
-dead when its worker was on this machine and that process is gone; with the SQLite queue (one
-machine by construction) a running job of any other worker host is dead too.
+`govhost worker` waits for the database and the queue (a worker started during an outage does not
+exit), registers itself, reaps what dead workers left, then consumes. SIGTERM (what systemctl stop
+sends) and SIGINT drain: no new job is taken, running jobs get `queue.drain_s` to finish, then their
+playbooks are stopped and the jobs handed back (pending; another worker reruns them), and the
+process exits. A second signal stops at once (the leases then let another worker reap the jobs).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import socket
+import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from huey import crontab
-from huey.consumer import Consumer
-from sqlalchemy import select
+from huey.consumer import Consumer, Worker
 
 from panel import db
 from panel.config import Settings
-from panel.jobs import capabilities, queue, runner
-from panel.models.jobs import Job, JobStatus
+from panel.jobs import queue, resilience, runner, supervise
 
-log = logging.getLogger("govhost.jobs")
-
-REAPED = (
-    "The worker running this job stopped before it finished (it was killed or its machine restarted). Retry the job."
-)
+log = logging.getLogger("govhost.worker")
 
 enqueue = queue.enqueue
 
 
-def pid_alive(pid: int) -> bool:
-    """True if the process exists and is not a zombie (a killed child not yet waited for)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state not in ("Z", "X")
-
-
-def worker_dead(worker: str, settings: Settings) -> bool:
-    pid, _, host = worker.partition("@")
-    if host == socket.gethostname():
-        return not (pid.isdigit() and pid_alive(int(pid)))
-    return settings.queue.backend == "sqlite"
-
-
 def reap(settings: Settings) -> list[int]:
-    """Running jobs whose worker is dead -> error; returns their ids."""
-    with db.unit_of_work() as s:
-        stale = [
-            j.id
-            for j in s.scalars(select(Job).where(Job.status == JobStatus.RUNNING))
-            if worker_dead(j.worker, settings)
-        ]
-    for job_id in stale:
-        with db.unit_of_work() as s:
-            job = s.get(Job, job_id)
-            cap = capabilities.find(job.kind) if job else None
-            note = f"worker {job.worker} is gone; reaped by {runner.worker_id()}" if job else ""
-        runner.fail_with_error(job_id, note, REAPED, cap)
-        log.warning("job %s: %s", job_id, note)
-    db.remove()
-    return stale
+    """Reap jobs of dead workers now (the supervisor does it every few seconds)."""
+    try:
+        return supervise.reap(settings)
+    finally:
+        db.remove()
+
+
+class PatientWorker(Worker):
+    """Huey's worker thread, but an unreachable queue is logged once per interval (not a traceback
+    per poll) and polled again after a second, not 50 ms."""
+
+    def loop(self, now=None):
+        try:
+            task = self.huey.dequeue()
+        except Exception as e:
+            resilience.throttle.log(
+                log, logging.WARNING, "dequeue", "queue unreachable: %s; waiting", resilience.describe(e)
+            )
+            self.stop_flag.wait(1.0)
+            return
+        if resilience.throttle.clear("dequeue"):
+            log.info("queue reachable again")
+        if task is None:
+            if not self.huey.storage.blocking:
+                self.sleep()
+            return
+        self.delay = self.default_delay
+        try:
+            self.huey.execute(task, now)
+        except Exception:
+            log.exception("task %s broke", task.id)
+
+
+class DrainingConsumer(Consumer):
+    """SIGTERM and SIGINT both drain (Huey's default makes SIGTERM immediate); draining starts the
+    clock after which running playbooks are stopped and handed back."""
+
+    worker_class = PatientWorker
+
+    def __init__(self, huey, settings: Settings, **options):
+        drain_s = settings.queue.drain_s
+        super().__init__(huey, graceful_signal="TERM", shutdown_timeout=drain_s + 30, **options)
+        self.settings, self.drain_s = settings, drain_s
+        self._signal_actions[signal.SIGINT] = (False, True)
+
+    def start(self):
+        """Huey's start, plus the supervisor (heartbeats, reaping, sweeping) of this process: an
+        in-process consumer (tests, benchmarks) beats for its jobs like `govhost worker` does."""
+        self.supervisor = supervise.Supervisor(self.settings)
+        self.supervisor.start()
+        super().start()
+
+    def stop(self, graceful=False):
+        super().stop(graceful=graceful)
+        supervisor = getattr(self, "supervisor", None)
+        if supervisor is not None:
+            supervisor.halt.set()
+            supervisor.join(5)
+            supervise.mark("stopped_at")
+
+    def _handle_signal(self, signum, frame):
+        first = self._signum is None
+        super()._handle_signal(signum, frame)
+        if signum in (signal.SIGTERM, signal.SIGINT) and first:
+            runner.DRAIN.begin(self.drain_s)
 
 
 def consumer(settings: Settings, workers: int | None = None, periodic: bool = False) -> Consumer:
     """A Huey consumer for this process's queue. Redis blocks on the queue; SQLite is polled, so
     its poll interval stays short (the start latency budget is 100 ms)."""
-    return queue.huey().create_consumer(
+    return DrainingConsumer(
+        queue.huey(),
+        settings,
         workers=workers or settings.queue.workers,
         worker_type="thread",
         periodic=periodic,
@@ -88,14 +113,25 @@ def consumer(settings: Settings, workers: int | None = None, periodic: bool = Fa
 
 
 def run_worker(settings: Settings, workers: int | None = None, tick: Callable[[], object] | None = None) -> None:
-    """`govhost worker`: private files only, reap, then consume until SIGINT/SIGTERM.
+    """`govhost worker`: private files only, wait for services, register, reap, then consume with
+    the supervisor beating beside it until SIGTERM/SIGINT, then drain and exit.
 
     `tick` (the services' schedule) runs once a minute as a Huey periodic task."""
     os.umask(0o077)
+    resilience.configure_logging()
     Path(settings.path("jobs")).mkdir(parents=True, exist_ok=True, mode=0o700)
+    supervise.wait_for_services(settings)
+    wid = resilience.retry_transient(lambda: supervise.register(settings), "registering the worker", log=log)
+    log.info("worker %s started (%s threads, lease %s s, drain %s s)", wid, workers or settings.queue.workers,
+             settings.queue.lease_s, settings.queue.drain_s)  # fmt: skip
     reaped = reap(settings)
     if reaped:
         log.warning("reaped jobs of dead workers: %s", reaped)
     if tick is not None:
         queue.huey().periodic_task(crontab(), name="govhost.schedule_tick")(tick)
-    consumer(settings, workers, periodic=tick is not None).run()
+    c = consumer(settings, workers, periodic=tick is not None)
+    started = time.monotonic()
+    try:
+        c.run()  # returns after a drain (SIGTERM/SIGINT); stop() has halted the supervisor
+    finally:
+        log.info("worker %s stopped after %.0f s", wid, time.monotonic() - started)

@@ -29,7 +29,8 @@ class JobStatus(enum.StrEnum):
 J = JobStatus
 TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     J.PENDING: frozenset({J.RUNNING, J.CANCELED, J.ERROR}),
-    J.RUNNING: frozenset({J.SUCCESSFUL, J.FAILED, J.ERROR, J.CANCELED}),
+    # running -> pending: a stopping worker hands the job back (playbooks are idempotent; it reruns).
+    J.RUNNING: frozenset({J.SUCCESSFUL, J.FAILED, J.ERROR, J.CANCELED, J.PENDING}),
     J.SUCCESSFUL: frozenset(),
     J.FAILED: frozenset(),
     J.ERROR: frozenset(),
@@ -68,7 +69,13 @@ class Job(StateMachine, Base):
     rc: Mapped[int | None]
     stats: Mapped[dict] = mapped_column(JSON, default=dict)  # per host: ok, changed, failed, ...
     data: Mapped[dict] = mapped_column(JSON, default=dict)  # facts the playbook published (set_stats)
-    worker: Mapped[str] = mapped_column(String(128), default="")  # "pid@hostname" of the claiming worker
+    worker: Mapped[str] = mapped_column(String(128), default="")  # Worker.id ("pid@hostname/tag") that claimed it
+    # Outbox: the pending row is the message. When it was last handed to the queue and how often;
+    # a worker's sweeper hands it again when it stays pending (the queue lost it or was down).
+    enqueued_at: Mapped[dt.datetime | None] = mapped_column(default=utcnow)
+    enqueues: Mapped[int] = mapped_column(default=1)
+    # Lease of a running job, renewed by its worker's heartbeat; once past, any live worker reaps it.
+    lease_until: Mapped[dt.datetime | None]
     cancel_requested: Mapped[bool] = mapped_column(default=False)  # seen by the running worker
     attempt: Mapped[int] = mapped_column(default=1)
     retry_of_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), index=True)
@@ -92,8 +99,27 @@ class Job(StateMachine, Base):
         now = utcnow()
         if new is J.RUNNING:
             self.started_at = now
+        elif new is J.PENDING:
+            self.started_at, self.worker, self.lease_until = None, "", None
         elif new in FINISHED:
             self.finished_at = now
+
+
+class Worker(Base):
+    """The worker registry: one row per `govhost worker` process on any machine, kept alive by its
+    heartbeat (which also renews the leases of its running jobs)."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)  # "pid@hostname/tag"
+    hostname: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int]
+    version: Mapped[str] = mapped_column(String(32), default="")
+    threads: Mapped[int] = mapped_column(default=1)
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    stopping_at: Mapped[dt.datetime | None]  # SIGTERM/SIGINT received: draining, takes no new job
+    stopped_at: Mapped[dt.datetime | None]  # exited cleanly
 
 
 class JobHost(Base):

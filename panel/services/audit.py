@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from panel import db
 from panel.errors import Forbidden, Invalid
@@ -134,9 +136,13 @@ def append(
     s = db.session()
     head = s.scalars(select(AuditHead).where(AuditHead.id == 1).with_for_update()).first()
     if head is None:
-        head = AuditHead(id=1, seq=0, hash=GENESIS)
-        s.add(head)
-        s.flush()
+        # The first entry ever: two processes may get here together (two workers' first sweep); the
+        # loser of the insert must wait for the row, not fail on a duplicate key.
+        ins = (pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert)(AuditHead)
+        s.execute(ins.values(id=1, seq=0, hash=GENESIS).on_conflict_do_nothing())
+        head = s.scalars(
+            select(AuditHead).where(AuditHead.id == 1).with_for_update().execution_options(populate_existing=True)
+        ).one()
     text = summary if isinstance(summary, str) else summarize(summary or {})
     entry = AuditEntry(
         seq=head.seq + 1,

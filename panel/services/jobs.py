@@ -16,9 +16,9 @@ from sqlalchemy import select
 from panel import db, security
 from panel.boot import current as current_settings
 from panel.errors import Conflict, Forbidden, Invalid, NotFound
-from panel.jobs import capabilities, runner
+from panel.jobs import capabilities, queue, runner, supervise
 from panel.jobs.submit import check_hosts, job_create
-from panel.models.jobs import RETRYABLE, Job, JobEvent, JobStatus
+from panel.models.jobs import RETRYABLE, Job, JobEvent, JobStatus, Worker
 from panel.models.requests import Request, RequestStatus
 from panel.models.tenants import Organization, Role
 from panel.services.actor import Actor, get_scoped, require_org_role, require_write, scoped
@@ -209,7 +209,8 @@ def _require_manager(actor: Actor, job: Job) -> None:
 
 @audited("job.cancel", "job")
 def job_cancel(actor: Actor, job_id: int) -> Job:
-    """pending: canceled at once; running: the worker stops Ansible within about a second."""
+    """pending: canceled at once; running: the worker stops Ansible within about a second; running
+    on a worker that is gone (exited, or its lease passed): canceled at once, as nobody else will."""
     with db.unit_of_work() as s:
         job = get_scoped(Job, job_id, actor, "job")
         _require_manager(actor, job)
@@ -218,6 +219,9 @@ def job_cancel(actor: Actor, job_id: int) -> Job:
             job.move_to(JobStatus.CANCELED)
             job.explanation = "The job was canceled before it started."
             runner.move_request(s, job, ok=False)
+        elif job.status == JobStatus.RUNNING and supervise.worker_gone(s, job):
+            explanation = f"The job was canceled; its worker ({job.worker}) was gone, so it may be partly done."
+            runner.end_locked(s, job, JobStatus.CANCELED, explanation, "", capabilities.find(job.kind))
         elif job.status == JobStatus.RUNNING:
             job.cancel_requested = True
         else:
@@ -279,3 +283,41 @@ def job_run_here(actor: Actor, job_id: int) -> Job:
 
 def job_kinds() -> list[str]:
     return capabilities.kinds()
+
+
+def worker_list(actor: Actor, *, limit: int = 200) -> list[dict]:
+    """The worker registry, newest first (staff only): alive when its heartbeat is within a lease."""
+    if not actor.is_staff:
+        raise Forbidden("job.workers_forbidden", "Only data-center staff see the workers.")
+    with db.unit_of_work() as s:
+        now = db.now(s)
+        lease = dt.timedelta(seconds=queue.settings().queue.lease_s)
+        rows = s.scalars(select(Worker).order_by(Worker.started_at.desc()).limit(min(max(1, limit), 1000)))
+        return [
+            {
+                "id": w.id,
+                "hostname": w.hostname,
+                "pid": w.pid,
+                "version": w.version,
+                "threads": w.threads,
+                "started_at": _ts(w.started_at),
+                "heartbeat_at": _ts(w.heartbeat_at),
+                "stopping_at": _ts(w.stopping_at),
+                "stopped_at": _ts(w.stopped_at),
+                "state": _worker_state(w, now, lease),
+            }
+            for w in rows
+        ]
+
+
+def _worker_state(w: Worker, now: dt.datetime, lease: dt.timedelta) -> str:
+    if w.stopped_at:
+        return "stopped"
+    if now - w.heartbeat_at > lease:
+        return "gone"
+    return "stopping" if w.stopping_at else "alive"
+
+
+def jobs_deferred() -> list[int]:
+    """Ids of jobs this thread saved while the queue was unreachable (they start when it is back)."""
+    return queue.take_deferred()

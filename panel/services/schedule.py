@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from panel import db
 from panel.capabilities.mail import service as mail
@@ -43,15 +44,24 @@ SWEEPS = (
 
 
 def _claim(sweep: Sweep, settings: Settings, now: dt.datetime) -> bool:
-    """Mark the sweep as run now if it is due; False when another worker ran it recently."""
+    """Mark the sweep as run now if it is due; False when another worker ran it recently.
+
+    The row is created with ON CONFLICT DO NOTHING: two workers starting together both try to
+    create it, and the loser must not fail on the duplicate key."""
     with db.unit_of_work() as s:
-        row = s.scalars(select(ScheduledRun).where(ScheduledRun.name == sweep.name).with_for_update()).first()
-        if row is not None and now - row.last_run_at < dt.timedelta(minutes=sweep.every_minutes(settings)):
+        dialect = s.get_bind().dialect.name
+        ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(ScheduledRun)
+        never = now - dt.timedelta(days=3650)
+        s.execute(ins.values(name=sweep.name, last_run_at=never, last_result="").on_conflict_do_nothing())
+        row = s.scalars(
+            select(ScheduledRun)
+            .where(ScheduledRun.name == sweep.name)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).one()
+        if now - row.last_run_at < dt.timedelta(minutes=sweep.every_minutes(settings)):
             return False
-        if row is None:
-            s.add(ScheduledRun(name=sweep.name, last_run_at=now))
-        else:
-            row.last_run_at = now
+        row.last_run_at = now
         return True
 
 

@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Flask, abort, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import (
+    Flask,
+    abort,
+    current_app,
+    flash,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import format_date, format_datetime, format_decimal, get_locale
 from flask_babel import gettext as _
 from flask_login import UserMixin, current_user
+from markupsafe import escape
 
 from panel.config import Settings
 from panel.errors import PanelError
@@ -154,6 +167,17 @@ def nav_items() -> list[tuple[str, str]]:
 
 def panel_error_page(err: PanelError):
     return render_template("error.html", status=err.status, message=error_text(err)), err.status
+
+
+def outage_page():
+    """503 while the database is down: a page that needs no database (no layout, no current user)."""
+    title = escape(_("The panel is briefly unavailable"))
+    text = escape(_("Its database cannot be reached. Nothing was changed; try again in a minute."))
+    html = (
+        f'<!doctype html><html><head><meta charset="utf-8"><title>{title}</title></head>'
+        f"<body><h1>{title}</h1><p>{text}</p></body></html>"
+    )
+    return make_response(html, 503)
 
 
 def http_error_page(err):
