@@ -1,7 +1,7 @@
 """jobs: outbox, leases, worker registry
 
 Revision ID: 3ef1c65c6eb7
-Revises: 8ec4bb534c92
+Revises: 2984eebce441
 Create Date: 2026-12-06 15:32:41.121855
 """
 from alembic import op
@@ -10,7 +10,7 @@ import panel.db
 
 
 revision = '3ef1c65c6eb7'
-down_revision = '8ec4bb534c92'
+down_revision = '2984eebce441'
 branch_labels = None
 depends_on = None
 
