@@ -51,7 +51,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def target() -> base.Target:
     keys = dict(line.split()[1:3] for line in L.known_hosts_path().read_text().splitlines())
-    return base.Target(HOST[0], HOST[1], host_key_type="ssh-ed25519", host_key=keys["ssh-ed25519"])
+    return base.Target(
+        HOST[0], HOST[1], host_key_type="ssh-ed25519", host_key=keys["ssh-ed25519"], source_address=L.GATEWAY
+    )
 
 
 def playbook(name: str, extravars: dict, secrets: dict, work: str) -> None:

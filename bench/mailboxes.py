@@ -194,7 +194,9 @@ def naive_loop(settings, tmp: Path) -> float:
     hashes = pw.hash_many([PASSWORD] * SAMPLE)
     boxes = [{"address": f"loop{i:03d}@{DOMAIN}", "hash": h} for i, h in enumerate(hashes)]
     kinds = dict(line.split()[1:3] for line in L.known_hosts_path().read_text().splitlines())
-    target = Target(name=HOST, address=IP, host_key_type="ssh-ed25519", host_key=kinds["ssh-ed25519"])
+    target = Target(
+        name=HOST, address=IP, host_key_type="ssh-ed25519", host_key=kinds["ssh-ed25519"], source_address=L.GATEWAY
+    )
     spec = PlaybookSpec(
         playbook="mailboxes_naive_loop.yml",
         project_dir=str(BENCH_DIR),

@@ -53,7 +53,9 @@ class Bind:
 
 def lab_target(name: str, ip: str) -> base.Target:
     kinds = dict(line.split()[1:3] for line in L.known_hosts_path().read_text().splitlines())
-    return base.Target(name=name, address=ip, host_key_type="ssh-ed25519", host_key=kinds["ssh-ed25519"])
+    return base.Target(
+        name=name, address=ip, host_key_type="ssh-ed25519", host_key=kinds["ssh-ed25519"], source_address=L.GATEWAY
+    )
 
 
 def run_bare(playbook: str, bind_ip: str, extravars: dict, secrets: dict, tmp) -> base.Result:
