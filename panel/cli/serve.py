@@ -78,7 +78,8 @@ def serve(ctx: click.Context, bind: str, workers: int, with_worker: bool) -> Non
                 child.send_signal(signal.SIGTERM)
         for child in children:
             try:
-                child.wait(timeout=30)
+                # The job worker drains first (queue.drain_s, then hands its jobs back): wait for it.
+                child.wait(timeout=settings.queue.drain_s + 40)
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
