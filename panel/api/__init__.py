@@ -14,7 +14,7 @@ from panel.api import jobs as jobs_api
 from panel.api import notifications as notifications_api
 from panel.api import quotas as quotas_api
 from panel.api import requests as requests_api
-from panel.api.common import PROBLEM, ProblemSchema
+from panel.api.common import PROBLEM, ProblemSchema, stated_pattern
 from panel.capabilities.dns import api as dns_api
 from panel.capabilities.mail import api as mail_api
 from panel.capabilities.sites import api as sites_api
@@ -73,6 +73,7 @@ def init_app(app: Flask) -> None:
             }
         },
     )
+    api.ma_plugin.converter.add_attribute_function(stated_pattern)
     for blp in BLUEPRINTS:
         api.register_blueprint(blp, url_prefix=f"/api/v1{blp.url_prefix or ''}")
         csrf.exempt(blp)  # token-only: the API never reads the session cookie, so there is no CSRF
