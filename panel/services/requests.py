@@ -70,7 +70,10 @@ def _kind_and_org(actor: Actor, kind_name, org_id) -> tuple[RequestKind, Organiz
         raise NotFound("organization.not_found", "Not found.", field="org_id", id=str(org_id))
     require_write(actor)
     if not kind.may_request(actor, org_roles_up(actor, org)):
-        raise Forbidden("request.kind_forbidden", "You may not ask for {kind}.", kind=kind.name)
+        # {label} is the kind's name for people (the surfaces translate it); {kind} stays for clients
+        raise Forbidden(
+            "request.kind_forbidden", "You may not ask for this: {label}.", kind=kind.name, label=kind.label
+        )
     return kind, org
 
 

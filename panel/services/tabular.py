@@ -41,6 +41,15 @@ def read_table(
     return [{c: row.get(c, "") for c in columns} for _line, row in rows]
 
 
+def read_table_lines(text: str, columns: Sequence[str], **kwargs) -> tuple[list[dict[str, str]], list[int]]:
+    """read_table() and the line each row came from, so a later error about row n can name its line."""
+    rows = read_table(text, columns, **kwargs)
+    fmt = kwargs.get("fmt", "csv")
+    field = kwargs.get("field", "file")
+    numbered = _csv(text or "", columns, field) if fmt == "csv" else _yaml(text or "", columns, field)
+    return rows, [line for line, _row in numbered]
+
+
 def _csv(text: str, columns: Sequence[str], field: str) -> list[tuple[int, dict[str, str]]]:
     reader = csv.reader(io.StringIO(text, newline=""), skipinitialspace=True, strict=True)
     rows = []

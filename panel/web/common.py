@@ -19,12 +19,15 @@ from flask import (
 )
 from flask_babel import format_date, format_datetime, format_decimal, get_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin, current_user
 from markupsafe import escape
 
 from panel.config import Settings
 from panel.errors import PanelError
 from panel.models.tenants import STAFF_ROLES
+from panel.services import request_kinds
+from panel.services import requests as requests_svc
 from panel.services import users as users_svc
 from panel.services.actor import Actor, actor_for_user
 
@@ -105,10 +108,101 @@ def day(value) -> str:
     return format_date(value, "medium")
 
 
+# Status words of every model (sites, jobs, requests, zones, hosts, mail, job events, DNS checks),
+# translated; pages show them through status_text() (macros.status_label), never the raw value.
+STATUS_LABELS = {
+    "requested": _l("requested"),
+    "provisioning": _l("provisioning"),
+    "active": _l("active"),
+    "suspended": _l("suspended"),
+    "deleting": _l("deleting"),
+    "deleted": _l("deleted"),
+    "failed": _l("failed"),
+    "pending": _l("pending"),
+    "running": _l("running"),
+    "successful": _l("successful"),
+    "error": _l("error"),
+    "canceled": _l("canceled"),
+    "cancelled": _l("cancelled"),
+    "ok": _l("ok"),
+    "changed": _l("changed"),
+    "skipped": _l("skipped"),
+    "unreachable": _l("unreachable"),
+    "draft": _l("draft"),
+    "submitted": _l("submitted"),
+    "approved": _l("approved"),
+    "rejected": _l("rejected"),
+    "done": _l("done"),
+    "retried": _l("retried"),
+    "draining": _l("draining"),
+    "down": _l("down"),
+    "defer": _l("defer (the sender retries later)"),
+    "reject": _l("reject (the sender is told at once)"),
+    "missing": _l("missing"),
+    "wrong": _l("wrong"),
+    "present": _l("present"),
+    "absent": _l("being removed"),
+}
+
+
+def may_ask(kind: str) -> bool:
+    """Forms are offered only to those who may file them: the kinds this user may request."""
+    if "may_ask" not in g:
+        g.may_ask = (
+            {k.name for k in requests_svc.request_kinds_for(actor())} if current_user.is_authenticated else set()
+        )
+    return kind in g.may_ask
+
+
+def kind_label(name: str) -> str:
+    """A request kind as people call it, translated ("New website"); an unknown kind as it is."""
+    try:
+        return _(request_kinds.get(name).label)
+    except PanelError:
+        return name
+
+
+def refuse_unless_may_ask(kind: str):
+    """The page of a form this user may not file: a 403 page that says what, in words, else None."""
+    if may_ask(kind):
+        return None
+    label = kind_label(kind)
+    message = _("You may not ask for this: %(label)s. A ministry admin or the data center can.", label=label)
+    return render_template("error.html", status=403, message=message), 403
+
+
+def idn(name) -> str:
+    """A host name as people write it: Unicode, with the ASCII (punycode) form beside when they differ
+    ("ក្រសួង.gov.kh (xn--...gov.kh)"). A name that does not decode is shown as stored."""
+    name = str(name or "")
+    if "xn--" not in name.lower():
+        return name
+    try:  # display only: each xn-- label's punycode decoded (validation is the services' job)
+        labels = [
+            label[4:].encode("ascii").decode("punycode") if label.lower().startswith("xn--") else label
+            for label in name.split(".")
+        ]
+    except (UnicodeError, ValueError):
+        return name
+    if not all(labels):
+        return name
+    text = ".".join(labels)
+    return f"{text} ({name})" if text != name else name
+
+
+def status_text(value) -> str:
+    """A status (enum or its value) in the reader's language; an unknown one as it is."""
+    v = str(getattr(value, "value", value))
+    label = STATUS_LABELS.get(v)
+    return str(label) if label is not None else v
+
+
 def error_text(err: PanelError) -> str:
     """The translated message of a service error; messages use {param} placeholders."""
+    # A `label` parameter is itself a message (a request kind's name): shown translated too.
+    params = {k: (_(v) if k == "label" and isinstance(v, str) else v) for k, v in err.params.items()}
     try:
-        return _(err.message).format(**err.params)
+        return _(err.message).format(**params)
     except (KeyError, IndexError, ValueError):
         return err.text()
 
@@ -146,6 +240,10 @@ def init_app(app: Flask) -> None:
         nav_items=nav_items,
         when=when,
         day=day,
+        status_text=status_text,
+        may_ask=may_ask,
+        kind_label=kind_label,
+        idn=idn,
     )
 
 

@@ -130,6 +130,18 @@ def _own_zone(s, org_ids: list[int], domain: str) -> bool:
     return _covered(domain, zones)
 
 
+def claim_zones_here(domains: list[str]) -> dict[str, str | None]:
+    """For each claimed domain, the zone hosted here that would hold its TXT token (None: the zone
+    above it is run elsewhere). One query for a page of claims; zone names are public DNS names."""
+    candidates = {d: [".".join(d.split(".")[i:]) for i in range(len(d.split(".")))] for d in domains}
+    names = {n for c in candidates.values() for n in c}
+    if not names:
+        return {}
+    with db.unit_of_work() as s:
+        here = set(s.scalars(select(Zone.name).where(Zone.name.in_(names), Zone.status == ZoneStatus.ACTIVE)))
+    return {d: next((n for n in c if n in here), None) for d, c in candidates.items()}
+
+
 def lookup_txt(name: str) -> list[str]:
     """TXT strings at name, through settings.dns.resolver (or the system's resolver)."""
     address = current_settings().dns.resolver

@@ -150,12 +150,15 @@ def claim_list():
         else:
             return redirect(url_for("dns.claim_list"))
     page, per_page = page_args()
+    result = claims.claim_list(actor(), page=page, per_page=per_page)
     return render_template(
         "dns/claims.html",
-        page=claims.claim_list(actor(), page=page, per_page=per_page),
+        page=result,
         form=form,
         action=ActionForm(),
         challenge=claims.challenge_name,
+        zones_here=claims.claim_zones_here([c.domain for c in result.items if not c.verified_at]),
+        parent=lambda d: d.split(".", 1)[1] if "." in d else d,
     ), status
 
 

@@ -17,6 +17,7 @@ from panel import db, events
 from panel.boot import current as current_settings
 from panel.capabilities.dns import service as dns_svc
 from panel.capabilities.mail import passwords as pw
+from panel.capabilities.mail import rules
 from panel.capabilities.mail import tls as mail_tls
 from panel.capabilities.mail.models import MailAlias, Mailbox, MailboxStatus, MailDomain, MailDomainStatus
 from panel.errors import Invalid, PanelError
@@ -178,13 +179,45 @@ def mailbox_create(actor: Actor, *, domain_id, mailboxes: list[dict], quota_mb: 
     dom = mail_domain_get(actor, domain_id)
     if not isinstance(mailboxes, list) or not mailboxes or not all(isinstance(m, dict) for m in mailboxes):
         raise Invalid("mail.local_parts_required", "Give at least one mailbox name.", field="local_parts")
+    _check_entries(dom, mailboxes)
     locals_ = [m.get("local_part") for m in mailboxes]
     passwords = {str(m.get("local_part")): m.get("password") for m in mailboxes}
     names = {str(m.get("local_part")): m.get("display_name") for m in mailboxes if m.get("display_name")}
     payload = {"domain_id": dom.id, "local_parts": locals_, "quota_mb": quota_mb or dom.default_quota_mb}
     if names:
         payload["display_names"] = names
-    return _ask(actor, "mailbox.create", dom.org_id, payload, {"passwords": passwords})
+    try:
+        return _ask(actor, "mailbox.create", dom.org_id, payload, {"passwords": passwords})
+    except PanelError as err:
+        if err.key == "mail.address_taken":  # name the entry of the address that exists already
+            taken = str(err.params.get("address", "")).split("@")[0]
+            lower = [str(m.get("local_part") or "").strip().lower() for m in mailboxes]
+            if taken in lower:
+                err.params["entry"] = lower.index(taken) + 1
+        raise
+
+
+def _check_entries(dom: MailDomain, mailboxes: list[dict]) -> None:
+    """Each entry on its own first, so an error names the entry it is about (params["entry"], from 1):
+    in a batch of 200, "line 57: the password is too short" is what a person can fix."""
+    seen: set[str] = set()
+    for n, m in enumerate(mailboxes, start=1):
+        try:
+            local = rules.clean_local_part(m.get("local_part"), "local_parts")
+            if local in seen:
+                raise Invalid(
+                    "mail.local_part_duplicate",
+                    "{value} appears twice in the request.",
+                    field="local_parts",
+                    value=local,
+                )
+            seen.add(local)
+            pw.password_check(m.get("password"), address=f"{local}@{dom.name}")
+            if m.get("display_name"):
+                rules.clean_display_name(m["display_name"])
+        except PanelError as err:
+            err.params["entry"] = n
+            raise
 
 
 def _box_request(actor: Actor, kind: str, mailbox_id, extra: dict | None = None, secrets=None) -> Request:

@@ -4,6 +4,7 @@ the forms that file requests. Every change is a request; passwords go only into 
 from __future__ import annotations
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
@@ -11,12 +12,20 @@ from wtforms.fields.choices import SelectChoice
 
 from panel.capabilities.mail import service as mail_svc
 from panel.capabilities.mail.forms import AliasForm, ConfirmForm, DomainForm, MailboxesForm, PasswordForm, QuotaForm
-from panel.capabilities.mail.rules import BATCH_COLUMNS, MAX_BATCH
+from panel.capabilities.mail.rules import BATCH_COLUMNS, MAX_BATCH, REQUIRED_ROLES
 from panel.errors import PanelError
 from panel.services import requests as requests_svc
-from panel.services.tabular import read_table, write_table
+from panel.services.tabular import read_table_lines, write_table
 from panel.web.auth import no_store
-from panel.web.common import actor, apply_error, error_text, nav, page_args
+from panel.web.common import (
+    actor,
+    apply_error,
+    error_text,
+    nav,
+    page_args,
+    refuse_unless_may_ask,
+    status_text,
+)
 
 bp = Blueprint("mail", __name__, url_prefix="/mail", template_folder="templates")
 
@@ -24,11 +33,11 @@ nav("mail.index", _l("Mail"))
 
 
 def _filed(req) -> Response:
-    flash(_("Request #%(id)s filed (%(status)s).", id=req.id, status=req.status.value), "success")
+    flash(_("Request #%(id)s filed (%(status)s).", id=req.id, status=status_text(req.status)), "success")
     return redirect(url_for("requests.detail", request_id=req.id))
 
 
-def _submit(form, call, template: str, strip=None, **ctx):
+def _submit(form, call, template: str, strip=None, on_error=None, **ctx):
     """Validate, call the service, or re-render with the error beside its field (422);
     `strip(form)` removes what must not be sent back (passwords) before re-rendering."""
     status = 200
@@ -36,7 +45,7 @@ def _submit(form, call, template: str, strip=None, **ctx):
         try:
             return _filed(call())
         except PanelError as err:
-            apply_error(form, err)
+            (on_error or (lambda e: apply_error(form, e)))(err)
             status = err.status
     elif request.method == "POST":
         status = 422
@@ -57,6 +66,9 @@ def index():
 @bp.route("/new", methods=["GET", "POST"])
 @login_required
 def domain_new():
+    refused = refuse_unless_may_ask("mail_domain.create")
+    if refused:
+        return refused
     form = DomainForm()
     form.org_id.choices = [SelectChoice(o.id, o.name) for o in requests_svc.request_orgs(actor())]
     return _submit(
@@ -88,6 +100,7 @@ def domain(domain_id: int):
         aliases=aliases,
         confirm=ConfirmForm(),
         host=mail_svc.mail_host_name(actor(), dom),
+        required_aliases=REQUIRED_ROLES,
     )
 
 
@@ -102,22 +115,41 @@ def dns_check(domain_id: int):
     return redirect(url_for("mail.domain", domain_id=domain_id))
 
 
-def _parse_entries(text: str) -> list[dict]:
-    return read_table(text, BATCH_COLUMNS, field="entries", max_rows=MAX_BATCH)
+def _parse_entries(text: str) -> tuple[list[dict], list[int]]:
+    """The batch's rows and the line of the text box each came from (an error names its line)."""
+    return read_table_lines(text, BATCH_COLUMNS, field="entries", max_rows=MAX_BATCH)
 
 
 @bp.route("/domains/<int:domain_id>/mailboxes/new", methods=["GET", "POST"])
 @login_required
 def mailboxes_new(domain_id: int):
     dom = mail_svc.mail_domain_get(actor(), domain_id)
+    refused = refuse_unless_may_ask("mailbox.create")
+    if refused:
+        return refused
     form = MailboxesForm()
+    lines: list[int] = []
+
+    def create():
+        entries, found = _parse_entries(form.entries.data)  # a malformed table names its line itself
+        lines[:] = found
+        return mail_svc.mailbox_create(actor(), domain_id=dom.id, quota_mb=form.quota_mb.data, mailboxes=entries)
+
+    def on_line(err: PanelError) -> None:
+        """An error about one entry is shown on the text box with the line it came from."""
+        n = err.params.get("entry")
+        if isinstance(n, int) and 1 <= n <= len(lines):
+            line = _("Line %(line)s: %(message)s", line=format_decimal(lines[n - 1]), message=error_text(err))
+            form.entries.errors = [*list(form.entries.errors or []), line]
+        else:
+            apply_error(form, err)
+
     result = _submit(
         form,
-        lambda: mail_svc.mailbox_create(
-            actor(), domain_id=dom.id, quota_mb=form.quota_mb.data, mailboxes=_parse_entries(form.entries.data)
-        ),
+        create,
         "mail/mailboxes_new.html",
         strip=_without_passwords,
+        on_error=on_line,
         dom=dom,
     )
     if isinstance(result, tuple):  # the form again: without the passwords, and never cached
@@ -127,7 +159,7 @@ def mailboxes_new(domain_id: int):
 
 def _without_passwords(form) -> None:
     try:
-        rows = _parse_entries(form.entries.data)
+        rows, _lines = _parse_entries(form.entries.data)
     except PanelError:  # unreadable: nothing of it can be shown back safely
         form.entries.data = ""
         return
@@ -138,6 +170,9 @@ def _without_passwords(form) -> None:
 @login_required
 def alias_new(domain_id: int):
     dom = mail_svc.mail_domain_get(actor(), domain_id)
+    refused = refuse_unless_may_ask("alias.create")
+    if refused:
+        return refused
     form = AliasForm()
     return _submit(
         form,

@@ -22,7 +22,8 @@ from panel.capabilities.sites.forms import (
 )
 from panel.errors import PanelError
 from panel.services import quotas as quotas_svc
-from panel.web.common import actor, apply_error, error_text, nav, page_args
+from panel.services import requests as requests_svc
+from panel.web.common import actor, apply_error, error_text, nav, page_args, refuse_unless_may_ask
 
 bp = Blueprint("sites", __name__, url_prefix="/sites", template_folder="templates")
 
@@ -39,8 +40,15 @@ def _plans(form) -> None:
 @login_required
 def index():
     page, per_page = page_args()
-    result = svc.site_list(actor(), page=page, per_page=per_page)
-    return render_template("sites/list.html", page=result, ca_offered=svc.site_ca_offered())
+    a = actor()
+    result = svc.site_list(a, page=page, per_page=per_page)
+    # Asked for but not approved yet: no site row exists until approval, yet the site is on its way.
+    asked = (
+        requests_svc.request_list(a, page=1, per_page=50, status="submitted", kind="site.create").items
+        if page == 1
+        else []
+    )
+    return render_template("sites/list.html", page=result, asked=asked, ca_offered=svc.site_ca_offered())
 
 
 @bp.get("/ca.pem")
@@ -56,6 +64,9 @@ def ca_pem():
 @bp.route("/new", methods=["GET", "POST"])
 @login_required
 def create():
+    refused = refuse_unless_may_ask("site.create")
+    if refused:
+        return refused
     a = actor()
     form = SiteCreateForm()
     _plans(form)
