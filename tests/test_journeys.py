@@ -19,7 +19,7 @@ from panel.models.requests import Request
 from panel.models.tenants import Role
 from panel.services.actor import system_actor
 from panel.web.common import day, idn, when
-from tests.requests.fixtures import auditor, csrf_from, dc, login_as, post_form  # noqa: F401  (fixtures)
+from tests.support.fixtures import auditor, csrf_from, dc, login_as, post_form  # noqa: F401  (fixtures)
 
 GOOD = "Zq9!unique-mail-secret"
 KHMER = re.compile("[\u1780-\u17ff]")
