@@ -104,6 +104,8 @@ class SiteCreateSchema(Schema):
     php_version = fields.String(load_default="", validate=text(max=20))
     tls = fields.String(load_default="acme", validate=text(max=20))
     host_id = fields.Integer(load_default=None, allow_none=True, validate=ID)
+    # Operators: place on host_id even past its max_sites (recorded in the audited request).
+    exceed_capacity = fields.Boolean(load_default=False)
 
 
 class SiteActionSchema(Schema):

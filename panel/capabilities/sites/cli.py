@@ -72,12 +72,15 @@ def show(site_id, as_user):
 @click.option("--tls", default="acme", show_default=True, help="acme or none.")
 @click.option("--org", "org_id", type=int, default=None, help="Organization id.")
 @click.option("--host", "host_id", type=int, default=None, help="Operators: place on this host.")
+@click.option("--exceed-capacity", is_flag=True, help="Operators: place on --host even past its max_sites.")
 @as_option
 @command
-def create(fqdn, plan, aliases, php_version, tls, org_id, host_id, as_user):
+def create(fqdn, plan, aliases, php_version, tls, org_id, host_id, exceed_capacity, as_user):
     """Request a new website FQDN."""
     payload = {"fqdn": fqdn, "plan": plan, "aliases": list(aliases), "tls": tls}
     payload.update({k: v for k, v in (("php_version", php_version), ("host_id", host_id)) if v})
+    if exceed_capacity:
+        payload["exceed_capacity"] = True
     req = svc.site_request(acting(as_user), action="create", org_id=org_id, payload=payload)
     console.print(f"request {req.id} ({req.kind}) is {req.status.value}")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -27,6 +27,7 @@ class SiteCreateForm(FlaskForm):
     tls = SelectField(_l("HTTPS"), choices=TLS_CHOICES, default="acme")
     org_id = SelectField(_l("Organization"), choices=[], coerce=int, validators=[Optional()])
     host_id = IntegerField(_l("Host id (operators only)"), validators=[Optional()])
+    exceed_capacity = BooleanField(_l("Place on this host even if it is full (recorded in the audit log)"))
 
 
 class PlanForm(FlaskForm):

@@ -34,6 +34,19 @@ def _host_override(actor: Actor, payload: dict) -> int | None:
     return require_int(payload, "host_id", minimum=1, maximum=2**63 - 1)
 
 
+def _exceed(payload: dict, host_id: int | None) -> bool:
+    """An operator may place sites on a full host only by saying so (recorded in the request's
+    audited payload)."""
+    value = payload.get("exceed_capacity", False)
+    if not isinstance(value, bool):
+        raise Invalid("site.exceed_invalid", "exceed_capacity is true or false.", field="exceed_capacity")
+    if value and host_id is None:
+        raise Invalid(
+            "site.exceed_without_host", "exceed_capacity applies only with a chosen host.", field="exceed_capacity"
+        )
+    return value
+
+
 def _tls(value) -> str:
     value = value or TlsMode.ACME.value
     if value not in (TlsMode.ACME.value, TlsMode.NONE.value):
@@ -54,9 +67,10 @@ def _spec(actor: Actor, s: Session, org: Organization, item: dict, seen: set[str
 
 
 def _create_validate(actor: Actor, org: Organization, payload: dict) -> dict:
-    reject_unknown(payload, {"fqdn", "aliases", "sites", "php_version", "plan", "host_id", "tls"})
+    reject_unknown(payload, {"fqdn", "aliases", "sites", "php_version", "plan", "host_id", "tls", "exceed_capacity"})
     s = db.session()
     host_id = _host_override(actor, payload)
+    exceed = _exceed(payload, host_id)
     plan = sites.plan_by_name(s, payload.get("plan"))
     items = payload.get("sites") if "sites" in payload else [payload]
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_BULK or not all(isinstance(i, dict) for i in items):
@@ -66,13 +80,14 @@ def _create_validate(actor: Actor, org: Organization, payload: dict) -> dict:
     seen: set[str] = set()
     specs = [_spec(actor, s, org, {k: v for k, v in i.items() if k in ("fqdn", "aliases")}, seen) for i in items]
     host = sites.site_place(
-        s, count=len(specs), php_version=sites.clean_php(payload.get("php_version")), host_id=host_id
+        s, count=len(specs), php_version=sites.clean_php(payload.get("php_version")), host_id=host_id, exceed=exceed
     )
     out = {
         "plan": plan.name,
         "php_version": sites.clean_php(payload.get("php_version"), host),
         "tls": _tls(payload.get("tls")),
         "host_id": host_id,
+        **({"exceed_capacity": True} if exceed else {}),
     }
     return {**out, "sites": specs} if "sites" in payload else {**out, **specs[0]}
 
@@ -85,7 +100,13 @@ def _create_quota(payload: dict) -> dict[str, int]:
 
 def _create_place(s: Session, org: Organization, payload: dict) -> int:
     n = len(payload.get("sites") or [payload])
-    return sites.site_place(s, count=n, php_version=payload["php_version"], host_id=payload.get("host_id")).id
+    return sites.site_place(
+        s,
+        count=n,
+        php_version=payload["php_version"],
+        host_id=payload.get("host_id"),
+        exceed=payload.get("exceed_capacity", False),
+    ).id
 
 
 def _create_approve(actor: Actor, request: Request) -> list:

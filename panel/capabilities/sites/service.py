@@ -233,12 +233,25 @@ def clean_php(value, host: Host | None = None) -> str:
     return value
 
 
-def site_place(s: Session, *, count: int = 1, php_version: str = DEFAULT_PHP, host_id: int | None = None) -> Host:
-    """The operator's choice if given, else the active Linux web host with the most free room."""
+def site_place(
+    s: Session, *, count: int = 1, php_version: str = DEFAULT_PHP, host_id: int | None = None, exceed: bool = False
+) -> Host:
+    """The operator's choice if given (within its capacity unless `exceed`: explicit and audited),
+    else the active Linux web host with the most free room."""
     if host_id is not None:
         host = s.get(Host, host_id)
         if host is None or HostRole.WEB not in host.roles or host.os != HostOS.LINUX:
             raise Invalid("site.host_invalid", "Host {id} is not a Linux web host.", field="host_id", id=str(host_id))
+        used = s.scalar(select(func.count()).where(Site.host_id == host.id, Site.status.in_(LIVE))) or 0
+        if used + count > host.max_sites and not exceed:
+            raise Conflict(
+                "site.host_full",
+                "Host {host} has room for {free} more site(s), not {count}; set exceed_capacity to place them anyway.",
+                field="host_id",
+                host=host.name,
+                free=max(0, host.max_sites - used),
+                count=count,
+            )
         return host
     live = select(Site.host_id, func.count().label("n")).where(Site.status.in_(LIVE)).group_by(Site.host_id).subquery()
     rows = s.execute(

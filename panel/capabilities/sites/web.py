@@ -82,6 +82,7 @@ def create():
         }
         if form.host_id.data:
             payload["host_id"] = form.host_id.data
+            payload["exceed_capacity"] = bool(form.exceed_capacity.data)
         try:
             req = svc.site_request(a, action="create", org_id=form.org_id.data or None, payload=payload)
         except PanelError as err:
