@@ -22,12 +22,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import create_engine, insert, text
 
-import panel.models  # noqa: F401  (registers every table)
-from panel import db
+import panel.models  # noqa: F401  (the core's tables)
+from panel import capabilities, db
 from panel.db import Base
 from panel.models.audit import AuditEntry, AuditHead
 from panel.services import audit
 from panel.services.actor import system_actor
+
+capabilities.load()  # every enabled capability's tables, kinds and jobs
 
 N = 100_000
 RUNS = 5

@@ -30,8 +30,8 @@ import dns.rcode
 import dns.tsig
 import dns.update
 
-import panel.models  # noqa: F401
-from panel import db, security
+import panel.models  # noqa: F401  (the core's tables)
+from panel import capabilities, db, security
 from panel.boot import boot
 from panel.capabilities.dns import service as svc
 from panel.capabilities.dns.models import DnsKey, Zone, ZoneStatus
@@ -42,6 +42,8 @@ from panel.models.tenants import Organization, OrgKind
 from panel.services.actor import system_actor
 from provisioners import ansible, base
 from provisioners import lab as L
+
+capabilities.load()  # every enabled capability's tables, kinds and jobs
 
 HOST = ("dnsbench", "10.77.0.46")
 N = 1000

@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import create_engine, insert, select, text
 
-import panel.models  # noqa: F401
-from panel import db
+import panel.models  # noqa: F401  (the core's tables)
+from panel import capabilities, db
 from panel.app import create_app
 from panel.boot import boot
 from panel.capabilities.mail import service as mail
@@ -48,6 +48,8 @@ from panel.services import audit
 from panel.services.actor import actor_for_user
 from tests.conftest import settings_dict
 from tests.support.surfaces import api_headers, web_login
+
+capabilities.load()  # every enabled capability's tables, kinds and jobs
 
 PG_ADMIN = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 SITES, MAILBOXES, BIG_DOMAIN, AUDIT = 10_000, 50_000, 20_000, 100_000

@@ -11,7 +11,7 @@ from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import InternalServerError
 from werkzeug.routing import IntegerConverter
 
-from panel import api, db, web
+from panel import api, capabilities, db, web
 from panel.boot import boot
 from panel.config import Settings
 from panel.errors import PanelError
@@ -37,6 +37,7 @@ _DOCS_CSP = (
 
 
 def create_app(settings: Settings | None = None) -> Flask:
+    capabilities.load()
     settings = boot(settings)
     app = Flask(__name__)
     app.config.update(
@@ -82,8 +83,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         db.remove()
 
     app.url_map.converters["int"] = IdConverter
-    web.init_app(app)
-    api.init_app(app)
+    web.init_app(app, capabilities.web_blueprints())
+    api.init_app(app, capabilities.api_blueprints())
+    app.extensions["govhost.dashboard"] = capabilities.dashboard_cards()
 
     def _http_error(err):
         # One handler per status for the whole app: the API answers problem+json, pages render HTML.

@@ -16,13 +16,15 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 
-import panel.models  # noqa: F401
-from panel import db
+import panel.models  # noqa: F401  (the core's tables)
+from panel import capabilities, db
 from panel.config import Settings
 from panel.db import Base
 from provisioners.lab import common as lab_net
 from provisioners.lab.common import lab_paths
 from tests import factories
+
+capabilities.load()  # every enabled capability's tables, kinds and jobs
 
 PG_URL = os.environ.get("GOVHOST_TEST_DATABASE", "")
 

@@ -15,9 +15,6 @@ from panel.api import notifications as notifications_api
 from panel.api import quotas as quotas_api
 from panel.api import requests as requests_api
 from panel.api.common import PROBLEM, ProblemSchema, stated_pattern
-from panel.capabilities.dns import api as dns_api
-from panel.capabilities.mail import api as mail_api
-from panel.capabilities.sites import api as sites_api
 from panel.extensions import csrf
 
 
@@ -56,13 +53,11 @@ BLUEPRINTS = (
     quotas_api.blp,
     notifications_api.blp,
     jobs_api.blp,
-    dns_api.blp,
-    sites_api.blp,
-    mail_api.blp,
 )
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, blueprints=()) -> None:
+    """Register the core's operations and `blueprints` (the capabilities', handed in by the app factory)."""
     api = _Api(
         app,
         spec_kwargs={
@@ -74,7 +69,7 @@ def init_app(app: Flask) -> None:
         },
     )
     api.ma_plugin.converter.add_attribute_function(stated_pattern)
-    for blp in BLUEPRINTS:
+    for blp in (*BLUEPRINTS, *blueprints):
         api.register_blueprint(blp, url_prefix=f"/api/v1{blp.url_prefix or ''}")
         csrf.exempt(blp)  # token-only: the API never reads the session cookie, so there is no CSRF
     # `/api/v1/sites` and `/api/v1/sites/` are both answered, not one with a 308 to the other: API

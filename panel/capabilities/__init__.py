@@ -1,0 +1,143 @@
+"""The capabilities the panel runs, and the loader that plugs them into the core.
+
+`ENABLED` is the one list that names capabilities: a new capability is its package, its playbooks
+and roles, its tests folder, its docs page and one line here. The core never imports a capability;
+the composition roots (the app factory, the `govhost` command, Alembic's env, the test suite) call
+`load()`, which reads each manifest in dependency order and registers its models, request kinds,
+job kinds, event subscribers and sweeps in the core's registries; `web_blueprints()`,
+`api_blueprints()`, `cli_groups()` and `dashboard_cards()` hand the surfaces to the app and command.
+An entry is a package name under panel.capabilities or a full dotted package path.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from panel.capabilities.base import Manifest, Quota, Sweep
+from panel.jobs import capabilities as job_kinds
+from panel.services import request_kinds, schedule
+
+ENABLED: tuple[str, ...] = ("dns", "sites", "mail")
+
+__all__ = ["ENABLED", "Manifest", "Quota", "Sweep", "load", "manifests", "plug", "unplug"]
+
+
+class LoadError(Exception):
+    """A manifest names a capability that is not enabled, or the requirements form a cycle."""
+
+
+@dataclass(frozen=True)
+class Plugged:
+    """What plugging a manifest in registered, so the manifest test can check it and unplug undo it."""
+
+    manifest: Manifest
+    kinds: tuple[str, ...]
+    job_kinds: tuple[str, ...]
+
+
+_plugged: dict[str, Plugged] = {}
+
+
+def manifest_of(entry: str) -> Manifest:
+    package = entry if "." in entry else f"{__name__}.{entry}"
+    return importlib.import_module(package).MANIFEST
+
+
+def manifests(enabled: tuple[str, ...] | None = None) -> list[Manifest]:
+    """The enabled manifests, each after the ones it requires."""
+    found = {m.name: m for m in map(manifest_of, ENABLED if enabled is None else enabled)}
+    ordered: list[Manifest] = []
+
+    def visit(m: Manifest, path: tuple[str, ...]) -> None:
+        if m in ordered:
+            return
+        if m.name in path:
+            raise LoadError(f"capabilities require each other in a cycle: {' -> '.join((*path, m.name))}")
+        for need in m.requires:
+            if need not in found:
+                raise LoadError(f"capability {m.name} requires {need}, which is not enabled")
+            visit(found[need], (*path, m.name))
+        ordered.append(m)
+
+    for m in found.values():
+        visit(m, ())
+    return ordered
+
+
+def resolve(m: Manifest, part: str):
+    """Import a part ("module" -> the module, "module:attr" -> the attribute)."""
+    module = importlib.import_module(m.module_name(part))
+    _, _, attr = part.partition(":")
+    return getattr(module, attr) if attr else module
+
+
+def plug(m: Manifest) -> Plugged:
+    """Register one capability in the core's registries (once; again is a no-op)."""
+    if m.name in _plugged:
+        return _plugged[m.name]
+    kinds_before, jobs_before = set(request_kinds.names()), set(job_kinds.kinds())
+    for part in (m.models, m.kinds, m.jobs, *m.subscribers):
+        if part:
+            resolve(m, part)
+    for sw in m.sweeps:
+        schedule.register(
+            schedule.Sweep(sw.name, _interval(sw), resolve(m, sw.run)),
+        )
+    plugged = Plugged(
+        m,
+        tuple(sorted(set(request_kinds.names()) - kinds_before)),
+        tuple(sorted(set(job_kinds.kinds()) - jobs_before)),
+    )
+    _plugged[m.name] = plugged
+    return plugged
+
+
+def unplug(name: str) -> None:
+    """Take a capability's registrations out again (the toy capability's test cleans up with it)."""
+    p = _plugged.pop(name, None)
+    if p is None:
+        return
+    for kind in p.kinds:
+        request_kinds.unregister(kind)
+    for kind in p.job_kinds:
+        job_kinds.unregister(kind)
+    for sw in p.manifest.sweeps:
+        schedule.unregister(sw.name)
+
+
+def _interval(sw: Sweep):
+    if not sw.every_setting:
+        return lambda settings: sw.every_minutes
+    section, _, key = sw.every_setting.partition(".")
+    return lambda settings: getattr(getattr(settings, section), key)
+
+
+def load(enabled: tuple[str, ...] | None = None) -> list[Plugged]:
+    """Plug every enabled capability in, in dependency order."""
+    return [plug(m) for m in manifests(enabled)]
+
+
+def plugged() -> list[Plugged]:
+    return list(_plugged.values())
+
+
+def _surfaces(field: str) -> list:
+    return [resolve(p.manifest, getattr(p.manifest, field)) for p in plugged() if getattr(p.manifest, field)]
+
+
+def web_blueprints() -> list:
+    return _surfaces("web")
+
+
+def api_blueprints() -> list:
+    return _surfaces("api")
+
+
+def cli_groups() -> list:
+    return _surfaces("cli")
+
+
+def dashboard_cards() -> list:
+    """The capabilities' dashboard functions, each function(actor) -> list of cards."""
+    return _surfaces("dashboard")

@@ -1,12 +1,10 @@
-"""Entry point of the `govhost` command; each domain adds its group here."""
+"""Entry point of the `govhost` command: the core's groups, then each enabled capability's group."""
 
 from __future__ import annotations
 
 import click
 
-from panel.capabilities.dns import cli as dns_cli
-from panel.capabilities.mail import cli as mail_cli
-from panel.capabilities.sites import cli as sites_cli
+from panel import capabilities
 from panel.cli import audit as audit_cli
 from panel.cli import db as db_cli
 from panel.cli import demo as demo_cli
@@ -53,9 +51,9 @@ cli.add_command(audit_cli.audit)
 cli.add_command(secrets_cli.secrets)
 cli.add_command(jobs_cli.jobs)
 cli.add_command(jobs_cli.worker)
-cli.add_command(dns_cli.dns)
-cli.add_command(sites_cli.sites)
-cli.add_command(mail_cli.mail)
+capabilities.load()
+for group in capabilities.cli_groups():
+    cli.add_command(group)
 
 
 def main() -> None:

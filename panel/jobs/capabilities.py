@@ -1,8 +1,8 @@
 """Job kinds: which playbook a kind runs, how its inputs are built, what it updates at the end.
 
-Each domain adds one module (cap_hosts, cap_sites, cap_dns, ...) that calls `register(...)` at
-import and is named in MODULES; the registry loads them on first use, so this module never imports
-a domain and a domain never needs the runner. One job may carry many objects (a batch of sites on
+The core's own job kinds (cap_hosts) load on first use; each capability registers its kinds in its
+`jobs.py`, which the capability loader (panel.capabilities) imports from the manifest. This module
+never imports a capability, and a capability never needs the runner. One job may carry many objects (a batch of sites on
 one host): `build` turns them into one set of extravars for one playbook run.
 """
 
@@ -28,13 +28,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK_DIR = ROOT / "playbooks"
 TEMPLATES_DIR = ROOT / "templates"
 
-# Domain modules that register capabilities; each domain appends its own line.
-MODULES = [
-    "panel.jobs.cap_hosts",
-    "panel.capabilities.dns.jobs",
-    "panel.capabilities.sites.jobs",
-    "panel.capabilities.mail.jobs",
-]
+# The core's job kinds; capabilities' kinds are registered by the capability loader.
+CORE_MODULES = ("panel.jobs.cap_hosts", "panel.jobs.noop")  # noop: the queue tests' kind
 
 Build = tuple[dict, dict, list[Target]]  # extravars (user-derived, sent !unsafe), secrets, targets
 BuildFn = Callable[[Job, Session], Build]
@@ -109,10 +104,13 @@ def register(cap: Capability) -> Capability:
 def _load() -> None:
     global _loaded
     if not _loaded:
-        importlib.import_module("panel.jobs.noop")  # the core's own kind, for tests of the queue
-        for name in MODULES:
+        for name in CORE_MODULES:
             importlib.import_module(name)
         _loaded = True
+
+
+def unregister(kind: str) -> None:
+    _registry.pop(kind, None)
 
 
 def get(kind: str) -> Capability:

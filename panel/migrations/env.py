@@ -2,11 +2,12 @@
 
 from alembic import context
 
-import panel.models  # noqa: F401  registers every table
-from panel import db
+import panel.models  # noqa: F401  registers the core's tables
+from panel import capabilities, db
 from panel.db import Base
 
 config = context.config
+capabilities.load()  # and the enabled capabilities' tables
 
 
 def run() -> None:

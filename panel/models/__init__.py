@@ -1,6 +1,17 @@
-"""SQLAlchemy models; importing this package registers every table on Base.metadata."""
+"""The core's SQLAlchemy models; importing this package registers the core's tables on Base.metadata.
 
-from panel.capabilities.dns import models as dns  # noqa: F401
-from panel.capabilities.mail import models as mail  # noqa: F401
-from panel.capabilities.sites import models as sites  # noqa: F401
-from panel.models import audit, hosts, jobs, notifications, quotas, requests, schedule, tenants, users  # noqa: F401
+A capability's tables are registered when the capability loader imports its models module
+(`panel.capabilities.load()`), which every entry point (app, command, Alembic, tests) calls.
+"""
+
+from panel.models import (  # noqa: F401
+    audit,
+    hosts,
+    jobs,
+    notifications,
+    quotas,
+    requests,
+    schedule,
+    tenants,
+    users,
+)

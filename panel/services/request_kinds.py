@@ -2,7 +2,8 @@
 
 A kind says who may ask, how to validate and normalise the payload, what it costs in quota, where
 it will run, and what to do once approved (usually submit a job). services.requests drives every
-kind the same way; a new capability adds a kind here and a form on the web side, nothing else.
+kind the same way. The core's own kinds are in kinds_core; a capability registers its kinds in its
+`kinds.py`, which the capability loader (panel.capabilities) imports from the manifest.
 """
 
 from __future__ import annotations
@@ -79,21 +80,16 @@ class RequestKind:
 
 _KINDS: dict[str, RequestKind] = {}
 
-# Modules that register kinds when imported; loaded on first use, so the registry imports no domain
-# at import time and no domain module has to import another just for its registrations.
-MODULES = [
-    "panel.services.kinds_core",
-    "panel.capabilities.dns.kinds",
-    "panel.capabilities.sites.kinds",
-    "panel.capabilities.mail.kinds",
-]
+# The core's kinds, loaded on first use (kinds_core imports this module, so not at import time).
+# Capabilities' kinds are registered by the capability loader; no capability is named here.
+CORE_MODULES = ("panel.services.kinds_core",)
 _loaded = False
 
 
 def _load() -> None:
     global _loaded
     if not _loaded:
-        for name in MODULES:
+        for name in CORE_MODULES:
             importlib.import_module(name)
         _loaded = True
 
@@ -102,6 +98,15 @@ def register(kind: RequestKind) -> RequestKind:
     """Add a kind; registering a name twice replaces it (module reloads in tests)."""
     _KINDS[kind.name] = kind
     return kind
+
+
+def unregister(name: str) -> None:
+    _KINDS.pop(name, None)
+
+
+def names() -> list[str]:
+    _load()
+    return sorted(_KINDS)
 
 
 def get(name: str) -> RequestKind:

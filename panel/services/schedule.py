@@ -1,4 +1,6 @@
-"""Periodic sweeps (certificate renewals, site disk usage, mailbox usage), run by the worker's once-a-minute tick.
+"""Periodic sweeps (certificate renewals, disk and mailbox usage...), run by the worker's once-a-minute tick.
+
+Capabilities declare their sweeps in their manifests; the capability loader registers them here.
 
 Each sweep is a plain service call made as the worker's system actor; `schedule_tick` runs the ones
 whose interval has elapsed since their last run, under a row lock, so several workers never run the
@@ -17,8 +19,6 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from panel import db
-from panel.capabilities.mail import service as mail
-from panel.capabilities.sites import sweeps as site_schedule
 from panel.config import Settings
 from panel.errors import PanelError
 from panel.models.schedule import ScheduledRun
@@ -35,12 +35,20 @@ class Sweep:
     run: Callable
 
 
-SWEEPS = (
-    Sweep("sites.renew", lambda s: 360, site_schedule.sites_renew_due),
-    Sweep("sites.usage", lambda s: s.sites.usage_interval_minutes, site_schedule.sites_usage_collect),
-    # Mailboxes share the sites' usage interval: one "how fresh is usage" setting for operators.
-    Sweep("mail.usage", lambda s: s.sites.usage_interval_minutes, mail.mail_usage_collect),
-)
+_sweeps: dict[str, Sweep] = {}
+
+
+def register(sweep: Sweep) -> Sweep:
+    _sweeps[sweep.name] = sweep
+    return sweep
+
+
+def unregister(name: str) -> None:
+    _sweeps.pop(name, None)
+
+
+def sweeps() -> list[Sweep]:
+    return list(_sweeps.values())
 
 
 def _claim(sweep: Sweep, settings: Settings, now: dt.datetime) -> bool:
@@ -69,7 +77,7 @@ def schedule_tick(settings: Settings, now: dt.datetime | None = None) -> list[st
     """Run every due sweep; returns the names run. A failing sweep is logged and retried next time."""
     now = now or db.utcnow()
     ran = []
-    for sweep in SWEEPS:
+    for sweep in sweeps():
         if not _claim(sweep, settings, now):
             continue
         try:

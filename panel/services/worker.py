@@ -9,16 +9,11 @@ from panel.config import Settings
 from panel.jobs import tasks
 from panel.services import schedule
 
-# Services whose import connects receivers of panel.events (notifications of requests and of usage
-# over a limit, DNS publication of a new mail domain...) that must run in the worker, where jobs
-# finish and move requests to done or failed.
-HOOK_MODULES = (
-    "panel.services.notifications",
-    "panel.services.requests",
-    "panel.capabilities.mail.service",
-    "panel.capabilities.sites.service",
-    "panel.capabilities.dns.service",
-)
+# The core's modules whose import connects receivers of panel.events (notifications of requests and
+# of usage over a limit) that must run in the worker, where jobs finish and move requests to done or
+# failed. Capabilities' receivers are connected by the capability loader (their manifests'
+# `subscribers`), which the `govhost` command runs first.
+HOOK_MODULES = ("panel.services.notifications", "panel.services.requests")
 
 
 def worker_run(settings: Settings, workers: int | None = None) -> None:

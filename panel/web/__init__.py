@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from flask import Flask, g, redirect, request, session, url_for
 
-from panel.capabilities.dns import web as dns_web
-from panel.capabilities.mail import web as mail_web
-from panel.capabilities.sites import web as sites_web
 from panel.extensions import babel, csrf, login_manager
 from panel.web import audit, auth, common, dashboard, orgs, users
 from panel.web import hosts as hosts_web
@@ -28,9 +25,6 @@ BLUEPRINTS = (
     quotas_web.bp,
     notifications_web.bp,
     jobs_web.bp,
-    dns_web.bp,
-    sites_web.bp,
-    mail_web.bp,
 )
 LOCALES = ("km", "en")
 
@@ -45,7 +39,8 @@ def select_locale() -> str:
     return request.accept_languages.best_match(LOCALES) or common.settings().web.default_locale
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, blueprints=()) -> None:
+    """Register the core's pages and `blueprints` (the capabilities', handed in by the app factory)."""
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "strong"
@@ -53,6 +48,6 @@ def init_app(app: Flask) -> None:
     login_manager.unauthorized_handler(lambda: redirect(url_for("auth.login", next=request.full_path)))
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
-    for bp in BLUEPRINTS:
+    for bp in (*BLUEPRINTS, *blueprints):
         app.register_blueprint(bp)
     common.init_app(app)

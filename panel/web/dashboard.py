@@ -1,17 +1,17 @@
 """The landing page after login: a few counts and shortcuts for the user's role.
 
 Each card is one service call (one page of a list, or one budget): no query per row, so the page
-costs the same with ten requests or ten thousand."""
+costs the same with ten requests or ten thousand. Capabilities add cards and shortcuts through their
+manifest's `dashboard` function(actor) -> Contribution, handed in by the app factory."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from flask import Blueprint, render_template, url_for
+from flask import Blueprint, current_app, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
-from panel.capabilities.sites import service as sites_svc
 from panel.errors import PanelError
 from panel.models.tenants import Role
 from panel.services import hosts as hosts_svc
@@ -38,6 +38,18 @@ class Card:
     rows: list = field(default_factory=list)  # (label, url, status) tuples
     empty: str = ""
     tone: str = ""  # "attention" when the count asks for action
+
+
+@dataclass
+class Contribution:
+    """What one capability adds to a user's dashboard."""
+
+    cards: list[Card] = field(default_factory=list)
+    shortcuts: list[tuple[str, str]] = field(default_factory=list)  # (label, url)
+
+
+def _contributions(a: Actor) -> list[Contribution]:
+    return [fn(a) for fn in current_app.extensions.get("govhost.dashboard", ())]
 
 
 def _requests_card(a: Actor, title: str, link: str, empty: str, **filters) -> Card:
@@ -83,7 +95,7 @@ def _staff_cards(a: Actor) -> list[Card]:
     return [card, _jobs_card(a, "running", _("Jobs running"), _("No job is running.")), failed, down]
 
 
-def _ministry_cards(a: Actor) -> list[Card]:
+def _ministry_cards(a: Actor, contributions: list[Contribution]) -> list[Card]:
     mine = _requests_card(
         a,
         _("My requests"),
@@ -91,15 +103,7 @@ def _ministry_cards(a: Actor) -> list[Card]:
         _("You have not asked for anything yet."),
         mine=True,
     )
-    sites = sites_svc.site_list(a, per_page=SHOWN)
-    site_card = Card(
-        _("Websites"),
-        sites.total,
-        url_for("sites.index"),
-        [(s.fqdn, url_for("sites.detail", site_id=s.id), s.status.value) for s in sites.items],
-        _("No websites yet."),
-    )
-    return [mine, site_card]
+    return [mine, *(card for c in contributions for card in c.cards)]
 
 
 def _budget(a: Actor) -> list:
@@ -121,12 +125,12 @@ def _percent(used: int, limit: int) -> int:
     return min(100, round(100 * used / limit))
 
 
-def _shortcuts(a: Actor) -> list[tuple[str, str]]:
+def _shortcuts(a: Actor, contributions: list[Contribution]) -> list[tuple[str, str]]:
     links = []
     if a.can_write and not a.has_staff(Role.AUDITOR):
         links.append((_("New request"), url_for("requests.choose")))
         if not a.is_staff:
-            links.append((_("Request a website"), url_for("sites.create")))
+            links.extend(link for c in contributions for link in c.shortcuts)
     if a.has_staff(Role.AUDITOR, Role.ADMIN):
         links.append((_("Audit log"), url_for("audit.index")))
     if a.is_staff and not a.has_staff(Role.AUDITOR):
@@ -138,8 +142,10 @@ def _shortcuts(a: Actor) -> list[tuple[str, str]]:
 @login_required
 def index():
     a = actor()
-    cards = _staff_cards(a) if a.is_staff else _ministry_cards(a)
+    contributions = _contributions(a)
+    cards = _staff_cards(a) if a.is_staff else _ministry_cards(a, contributions)
     unread = notifications_svc.notification_unread_count(a)
+    shortcuts = _shortcuts(a, contributions)
     return render_template(
-        "dashboard.html", actor=a, cards=cards, budget=_budget(a), unread=unread, shortcuts=_shortcuts(a)
+        "dashboard.html", actor=a, cards=cards, budget=_budget(a), unread=unread, shortcuts=shortcuts
     )

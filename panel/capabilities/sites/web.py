@@ -21,9 +21,12 @@ from panel.capabilities.sites.forms import (
     SiteCreateForm,
 )
 from panel.errors import PanelError
+from panel.models.tenants import Role
 from panel.services import quotas as quotas_svc
 from panel.services import requests as requests_svc
+from panel.services.actor import Actor
 from panel.web.common import actor, apply_error, error_text, nav, page_args, refuse_unless_may_ask
+from panel.web.dashboard import SHOWN, Card, Contribution
 
 bp = Blueprint("sites", __name__, url_prefix="/sites", template_folder="templates")
 
@@ -256,3 +259,21 @@ def custom_nginx(site_id: int):
 
 
 __all__ = ["bp", "error_text"]
+
+
+def dashboard(a: Actor) -> Contribution:
+    """A ministry's websites card and the shortcut to ask for one (staff see neither)."""
+    if a.is_staff:
+        return Contribution()
+    sites = svc.site_list(a, per_page=SHOWN)
+    card = Card(
+        _("Websites"),
+        sites.total,
+        url_for("sites.index"),
+        [(s.fqdn, url_for("sites.detail", site_id=s.id), s.status.value) for s in sites.items],
+        _("No websites yet."),
+    )
+    shortcuts = (
+        [(_("Request a website"), url_for("sites.create"))] if a.can_write and not a.has_staff(Role.AUDITOR) else []
+    )
+    return Contribution([card], shortcuts)
