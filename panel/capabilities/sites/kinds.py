@@ -7,18 +7,19 @@ writes the desired state and submits one job per host, so N sites on a host are 
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from panel import db
+from panel import db, events
 from panel.capabilities.dns import service as dns
 from panel.capabilities.sites import service as sites
 from panel.capabilities.sites.certs import check_upload
 from panel.capabilities.sites.models import Plan, Site, SiteAlias, SiteStatus, TlsMode
 from panel.errors import Conflict, Invalid
-from panel.models.requests import ApprovalMode, Request
+from panel.models.requests import ApprovalMode, Request, RequestStatus
 from panel.models.tenants import Organization, Role
 from panel.services import requests
-from panel.services.actor import Actor
+from panel.services.actor import Actor, system_actor
 from panel.services.names import clean_hostname
 from panel.services.request_kinds import N_, RequestKind, register, reject_unknown, require_int
 
@@ -161,10 +162,10 @@ def _same_org(site: Site, org: Organization) -> None:
         raise Invalid("site.org_mismatch", "The site belongs to another organization.", field="site_id")
 
 
-def _one_site(fields: set[str], extra=None):
+def _one_site(fields: set[str], extra=None, statuses=(SiteStatus.ACTIVE, SiteStatus.SUSPENDED)):
     def validate(actor: Actor, org: Organization, payload: dict) -> dict:
         reject_unknown(payload, {"site_id", *fields})
-        site = _site_of(actor, payload)
+        site = _site_of(actor, payload, statuses)
         _same_org(site, org)
         out = {"site_id": site.id, "fqdn": site.fqdn}
         return {**out, **(extra(actor, site, payload) if extra else {})}
@@ -245,10 +246,14 @@ def _apply_alias_remove(actor, s, site, request):
 
 
 def _apply_delete(actor, s, site, request):
+    previous = site.status
     site.move_to(SiteStatus.DELETING)
     # Its names stop resolving with the approval, as they started with it; a failed delete job is
     # retried to completion rather than bringing the site back.
     dns.records_withdraw(actor, source=f"site:{site.id}")
+    if previous == SiteStatus.FAILED:  # a failed delete job puts it back to failed, not active
+        return {"params": {"previous": SiteStatus.FAILED.value}}
+    return None
 
 
 def _apply_cert(actor, s, site, request):
@@ -317,7 +322,35 @@ _kind(
     "site.suspend", N_("Suspend a website"), _one_site(set()), lambda *a: None, "site.suspend", policy=ApprovalMode.AUTO
 )
 _kind("site.unsuspend", N_("Unsuspend a website"), _one_site(set()), lambda *a: None, "site.unsuspend")
-_kind("site.delete", N_("Delete a website"), _one_site(set()), _apply_delete, "site.delete")
+# A failed site can be deleted too: the job removes whatever its create job left on the host.
+_kind(
+    "site.delete",
+    N_("Delete a website"),
+    _one_site(set(), statuses=(SiteStatus.ACTIVE, SiteStatus.SUSPENDED, SiteStatus.FAILED)),
+    _apply_delete,
+    "site.delete",
+)
+
+
+@events.request_moved.connect
+def _clean_up_given_up(req: Request, *, old: RequestStatus, new: RequestStatus, **_) -> None:
+    """A failed site.create request was cancelled (given up): its failed sites get a delete job that
+    removes what the create job left on the host (user, PHP-FPM pool, vhost, folders); when it ends
+    they are `deleted`, their names free. The budget is freed by the cancel itself."""
+    if req.kind != "site.create" or old != RequestStatus.FAILED or new != RequestStatus.CANCELLED:
+        return
+    s = db.session()
+    failed = list(s.scalars(select(Site).where(Site.request_id == req.id, Site.status == SiteStatus.FAILED)))
+    by_host: dict[int, list[Site]] = {}
+    for site in failed:
+        by_host.setdefault(site.host_id, []).append(site)
+    actor = system_actor("worker", "sites")
+    for host_sites in by_host.values():
+        for site in host_sites:
+            dns.records_withdraw(actor, source=f"site:{site.id}")
+        sites.cleanup_failed(s, host_sites)
+
+
 _kind(
     "site.cert_upload",
     N_("Install a website certificate"),

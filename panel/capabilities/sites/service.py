@@ -21,7 +21,7 @@ from panel import db
 from panel.boot import current as current_settings
 from panel.capabilities.dns.claims import domain_require
 from panel.capabilities.sites.models import LIVE, Plan, SftpKey, Site, SiteAlias, SiteStatus
-from panel.errors import Conflict, Invalid, NotFound
+from panel.errors import Conflict, Invalid, NotFound, PanelError
 from panel.models.hosts import Host, HostOS, HostRole, HostState, with_role
 from panel.models.requests import Request, RequestStatus
 from panel.models.tenants import Organization, Role
@@ -282,6 +282,20 @@ def host_address(site: Site) -> str:
 
 
 # ---- jobs ----------------------------------------------------------------------------------------
+
+
+def cleanup_failed(s: Session, failed: list[Site]) -> None:
+    """Failed sites of one host whose request was given up: a delete job removes what their create
+    job left there; the sites are `deleting` until it ends (then `deleted`, names free). A host that
+    is down gets no job: the sites stay failed (deletable later) and say why."""
+    try:
+        with s.begin_nested():
+            for site in failed:
+                site.move_to(SiteStatus.DELETING)
+            submit_site_job(system_actor("worker", "sites"), "site.delete", failed, params={"previous": "failed"})
+    except PanelError as e:
+        for site in failed:
+            site.last_error = f"Clean-up after the request was cancelled could not start: {e.text()}"[:2000]
 
 
 def submit_site_job(
