@@ -1,14 +1,23 @@
-"""One validator for DNS host names (sites, aliases, mail domains, zones): length, labels, IDNA.
+"""The ONE validator for host names, used by every capability (sites, aliases, mail domains, DNS
+zones, domain claims, record names, certificate names): length, labels, IDNA 2008.
 
 Everything a ministry types as a name passes here before it can reach a template, a shell, a path
 on a host or Ansible. The result is the lower-case ASCII (IDNA "xn--") form, which contains only
 [a-z0-9.-]; anything else is refused with a precise key and message.
+
+IDNA 2008 (the `idna` package, UTS #46 mapping, non-transitional) and not Python's built-in "idna"
+codec, which is IDNA 2003: that one maps `faß` to `fass`, a different name than the one registries
+and browsers use today (`xn--fa-hia`). An `xn--` label someone types is decoded and encoded again,
+and refused unless it comes back identical: `xn--a`, `xn--ab--cx` or a label that decodes to
+disallowed code points never reach a host.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+
+import idna
 
 from panel.errors import Invalid
 
@@ -31,15 +40,43 @@ def _shown(value: str) -> str:
     return clean[:64] + ("..." if len(clean) > 64 else "")
 
 
-def _to_ascii(label: str, field: str, whole: str) -> str:
-    if label.isascii():
+def _idna_error(field: str, whole: str) -> Invalid:
+    return _bad("name.idna_invalid", "{name} is not a valid international domain name.", field, name=_shown(whole))
+
+
+def ascii_label(label: str, field: str = "fqdn", whole: str = "") -> str:
+    """One label in its ASCII form: a plain letters-digits-hyphens label as it is, a Unicode label as
+    its IDNA 2008 A-label, an A-label only if it decodes and encodes back to itself."""
+    whole = whole or label
+    if label.isascii() and not label.startswith("xn--"):
+        if label[2:4] == "--":  # "ab--cd": reserved for IDNA prefixes, never a host's own label
+            raise _bad(
+                "name.label_invalid",
+                "{label} is not a valid part of a domain name (letters, digits and inner hyphens only).",
+                field,
+                label=_shown(label),
+            )
         return label
     try:
-        return label.encode("idna").decode("ascii")
-    except UnicodeError:
-        raise _bad(
-            "name.idna_invalid", "{name} is not a valid international domain name.", field, name=_shown(whole)
-        ) from None
+        if label.isascii():
+            back = idna.encode(idna.decode(label)).decode("ascii")
+            if back != label:
+                raise idna.IDNAError("the A-label does not round-trip")
+            return back
+        return idna.encode(label, uts46=True, transitional=False).decode("ascii")
+    except (idna.IDNAError, UnicodeError, ValueError):
+        raise _idna_error(field, whole) from None
+
+
+def _mapped(raw: str, field: str) -> str:
+    """Case-folded; non-ASCII names through the UTS #46 mapping (full-width letters and dots,
+    upper case) so that a name typed two ways is stored one way."""
+    if raw.isascii():
+        return raw.lower()
+    try:
+        return idna.uts46_remap(raw, std3_rules=True, transitional=False)
+    except (idna.IDNAError, UnicodeError, ValueError):
+        raise _idna_error(field, raw) from None
 
 
 def clean_hostname(value, field: str = "fqdn", *, min_labels: int = 2, wildcard: bool = False) -> str:
@@ -60,12 +97,12 @@ def clean_hostname(value, field: str = "fqdn", *, min_labels: int = 2, wildcard:
             name=_shown(raw),
             chars=" ".join(repr(c) for c in bad[:5]),
         )
-    labels = raw.lower().split(".")
+    labels = _mapped(raw, field).split(".")
     if wildcard and labels[0] == "*":
         labels = labels[1:]
     if any(not lab for lab in labels):
         raise _bad("name.empty_label", "{name} has an empty label (two dots in a row).", field, name=_shown(raw))
-    ascii_labels = [_to_ascii(lab, field, raw) for lab in labels]
+    ascii_labels = [ascii_label(lab, field, raw) for lab in labels]
     for lab in ascii_labels:
         if len(lab) > MAX_LABEL:
             raise _bad(
@@ -97,8 +134,8 @@ def clean_hostname(value, field: str = "fqdn", *, min_labels: int = 2, wildcard:
 def to_unicode(name: str) -> str:
     """The readable form of an IDNA name (for display only)."""
     try:
-        return name.encode("ascii").decode("idna")
-    except UnicodeError:
+        return idna.decode(name)
+    except (idna.IDNAError, UnicodeError, ValueError):
         return name
 
 

@@ -15,6 +15,7 @@ import dns.rdata
 import dns.rdataclass
 
 from panel.errors import Invalid
+from panel.services.names import ascii_label, clean_hostname
 
 TYPES = ("A", "AAAA", "CNAME", "MX", "TXT", "SRV", "CAA", "NS")
 TXT_CHUNK = 255
@@ -35,17 +36,19 @@ def _text(value, field: str, max_len: int = 300) -> str:
 
 
 def clean_domain(value, field: str = "domain") -> str:
-    """A domain name someone may own: two labels or more, letters, digits and hyphens."""
-    name = _text(value, field).rstrip(".").lower()
-    labels = name.split(".")
-    if len(name) > 253 or len(labels) < 2 or not all(_HOST_LABEL.match(x) for x in labels) or labels[-1].isdigit():
-        raise _bad("dns.domain_invalid", "{value} is not a valid domain name.", field=field, value=name[:80])
-    return name
+    """A domain name someone may own (zones, claims, suffixes): the core's one host-name validator,
+    so a zone, a claim, a site and a mail domain agree on every name (IDNA 2008 included)."""
+    return clean_hostname(value, field)
+
+
+def _ascii_name(raw: str, field: str) -> str:
+    """Each label through the core's IDNA 2008 check; service labels (_dmarc) and * pass as they are."""
+    return ".".join(x if not x or x == "*" or x.startswith("_") else ascii_label(x, field, raw) for x in raw.split("."))
 
 
 def clean_host(value, field: str = "data") -> str:
     """A target host name (CNAME, MX, SRV, NS); returned absolute with its final dot."""
-    name = _text(value, field).lower().rstrip(".")
+    name = _ascii_name(_text(value, field).lower().rstrip("."), field)
     labels = name.split(".")
     if len(name) > 253 or len(labels) < 2 or not all(_HOST_LABEL.match(x) for x in labels):
         raise _bad("dns.target_invalid", "{value} is not a valid host name.", field=field, value=name[:80])
@@ -69,6 +72,7 @@ def owner_name(zone: str, value) -> str:
     raw = _text(value if value is not None else "", "name").lower()
     if raw in ("", "@"):
         return zone
+    raw = _ascii_name(raw, "name")
     if raw.endswith("."):
         name = raw[:-1]
         if not in_zone(name, zone):

@@ -251,4 +251,4 @@ def test_zone_request_goes_through_approval(bind, ministry, staff, make, dns_env
     a = ministry("A")
     name = zone_name()
     assert key_of(svc.zone_request, a.actor, org_id=a.org.id, name=name) == "dns.domain_unverified"
-    assert key_of(svc.zone_request, a.actor, org_id=a.org.id, name="bad name") == "dns.domain_invalid"
+    assert key_of(svc.zone_request, a.actor, org_id=a.org.id, name="bad name") == "name.characters"
