@@ -116,7 +116,7 @@ def test_readding_a_record_whose_removal_is_not_applied_yet(app, bind, ministry,
     svc.dns_apply(a.actor, zone.id)
     assert answers(bind, f"back.{zone.name}") == {"10.77.0.63"}
     with db.unit_of_work() as s:
-        rows = s.scalars(select(Record).where(Record.zone_id == zone.id, Record.name == "back")).all()
+        rows = s.scalars(select(Record).where(Record.zone_id == zone.id, Record.data == "10.77.0.63")).all()
         assert [(r.state, r.applied_at is not None) for r in rows] == [(RecordState.PRESENT, True)]
 
 
