@@ -151,3 +151,27 @@ def test_idn_shows_unicode_with_punycode_beside():
     assert idn("xn--y9a3aq.gov.kh") == "հայ.gov.kh (xn--y9a3aq.gov.kh)"
     assert idn("www.gov.kh") == "www.gov.kh"
     assert idn("xn--.gov.kh") == "xn--.gov.kh"  # not punycode after all: shown as stored
+
+
+def test_request_kind_and_description_in_the_readers_language(login_as, ministry):
+    with db.unit_of_work() as s:
+        req = Request(
+            org_id=ministry["org"].id,
+            kind="mail_domain.create",
+            status="submitted",
+            payload={"name": "mpt.gov.test"},
+            requester_id=ministry["wm"].id,
+            requester_name="webm",
+            summary="mail for mpt.gov.test",
+        )
+        s.add(req)
+        s.flush()
+        rid = req.id
+    wm = login_as(ministry["wm"])
+    en = page(wm, "/requests/?view=all")
+    assert "Mail for a domain" in en and "mail for mpt.gov.test" in en and ">mail_domain.create<" not in en
+    post_form(wm, "/language", {"locale": "km", "next": "/"}, page="/")
+    for url in ("/requests/?view=all", f"/requests/{rid}"):
+        km = page(wm, url)
+        assert "mail for mpt.gov.test" not in km and "Mail for a domain" not in km
+        assert "សំបុត្រសម្រាប់ mpt.gov.test" in km

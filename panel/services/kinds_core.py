@@ -30,8 +30,8 @@ def _quota_validate(actor: Actor, org: Organization, payload: dict) -> dict:
     return {"resource": resource, "new_limit": new_limit, "reason": reason}
 
 
-def _quota_describe(payload: dict) -> str:
-    return f"{payload['resource']} -> {payload['new_limit']}"
+def _quota_describe(payload: dict) -> tuple[str, dict]:
+    return (N_("{resource}: new limit {limit}"), {"resource": payload["resource"], "limit": payload["new_limit"]})
 
 
 def _quota_apply(actor: Actor, request: Request) -> list:

@@ -54,7 +54,9 @@ class RequestKind:
     on_approve(actor, request) -> list of jobs (jobs.job_submit(..., request_id=request.id));
         an empty list means the approval itself did the work and the request is done at once.
     on_retry(actor, request) -> list of jobs for a failed request (defaults to on_approve).
-    describe(payload) -> one line for lists and notifications (no secrets).
+    describe(payload) -> one line for lists and notifications (no secrets): a plain string, or
+        (message, params) with the message marked N_() and {param} placeholders, so every reader sees
+        it in their own language (`describe_text` renders the English that is stored).
     """
 
     name: str
@@ -66,7 +68,7 @@ class RequestKind:
     on_approve: Callable[[Actor, Request], list] = _no_jobs
     on_retry: Callable[[Actor, Request], list] | None = None
     validate_secrets: Callable[[Actor, Organization, dict], dict] = _no_secrets
-    describe: Callable[[dict], str] = field(default=lambda payload: "")
+    describe: Callable[[dict], str | tuple[str, dict]] = field(default=lambda payload: "")
     default_policy: ApprovalMode = ApprovalMode.ONE
 
     @property
@@ -167,3 +169,14 @@ def reject_unknown(payload: dict, allowed: set[str]) -> None:
         raise Invalid(
             "request.field_unknown", "Unknown field: {name}.", field=str(unknown[0])[:64], name=str(unknown[0])[:64]
         )
+
+
+def describe_text(described) -> str:
+    """A kind's describe() result as English text (a tuple is a message and its parameters)."""
+    if isinstance(described, tuple):
+        message, params = described
+        try:
+            return message.format(**params)
+        except (KeyError, IndexError, ValueError):
+            return message
+    return described or ""

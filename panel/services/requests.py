@@ -210,7 +210,7 @@ def request_create(
             requester_id=actor.user_id,
             requester_name=actor.username,
             payload=clean,
-            summary=(k.describe(clean) or k.name)[:300],
+            summary=(request_kinds.describe_text(k.describe(clean)) or k.name)[:300],
             secrets=security.seal(json.dumps(hidden)) if hidden else None,
         )
         s.add(req)

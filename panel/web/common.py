@@ -162,6 +162,23 @@ def kind_label(name: str) -> str:
         return name
 
 
+def request_summary(req) -> str:
+    """What a request asks for, in the reader's language when its kind describes it as a message
+    (the stored summary is English, for the API, the CLI and the audit log)."""
+    try:
+        described = request_kinds.get(req.kind).describe(req.payload)
+    except (PanelError, KeyError, TypeError, ValueError):
+        return req.summary
+    if not isinstance(described, tuple):
+        return req.summary
+    message, params = described
+    params = {k: (_(v) if k == "what" and isinstance(v, str) else v) for k, v in params.items()}
+    try:
+        return _(message).format(**params)
+    except (KeyError, IndexError, ValueError):
+        return req.summary
+
+
 def refuse_unless_may_ask(kind: str):
     """The page of a form this user may not file: a 403 page that says what, in words, else None."""
     if may_ask(kind):
@@ -243,6 +260,7 @@ def init_app(app: Flask) -> None:
         status_text=status_text,
         may_ask=may_ask,
         kind_label=kind_label,
+        request_summary=request_summary,
         idn=idn,
     )
 

@@ -119,7 +119,7 @@ ZONE_CREATE = register(
         quota=lambda payload: {"dns_zones": 1},
         place=_place,
         on_approve=_create_start,
-        describe=lambda payload: f"zone {payload['name']}",
+        describe=lambda payload: (N_("zone {name}"), {"name": payload["name"]}),
         default_policy=ApprovalMode.ONE,
     )
 )
@@ -131,7 +131,7 @@ ZONE_DELETE = register(
         validate=_delete_validate,
         on_approve=_delete_start,
         on_retry=_delete_retry,
-        describe=lambda payload: f"delete zone {payload['name']}",
+        describe=lambda payload: (N_("delete the zone {name}"), {"name": payload["name"]}),
         default_policy=ApprovalMode.ONE,
     )
 )

@@ -182,7 +182,7 @@ MAIL_DOMAIN_CREATE = register(
         validate=_domain_validate,
         place=_domain_place,
         on_approve=_domain_start,
-        describe=lambda p: f"mail for {p['name']}",
+        describe=lambda p: (N_("mail for {name}"), {"name": p["name"]}),
         default_policy=ApprovalMode.ONE,
     )
 )
@@ -275,8 +275,11 @@ MAILBOX_CREATE = register(
         quota=lambda p: {"mailboxes": len(p["local_parts"]), "mail_storage_mb": len(p["local_parts"]) * p["quota_mb"]},
         place=lambda s, org, p: s.get(MailDomain, p["domain_id"]).host_id,
         describe=lambda p: (
-            f"{len(p['local_parts'])} mailbox(es): {', '.join(p['local_parts'][:3])}"
-            f"{' ...' if len(p['local_parts']) > 3 else ''}"
+            N_("{count} mailboxes: {names}"),
+            {
+                "count": len(p["local_parts"]),
+                "names": ", ".join(p["local_parts"][:3]) + (" ..." if len(p["local_parts"]) > 3 else ""),
+            },
         ),
         default_policy=ApprovalMode.AUTO,
     )
@@ -363,7 +366,11 @@ for _op, _label in (
             quota=_storage_delta if _op == "quota" else (lambda p: {}),
             on_approve=_op_start(_op),
             place=lambda s, org, p: s.get(Mailbox, p["mailbox_id"]).domain.host_id,
-            describe=lambda p, op=_op: f"{op} {p['address']}" + (f" -> {p['quota_mb']} MB" if "quota_mb" in p else ""),
+            describe=lambda p, label=_label: (
+                (N_("{what}: {address}, {size} MB"), {"what": label, "address": p["address"], "size": p["quota_mb"]})
+                if "quota_mb" in p
+                else (N_("{what}: {address}"), {"what": label, "address": p["address"]})
+            ),
             default_policy=ApprovalMode.AUTO,
         )
     )
@@ -439,7 +446,10 @@ ALIAS_CREATE = register(
         validate=_alias_validate,
         on_approve=_alias_start,
         place=lambda s, org, p: s.get(MailDomain, p["domain_id"]).host_id,
-        describe=lambda p: f"{p['source']} -> {', '.join(p['destinations'][:3])}",
+        describe=lambda p: (
+            N_("{source} delivers to {destinations}"),
+            {"source": p["source"], "destinations": ", ".join(p["destinations"][:3])},
+        ),
         default_policy=ApprovalMode.AUTO,
     )
 )
@@ -451,7 +461,7 @@ ALIAS_DELETE = register(
         validate=_alias_delete_validate,
         on_approve=_alias_delete_start,
         place=lambda s, org, p: s.get(MailAlias, p["alias_id"]).domain.host_id,
-        describe=lambda p: f"remove {p['address']}",
+        describe=lambda p: (N_("remove {address}"), {"address": p["address"]}),
         default_policy=ApprovalMode.AUTO,
     )
 )

@@ -143,10 +143,13 @@ def _publish(actor: Actor, site: Site) -> None:
     dns.records_publish(actor, org_id=site.org_id, fqdn=site.fqdn, source=f"site:{site.id}", records=records)
 
 
-def _describe_create(payload: dict) -> str:
+def _describe_create(payload: dict) -> tuple[str, dict]:
     names = [x["fqdn"] for x in payload.get("sites", [])] or [payload["fqdn"]]
-    more = f" (+{len(names) - 3} more)" if len(names) > 3 else ""
-    return f"{', '.join(names[:3])}{more} on plan {payload['plan']}, PHP {payload['php_version']}"
+    more = f" (+{len(names) - 3})" if len(names) > 3 else ""
+    return (
+        N_("{names} on plan {plan}, PHP {php}"),
+        {"names": ", ".join(names[:3]) + more, "plan": payload["plan"], "php": payload["php_version"]},
+    )
 
 
 # ---- changes to one existing site ----------------------------------------------------------------
