@@ -27,6 +27,7 @@ class IdConverter(IntegerConverter):
         super().__init__(map, *args, **kwargs)
 
 
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _REQUEST_ID = re.compile(r"[A-Za-z0-9-]{8,64}")
 _CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'"
 # The API docs page (ReDoc, served from /static/vendor) styles itself inline and uses a blob worker.
@@ -68,6 +69,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         # A caller's id is kept only in a plain form, so no chosen text lands in the audit log.
         given = request.headers.get("X-Request-ID", "")
         g.request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        if request.method in _READ_METHODS and request.path.startswith("/api/"):
+            db.read_only_session()  # an API read opens no write transaction (none at all on PostgreSQL)
 
     @app.after_request
     def _headers(resp):

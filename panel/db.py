@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import time
 from collections.abc import Callable, Iterator
 
-from sqlalchemy import DateTime, MetaData, create_engine, event, text
+from sqlalchemy import DateTime, MetaData, create_engine, event, exc, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -62,6 +63,7 @@ def now(s: Session) -> dt.datetime:
 
 _registry: scoped_session[Session] | None = None
 _engine: Engine | None = None
+_read_engine: Engine | None = None
 
 
 def make_engine(url: str) -> Engine:
@@ -80,11 +82,41 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
             # IMMEDIATE takes the write lock up front: two writers (web + worker) then queue on the
-            # busy timeout instead of failing mid-transaction on a stale read snapshot.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # busy timeout instead of failing mid-transaction on a stale read snapshot. A read-only
+            # session (read_only_session) begins a plain deferred read that never takes the lock.
+            if conn.get_execution_options().get(READ_ONLY_OPTION):
+                conn.exec_driver_sql("BEGIN")
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(url, pool_size=10, max_overflow=20, pool_recycle=3600)
+    _ping_idle_connections(engine)
+    return engine
+
+
+READ_ONLY_OPTION = "govhost_read_only"
+# A pooled connection is checked ("SELECT 1") when it comes out of the pool only after it sat idle
+# this long: a busy panel then sends no check per request (pool_pre_ping would, one round trip each),
+# while a connection the server dropped during a quiet spell is replaced before a request uses it.
+# A connection that breaks mid-use is still detected: SQLAlchemy invalidates the pool on it.
+PING_AFTER_IDLE_S = 10.0
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn, record):
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn, record, _proxy):
+        since = record.info.pop("idle_since", None)
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)  # psycopg2: in autocommit, so it leaves no transaction
+        except Exception as e:
+            raise exc.DisconnectionError() from e  # the pool discards it and connects afresh
 
 
 @event.listens_for(Session, "after_begin")
@@ -111,12 +143,18 @@ def transaction_open() -> bool:
 
 def configure(url: str) -> Engine:
     """Bind the process-wide session registry to a database; called once by app, CLI and worker."""
-    global _registry, _engine
+    global _registry, _engine, _read_engine
     if _registry is not None:
         _registry.remove()
     if _engine is not None:
         _engine.dispose()
     _engine = make_engine(url)
+    # Reads share the pool. On PostgreSQL they run in autocommit: no BEGIN, COMMIT or ROLLBACK round
+    # trips around a request's one SELECT, and no transaction at all; on SQLite a deferred BEGIN.
+    read_options = {READ_ONLY_OPTION: True}
+    if _engine.dialect.name == "postgresql":
+        read_options["isolation_level"] = "AUTOCOMMIT"
+    _read_engine = _engine.execution_options(**read_options)
     _registry = scoped_session(sessionmaker(bind=_engine, expire_on_commit=False))
     return _engine
 
@@ -131,6 +169,42 @@ def session() -> Session:
     if _registry is None:
         raise RuntimeError("database not configured: call panel.db.configure(url) first")
     return _registry()
+
+
+def read_only_session() -> Session:
+    """Make this thread's session (until `remove`) one that only reads: used for the API's GET,
+    HEAD and OPTIONS requests, so a read never opens a write transaction. A flush of any change in
+    it raises, so a read that would write is a bug found, not a write made outside a transaction."""
+    if _registry is None or _read_engine is None:
+        raise RuntimeError("database not configured: call panel.db.configure(url) first")
+    _registry.remove()
+    s = Session(bind=_read_engine, expire_on_commit=False, info={"read_only": True})
+    _registry.registry.set(s)
+    return s
+
+
+@contextlib.contextmanager
+def private_read_session() -> Iterator[Session]:
+    """A session apart from this thread's, that only reads, closed on exit (token look-ups)."""
+    if _read_engine is None:
+        raise RuntimeError("database not configured: call panel.db.configure(url) first")
+    s = Session(bind=_read_engine, expire_on_commit=False, info={"read_only": True})
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+class ReadOnlyViolation(RuntimeError):
+    """Something tried to write through a read-only session."""
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_writes_when_read_only(session, _flush_context, _instances) -> None:
+    if session.info.get("read_only") and (
+        session.new or session.deleted or any(session.is_modified(o) for o in session.dirty)
+    ):
+        raise ReadOnlyViolation("a read-only request tried to write to the database")
 
 
 def remove() -> None:

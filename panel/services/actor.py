@@ -56,9 +56,15 @@ def system_actor(surface: str = "cli", name: str = "system") -> Actor:
 
 
 def actor_for_user(
-    user: User, *, surface: str, client_addr: str = "", request_id: str | None = None, token_scope: str | None = None
+    user: User,
+    *,
+    surface: str,
+    client_addr: str = "",
+    request_id: str | None = None,
+    token_scope: str | None = None,
+    session=None,
 ) -> Actor:
-    s = db.session()
+    s = session if session is not None else db.session()
     staff: set[Role] = set()
     org_roles: dict[int, set[Role]] = {}
     for m in user.memberships:

@@ -7,16 +7,20 @@ passed the second factor (or by root on the panel server), and their secret is a
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
+import time
+import uuid
+from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import event, or_, select, update
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from panel import db, security
 from panel.boot import current as current_settings
 from panel.errors import Forbidden, Invalid, NotFound, Unauthorized
-from panel.models.tenants import Role
+from panel.models.tenants import Membership, Organization, Role
 from panel.models.users import ApiToken, TokenScope, User
 from panel.services.actor import Actor, actor_for_user
 from panel.services.audit import audited
@@ -111,21 +115,96 @@ def token_revoke(actor: Actor, token_id: int) -> ApiToken:
         return token
 
 
+# Authentication data of a token is kept per process for at most this long: a revoked or expired
+# token, a deactivated user or a changed role takes effect in every worker within this bound (at
+# once in the process that made the change). docs/security.md states it.
+AUTH_CACHE_SECONDS = 10.0
+_AUTH_CACHE_MAX = 10_000  # tokens per process; past it the cache starts over
+_clock = time.monotonic  # tests move it forward
+
+
+@dataclass(frozen=True)
+class _Cached:
+    actor: Actor  # client_addr and request_id are the first request's: each request sets its own
+    token_id: int
+    until: float  # _clock() time after which the database is asked again
+
+
+_auth_cache: dict[str, _Cached] = {}
+_last_used: dict[int, dt.datetime] = {}  # token id -> the last use this process has seen
+
+
+def auth_cache_clear() -> None:
+    _auth_cache.clear()
+
+
 def token_authenticate(token: str, *, client_addr: str = "", request_id: str | None = None) -> Actor:
-    """The actor of a bearer token, or 401 auth.token_invalid (unknown, expired, revoked, user off)."""
+    """The actor of a bearer token, or 401 auth.token_invalid (unknown, expired, revoked, user off).
+
+    A read changes nothing: the token is looked up at most every AUTH_CACHE_SECONDS per process, and
+    last_used_at is written (in its own short transaction) only when it moves by more than a minute.
+    """
     if not isinstance(token, str) or not _TOKEN_RE.match(token):
         raise Unauthorized("auth.token_invalid", "The API token is not valid.")
     digest = security.token_digest(token)
-    with db.unit_of_work() as s:
-        row = s.scalars(select(ApiToken).where(ApiToken.token_hash == digest)).first()
-        now = db.utcnow()
+    now = db.utcnow()
+    hit = _auth_cache.get(digest)
+    if hit is None or hit.until <= _clock():
+        hit = _load(digest, now)
+    _last_used[hit.token_id] = now
+    return dataclasses.replace(hit.actor, client_addr=client_addr, request_id=request_id or uuid.uuid4().hex)
+
+
+def _load(digest: str, now: dt.datetime) -> _Cached:
+    # A session of its own that only reads, closed before anything is written: the request's
+    # session has not begun (on SQLite a begun write transaction would hold the lock _touch needs).
+    with db.private_read_session() as s:
+        row = s.scalars(
+            select(ApiToken).options(joinedload(ApiToken.user)).where(ApiToken.token_hash == digest)
+        ).first()
         if row is None or row.revoked_at is not None or row.expires_at <= now or not row.user.is_active:
+            _auth_cache.pop(digest, None)
             raise Unauthorized("auth.token_invalid", "The API token is not valid.")
-        if row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY:
-            row.last_used_at = now
-        return actor_for_user(
-            row.user, surface="api", client_addr=client_addr, request_id=request_id, token_scope=row.scope.value
+        actor = actor_for_user(row.user, surface="api", token_scope=row.scope.value, session=s)
+        token_id, last_used_at, expires_at = row.id, row.last_used_at, row.expires_at
+    seen = max(filter(None, (last_used_at, _last_used.get(token_id))), default=None)
+    if last_used_at is None or (seen is not None and seen - last_used_at >= TOUCH_EVERY):
+        _touch(token_id, now)
+    until = min(_clock() + AUTH_CACHE_SECONDS, _clock() + (expires_at - now).total_seconds())
+    if len(_auth_cache) >= _AUTH_CACHE_MAX:
+        _auth_cache.clear()
+        _last_used.clear()
+    hit = _Cached(actor=actor, token_id=token_id, until=until)
+    _auth_cache[digest] = hit
+    return hit
+
+
+def _touch(token_id: int, now: dt.datetime) -> None:
+    """last_used_at = now, in a short transaction of its own (the request may be a read)."""
+    with db.engine().begin() as conn:
+        conn.execute(
+            update(ApiToken)
+            .where(ApiToken.id == token_id)
+            .where(or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= now - TOUCH_EVERY))
+            .values(last_used_at=now)
         )
 
 
-__all__ = ["token_authenticate", "token_create", "token_list", "token_revoke"]
+# Who may act is decided by tokens, users, memberships and organizations: when a commit changed any
+# of them, this process forgets every cached token at once (other processes within the bound).
+_AUTH_MODELS = (ApiToken, User, Membership, Organization)
+
+
+@event.listens_for(Session, "before_flush")
+def _note_auth_changes(session, _flush_context, _instances) -> None:
+    if any(isinstance(o, _AUTH_MODELS) for o in (*session.new, *session.dirty, *session.deleted)):
+        session.info["auth_changed"] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_on_auth_change(session) -> None:
+    if session.info.pop("auth_changed", False):
+        auth_cache_clear()
+
+
+__all__ = ["AUTH_CACHE_SECONDS", "auth_cache_clear", "token_authenticate", "token_create", "token_list", "token_revoke"]
