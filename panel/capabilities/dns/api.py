@@ -5,9 +5,11 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from panel.api.common import INT32, PageArgs, actor, authenticated, page_body, text
+from panel.api.common import ID, INT32, PageArgs, actor, authenticated, page_body, text
+from panel.api.jobs import JobSchema
 from panel.capabilities.dns import claims
 from panel.capabilities.dns import service as svc
+from panel.services import jobs as jobs_svc
 
 blp = Blueprint("api_dns", __name__, url_prefix="/dns", description="DNS zones, records, plan/apply, claims")
 
@@ -185,3 +187,76 @@ def claim_create(data):
 @blp.response(200, ClaimSchema)
 def claim_verify(claim_id: int):
     return claims.claim_verify(actor(), claim_id)
+
+
+# ---- data-center admin: claimable suffixes and the DNS server ------------------------------------
+
+
+class SuffixSchema(Schema):
+    org_id = fields.Integer()
+    org_name = fields.String()
+    suffix = fields.String()
+
+
+class SuffixArgs(PageArgs):
+    org_id = fields.Integer(load_default=None, validate=ID)
+
+
+class SuffixSetSchema(Schema):
+    suffixes = fields.List(fields.String(validate=text(max=253)), required=True, validate=validate.Length(max=500))
+
+
+class ServerInfoSchema(Schema):
+    primary_name = fields.String(metadata={"description": "settings dns.primary_host; empty = DNS off"})
+    host_id = fields.Integer(allow_none=True, metadata={"description": "its host (role dns), when registered"})
+    nameservers = fields.List(fields.String())
+    key_name = fields.String()
+    key_made = fields.Boolean()
+    resolver = fields.String()
+
+
+class ServerSetupSchema(Schema):
+    host_id = fields.Integer(
+        load_default=None, allow_none=True, validate=ID, metadata={"description": "default: dns.primary_host"}
+    )
+    secondaries = fields.List(fields.String(validate=text(max=45)), load_default=list, validate=validate.Length(max=20))
+
+
+@blp.route("/suffixes", methods=["GET"])
+@_doc
+@blp.arguments(SuffixArgs, location="query")
+@blp.response(200)
+def suffix_list(args):
+    """Suffixes organizations may claim names under (a ministry sees its own), a page at a time."""
+    page = claims.suffix_page(actor(), org_id=args["org_id"], page=args["page"], per_page=args["per_page"])
+    return page_body(page, SuffixSchema())
+
+
+@blp.route("/suffixes/<int:org_id>", methods=["PUT"])
+@_doc
+@blp.arguments(SuffixSetSchema)
+@blp.response(200, SuffixSchema(many=True))
+def suffix_set(data, org_id: int):
+    """Replace an organization's suffixes (data-center admins); returns them."""
+    a = actor()
+    claims.suffix_set(a, org_id=org_id, suffixes=data["suffixes"])
+    return claims.suffix_page(a, org_id=org_id, per_page=500).items
+
+
+@blp.route("/server", methods=["GET"])
+@_doc
+@blp.response(200, ServerInfoSchema)
+def server_info():
+    """The primary DNS server the settings name (data-center staff)."""
+    return svc.dns_server_info(actor())
+
+
+@blp.route("/server/setup", methods=["POST"])
+@_doc
+@blp.arguments(ServerSetupSchema)
+@blp.response(202, JobSchema)
+def server_setup(data):
+    """Install or repair BIND with govhost's TSIG key (data-center admins); returns the job."""
+    a = actor()
+    job = svc.dns_server_setup(a, host_id=data["host_id"], secondaries=tuple(data["secondaries"]))
+    return jobs_svc.job_public(a, job)

@@ -8,6 +8,7 @@ A domain inside a zone the same ministry already has hosted here is verified at 
 from __future__ import annotations
 
 import secrets as pysecrets
+from dataclasses import dataclass
 
 import dns.exception
 import dns.resolver
@@ -53,6 +54,31 @@ def suffix_list(actor: Actor, *, org_id: int | None = None) -> list[ClaimSuffix]
         stmt = stmt.where(ClaimSuffix.org_id == org_id)
     with db.unit_of_work() as s:
         return list(s.scalars(stmt.order_by(ClaimSuffix.org_id, ClaimSuffix.suffix)))
+
+
+@dataclass(frozen=True)
+class SuffixRow:
+    org_id: int
+    org_name: str
+    suffix: str
+
+
+def suffix_page(actor: Actor, *, org_id: int | None = None, page: int = 1, per_page: int = 50) -> Page:
+    """A page of (organization, suffix) rows: one count, one page and one name query."""
+    stmt = scoped(select(ClaimSuffix), actor, ClaimSuffix)
+    if org_id is not None:
+        stmt = stmt.where(ClaimSuffix.org_id == org_id)
+    with db.unit_of_work() as s:
+        result = paginate(stmt.order_by(ClaimSuffix.org_id, ClaimSuffix.suffix), page=page, per_page=per_page)
+        ids = {r.org_id for r in result.items}
+        names = dict(s.execute(select(Organization.id, Organization.name).where(Organization.id.in_(ids))).all())
+        result.items = [SuffixRow(r.org_id, names.get(r.org_id, ""), r.suffix) for r in result.items]
+        return result
+
+
+def suffix_admin(actor: Actor) -> bool:
+    """May this actor change suffixes (data-center admins)? For surfaces deciding what to offer."""
+    return actor.has_staff(Role.ADMIN) and actor.can_write
 
 
 @audited("dns.suffix_set", "organization", org=lambda result, kw: kw.get("org_id"))

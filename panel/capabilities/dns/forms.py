@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, IntegerField, SelectField, StringField
+from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
@@ -34,3 +34,19 @@ class ApplyForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """A button that only carries the CSRF token."""
+
+
+class SuffixForm(FlaskForm):
+    """The suffixes one organization may claim names under (data-center admins)."""
+
+    org_id = SelectField(_l("Organization"), coerce=int)
+    suffixes = TextAreaField(
+        _l("Suffixes, one a line (empty: none)"), validators=[Length(max=20000)], render_kw={"rows": 4}
+    )
+
+
+class ServerSetupForm(FlaskForm):
+    """Install or re-converge BIND on a host with role dns."""
+
+    host_id = SelectField(_l("Host"), coerce=int)
+    secondaries = StringField(_l("Addresses of secondary servers (separated by spaces)"), validators=[Length(max=2000)])

@@ -22,6 +22,7 @@ from panel.capabilities.dns.models import DnsKey, Record, RecordOwner, RecordSta
 from panel.errors import Conflict, Invalid, NotFound
 from panel.models.hosts import Host, HostRole
 from panel.models.tenants import Organization, Role
+from panel.services import hosts as hosts_svc
 from panel.services import jobs, requests
 from panel.services.actor import Actor, get_scoped, require_org_role, require_staff, scoped
 from panel.services.audit import audited
@@ -424,6 +425,39 @@ def dns_key(s) -> DnsKey:
         s.add(key)
         s.flush()
     return key
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What the DNS server page shows: the settings, and whether they name a registered host."""
+
+    primary_name: str  # settings dns.primary_host ("" = DNS off)
+    host_id: int | None  # its Host row with role dns, when registered
+    nameservers: tuple[str, ...]
+    key_name: str
+    key_made: bool  # the TSIG key exists (made by the first server set-up)
+    resolver: str
+
+
+def dns_server_info(actor: Actor) -> ServerInfo:
+    require_staff(actor, Role.ADMIN, Role.OPERATOR, Role.AUDITOR)
+    cfg = current_settings().dns
+    with db.unit_of_work() as s:
+        host = s.scalars(select(Host).where(Host.name == cfg.primary_host)).first() if cfg.primary_host else None
+        key = s.scalars(select(DnsKey.id).where(DnsKey.name == cfg.key_name)).first()
+        return ServerInfo(
+            primary_name=cfg.primary_host,
+            host_id=host.id if host is not None and HostRole.DNS in host.roles else None,
+            nameservers=tuple(cfg.nameservers),
+            key_name=cfg.key_name,
+            key_made=key is not None,
+            resolver=cfg.resolver,
+        )
+
+
+def dns_hosts(actor: Actor) -> list[Host]:
+    """Registered hosts with role dns (the choices of the server set-up)."""
+    return list(hosts_svc.host_list(actor, role=HostRole.DNS.value, per_page=200).items)
 
 
 @audited("dns.server_setup", "job")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
@@ -10,7 +10,15 @@ from wtforms.fields.choices import SelectChoice
 
 from panel.capabilities.dns import claims
 from panel.capabilities.dns import service as svc
-from panel.capabilities.dns.forms import ActionForm, ApplyForm, ClaimForm, RecordForm, ZoneRequestForm
+from panel.capabilities.dns.forms import (
+    ActionForm,
+    ApplyForm,
+    ClaimForm,
+    RecordForm,
+    ServerSetupForm,
+    SuffixForm,
+    ZoneRequestForm,
+)
 from panel.errors import PanelError
 from panel.services.requests import request_orgs
 from panel.web.common import actor, apply_error, error_text, nav, page_args
@@ -174,3 +182,66 @@ def claim_verify(claim_id: int):
                 raise
             flash(error_text(err), "error")
     return redirect(url_for("dns.claim_list"))
+
+
+# ---- data-center admin: claimable suffixes and the DNS server ------------------------------------
+
+
+@bp.route("/suffixes", methods=["GET", "POST"])
+@login_required
+def suffixes():
+    """Who may claim names under which suffix: everyone sees their own; admins change them."""
+    a = actor()
+    form = SuffixForm()
+    orgs = request_orgs(a)
+    form.org_id.choices = [SelectChoice(o.id, o.name) for o in orgs]
+    status = 200
+    if form.validate_on_submit():
+        wanted = (form.suffixes.data or "").split()
+        try:
+            rows = claims.suffix_set(a, org_id=form.org_id.data, suffixes=wanted)
+        except PanelError as err:
+            apply_error(form, err)
+            status = err.status
+        else:
+            flash(
+                _("The suffixes are saved: %(suffixes)s.", suffixes=", ".join(r.suffix for r in rows) or "-"), "success"
+            )
+            return redirect(url_for("dns.suffixes"))
+    elif form.is_submitted():
+        status = 422
+    page, per_page = page_args()
+    return render_template(
+        "dns/suffixes.html",
+        page=claims.suffix_page(a, page=page, per_page=per_page),
+        form=form,
+        can_edit=claims.suffix_admin(a),
+    ), status
+
+
+@bp.route("/server", methods=["GET", "POST"])
+@login_required
+def server():
+    """The primary BIND server: what the settings name, and its set-up job (data-center admins)."""
+    a = actor()
+    form = ServerSetupForm()
+    hosts = svc.dns_hosts(a)
+    form.host_id.choices = [SelectChoice(h.id, f"{h.name} ({h.address})") for h in hosts]
+    primary = svc.dns_server_info(a)
+    if request.method == "GET" and primary.host_id:
+        form.host_id.data = primary.host_id
+    status = 200
+    if form.validate_on_submit():
+        try:
+            job = svc.dns_server_setup(
+                a, host_id=form.host_id.data, secondaries=tuple((form.secondaries.data or "").split())
+            )
+        except PanelError as err:
+            apply_error(form, err)
+            status = err.status
+        else:
+            flash(_("Job #%(id)s sets up the DNS server.", id=job.id), "success")
+            return redirect(url_for("jobs.detail", job_id=job.id))
+    elif form.is_submitted():
+        status = 422
+    return render_template("dns/server.html", form=form, hosts=hosts, info=primary), status

@@ -10,7 +10,9 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from panel.api.common import ID, INT32, PageArgs, actor, authenticated, page_body, text
+from panel.api.jobs import JobSchema
 from panel.capabilities.mail import service as mail_svc
+from panel.services import jobs as jobs_svc
 
 blp = Blueprint("api_mail", __name__, url_prefix="/mail", description="Mail domains, mailboxes and aliases")
 SECURITY = [{"bearer": []}]
@@ -245,3 +247,31 @@ def alias_delete(alias_id: int):
 def ca_pem():
     """The certificate of govhost's mail CA (install it once in mail apps)."""
     return Response(mail_svc.mail_ca_pem(actor()), mimetype="application/x-pem-file")
+
+
+class MailServerSchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    address = fields.String()
+    state = fields.Function(lambda h: h.state.value)
+
+
+@_route("/servers")
+@blp.doc(security=SECURITY)
+@authenticated
+@blp.arguments(PageArgs, location="query")
+@blp.response(200)
+def server_list(args):
+    """Registered hosts with role mail (data-center staff), a page at a time."""
+    page = mail_svc.mail_hosts(actor(), page=args["page"], per_page=args["per_page"])
+    return page_body(page, MailServerSchema())
+
+
+@_route("/servers/<int:host_id>/setup", ["POST"])
+@blp.doc(security=SECURITY)
+@authenticated
+@blp.response(202, JobSchema)
+def server_setup(host_id: int):
+    """Install or repair postfix, dovecot, opendkim and webmail on the host (data-center staff)."""
+    a = actor()
+    return jobs_svc.job_public(a, mail_svc.mail_server_setup(a, host_id=host_id))

@@ -21,9 +21,11 @@ from panel.capabilities.mail import rules
 from panel.capabilities.mail import tls as mail_tls
 from panel.capabilities.mail.models import MailAlias, Mailbox, MailboxStatus, MailDomain, MailDomainStatus
 from panel.errors import Invalid, PanelError
-from panel.models.hosts import Host
+from panel.models.hosts import Host, HostRole
 from panel.models.jobs import Job, JobHost, JobStatus
 from panel.models.requests import Request, RequestStatus
+from panel.models.tenants import Role
+from panel.services import hosts as hosts_svc
 from panel.services import jobs as jobs_svc
 from panel.services import requests
 from panel.services.actor import Actor, get_scoped, require_org_role, require_staff, scoped, system_actor
@@ -109,6 +111,12 @@ def mail_host_name(actor: Actor, domain: MailDomain) -> str:
     with db.unit_of_work() as s:
         host = s.get(Host, domain.host_id) if domain.host_id else None
         return host.name if host else ""
+
+
+def mail_hosts(actor: Actor, *, page: int = 1, per_page: int = 50) -> Page:
+    """Registered hosts with role mail (data-center staff): the mail servers page."""
+    require_staff(actor, Role.ADMIN, Role.OPERATOR, Role.AUDITOR)
+    return hosts_svc.host_list(actor, role=HostRole.MAIL.value, page=page, per_page=per_page)
 
 
 @audited("mail.server_setup", "job")

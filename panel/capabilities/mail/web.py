@@ -269,3 +269,31 @@ def ca_pem():
         mimetype="application/x-pem-file",
         headers={"Content-Disposition": "attachment; filename=govhost-mail-ca.pem"},
     )
+
+
+# ---- data-center staff: the mail servers ----------------------------------------------------------
+
+
+@bp.get("/servers")
+@login_required
+def servers():
+    page, per_page = page_args()
+    return render_template(
+        "mail/servers.html", page=mail_svc.mail_hosts(actor(), page=page, per_page=per_page), form=ConfirmForm()
+    )
+
+
+@bp.post("/servers/<int:host_id>/setup")
+@login_required
+def server_setup(host_id: int):
+    if not ConfirmForm().validate_on_submit():
+        return redirect(url_for("mail.servers"))
+    try:
+        job = mail_svc.mail_server_setup(actor(), host_id=host_id)
+    except PanelError as err:
+        if err.status == 404:
+            raise
+        flash(error_text(err), "error")
+        return redirect(url_for("mail.servers"))
+    flash(_("Job #%(id)s sets up the mail server.", id=job.id), "success")
+    return redirect(url_for("jobs.detail", job_id=job.id))

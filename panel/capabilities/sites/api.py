@@ -151,6 +151,31 @@ def plan_list():
     return sites_svc.plan_list(actor())
 
 
+class PlanInSchema(Schema):
+    name = fields.String(
+        required=True,
+        validate=[
+            validate.Length(max=64),
+            validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$", error="Letters, digits, spaces, dots and dashes."),
+        ],
+    )
+    disk_mb = fields.Integer(required=True, strict=True, validate=validate.Range(10, 10**7))
+    memory_mb = fields.Integer(load_default=128, strict=True, validate=validate.Range(16, 8192))
+    max_children = fields.Integer(load_default=5, strict=True, validate=validate.Range(1, 200))
+    upload_mb = fields.Integer(load_default=32, strict=True, validate=validate.Range(1, 2048))
+    max_execution_s = fields.Integer(load_default=30, strict=True, validate=validate.Range(5, 3600))
+
+
+@blp.route("/plans", methods=["POST"])
+@blp.doc(security=[{"bearer": []}])
+@authenticated
+@blp.arguments(PlanInSchema)
+@blp.response(201, PlanSchema)
+def plan_create(data):
+    """A new hosting plan (data-center admins)."""
+    return sites_svc.plan_create(actor(), **data)
+
+
 @blp.route("/ca.pem")
 @blp.response(200, {"type": "string"}, content_type="application/x-pem-file")
 def ca_pem():

@@ -6,7 +6,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 TLS_CHOICES = [SelectChoice("acme", _l("Automatic certificate (ACME)")), SelectChoice("none", _l("No HTTPS for now"))]
 
@@ -67,4 +67,17 @@ class CertUploadForm(FlaskForm):
 class CustomNginxForm(FlaskForm):
     custom_nginx = TextAreaField(
         _l("Custom nginx directives (operators)"), validators=[Length(max=8000)], render_kw={"rows": 6, "class": "mono"}
+    )
+
+
+class PlanCreateForm(FlaskForm):
+    """A hosting plan (data-center admins); the service checks the same limits again."""
+
+    name = StringField(_l("Plan name"), validators=[DataRequired(), Length(max=64)])
+    disk_mb = IntegerField(_l("Disk (MB)"), default=1000, validators=[DataRequired(), NumberRange(10, 10**7)])
+    memory_mb = IntegerField(_l("PHP memory (MB)"), default=128, validators=[DataRequired(), NumberRange(16, 8192)])
+    max_children = IntegerField(_l("PHP workers"), default=5, validators=[DataRequired(), NumberRange(1, 200)])
+    upload_mb = IntegerField(_l("Largest upload (MB)"), default=32, validators=[DataRequired(), NumberRange(1, 2048)])
+    max_execution_s = IntegerField(
+        _l("Longest PHP run (seconds)"), default=30, validators=[DataRequired(), NumberRange(5, 3600)]
     )

@@ -117,6 +117,11 @@ _PLAN_LIMITS = {
 }
 
 
+def plan_admin(actor: Actor) -> bool:
+    """May this actor create plans (data-center admins)? For surfaces deciding what to offer."""
+    return actor.has_staff(Role.ADMIN) and actor.can_write
+
+
 @audited("site.plan_create", "site_plan")
 def plan_create(
     actor: Actor,

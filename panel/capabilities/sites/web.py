@@ -16,6 +16,7 @@ from panel.capabilities.sites.forms import (
     CertUploadForm,
     ConfirmForm,
     CustomNginxForm,
+    PlanCreateForm,
     PlanForm,
     SftpKeyForm,
     SiteCreateForm,
@@ -52,6 +53,37 @@ def index():
         else []
     )
     return render_template("sites/list.html", page=result, asked=asked, ca_offered=svc.site_ca_offered())
+
+
+@bp.route("/plans", methods=["GET", "POST"])
+@login_required
+def plans():
+    """Hosting plans: everyone may read them; data-center admins create them (svc.plan_create)."""
+    a = actor()
+    form = PlanCreateForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            plan = svc.plan_create(
+                a,
+                name=form.name.data,
+                disk_mb=form.disk_mb.data,
+                memory_mb=form.memory_mb.data,
+                max_children=form.max_children.data,
+                upload_mb=form.upload_mb.data,
+                max_execution_s=form.max_execution_s.data,
+            )
+        except PanelError as err:
+            apply_error(form, err)
+            status = err.status
+        else:
+            flash(_("The plan %(name)s was created.", name=plan.name), "success")
+            return redirect(url_for("sites.plans"))
+    elif request.method == "POST":
+        status = 422
+    return render_template(
+        "sites/plans.html", plans=svc.plan_list(a, active_only=False), form=form, can_create=svc.plan_admin(a)
+    ), status
 
 
 @bp.get("/ca.pem")
