@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from panel.db import utcnow
-from panel.jobs.capabilities import Capability, host_targets, job_hosts, register, settings
+from panel.jobs.capabilities import N_, Capability, host_targets, job_hosts, register, settings
 from panel.models.jobs import Job
 from provisioners.base import Result
 
@@ -63,7 +63,7 @@ register(
         on_failure=_record_probe,
         timeout_s=120,
         allow_down_hosts=True,
-        description="Reach a host over SSH and read its facts",
+        description=N_("Reach a host over SSH and read its facts"),
     )
 )
 register(
@@ -73,6 +73,6 @@ register(
         _bootstrap_build,
         on_success=_record_bootstrap,
         timeout_s=900,
-        description="Prepare a Linux host: packages, base config, service account",
+        description=N_("Prepare a Linux host: packages, base config, service account"),
     )
 )

@@ -38,6 +38,11 @@ Hook = Callable[[Job, Session, Result], None]
 LocalRun = Callable[[dict, Callable[[], bool], Callable[[dict], None]], Result]
 
 
+def N_(text: str) -> str:
+    """Marks a description for the translation catalog; the web shows it translated."""
+    return text
+
+
 def _nothing(job: Job, session: Session, result: Result) -> None:
     """Default hook: the job row itself is the only state."""
 
@@ -56,7 +61,7 @@ class Capability:
     on_failure: Hook = _nothing
     timeout_s: int | None = None  # None: settings.ansible.timeout_s
     allow_down_hosts: bool = False  # host.ping may probe a host marked down
-    description: str = ""
+    description: str = ""  # what the job does, for people; mark it N_() (the web translates it)
     local: LocalRun | None = None  # set: no playbook, the worker runs this (core.noop)
 
     @property

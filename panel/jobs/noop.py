@@ -11,7 +11,7 @@ import time
 
 from sqlalchemy.orm import Session
 
-from panel.jobs.capabilities import Capability, register
+from panel.jobs.capabilities import N_, Capability, register
 from panel.models.jobs import Job
 from provisioners.base import Result
 
@@ -49,7 +49,7 @@ register(
         "",
         _build,
         timeout_s=MAX_SLEEP_S,
-        description="Do nothing (tests and benchmarks of the job queue)",
+        description=N_("Do nothing (tests and benchmarks of the job queue)"),
         local=_run,
     )
 )

@@ -133,11 +133,17 @@ def _ts(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def _description(kind: str) -> str:
+    cap = capabilities.find(kind)
+    return (cap.description if cap else "") or kind
+
+
 def job_public(actor: Actor, job: Job) -> dict:
     """What `actor` may see of a job, as plain data (the web page, the API and the CLI show this)."""
     d = {
         "id": job.id,
         "kind": job.kind,
+        "description": _description(job.kind),  # English for people; the web translates it
         "status": job.status.value,
         "org_id": job.org_id,
         "request_id": job.request_id,

@@ -17,7 +17,7 @@ from panel import security
 from panel.capabilities.dns.models import DnsKey, Record, RecordState, Zone, ZoneStatus
 from panel.db import utcnow
 from panel.errors import Conflict, PanelError
-from panel.jobs.capabilities import Capability, host_targets, job_secrets, register, settings, source_address
+from panel.jobs.capabilities import N_, Capability, host_targets, job_secrets, register, settings, source_address
 from panel.models.hosts import Host
 from panel.models.jobs import Job
 from panel.services.quotas import quota_release
@@ -223,7 +223,7 @@ register(
         "dns_server.yml",
         _server_build,
         timeout_s=600,
-        description="Install and configure BIND as govhost's primary DNS server",
+        description=N_("Install and configure BIND as govhost's primary DNS server"),
     )
 )
 register(
@@ -234,7 +234,7 @@ register(
         on_success=_zone_created,
         on_failure=_zone_create_failed,
         timeout_s=300,
-        description="Add a zone to BIND",
+        description=N_("Add a zone to BIND"),
     )
 )
 register(
@@ -245,6 +245,6 @@ register(
         on_success=_zone_deleted,
         on_failure=_zone_delete_failed,
         timeout_s=300,
-        description="Remove a zone from BIND",
+        description=N_("Remove a zone from BIND"),
     )
 )

@@ -306,7 +306,7 @@ register(
         _server_build,
         on_success=_server_done,
         timeout_s=1200,
-        description="Set up a mail host: postfix, dovecot, opendkim, TLS, webmail",
+        description=N_("Set up a mail host: postfix, dovecot, opendkim, TLS, webmail"),
     )
 )
 register(
@@ -317,7 +317,7 @@ register(
         on_success=_domain_done,
         on_failure=_domain_failed,
         timeout_s=600,
-        description="Mail domains and their DKIM keys",
+        description=N_("Mail domains and their DKIM keys"),
     )
 )
 register(
@@ -328,7 +328,7 @@ register(
         on_success=_mailboxes_done,
         on_failure=_mailboxes_failed,
         timeout_s=900,
-        description="Mailboxes and aliases of one host, in one batch",
+        description=N_("Mailboxes and aliases of one host, in one batch"),
     )
 )
 register(
@@ -338,6 +338,6 @@ register(
         _usage_build,
         on_success=_usage_done,
         timeout_s=300,
-        description="Read every mailbox's storage use from dovecot",
+        description=N_("Read every mailbox's storage use from dovecot"),
     )
 )

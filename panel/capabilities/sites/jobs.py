@@ -232,7 +232,7 @@ register(
         build,
         on_success=_created,
         on_failure=_failed,
-        description="Create sites: user, directories, PHP pool, SFTP, vhost",
+        description=N_("Create sites: user, directories, PHP pool, SFTP, vhost"),
     )
 )
 register(
@@ -242,7 +242,7 @@ register(
         build,
         on_success=lambda j, s, r: _done(j, s) and None,
         on_failure=_failed,
-        description="Converge sites to their settings",
+        description=N_("Converge sites to their settings"),
     )
 )
 register(
@@ -252,7 +252,7 @@ register(
         build,
         on_success=_state(SiteStatus.SUSPENDED),
         on_failure=_failed,
-        description="Suspend sites",
+        description=N_("Suspend sites"),
     )
 )
 register(
@@ -262,7 +262,7 @@ register(
         build,
         on_success=_state(SiteStatus.ACTIVE),
         on_failure=_failed,
-        description="Unsuspend sites",
+        description=N_("Unsuspend sites"),
     )
 )
 register(
@@ -272,7 +272,7 @@ register(
         build,
         on_success=_deleted,
         on_failure=_failed,
-        description="Delete sites (docroot archived)",
+        description=N_("Delete sites (docroot archived)"),
     )
 )
 register(
@@ -283,7 +283,7 @@ register(
         on_success=_certified,
         on_failure=_failed,
         timeout_s=900,
-        description="Issue, renew or install site certificates",
+        description=N_("Issue, renew or install site certificates"),
     )
 )
 register(
@@ -293,6 +293,6 @@ register(
         build,
         on_success=_measured,
         on_failure=_failed,
-        description="Measure sites' disk usage",
+        description=N_("Measure sites' disk usage"),
     )
 )
