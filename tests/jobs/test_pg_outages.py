@@ -15,6 +15,7 @@ from panel.services.tokens import token_create
 from tests.jobs.conftest import wait_job
 from tests.jobs.faults import TcpProxy
 from tests.jobs.test_outages import noop, redis_server, settings, wait_until, workers  # noqa: F401
+from tests.support.fixtures import web_login
 
 
 @pytest.fixture
@@ -82,12 +83,18 @@ def test_web_answers_503_problem_json_while_the_database_is_unreachable(booted, 
     )
     client = app.test_client()
     headers = {"Authorization": f"Bearer {plain}"}
+    webmaster = make.make_user(Role.WEBMASTER)
+    page = app.test_client()
+    web_login(page, webmaster)
+    assert page.get("/jobs/").status_code == 200
     assert client.get("/api/v1/jobs", headers=headers).status_code == 200
     proxy.cut()
     try:
         resp = client.get("/api/v1/jobs", headers=headers)
         assert resp.status_code == 503 and resp.mimetype == "application/problem+json"
         assert resp.get_json()["key"] == "service.unavailable" and resp.headers["Retry-After"] == "10"
+        html = page.get("/jobs/")
+        assert html.status_code == 503 and "briefly unavailable" in html.get_data(as_text=True)
     finally:
         proxy.restore()
     assert client.get("/api/v1/jobs", headers=headers).status_code == 200
