@@ -51,6 +51,14 @@ ERROR_TEXT = "govhost could not run this job because of an internal error; the o
 _identity: tuple[int, str] | None = None
 
 
+def new_identity() -> str:
+    """A fresh registry id for a consumer starting in this process (a process that ran a consumer
+    before, e.g. a test session, must not inherit that one's `stopped` row)."""
+    global _identity
+    _identity = None
+    return worker_id()
+
+
 def worker_id() -> str:
     """This process in the worker registry: "pid@hostname/tag" (the tag tells apart a restarted
     process that got the same pid, e.g. pid 1 in a container)."""
@@ -66,6 +74,10 @@ class Drain:
 
     def __init__(self):
         self.started = threading.Event()
+        self.deadline = float("inf")
+
+    def reset(self) -> None:
+        self.started.clear()
         self.deadline = float("inf")
 
     def begin(self, seconds: float) -> None:

@@ -77,6 +77,9 @@ class DrainingConsumer(Consumer):
     def start(self):
         """Huey's start, plus the supervisor (heartbeats, reaping, sweeping) of this process: an
         in-process consumer (tests, benchmarks) beats for its jobs like `govhost worker` does."""
+        if getattr(self, "fresh", True):  # run_worker registered this process's identity already
+            runner.new_identity()
+        runner.DRAIN.reset()
         self.supervisor = supervise.Supervisor(self.settings)
         self.supervisor.start()
         super().start()
@@ -130,6 +133,7 @@ def run_worker(settings: Settings, workers: int | None = None, tick: Callable[[]
     if tick is not None:
         queue.huey().periodic_task(crontab(), name="govhost.schedule_tick")(tick)
     c = consumer(settings, workers, periodic=tick is not None)
+    c.fresh = False
     started = time.monotonic()
     try:
         c.run()  # returns after a drain (SIGTERM/SIGINT); stop() has halted the supervisor

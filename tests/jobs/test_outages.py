@@ -317,3 +317,25 @@ def test_web_killed_between_commit_and_enqueue_loses_nothing(workers, make, tmp_
     assert ended.status == JobStatus.FAILED and ended.explanation  # the host's true reason, not lost
     with db.unit_of_work() as s:
         assert s.scalar(select(func.count()).select_from(Job)) == 1  # no duplicate
+
+
+def test_in_process_consumer_beats_and_a_restarted_one_is_not_reaped(booted):
+    """Tests and benchmarks run consumers in-process: each start is a fresh registry entry whose
+    supervisor renews its leases, so a job longer than the lease is not reaped."""
+    from panel.jobs import tasks
+
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        for _ in range(2):
+            c = tasks.consumer(booted, workers=1)
+            c.start()
+            try:
+                done = wait_job(noop(LEASE_S + 3).id, timeout=LEASE_S + 30)
+                assert done.status == JobStatus.SUCCESSFUL, done.explanation
+            finally:
+                c.stop(graceful=True)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    with db.unit_of_work() as s:
+        assert s.scalar(select(func.count()).select_from(Worker).where(Worker.stopped_at.is_not(None))) == 2
