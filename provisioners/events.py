@@ -45,7 +45,9 @@ MAX_MSG = 400
 def _msg(res: Any) -> str:
     if not isinstance(res, Mapping):
         return ""
-    msg = res.get("msg") or res.get("stderr") or res.get("reason") or ""
+    if res.get("censored"):
+        return "its output is hidden (no_log), see the task in the playbook"
+    msg = res.get("msg") or res.get("stderr") or res.get("module_stderr") or res.get("reason") or ""
     return " ".join(str(msg).split())[:MAX_MSG]
 
 

@@ -81,7 +81,7 @@ def ministry(make):
             host_key="AAAAC3NzaC1lZDI1NTE5AAAAIA" + "x" * 43,
             fingerprint="SHA256:" + "y" * 43,
             max_sites=50,
-            facts={"php_versions": ["8.2"]},
+            facts={"php_versions": ["8.2"], "mail_server_at": "2026-01-01T00:00:00+00:00"},
         )
         host.roles = [HostRole.WEB, HostRole.DNS, HostRole.MAIL]
         s.add(host)

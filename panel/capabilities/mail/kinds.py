@@ -79,8 +79,14 @@ def address_taken(domain_id: int, locals_: list[str]) -> str | None:
     return None
 
 
+def mail_ready(host: Host) -> bool:
+    """The host's mail role is set up: a mail.server job finished there (it records the time). A host
+    merely tagged "mail" has no postfix/dovecot configuration, and every mailbox job would fail."""
+    return bool((host.facts or {}).get("mail_server_at"))
+
+
 def place_mail_host(session: Session) -> int:
-    """The active mail host with the most room for mailboxes."""
+    """The active, set-up mail host with the most room for mailboxes."""
     used = (
         select(MailDomain.host_id, func.count(Mailbox.id).label("n"))
         .join(Mailbox, Mailbox.domain_id == MailDomain.id, isouter=True)
@@ -93,6 +99,14 @@ def place_mail_host(session: Session) -> int:
         .where(with_role(HostRole.MAIL), Host.state == HostState.ACTIVE)
     ).all()
     rows = [(h, n) for h, n in rows if h.key_mismatch_at is None and n < h.max_mailboxes]
+    ready = [(h, n) for h, n in rows if mail_ready(h)]
+    if rows and not ready:
+        raise Conflict(
+            "mail.no_host_ready",
+            "No mail host is set up yet: the data center must run the mail server setup on {hosts} first.",
+            hosts=", ".join(sorted(h.name for h, _ in rows)[:5]),
+        )
+    rows = ready
     if not rows:
         raise Conflict("mail.no_host", "No mail host has room; the data center must add one.")
     return min(rows, key=lambda r: (r[1] / max(1, r[0].max_mailboxes), r[0].id))[0].id
@@ -146,6 +160,12 @@ def _domain_place(session: Session, org: Organization, payload: dict) -> int | N
     return place_mail_host(session)
 
 
+def _ready_target(session: Session, host_id: int | None) -> int | None:
+    """The host chosen at approval, if its mail role is (still) set up; else placement again."""
+    host = session.get(Host, host_id) if host_id else None
+    return host.id if host is not None and mail_ready(host) else None
+
+
 def _domain_start(actor: Actor, request: Request) -> list:
     s, p = db.session(), request.payload
     dom = s.scalars(select(MailDomain).where(MailDomain.request_id == request.id)).first()
@@ -153,7 +173,7 @@ def _domain_start(actor: Actor, request: Request) -> list:
         dom = MailDomain(
             org_id=request.org_id,
             name=p["name"],
-            host_id=request.target_host_id or place_mail_host(s),
+            host_id=_ready_target(s, request.target_host_id) or place_mail_host(s),
             dkim_selector=current_settings().mail.dkim_selector,
             external_forwarding=p["external_forwarding"],
             on_suspend=p["on_suspend"],
