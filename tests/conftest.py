@@ -261,6 +261,50 @@ def no_network_in_transaction(monkeypatch):
 # ---- the gate: in CI nothing may skip ------------------------------------------------------------
 
 
+# ---- markers: a test that starts lab hosts or Chromium says so ----------------------------------
+# The gate's SQLite pass runs `-m "not lab and not browser"`: a test that starts lab hosts or
+# Chromium without its marker would run there (twice the cost) or be missed. So the start itself
+# checks the marker of the test it runs for (session fixtures start for the first test that asks).
+
+_running: list[pytest.Item] = []
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    _running.append(item)
+    try:
+        return (yield)
+    finally:
+        _running.pop()
+
+
+def require_marker(marker: str, what: str) -> None:
+    """Fail the running test unless it carries `marker` (call where lab hosts / Chromium start)."""
+    item = _running[-1] if _running else None
+    if item is not None and item.get_closest_marker(marker) is None:
+        pytest.fail(
+            f"{item.nodeid} {what} but is not marked `{marker}` (add `pytestmark = pytest.mark.{marker}`)",
+            pytrace=False,
+        )
+
+
+def _check_lab_starts() -> None:
+    """Every way to start lab hosts (hosts_up, and host_reset through it) checks the marker first."""
+    import provisioners.lab
+    from provisioners.lab import hosts
+
+    hosts_up = hosts.hosts_up
+
+    def checked(*args, **kwargs):
+        require_marker("lab", "starts lab hosts")
+        return hosts_up(*args, **kwargs)
+
+    hosts.hosts_up = provisioners.lab.hosts_up = checked
+
+
+_check_lab_starts()
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     """With GOVHOST_TEST_REQUIRE_ALL=1 (scripts/test, CI) a skipped test fails the run: lab, browser and
     PostgreSQL tests must really run there, not quietly skip."""

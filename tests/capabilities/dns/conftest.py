@@ -120,7 +120,12 @@ def _running_bind(name: str, ip: str) -> Bind:
 
 
 @pytest.fixture
-def settings(settings, bind):
+def settings(settings, request):
+    """Lab tests (marked `lab`, or asking for BIND) get the lab's BIND and key; the others (surfaces,
+    zone lookup) need no BIND and must not start one (they run in the gate's SQLite pass too)."""
+    if "bind" not in request.fixturenames and request.node.get_closest_marker("lab") is None:
+        return settings
+    bind = request.getfixturevalue("bind")
     dns = dataclasses.replace(settings.dns, primary_host=bind.name, resolver=bind.ip, nameservers=("ns1.govhost.test",))
     ansible_cfg = dataclasses.replace(settings.ansible, ssh_key=str(L.lab_key_path()))
     return dataclasses.replace(settings, dns=dns, ansible=ansible_cfg)

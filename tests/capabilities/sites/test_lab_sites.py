@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from panel import db
 from panel.capabilities.sites import service as sites_svc
 from panel.capabilities.sites.models import Site, SiteStatus
@@ -9,6 +11,8 @@ from panel.services import requests
 from provisioners import lab as L
 from tests.capabilities.sites.conftest import SITE_HOSTS, wait_for
 from tests.support.clients import http_get
+
+pytestmark = pytest.mark.lab
 
 IP = SITE_HOSTS["st1"]
 

@@ -24,6 +24,8 @@ from tests.capabilities.sites.test_lab_sites import create_site, site_row
 from tests.security.lab.conftest import SEC_HOSTS
 from tests.support.clients import http_get
 
+pytestmark = pytest.mark.lab
+
 IP = SEC_HOSTS["sec1"]
 
 
