@@ -45,7 +45,7 @@ from provisioners import lab as L
 
 capabilities.load()  # every enabled capability's tables, kinds and jobs
 
-HOST = ("dnsbench", "10.77.0.46")
+HOST = ("dnsbench", L.lab_ip(46))  # .46 of the lab block (GOVHOST_LAB_NET)
 N = 1000
 REPS = 3
 ROOT = Path(__file__).resolve().parent.parent

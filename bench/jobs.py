@@ -41,7 +41,7 @@ from panel.services.actor import system_actor
 from provisioners import lab as L
 from provisioners import probes
 
-HOST, IP = "jbench", "10.77.0.223"
+HOST, IP = "jbench", L.lab_ip(223)  # .223 of the lab block (GOVHOST_LAB_NET)
 ROUNDS = 9
 ACTOR = system_actor("cli", "bench")
 
@@ -94,7 +94,7 @@ def run_bare(tmp: Path, host: Host) -> float:
                     "ansible_user": "root",
                     "ansible_python_interpreter": "/usr/bin/python3",
                     "ansible_ssh_private_key_file": str(L.lab_key_path()),
-                    "ansible_ssh_common_args": f"-o UserKnownHostsFile={kh} -o BindAddress=10.77.0.1",
+                    "ansible_ssh_common_args": f"-o UserKnownHostsFile={kh} -o BindAddress={L.GATEWAY}",
                 }
             }
         }

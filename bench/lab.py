@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from provisioners import lab as L
 
-HOSTS = [f"bench{i}=10.77.0.{200 + i}" for i in (1, 2, 3)]
+HOSTS = [f"bench{i}={L.lab_ip(200 + i)}" for i in (1, 2, 3)]
 COLD_RUNS = 3
 RESET_RUNS = 7
 

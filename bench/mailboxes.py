@@ -50,7 +50,7 @@ from provisioners.base import PlaybookSpec, Target
 from tests.conftest import settings_dict
 from tests.support.clients import imap
 
-HOST, IP = "mbench", "10.77.0.243"
+HOST, IP = "mbench", L.lab_ip(243)  # .243 of the lab block (GOVHOST_LAB_NET)
 DOMAIN = "bench.gov.test"
 BATCH, SAMPLE = 1000, 20
 PASSWORD = "Bench-pass-2024!"  # noqa: S105 (a lab mailbox)

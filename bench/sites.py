@@ -46,7 +46,7 @@ from provisioners import probes
 from tests.conftest import settings_dict
 from tests.support.clients import http_get
 
-HOST, IP = "sb1", "10.77.0.227"
+HOST, IP = "sb1", L.lab_ip(227)  # .227 of the lab block (GOVHOST_LAB_NET)
 RUNS = 5
 BATCH = 100
 

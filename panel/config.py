@@ -178,7 +178,7 @@ _PATH_KEYS = {
 
 
 # Variables of the tools around the panel (lab, test suite), not settings.
-_NOT_SETTINGS = {"GOVHOST_CONFIG", "GOVHOST_LAB_DIR", "GOVHOST_LAB_RUN", "GOVHOST_CACHE"}
+_NOT_SETTINGS = {"GOVHOST_CONFIG", "GOVHOST_LAB_DIR", "GOVHOST_LAB_RUN", "GOVHOST_LAB_NET", "GOVHOST_CACHE"}
 
 
 def _apply_env(raw: dict, env: typing.Mapping[str, str]) -> None:

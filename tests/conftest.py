@@ -305,6 +305,29 @@ def _check_lab_starts() -> None:
 _check_lab_starts()
 
 
+def pytest_collection_finish(session):
+    """A clear start: when a lab address a suite needs is held by another running lab host (someone
+    else's session, the demo), stop now with one line, not with errors deep in every fixture."""
+    lab_paths = {Path(item.nodeid.split("::")[0]).parts for item in session.items if item.get_closest_marker("lab")}
+    if not lab_paths:
+        return
+    from provisioners import lab as L
+    from tests.lab.conftest import lab_unavailable
+    from tests.lab.suites import SUITES, suite_hosts
+
+    if lab_unavailable():
+        return  # the lab fixtures skip with the reason (and GOVHOST_TEST_REQUIRE_ALL fails the run)
+    # The suites selected (a folder of the test's path names it; all of them if none does).
+    suites = {suite for parts in lab_paths for suite in SUITES if suite in parts} or set(SUITES)
+    wanted = {name: ip for suite in sorted(suites) for name, ip in suite_hosts(suite).items()}
+    for ip, name, holder in L.address_holders(wanted):
+        pytest.exit(
+            f"lab address {ip} (test host {name}) is held by running lab host {holder}: "
+            f"stop it (`lab down {holder}`) or test on another block (GOVHOST_LAB_NET, docs/lab.md)",
+            returncode=3,
+        )
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     """With GOVHOST_TEST_REQUIRE_ALL=1 (scripts/test, CI) a skipped test fails the run: lab, browser and
     PostgreSQL tests must really run there, not quietly skip."""

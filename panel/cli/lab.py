@@ -21,13 +21,13 @@ lab = click.Group("lab", commands=dict(lab_cli.lab.commands), help=lab_cli.lab.h
 
 def _lab_keys(lab_dir: str) -> list[tuple[str, str]]:
     """The lab image's own host keys, from the known_hosts file the lab writes when it starts hosts."""
-    path = Path(lab_dir, "known_hosts")
+    path = Path(lab_dir, lab_cli.ssh.known_hosts_path().name)
     if not path.exists():
         return []
     keys = []
     for line in path.read_text().splitlines():
         parts = line.split()
-        if len(parts) >= 3 and parts[0] == "10.77.0.*":
+        if len(parts) >= 3 and parts[0] == lab_cli.HOSTS_PATTERN:
             keys.append((parts[1], parts[2]))
     return keys
 

@@ -12,9 +12,22 @@ Typical use:
     lab.lab_net_down()
 """
 
-from .addresses import assign, default_names, known_hosts, parse_spec
+from .addresses import address_holders, assign, default_names, known_hosts, parse_spec
 from .build import PACKAGES, base_path, build, debian_mirror, ensure_base, remove_base, tarball_path
-from .common import BRIDGE, GATEWAY, SUBNET, LabError, LabPaths, check_ip, check_name, lab_paths
+from .common import (
+    BRIDGE,
+    DEFAULT_NET,
+    GATEWAY,
+    HOSTS_PATTERN,
+    SUBNET,
+    LabError,
+    LabPaths,
+    check_ip,
+    check_name,
+    lab_ip,
+    lab_net,
+    lab_paths,
+)
 from .discovery import Host, find_init
 from .hosts import (
     host_exec,
@@ -40,12 +53,15 @@ from .ssh import (
 
 __all__ = [
     "BRIDGE",
+    "DEFAULT_NET",
     "GATEWAY",
+    "HOSTS_PATTERN",
     "PACKAGES",
     "SUBNET",
     "Host",
     "LabError",
     "LabPaths",
+    "address_holders",
     "ansible_ssh_common_args",
     "assert_pinned",
     "assign",
@@ -67,7 +83,9 @@ __all__ = [
     "hosts_up",
     "known_hosts",
     "known_hosts_path",
+    "lab_ip",
     "lab_key_path",
+    "lab_net",
     "lab_net_down",
     "lab_paths",
     "net_down",

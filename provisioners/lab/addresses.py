@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from .common import FIRST_HOST_OCTET, SUBNET, LabError, LabPaths, check_ip, check_name, lab_paths
+from .common import FIRST_HOST_OCTET, NAME_RE, NETNS_PREFIX, SUBNET, LabError, LabPaths, check_ip, check_name, lab_paths
 from .discovery import Host, find_init, netns_list
 
 
@@ -27,7 +27,7 @@ def book_locked(paths: LabPaths) -> Iterator[dict[str, str]]:
 
 
 def parse_spec(spec: str) -> tuple[str, str | None]:
-    """`name` or `name=10.77.0.X` -> (name, ip or None), both validated."""
+    """`name` or `name=<lab address>` -> (name, ip or None), both validated."""
     name, _, ip = spec.partition("=")
     return check_name(name), (check_ip(ip) if ip else None)
 
@@ -60,6 +60,22 @@ def assign(specs: Iterable[str], paths: LabPaths | None = None) -> list[Host]:
         return [Host(n, book[n]) for n in names]
 
 
+def address_holders(wanted: dict[str, str], paths: LabPaths | None = None) -> list[tuple[str, str, str]]:
+    """(address, wanted name, holder) for every wanted address a running host of another name holds:
+    starting the wanted host would be refused ("in use by running host")."""
+    paths = paths or lab_paths()
+    if not paths.state.exists():
+        return []
+    with book_locked(paths) as book:
+        current = dict(book)
+    return [
+        (ip, name, other)
+        for name, ip in wanted.items()
+        for other, other_ip in current.items()
+        if other_ip == ip and other != name and find_init(other)
+    ]
+
+
 def _free_ip(book: dict[str, str]) -> str:
     used = set(book.values())
     for octet in range(FIRST_HOST_OCTET, SUBNET.broadcast_address.packed[-1]):
@@ -74,7 +90,8 @@ def known_hosts(paths: LabPaths | None = None) -> list[Host]:
     paths = paths or lab_paths()
     with book_locked(paths) as book:
         names = set(book)
-    names |= {ns[4:] for ns in netns_list() if ns.startswith("lab-")}
+    # Only this block's netns (another block's names carry its network, which no host name matches).
+    names |= {n for ns in netns_list() if ns.startswith(NETNS_PREFIX) and NAME_RE.match(n := ns[len(NETNS_PREFIX) :])}
     if paths.hosts.is_dir():
         names |= {d.name for d in paths.hosts.iterdir() if d.is_dir()}
     return [Host(n, book.get(n, "?"), find_init(n)) for n in sorted(names)]

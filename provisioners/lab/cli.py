@@ -14,6 +14,7 @@ from rich.table import Table
 
 from . import addresses, hosts, net, pebble, ssh
 from .build import build as build_rootfs
+from .common import HOSTS_PATTERN as HOSTS_PATTERN  # re-exported: the panel's `govhost lab` reaches the lab here
 from .common import LabError, lab_paths
 
 console = Console()
@@ -35,7 +36,7 @@ def _lab_errors(fn):
 
 @click.group()
 def lab() -> None:
-    """Real Debian hosts in network namespaces on 10.77.0.0/24 (bridge lab0)."""
+    """Real Debian hosts in network namespaces on 10.77.0.0/24, bridge lab0 (GOVHOST_LAB_NET picks another /24)."""
 
 
 @lab.command("build")
@@ -51,19 +52,19 @@ def build_cmd(force: bool) -> None:
 @lab.command("net-up")
 @_lab_errors
 def net_up_cmd() -> None:
-    """Install the routing guard, then the lab0 bridge."""
+    """Install the routing guard, then the lab bridge (lab0)."""
     net.net_up()
-    console.print("[green]guard + lab0 up[/green] (10.77.0.1/24)")
+    console.print(f"[green]guard + {net.BRIDGE} up[/green] ({net.GATEWAY}/{net.SUBNET.prefixlen})")
 
 
 @lab.command("net-down")
 @click.option("--remove-guard", is_flag=True, help="Also remove the routing guard.")
 @_lab_errors
 def net_down_cmd(remove_guard: bool) -> None:
-    """Stop EVERY host (shared machine: others' too) and remove lab0; the guard stays."""
+    """Stop EVERY host of the block (shared machine: others' too) and remove its bridge; the guard stays."""
     stopped = hosts.lab_net_down(remove_guard=remove_guard)
     console.print(f"stopped: {', '.join(stopped) or 'nothing'}")
-    console.print("lab0 removed" + (" and guard removed" if remove_guard else "; guard kept"))
+    console.print(f"{net.BRIDGE} removed" + (" and guard removed" if remove_guard else "; guard kept"))
 
 
 @lab.command("up")
@@ -75,7 +76,7 @@ def net_down_cmd(remove_guard: bool) -> None:
 )
 @_lab_errors
 def up_cmd(specs: tuple[str, ...], count: int, fresh: bool, net_: bool) -> None:
-    """Start hosts: NAME or NAME=10.77.0.X (default web1..webN)."""
+    """Start hosts: NAME or NAME=ADDRESS in the lab block (default web1..webN)."""
     if net_ and not net.net_ready():
         net.net_up()
     start = time.monotonic()
@@ -111,7 +112,9 @@ def status_cmd() -> None:
     """Network guard, bridge, and every known host."""
     guard = "[green]yes[/green]" if net.guard_present() else "[red]NO[/red]"
     bridge = "[green]up[/green]" if net.bridge_present() else "[red]down/missing[/red]"
-    console.print(f"guard: {guard}   lab0: {bridge}   disks: {lab_paths().hosts}/NAME/upper")
+    console.print(
+        f"block: {net.SUBNET}   guard: {guard}   {net.BRIDGE}: {bridge}   disks: {lab_paths().hosts}/NAME/upper"
+    )
     table = Table("host", "address", "PID 1", "ssh")
     for h in addresses.known_hosts():
         ssh_ok = h.pid is not None and h.ip != "?" and net.port_open(h.ip, 22, 0.3)
@@ -150,7 +153,7 @@ def exec_cmd(name: str, cmd: tuple[str, ...]) -> None:
 @click.argument("cmd", nargs=-1, type=click.UNPROCESSED)
 @_lab_errors
 def ssh_cmd(name: str, cmd: tuple[str, ...]) -> None:
-    """ssh root@NAME with the lab key, bound to 10.77.0.1."""
+    """ssh root@NAME with the lab key, bound to the lab gateway address (10.77.0.1)."""
     host = hosts.host_get(name)
     net.assert_pinned(host.ip)
     argv = ssh.ssh_command(host.ip, *cmd, strict=False)

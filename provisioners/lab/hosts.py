@@ -104,7 +104,9 @@ def _prepare_disk(host: Host, base: Path, paths: LabPaths) -> Path:
     # Per-host identity goes into the upper layer, so the shared base stays untouched.
     (upper / "etc").mkdir(exist_ok=True)
     (upper / "etc/hostname").write_text(f"{host.name}\n")
-    hosts = (base / "etc/hosts").read_text() + f"127.0.1.1\t{host.name}\n{host.ip}\t{host.name}\n"
+    # The base names 10.77.0.1 lab-gw; a host of another block (GOVHOST_LAB_NET) gets its own gateway.
+    base_hosts = [line for line in (base / "etc/hosts").read_text().splitlines() if not line.endswith("lab-gw")]
+    hosts = "\n".join(base_hosts) + f"\n{GATEWAY}\tlab-gw\n127.0.1.1\t{host.name}\n{host.ip}\t{host.name}\n"
     (upper / "etc/hosts").write_text(hosts)
     run("mount", "-t", "overlay", "overlay", "-o", f"lowerdir={base},upperdir={upper},workdir={work}", str(merged))
     return merged
@@ -190,7 +192,7 @@ def wait_ready(host: Host, paths: LabPaths, timeout: float = 30.0) -> None:
 def hosts_up(
     specs: Iterable[str], paths: LabPaths | None = None, fresh: bool = False, timeout: float = 60.0, log=print
 ) -> list[Host]:
-    """Start hosts (`name` or `name=10.77.0.X`) and wait until ssh answers on each."""
+    """Start hosts (`name` or `name=<lab address>`) and wait until ssh answers on each."""
     specs = list(specs)
     for spec in specs:  # bad names/addresses are refused before anything is touched
         parse_spec(spec)

@@ -1,12 +1,14 @@
 """The lab network: the routing guard, the lab0 bridge, and route checks.
 
-The guard comes first and stays: a policy rule sends every packet for 10.77.0.0/24 to table 177,
-whose only fallback is `unreachable default`. With the bridge missing or down, lab traffic gets
-"No route to host" instead of leaving by the machine's default route.
+The guard comes first and stays: a policy rule sends every packet for the lab block (10.77.0.0/24,
+or GOVHOST_LAB_NET) to table 177, whose only fallback is `unreachable default`. With the bridge
+missing or down, lab traffic gets "No route to host" instead of leaving by the machine's default
+route. Every block adds its own rule and route to the shared table 177 and removes only its own.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import time
 
@@ -28,8 +30,37 @@ def guard_present() -> bool:
     )
 
 
+def foreign_routes() -> list[str]:
+    """Routes of the machine (any table) into the lab block that are not the lab's own: a block
+    that overlaps a real network would take its addresses away from it, so the lab refuses it."""
+    kinds = ("unreachable", "blackhole", "prohibit", "local", "broadcast", "unicast", "throw", "multicast")
+    found = []
+    for line in run("ip", "-o", "-4", "route", "show", "table", "all", check=False).stdout.splitlines():
+        words = line.split()
+        if not words:
+            continue
+        kind, dst = (words[0], words[1]) if words[0] in kinds and len(words) > 1 else ("unicast", words[0])
+        if dst == "default":
+            continue
+        try:
+            net = ipaddress.IPv4Network(dst, strict=False)
+        except ValueError:
+            continue
+        ours = ("dev" in words and words[words.index("dev") + 1] == BRIDGE) or (
+            kind == "unreachable" and net == SUBNET  # the guard's main-table line
+        )
+        if net.overlaps(SUBNET) and not ours:
+            found.append(" ".join(words))
+    return found
+
+
 def guard_up() -> None:
     require_root()
+    clash = foreign_routes()
+    if clash:
+        raise LabError(
+            f"lab block {SUBNET} overlaps this machine's route '{clash[0]}': set GOVHOST_LAB_NET to another /24"
+        )
     if not _has(("ip", "route", "show", "table", GUARD_TABLE), "unreachable default"):
         run("ip", "route", "add", "unreachable", "default", "table", GUARD_TABLE)
     if not _has(("ip", "rule", "show", "pref", GUARD_PREF), f"to {SUBNET} lookup {GUARD_TABLE}"):
@@ -84,7 +115,7 @@ def net_ready() -> bool:
 
 def require_net() -> None:
     if not guard_present():
-        raise LabError("routing guard missing (rule to 10.77.0.0/24 lookup 177): run `lab net-up`")
+        raise LabError(f"routing guard missing (rule to {SUBNET} lookup {GUARD_TABLE}): run `lab net-up`")
     if not bridge_present():
         raise LabError(f"bridge {BRIDGE} missing or down: run `lab net-up`")
 
@@ -98,8 +129,10 @@ def net_down(remove_guard: bool = False) -> None:
     if remove_guard:
         while run("ip", "rule", "del", *_RULE, "pref", GUARD_PREF, check=False).returncode == 0:
             pass
-        run("ip", "route", "flush", "table", GUARD_TABLE, check=False)
         run("ip", "route", "del", "unreachable", str(SUBNET), "metric", "4000", check=False)
+        # Table 177's fallback goes only with the last block's rule (other blocks still need it).
+        if f"lookup {GUARD_TABLE}" not in run("ip", "rule", "show", check=False).stdout:
+            run("ip", "route", "flush", "table", GUARD_TABLE, check=False)
 
 
 def route_dev(ip: str) -> str | None:

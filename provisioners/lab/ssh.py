@@ -8,7 +8,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from .common import GATEWAY, LabPaths, lab_paths
+from .common import BLOCK, GATEWAY, HOSTS_PATTERN, LabPaths, lab_paths
 
 # ControlPath names carry the address, so a reset can close exactly the sockets of its host.
 CONTROL_PATH_PATTERN = "%r@%h:%p"
@@ -20,15 +20,16 @@ def lab_key_path(paths: LabPaths | None = None) -> Path:
 
 
 def known_hosts_path(paths: LabPaths | None = None) -> Path:
-    """known_hosts pinning the base image's host keys for 10.77.0.* (every host shares them)."""
-    return (paths or lab_paths()).cache / "known_hosts"
+    """known_hosts pinning the base image's host keys for the block (10.77.0.*: every host shares
+    them); one file per block, so blocks never rewrite each other's."""
+    return (paths or lab_paths()).cache / (f"known_hosts-{BLOCK}" if BLOCK else "known_hosts")
 
 
 def write_known_hosts(base: Path, paths: LabPaths | None = None) -> Path:
     lines = []
     for pub in sorted((base / "etc/ssh").glob("ssh_host_*_key.pub")):
         kind, blob = pub.read_text().split()[:2]
-        lines.append(f"10.77.0.* {kind} {blob}\n")
+        lines.append(f"{HOSTS_PATTERN} {kind} {blob}\n")
     target = known_hosts_path(paths)
     if not target.exists() or target.read_text() != "".join(lines):
         target.write_text("".join(lines))

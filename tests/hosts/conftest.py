@@ -17,8 +17,9 @@ from panel.services.tokens import token_create
 from provisioners import lab as L
 from tests.factories import PASSWORD
 from tests.lab.conftest import assert_lab_route, own_lab_hosts
+from tests.lab.suites import suite_hosts
 
-PROBE_HOSTS = {"hp1": "10.77.0.231", "hp2": "10.77.0.232"}  # far from the automatic .11 up
+PROBE_HOSTS = {n: ip for n, ip in suite_hosts("hosts").items() if n != "hpdemo"}  # far from the automatic .11 up
 TOKEN_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
 
 

@@ -10,9 +10,10 @@ from panel.models.audit import AuditEntry
 from panel.models.hosts import Host, HostRole, HostState
 from provisioners import lab as L
 from tests.hosts.conftest import change_host_key, keyscan, openssh_fingerprint
+from tests.lab.suites import suite_hosts
 
 pytestmark = pytest.mark.lab
-NAME, IP = "hpdemo", "10.77.0.235"
+NAME, IP = "hpdemo", suite_hosts("hosts")["hpdemo"]
 
 
 @pytest.fixture

@@ -130,7 +130,7 @@ def test_unreachable_host_is_quick_and_keeps_its_state(booted, make, operator, l
     stored = _reload(host.id)
     assert stored.last_probe_ok is False and stored.state == HostState.DRAINING and stored.key_mismatch_at is None
     with pytest.raises(Invalid) as e:
-        svc.host_register(a, name="gone", address="10.77.0.234")  # nothing listens there
+        svc.host_register(a, name="gone", address=L.lab_ip(234))  # nothing listens there
     assert e.value.key == "host.unreachable" and e.value.field == "address"
 
 

@@ -25,12 +25,13 @@ from provisioners import lab as L
 from provisioners import probes
 from tests.conftest import settings_dict
 from tests.lab.conftest import assert_lab_route, own_lab_hosts
+from tests.lab.suites import suite_hosts
 
 # PostgreSQL outages need PostgreSQL (a proxy we cut in front of it): not collected on SQLite runs,
 # rather than skipped (the gate fails on skips).
 collect_ignore = [] if os.environ.get("GOVHOST_TEST_DATABASE", "").startswith("postgresql") else ["test_pg_outages.py"]
 
-JOB_HOSTS = {"jb1": "10.77.0.221", "jb2": "10.77.0.222"}
+JOB_HOSTS = suite_hosts("jobs")  # each suite its own addresses: tests/lab/suites.py
 ROOT = Path(__file__).resolve().parents[2]
 TEST_PLAYBOOKS = Path(__file__).parent / "playbooks"
 
@@ -88,7 +89,7 @@ def lab_host(job_lab, booted):
 
     yield make
     for name, ip in JOB_HOSTS.items():
-        subprocess.run(["ip", "link", "set", f"v-{name}", "up"], check=False, capture_output=True)
+        subprocess.run(["ip", "link", "set", L.Host(name, "").veth, "up"], check=False, capture_output=True)
         L.close_control_sockets(ip)
 
 

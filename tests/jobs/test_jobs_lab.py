@@ -76,11 +76,11 @@ def test_bootstrap_prepares_the_host(lab_host, consumer):
 def test_link_down_fails_with_explanation_and_request_is_retryable(lab_host, consumer, make):
     host = lab_host("jb1")
     req = provisioning_request(make)
-    subprocess.run(["ip", "link", "set", "v-jb1", "down"], check=True)
+    subprocess.run(["ip", "link", "set", L.Host("jb1", "").veth, "down"], check=True)
     try:
         job = wait_job(submit("host.ping", host, org_id=req.org_id, request_id=req.id).id, timeout=90)
     finally:
-        subprocess.run(["ip", "link", "set", "v-jb1", "up"], check=True)
+        subprocess.run(["ip", "link", "set", L.Host("jb1", "").veth, "up"], check=True)
     assert job.status == JobStatus.FAILED
     assert "jb1 could not be reached over SSH" in job.explanation
     assert job.traceback == ""

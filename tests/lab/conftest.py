@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 
 from provisioners import lab as L
+from tests.lab.suites import suite_hosts
 
-LAB_HOSTS = {"web1": "10.77.0.11", "web2": "10.77.0.12", "ns1": "10.77.0.13"}
+LAB_HOSTS = {n: ip for n, ip in suite_hosts("lab").items() if n in ("web1", "web2", "ns1")}
 
 
 def lab_unavailable() -> str | None:

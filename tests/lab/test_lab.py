@@ -14,6 +14,7 @@ from tests.support.clients import ssh_run
 from .conftest import assert_lab_route
 
 pytestmark = pytest.mark.lab
+WEB1 = L.lab_ip(11)
 
 
 def _ip(*args: str) -> subprocess.CompletedProcess[str]:
@@ -26,17 +27,17 @@ def test_guard_routes_lab_traffic_only_through_lab0(lab):
     assert L.guard_present()
     try:
         _ip("link", "set", L.BRIDGE, "down")
-        out = _ip("route", "get", "10.77.0.11")
-        assert L.route_dev("10.77.0.11") is None
+        out = _ip("route", "get", WEB1)
+        assert L.route_dev(WEB1) is None
         assert out.returncode != 0 or out.stdout.startswith("unreachable"), out
         assert "unreachable" in out.stdout + out.stderr or "No route" in out.stderr
-        assert not L.port_open("10.77.0.11", 22, timeout=1)
-        with pytest.raises(L.LabError, match="lab0"):
-            L.hosts_up(["guardtest=10.77.0.99"], lab.paths)
+        assert not L.port_open(WEB1, 22, timeout=1)
+        with pytest.raises(L.LabError, match=L.BRIDGE):
+            L.hosts_up([f"guardtest={L.lab_ip(99)}"], lab.paths)
     finally:
         L.net_up()
-    assert_lab_route("10.77.0.11")
-    L.wait_port("10.77.0.11", 22, timeout=10)
+    assert_lab_route(WEB1)
+    L.wait_port(WEB1, 22, timeout=10)
 
 
 def test_hosts_are_isolated(lab, lab_host):
@@ -50,7 +51,7 @@ def test_hosts_are_isolated(lab, lab_host):
     # each host sees only its own processes, with its own PID 1
     assert L.host_exec("web1", "cat", "/proc/1/cmdline").stdout.startswith("/bin/bash")
     assert "sshd" in L.host_exec("web1", "ps", "-eo", "comm").stdout
-    assert ssh_run(web1, "ip -br addr show eth0").stdout.split()[2] == "10.77.0.11/24"
+    assert ssh_run(web1, "ip -br addr show eth0").stdout.split()[2] == f"{WEB1}/24"
 
 
 def test_reset_is_pristine_and_fast(lab, lab_host):
@@ -132,11 +133,11 @@ def test_warm_master_with_link_down_gives_up(lab, lab_host):
         ("web_1", "invalid host name"),
         ("w" * 32, "invalid host name"),
         ("", "invalid host name"),
-        ("web1=10.77.1.5", "outside the lab network"),
+        (f"web1={L.SUBNET.network_address + 256 + 5}", "outside the lab network"),  # the next /24
         ("web1=8.8.8.8", "outside the lab network"),
-        ("web1=10.77.0.0", "reserved"),
-        ("web1=10.77.0.1", "reserved"),
-        ("web1=10.77.0.255", "reserved"),
+        (f"web1={L.SUBNET.network_address}", "reserved"),
+        (f"web1={L.GATEWAY}", "reserved"),
+        (f"web1={L.SUBNET.broadcast_address}", "reserved"),
         ("web1=not-an-ip", "not an IPv4 address"),
     ],
 )
@@ -147,26 +148,26 @@ def test_bad_names_and_addresses_are_refused(spec, message):
 
 def test_address_of_a_running_host_is_refused(lab):
     with pytest.raises(L.LabError, match="in use by running host web1"):
-        L.hosts_up(["intruder=10.77.0.11"], lab.paths)
+        L.hosts_up([f"intruder={WEB1}"], lab.paths)
     assert L.find_init("web1") is not None
 
 
 def _leftovers(name: str, paths: L.LabPaths) -> list[str]:
     found = []
-    if f"lab-{name}" in _ip("netns", "list").stdout.split():
+    if L.Host(name, "").netns in _ip("netns", "list").stdout.split():
         found.append("netns")
     if _ip("link", "show", "dev", L.Host(name, "").veth).returncode == 0:
         found.append("veth")
     merged = str(paths.host_dir(name) / "merged")
     if merged in Path("/proc/self/mountinfo").read_text():
         found.append("mount")
-    if list(paths.cp.glob("*@10.77.0.6*")):
+    if list(paths.cp.glob(f"*@{L.lab_ip(61)}:*")) or list(paths.cp.glob(f"*@{L.lab_ip(62)}:*")):
         found.append("control socket")
     return found
 
 
 def test_teardown_mid_test_leaves_nothing(lab):
-    [host] = L.hosts_up(["tmp1=10.77.0.61"], lab.paths, fresh=True)
+    [host] = L.hosts_up([f"tmp1={L.lab_ip(61)}"], lab.paths, fresh=True)
     try:
         assert ssh_run(host, "sleep 1000 >/dev/null 2>&1 &", control_persist="60").returncode == 0
         assert _leftovers("tmp1", lab.paths) == ["netns", "veth", "mount", "control socket"]
@@ -179,11 +180,11 @@ def test_teardown_mid_test_leaves_nothing(lab):
 
 def test_up_after_a_crash_cleans_stale_state(lab):
     """A previous run died half-way: netns, veth and mount still there, no process."""
-    L.hosts_up(["tmp2=10.77.0.62"], lab.paths, fresh=True)
+    L.hosts_up([f"tmp2={L.lab_ip(62)}"], lab.paths, fresh=True)
     pid = L.find_init("tmp2")
     subprocess.run(["kill", "-KILL", str(pid)], check=True)  # crash: nothing cleaned
     try:
-        [host] = L.hosts_up(["tmp2=10.77.0.62"], lab.paths)
+        [host] = L.hosts_up([f"tmp2={L.lab_ip(62)}"], lab.paths)
         assert host.pid not in (None, pid)
         assert ssh_run(host, "hostname").stdout.strip() == "tmp2"
     finally:

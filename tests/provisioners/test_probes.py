@@ -10,9 +10,10 @@ import pytest
 from provisioners import lab as L
 from provisioners import probes
 from tests.lab.conftest import own_lab_hosts
+from tests.lab.suites import suite_hosts
 
 pytestmark = pytest.mark.lab
-NAME, IP = "hp3", "10.77.0.233"
+NAME, IP = "hp3", suite_hosts("provisioners")["hp3"]
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,7 @@ def test_pinned_probe_logs_in_from_the_lab_address_and_reads_facts(hp3):
     assert result.ok and result.key_matches and result.presented_fingerprint == fp
     assert result.facts["hostname"] == NAME and result.facts["os_release"]["VERSION_CODENAME"] == "bookworm"
     log = L.host_exec(NAME, "cat", "/var/log/sshd.log").stdout
-    assert "Accepted publickey for root from 10.77.0.1 " in log
+    assert f"Accepted publickey for root from {L.GATEWAY} " in log
 
 
 def test_mismatch_never_authenticates(hp3):

@@ -28,9 +28,10 @@ from provisioners import ansible, base
 from provisioners import dns as D
 from provisioners import lab as L
 from tests.lab.conftest import assert_lab_route, lab_unavailable
+from tests.lab.suites import suite_hosts
 
-DNS_HOST = ("dns1", "10.77.0.45")
-WEB_HOST = ("dnsw1", "10.77.0.47")  # see docs/lab.md: each suite its own addresses
+DNS_HOST = ("dns1", suite_hosts("dns")["dns1"])  # each suite its own addresses: tests/lab/suites.py
+WEB_HOST = ("dnsw1", L.lab_ip(47))
 PLAYBOOKS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "playbooks")
 TEMPLATES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "templates")
 _n = itertools.count(1)

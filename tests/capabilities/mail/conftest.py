@@ -27,10 +27,11 @@ from panel.services.actor import system_actor
 from provisioners import lab as L
 from tests.capabilities.dns.conftest import run_bare
 from tests.lab.conftest import assert_lab_route, lab_unavailable
+from tests.lab.suites import suite_hosts
 from tests.support.fixtures import login_as, token_for  # noqa: F401  (fixtures)
 
-MAIL_HOST = ("mt1", "10.77.0.241")
-DNS_HOST = ("mtdns", "10.77.0.242")
+MAIL_HOST = ("mt1", suite_hosts("mail")["mt1"])  # each suite its own addresses: tests/lab/suites.py
+DNS_HOST = ("mtdns", suite_hosts("mail")["mtdns"])
 ZONES = {"a": "mina.gov.test", "b": "minb.gov.test"}
 PASSWORD = "Tr0ub4dor&3-horse"
 

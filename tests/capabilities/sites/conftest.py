@@ -36,8 +36,9 @@ from panel.services.actor import system_actor
 from provisioners import lab as L
 from provisioners import probes
 from tests.lab.conftest import assert_lab_route, own_lab_hosts
+from tests.lab.suites import suite_hosts
 
-SITE_HOSTS = {"st1": "10.77.0.225", "st2": "10.77.0.226"}  # each suite its own addresses: see docs/lab.md
+SITE_HOSTS = suite_hosts("sites")  # each suite its own addresses: tests/lab/suites.py
 PEBBLE_PORT, PEBBLE_MGMT = 14050, 15050
 DOMAIN = "gov.test"
 SYSTEM = system_actor("cli", "test-system")

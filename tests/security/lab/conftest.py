@@ -12,8 +12,9 @@ from provisioners import lab as L
 from provisioners import probes
 from tests.capabilities.sites.conftest import consumer, world  # noqa: F401  (fixtures)
 from tests.lab.conftest import assert_lab_route, own_lab_hosts
+from tests.lab.suites import suite_hosts
 
-SEC_HOSTS = {"sec1": "10.77.0.237"}
+SEC_HOSTS = suite_hosts("security")
 
 
 @pytest.fixture(scope="session")

@@ -69,5 +69,7 @@ def test_site_user_cannot_redirect_root_written_logs(world, web_host, consumer):
         assert "govhost-sec-marker" in sftp.open("/logs/php-error.log").read().decode()  # PHP still logs
         assert "GET /boom.php" in sftp.open("/logs/access.log").read().decode()  # and the user reads them
     finally:
+        transport = sftp.get_channel().get_transport()
         sftp.close()
+        transport.close()  # and its socket: a leaked one fails the run with a ResourceWarning at exit
     assert host_sh("ls /etc/cron.d/pwned 2>/dev/null; find /srv/www -type l") == ""
