@@ -36,8 +36,14 @@ class LimitChangeSchema(Schema):
     created_at = fields.DateTime()
 
 
+class _OneOfResources(validate.OneOf):
+    """OneOf over the live registry: the enabled capabilities register their resources after import."""
+
+    choices_text = property(lambda self: ", ".join(self.choices), lambda self, value: None)
+
+
 class QuotaSetSchema(Schema):
-    resource = fields.String(required=True, validate=validate.OneOf(list(DEFAULT_LIMITS)))
+    resource = fields.String(required=True, validate=_OneOfResources(DEFAULT_LIMITS))
     limit = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=quotas_svc.MAX_LIMIT))
     reason = fields.String(load_default="", validate=text(max=500))
 

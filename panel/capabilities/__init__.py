@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from panel.capabilities.base import Manifest, Quota, Sweep
 from panel.jobs import capabilities as job_kinds
-from panel.services import request_kinds, schedule
+from panel.services import quotas, request_kinds, schedule
 
 ENABLED: tuple[str, ...] = ("dns", "sites", "mail")
 
@@ -76,6 +76,8 @@ def plug(m: Manifest) -> Plugged:
     """Register one capability in the core's registries (once; again is a no-op)."""
     if m.name in _plugged:
         return _plugged[m.name]
+    for q in m.quotas:
+        quotas.resource_register(q.resource, q.label, q.default, watched=q.watched)
     kinds_before, jobs_before = set(request_kinds.names()), set(job_kinds.kinds())
     for part in (m.models, m.kinds, m.jobs, *m.subscribers):
         if part:
@@ -104,6 +106,8 @@ def unplug(name: str) -> None:
         job_kinds.unregister(kind)
     for sw in p.manifest.sweeps:
         schedule.unregister(sw.name)
+    for q in p.manifest.quotas:
+        quotas.resource_unregister(q.resource)
 
 
 def _interval(sw: Sweep):

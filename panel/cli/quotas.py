@@ -7,7 +7,6 @@ from rich.table import Table
 
 from panel.cli.common import command, console
 from panel.cli.requests import acting, as_option
-from panel.models.quotas import DEFAULT_LIMITS
 from panel.services import quotas as quotas_svc
 from panel.services import users as users_svc
 
@@ -40,7 +39,7 @@ def show(org: str, history: bool, as_user) -> None:
 
 @quotas.command("set")
 @click.argument("org", metavar="SLUG|ID")
-@click.argument("resource", type=click.Choice(list(DEFAULT_LIMITS)))
+@click.argument("resource")  # the enabled capabilities' resources: checked by the service
 @click.argument("limit", type=click.IntRange(min=0))
 @click.option("--reason", default="")
 @as_option

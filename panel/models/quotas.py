@@ -9,37 +9,16 @@ rows, so it cannot drift from the requests it comes from.
 from __future__ import annotations
 
 import datetime as dt
-import enum
 
 from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from panel.db import Base, utcnow
 
-
-class QuotaResource(enum.StrEnum):
-    """Stored as plain text, so a new capability adds a member without a schema change."""
-
-    SITES = "sites"
-    DISK_MB = "disk_mb"
-    MAILBOXES = "mailboxes"
-    MAIL_STORAGE_MB = "mail_storage_mb"
-    DATABASES = "databases"
-    CMS_INSTANCES = "cms_instances"
-    DNS_ZONES = "dns_zones"
-
-
-# The budget of a ministry that has no QuotaLimit row for a resource: a small starting allowance.
-_DEFAULTS = {
-    QuotaResource.SITES: 5,
-    QuotaResource.DISK_MB: 10240,
-    QuotaResource.MAILBOXES: 50,
-    QuotaResource.MAIL_STORAGE_MB: 51200,
-    QuotaResource.DATABASES: 5,
-    QuotaResource.CMS_INSTANCES: 3,
-    QuotaResource.DNS_ZONES: 5,
-}
-DEFAULT_LIMITS: dict[str, int] = {r.value: n for r, n in _DEFAULTS.items()}  # plain-text keys, in order
+# Resource name -> the budget of a ministry that has no QuotaLimit row for it (a small starting
+# allowance). Resources are stored as plain text and come from the capabilities' manifests
+# (services.quotas.resource_register), so a new capability adds one without a schema change.
+DEFAULT_LIMITS: dict[str, int] = {}
 
 
 class QuotaLimit(Base):

@@ -28,6 +28,35 @@ MAX_LIMIT = 10**12
 
 
 @dataclass(frozen=True)
+class Resource:
+    name: str
+    label: str  # English, marked for translation where it is declared; surfaces translate it
+    default: int  # DEFAULT_LIMITS[name]
+    watched: bool = False  # shown on a ministry's dashboard
+
+
+RESOURCES: dict[str, Resource] = {}  # in registration order: the order of every budget listing
+
+
+def resource_register(name: str, label: str, default: int, *, watched: bool = False) -> Resource:
+    """A budget resource (a capability's manifest declares it; the capability loader calls this)."""
+    res = RESOURCES[name] = Resource(name, label, default, watched)
+    DEFAULT_LIMITS[name] = default
+    return res
+
+
+def resource_unregister(name: str) -> None:
+    RESOURCES.pop(name, None)
+    DEFAULT_LIMITS.pop(name, None)
+
+
+def resource_label(name: str) -> str:
+    """The English label of a resource (the name itself for one no capability declares any more)."""
+    res = RESOURCES.get(name)
+    return res.label if res else name
+
+
+@dataclass(frozen=True)
 class QuotaRow:
     resource: str
     used: int

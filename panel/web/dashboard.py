@@ -27,7 +27,6 @@ from panel.web.requests import is_approver
 bp = Blueprint("dashboard", __name__)
 
 SHOWN = 5  # rows listed on a card
-BUDGET = ("sites", "disk_mb", "mailboxes", "dns_zones")  # the resources a ministry watches most
 
 
 @dataclass
@@ -115,7 +114,9 @@ def _budget(a: Actor) -> list:
     except PanelError:
         return []
     return [
-        (resource_label(r.resource), r.used, r.limit, _percent(r.used, r.limit)) for r in rows if r.resource in BUDGET
+        (resource_label(r.resource), r.used, r.limit, _percent(r.used, r.limit))
+        for r in rows
+        if quotas_svc.RESOURCES[r.resource].watched
     ]
 
 

@@ -4,6 +4,7 @@ request from the services."""
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectField, TextAreaField
@@ -12,18 +13,10 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 
 from panel.models.quotas import DEFAULT_LIMITS
 from panel.models.requests import ApprovalMode
+from panel.services import quotas as quotas_svc
 
 FORMS: dict[str, type[KindForm]] = {}
 
-RESOURCE_LABELS = {
-    "sites": _l("Sites"),
-    "disk_mb": _l("Disk (MB)"),
-    "mailboxes": _l("Mailboxes"),
-    "mail_storage_mb": _l("Mail storage (MB)"),
-    "databases": _l("Databases"),
-    "cms_instances": _l("CMS instances"),
-    "dns_zones": _l("DNS zones"),
-}
 MODE_LABELS = {
     ApprovalMode.AUTO: _l("Automatic within budget"),
     ApprovalMode.ONE: _l("One approval"),
@@ -31,8 +24,13 @@ MODE_LABELS = {
 }
 
 
-def resource_label(resource: str):
-    return RESOURCE_LABELS.get(resource, resource)
+def resource_label(resource: str) -> str:
+    """A budget resource's label in the reader's language (the capabilities' manifests name them)."""
+    return _(quotas_svc.resource_label(resource))
+
+
+def resource_choices() -> list[SelectChoice]:
+    return [SelectChoice(r, resource_label(r)) for r in DEFAULT_LIMITS]
 
 
 def register_form(kind: str):
@@ -64,7 +62,7 @@ class QuotaChangeForm(KindForm):
     resource = SelectField(
         _l("Resource"),
         validators=[DataRequired()],
-        choices=[SelectChoice(str(r), resource_label(r)) for r in DEFAULT_LIMITS],
+        choices=resource_choices,
     )
     new_limit = IntegerField(_l("New limit"), validators=[InputRequired(), NumberRange(min=0, max=10**12)])
     reason = TextAreaField(_l("Why is it needed?"), validators=[DataRequired(), Length(max=500)])
