@@ -60,8 +60,11 @@ def command(fn):
             if not services_down(e):
                 raise
             err_console.print(
-                "[red]error[/] [service.unavailable]: the database is unreachable; nothing was changed. "
-                + escape(f"Try again when it is back ({describe_outage(e)}).")
+                "[red]error[/] "
+                + escape(
+                    "[service.unavailable]: the database is unreachable; nothing was changed. "
+                    f"Try again when it is back ({describe_outage(e)})."
+                )
             )
             sys.exit(1)
         finally:

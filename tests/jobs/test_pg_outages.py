@@ -99,3 +99,24 @@ def test_web_answers_503_problem_json_while_the_database_is_unreachable(booted, 
         proxy.restore()
     assert client.get("/api/v1/jobs", headers=headers).status_code == 200
     db.configure(booted.database.url)
+
+
+def test_cli_says_the_database_is_unreachable_in_one_line(workers, proxy, booted):
+    import subprocess
+    import sys
+
+    from tests.jobs.faults import ROOT
+
+    cfg = proxied(workers, proxy, booted, "cli")
+    proxy.cut()
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "panel.cli.main", "--config", str(cfg), "jobs", "list"],
+            capture_output=True, text=True, cwd=ROOT, timeout=120,
+            env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
+        )  # fmt: skip
+    finally:
+        proxy.restore()
+    assert out.returncode == 1, out
+    assert "service.unavailable" in out.stderr and "database is unreachable" in out.stderr
+    assert "Traceback" not in out.stderr + out.stdout
