@@ -93,6 +93,8 @@ class SitesSettings:
     acme_ca_bundle: str = ""
     acme_email: str = "hostmaster@localhost"
     acme_root_ca: str = ""
+    cert_trust_store: str = ""  # CAs uploaded certificates must chain to; "" = the system's bundle
+    accept_self_signed: bool = False
     renew_days_before: int = 30
     archive_days: int = 30
     usage_interval_minutes: int = 60
@@ -174,6 +176,7 @@ _PATH_KEYS = {
     "lab.dir",
     "sites.acme_ca_bundle",
     "sites.acme_root_ca",
+    "sites.cert_trust_store",
 }
 
 

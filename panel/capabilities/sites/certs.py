@@ -6,17 +6,20 @@ key and a message that says exactly what is wrong. Also: the public facts of a P
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.utils import CryptographyDeprecationWarning
 
 from panel.errors import Invalid
 
 MAX_PEM = 64_000
 MIN_DAYS_LEFT = 1
+SYSTEM_TRUST = "/etc/ssl/certs/ca-certificates.crt"  # Debian's bundle of the public CAs
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,44 @@ def info_from_pem(pem: str) -> CertInfo:
     return info(parse_chain(pem)[0])
 
 
+def other_names(cert: x509.Certificate) -> list[str]:
+    """Subject alternative names that are not DNS names (IP addresses, e-mail, URIs...)."""
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return [str(getattr(n, "value", n))[:80] for n in san if not isinstance(n, x509.DNSName)]
+
+
+_trust_cache: dict[tuple, list[x509.Certificate]] = {}
+
+
+def load_trust(path: str) -> list[x509.Certificate]:
+    """The CA certificates of a trust store: one PEM bundle, or a directory of .pem/.crt files.
+    Read once per change of the file (the panel checks uploads often, the store changes rarely)."""
+    from pathlib import Path
+
+    root = Path(path or SYSTEM_TRUST)
+    files = sorted(p for p in root.iterdir() if p.suffix in (".pem", ".crt")) if root.is_dir() else [root]
+    stamp = tuple((str(f), f.stat().st_mtime_ns) for f in files if f.is_file())
+    if stamp not in _trust_cache:
+        certs: list[x509.Certificate] = []
+        for f in files:
+            try:
+                with warnings.catch_warnings():  # old roots of the system bundle carry odd serials
+                    warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+                    certs += x509.load_pem_x509_certificates(f.read_bytes())
+            except (OSError, ValueError):
+                continue  # a stray non-certificate file in the directory
+        _trust_cache.clear()
+        _trust_cache[stamp] = certs
+    return _trust_cache[stamp]
+
+
+def _self_signed(cert: x509.Certificate) -> bool:
+    return cert.issuer == cert.subject and _signed_by(cert, cert)
+
+
 def covers(pattern: str, name: str) -> bool:
     """RFC 6125: a wildcard stands for exactly one left-most label."""
     if pattern == name:
@@ -120,9 +161,21 @@ def _signed_by(child: x509.Certificate, parent: x509.Certificate) -> bool:
 
 
 def check_upload(
-    cert_pem: str, chain_pem: str, key_pem: str, names: list[str], now: dt.datetime | None = None
+    cert_pem: str,
+    chain_pem: str,
+    key_pem: str,
+    names: list[str],
+    now: dt.datetime | None = None,
+    *,
+    trusted: list[x509.Certificate] | None = None,
+    accept_self_signed: bool = False,
 ) -> CertInfo:
-    """The leaf's facts if the upload can be served for `names`; else Invalid with what is wrong."""
+    """The leaf's facts if the upload can be served for `names`; else Invalid with what is wrong.
+
+    With `trusted` (the panel's trust store) the chain must end at one of those CAs, or at a
+    certificate one of them signed. A self-signed leaf is refused unless `accept_self_signed`:
+    browsers warn on it and nothing vouches for it, while a government CA chain can be checked.
+    """
     now = now or dt.datetime.now(dt.UTC)
     certs = parse_chain(cert_pem)
     leaf, chain = certs[0], certs[1:] + (parse_chain(chain_pem, "chain") if (chain_pem or "").strip() else [])
@@ -172,6 +225,31 @@ def check_upload(
                 name=parent.subject.rfc4514_string()[:120],
             )
         current = parent
+    if current is leaf and _self_signed(leaf):
+        if accept_self_signed:
+            return facts
+        raise _bad(
+            "site.cert_self_signed",
+            "The certificate is self-signed; upload one issued by a certificate authority"
+            " (the government CA or a public one).",
+        )
+    if trusted is not None:
+        top = _public_bytes(current.public_key())
+        if any(_public_bytes(t.public_key()) == top or _signed_by(current, t) for t in trusted):
+            return facts
+        if current.issuer != current.subject and not chain:
+            raise _bad(
+                "site.cert_chain_missing",
+                "Add the intermediate certificate(s) of {issuer} as the chain.",
+                "chain",
+                issuer=current.issuer.rfc4514_string()[:120],
+            )
+        raise _bad(
+            "site.cert_untrusted",
+            "The certificate does not lead to a certificate authority this panel trusts (issuer: {issuer}).",
+            "chain",
+            issuer=current.issuer.rfc4514_string()[:120],
+        )
     if current.issuer != current.subject and not chain:
         raise _bad(
             "site.cert_chain_missing",

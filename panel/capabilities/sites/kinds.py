@@ -11,9 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from panel import db, events
+from panel.boot import current as current_settings
 from panel.capabilities.dns import service as dns
+from panel.capabilities.dns.claims import domain_verified
 from panel.capabilities.sites import service as sites
-from panel.capabilities.sites.certs import check_upload
+from panel.capabilities.sites.certs import check_upload, info, load_trust, other_names, parse_chain
 from panel.capabilities.sites.models import Plan, Site, SiteAlias, SiteStatus, TlsMode
 from panel.errors import Conflict, Invalid
 from panel.models.requests import ApprovalMode, Request, RequestStatus
@@ -208,7 +210,43 @@ def _cert_secrets(actor: Actor, org: Organization, secrets: dict) -> dict:
 
 def _cert_extra(actor: Actor, site: Site, payload: dict) -> dict:
     # The key arrives as a request secret; the public parts are checked again with it on approval.
+    _cert_names_owned(site, payload.get("certificate"))
     return {"certificate": payload.get("certificate"), "chain": payload.get("chain") or ""}
+
+
+def _cert_names_owned(site: Site, cert_pem) -> None:
+    """Every name the certificate carries must be a verified domain of the site's ministry: a
+    certificate that also names another ministry's site would let this one impersonate it."""
+    leaf = parse_chain(cert_pem)[0]
+    others = other_names(leaf)
+    if others:
+        raise Invalid(
+            "site.cert_other_names",
+            "The certificate names {names}; only DNS names of your ministry's domains are allowed.",
+            field="certificate",
+            names=", ".join(others[:5]),
+        )
+    foreign = []
+    for name in info(leaf).names:
+        base = name[2:] if name.startswith("*.") else name
+        try:
+            ok = domain_verified(site.org_id, clean_hostname(base, "certificate"))
+        except Invalid:
+            ok = False
+        if not ok:
+            foreign.append(name)
+    if foreign:
+        raise Invalid(
+            "site.cert_foreign_names",
+            "The certificate also names {names}, which are not verified domains of your ministry.",
+            field="certificate",
+            names=", ".join(foreign[:5]),
+        )
+
+
+def _trust_args() -> dict:
+    cfg = current_settings().sites
+    return {"trusted": load_trust(cfg.cert_trust_store), "accept_self_signed": cfg.accept_self_signed}
 
 
 def _host_of(s: Session, org: Organization, payload: dict) -> int | None:
@@ -261,7 +299,8 @@ def _apply_delete(actor, s, site, request):
 
 def _apply_cert(actor, s, site, request):
     from_request = requests.request_secrets(request)["private_key"]
-    check_upload(request.payload["certificate"], request.payload["chain"], from_request, site.names)
+    _cert_names_owned(site, request.payload["certificate"])  # claims may have changed since
+    check_upload(request.payload["certificate"], request.payload["chain"], from_request, site.names, **_trust_args())
     return {
         "params": {"certificate": request.payload["certificate"], "chain": request.payload["chain"]},
         "secrets": {"govhost_tls_key": from_request},
