@@ -18,6 +18,11 @@ from panel import db, security
 from panel.boot import current as current_settings
 from panel.capabilities.dns import jobs as cap_dns
 from panel.capabilities.dns import rules as R
+
+# This module is DNS's public API for other capabilities (the one cross-capability import allowed):
+# the claim checks they need are offered here.
+from panel.capabilities.dns.claims import domain_require as domain_require
+from panel.capabilities.dns.claims import domain_verified as domain_verified
 from panel.capabilities.dns.models import DnsKey, Record, RecordOwner, RecordState, Zone, ZoneStatus
 from panel.errors import Conflict, Invalid, NotFound
 from panel.models.hosts import Host, HostRole

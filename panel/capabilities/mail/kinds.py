@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from panel import db
 from panel.boot import current as current_settings
-from panel.capabilities.dns import claims as dns_claims
+from panel.capabilities.dns import service as dns_svc
 from panel.capabilities.mail import passwords as pw
 from panel.capabilities.mail import rules
 from panel.capabilities.mail.models import (
@@ -134,7 +134,7 @@ def _domain_validate(actor: Actor, org: Organization, payload: dict) -> dict:
     name = clean_hostname(payload.get("name"), "name")
     if db.session().scalars(select(MailDomain.id).where(MailDomain.name == name)).first() is not None:
         raise Conflict("mail.domain_exists", "Mail for {name} is handled here already.", field="name", name=name)
-    if not dns_claims.domain_verified(org.id, name):
+    if not dns_svc.domain_verified(org.id, name):
         raise Invalid(
             "dns.domain_unverified",
             "{fqdn} is not a verified domain of your ministry: claim and verify it first.",

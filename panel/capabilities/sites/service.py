@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from panel import db
 from panel.boot import current as current_settings
-from panel.capabilities.dns.claims import domain_require
+from panel.capabilities.dns import service as dns_svc
 from panel.capabilities.sites.models import LIVE, Plan, SftpKey, Site, SiteAlias, SiteStatus
 from panel.errors import Conflict, Invalid, NotFound, PanelError
 from panel.models.hosts import Host, HostOS, HostRole, HostState, with_role
@@ -211,7 +211,7 @@ def check_names(
     for name in names:
         if name_taken(s, name, exclude_site_id=exclude_site_id, exclude_request_id=exclude_request_id):
             raise Conflict("site.name_taken", "{name} is already used by another site.", field=field, name=name)
-        domain_require(actor, org_id=org_id, fqdn=name)
+        dns_svc.domain_require(actor, org_id=org_id, fqdn=name)
 
 
 # ---- placement -----------------------------------------------------------------------------------
