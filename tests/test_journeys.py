@@ -175,3 +175,4 @@ def test_request_kind_and_description_in_the_readers_language(login_as, ministry
         km = page(wm, url)
         assert "mail for mpt.gov.test" not in km and "Mail for a domain" not in km
         assert "សំបុត្រសម្រាប់ mpt.gov.test" in km
+    assert "<dt>ឈ្មោះ</dt>" in km and "<dt>name</dt>" not in km  # the payload by names for people

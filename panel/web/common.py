@@ -30,6 +30,7 @@ from panel.services import request_kinds
 from panel.services import requests as requests_svc
 from panel.services import users as users_svc
 from panel.services.actor import Actor, actor_for_user
+from panel.web.forms.users import ROLE_LABELS
 
 # Endpoints reachable while logged in but before the second factor is done.
 PRE_MFA_ENDPOINTS = {"auth.logout", "auth.twofa", "auth.enrol", "auth.set_language", "static"}
@@ -207,6 +208,60 @@ def idn(name) -> str:
     return f"{text} ({name})" if text != name else name
 
 
+# The fields of request payloads, as people call them (the request page lists a request's fields).
+FIELD_LABELS = {
+    "fqdn": _l("Website address"),
+    "aliases": _l("Other addresses"),
+    "plan": _l("Plan"),
+    "php_version": _l("PHP version"),
+    "tls": _l("HTTPS certificate"),
+    "host_id": _l("Host"),
+    "site_id": _l("Website"),
+    "sites": _l("Websites"),
+    "alias": _l("Address"),
+    "name": _l("Name"),
+    "contact": _l("Contact address"),
+    "external_forwarding": _l("Forwarding outside the ministry"),
+    "on_suspend": _l("Mail for a suspended mailbox"),
+    "default_quota_mb": _l("Default mailbox size (MB)"),
+    "domain_id": _l("Mail domain"),
+    "local_parts": _l("Mailboxes"),
+    "display_names": _l("Display names"),
+    "quota_mb": _l("Size (MB)"),
+    "mailbox_id": _l("Mailbox"),
+    "address": _l("Address"),
+    "source": _l("Alias"),
+    "destinations": _l("Delivers to"),
+    "alias_id": _l("Alias"),
+    "zone_id": _l("Zone"),
+    "resource": _l("Resource"),
+    "new_limit": _l("New limit"),
+    "reason": _l("Reason"),
+    "old_quota_mb": _l("Previous size (MB)"),
+}
+
+
+def field_label(name: str) -> str:
+    label = FIELD_LABELS.get(name)
+    return str(label) if label is not None else name
+
+
+def field_value(value) -> str:
+    """A payload value as text: lists joined, yes/no for flags, mappings as "key: value"."""
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if isinstance(value, (list, tuple)):
+        return ", ".join(field_value(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {field_value(v)}" for k, v in value.items())
+    return status_text(value) if isinstance(value, str) and value in ("defer", "reject") else str(value)
+
+
+def role_text(role) -> str:
+    label = ROLE_LABELS.get(role)
+    return str(label) if label is not None else str(getattr(role, "value", role))
+
+
 def status_text(value) -> str:
     """A status (enum or its value) in the reader's language; an unknown one as it is."""
     v = str(getattr(value, "value", value))
@@ -261,6 +316,9 @@ def init_app(app: Flask) -> None:
         may_ask=may_ask,
         kind_label=kind_label,
         request_summary=request_summary,
+        field_label=field_label,
+        field_value=field_value,
+        role_text=role_text,
         idn=idn,
     )
 
