@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 from panel import db, events
 from panel.boot import current as current_settings
 from panel.capabilities.dns import service as dns
-from panel.capabilities.dns.claims import domain_verified
 from panel.capabilities.sites import service as sites
 from panel.capabilities.sites.certs import check_upload, info, load_trust, other_names, parse_chain
 from panel.capabilities.sites.models import Plan, Site, SiteAlias, SiteStatus, TlsMode
@@ -230,7 +229,7 @@ def _cert_names_owned(site: Site, cert_pem) -> None:
     for name in info(leaf).names:
         base = name[2:] if name.startswith("*.") else name
         try:
-            ok = domain_verified(site.org_id, clean_hostname(base, "certificate"))
+            ok = dns.domain_verified(site.org_id, clean_hostname(base, "certificate"))
         except Invalid:
             ok = False
         if not ok:
