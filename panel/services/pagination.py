@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
+import json
 from dataclasses import dataclass
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, func, or_, select
 
 from panel import db
+from panel.errors import Invalid
 
 MAX_PER_PAGE = 200
 MAX_PAGE = 1_000_000
@@ -32,3 +36,103 @@ def paginate(stmt: Select, *, page: int = 1, per_page: int = 50) -> Page:
     total = s.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     items = list(s.scalars(stmt.limit(per_page).offset((page - 1) * per_page)))
     return Page(items, page, per_page, total or 0)
+
+
+# ---- windows: keyset (cursor) pages of plain rows ------------------------------------------------
+
+
+@dataclass
+class Window:
+    """One page of rows (not ORM objects) and the cursor of the next one.
+
+    `total` is counted only when asked (counting is a scan of every matching index entry, which
+    grows with the table); `page` is set when the window was asked for by page number.
+    """
+
+    items: list
+    per_page: int
+    next_cursor: str | None
+    page: int | None = None
+    total: int | None = None
+
+    @property
+    def pages(self) -> int | None:
+        return None if self.total is None else max(1, -(-self.total // self.per_page))
+
+
+def _encode_cursor(values: list) -> str:
+    plain = [v.isoformat() if isinstance(v, dt.datetime) else v for v in values]
+    return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, columns: list) -> list:
+    bad = Invalid("page.cursor_invalid", "The cursor is not valid; start again from the first page.", field="cursor")
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, TypeError):
+        raise bad from None
+    if not isinstance(raw, list) or len(raw) != len(columns):
+        raise bad
+    values = []
+    for value, col in zip(raw, columns, strict=True):
+        kind = col.type.python_type
+        if kind is dt.datetime and isinstance(value, str):
+            try:
+                value = dt.datetime.fromisoformat(value)
+            except ValueError:
+                raise bad from None
+            if value.tzinfo is None:
+                raise bad
+        elif not (
+            (kind is int and type(value) is int and -MAX_ID - 1 <= value <= MAX_ID)
+            or (kind is str and isinstance(value, str) and len(value) <= 1000)
+        ):
+            raise bad
+        values.append(value)
+    return values
+
+
+def _after(columns: list, values: list, descending: bool):
+    """Rows strictly after `values` in the order of `columns` (all ascending or all descending);
+    the leading column's own bound comes first so its index serves the condition."""
+    beyond = (lambda c, v: c < v) if descending else (lambda c, v: c > v)
+    tail = beyond(columns[-1], values[-1])
+    for col, value in zip(reversed(columns[:-1]), reversed(values[:-1]), strict=True):
+        tail = or_(beyond(col, value), and_(col == value, tail))
+    lead = columns[0] <= values[0] if descending else columns[0] >= values[0]
+    return and_(lead, tail) if len(columns) > 1 else tail
+
+
+def window(
+    stmt: Select,
+    order: list[tuple],
+    *,
+    descending: bool = False,
+    per_page: int = 50,
+    cursor: str | None = None,
+    page: int | None = None,
+    with_total: bool = False,
+) -> Window:
+    """A page of `stmt` (a select of labelled columns) in the order of `order`: (column, row key)
+    pairs whose last column is unique. After `cursor` (keyset: as fast on the last page as on the
+    first), or by `page` number (an OFFSET, for clients that count pages). One statement, two when
+    the total is asked for."""
+    per_page = min(max(1, int(per_page)), MAX_PER_PAGE)
+    columns = [c for c, _k in order]
+    s = db.session()
+    total = None
+    if with_total:
+        total = s.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    query = stmt.order_by(*(c.desc() if descending else c.asc() for c in columns)).limit(per_page + 1)
+    if cursor:
+        query = query.where(_after(columns, _decode_cursor(cursor, columns), descending))
+    elif page is not None:
+        page = min(max(1, int(page)), MAX_PAGE)
+        query = query.offset((page - 1) * per_page)
+    rows = s.execute(query).all()
+    next_cursor = None
+    if len(rows) > per_page:
+        rows = rows[:per_page]
+        last = rows[-1]._mapping
+        next_cursor = _encode_cursor([last[k] for _c, k in order])
+    return Window(rows, per_page, next_cursor, page=None if cursor else page, total=total)

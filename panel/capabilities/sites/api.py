@@ -7,7 +7,16 @@ from flask import Response
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from panel.api.common import ID, PageArgs, actor, authenticated, page_body, text
+from panel.api.common import (
+    ID,
+    WindowArgs,
+    actor,
+    authenticated,
+    plain_dumper,
+    text,
+    window_response,
+    window_schema,
+)
 from panel.capabilities.sites import service as sites_svc
 from panel.capabilities.sites.models import SiteStatus
 from panel.services import quotas as quotas_svc
@@ -90,7 +99,31 @@ class RequestOutSchema(Schema):
     summary = fields.String()
 
 
-class SiteListArgs(PageArgs):
+class SiteListItemSchema(Schema):
+    """A site in the list: counts instead of its aliases and keys (GET /sites/{id} has them)."""
+
+    id = fields.Integer()
+    org_id = fields.Integer()
+    fqdn = fields.String()
+    php_version = fields.String()
+    plan = fields.String()
+    status = fields.String()
+    tls_mode = fields.String()
+    system_user = fields.String()
+    disk_used_mb = fields.Float()
+    disk_limit_mb = fields.Integer()
+    disk_measured_at = fields.DateTime(allow_none=True)
+    last_error = fields.String()
+    created_at = fields.DateTime()
+    alias_count = fields.Integer()
+    sftp_key_count = fields.Integer()
+    certificate_not_after = fields.DateTime(allow_none=True, metadata={"description": "the current certificate's"})
+
+
+_dump_sites = plain_dumper(SiteListItemSchema)
+
+
+class SiteListArgs(WindowArgs):
     status = fields.String(validate=validate.OneOf([s.value for s in SiteStatus]))
     org_id = fields.Integer(validate=ID)
 
@@ -135,12 +168,19 @@ class CustomNginxSchema(Schema):
 @blp.doc(security=[{"bearer": []}])
 @authenticated
 @blp.arguments(SiteListArgs, location="query")
-@blp.response(200)
+@blp.response(200, window_schema(SiteListItemSchema))
 def site_list(args):
-    page = sites_svc.site_list(
-        actor(), page=args["page"], per_page=args["per_page"], status=args.get("status"), org_id=args.get("org_id")
+    """Sites by name, 50 a page: follow `next` (a cursor); `total=true` also counts them all."""
+    win = sites_svc.site_window(
+        actor(),
+        per_page=args["per_page"],
+        cursor=args["cursor"],
+        page=args["page"],
+        with_total=args["total"],
+        status=args.get("status"),
+        org_id=args.get("org_id"),
     )
-    return page_body(page, SiteSchema())
+    return window_response(win, _dump_sites)
 
 
 @blp.route("/plans")

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from panel import db
 from panel.boot import current as current_settings
 from panel.capabilities.dns import service as dns_svc
-from panel.capabilities.sites.models import LIVE, Plan, SftpKey, Site, SiteAlias, SiteStatus
+from panel.capabilities.sites.models import LIVE, Certificate, Plan, SftpKey, Site, SiteAlias, SiteStatus
 from panel.errors import Conflict, Invalid, NotFound, PanelError
 from panel.models.hosts import Host, HostOS, HostRole, HostState, with_role
 from panel.models.requests import Request, RequestStatus
@@ -29,7 +29,7 @@ from panel.services import jobs, requests
 from panel.services.actor import Actor, get_scoped, require_org_role, require_staff, scoped, system_actor
 from panel.services.audit import audited
 from panel.services.names import clean_hostname, is_under
-from panel.services.pagination import Page, paginate
+from panel.services.pagination import Page, Window, paginate, window
 
 MAX_ALIASES = 20
 MAX_CUSTOM_NGINX = 4000
@@ -61,6 +61,68 @@ def site_list(
     elif not include_deleted:
         stmt = stmt.where(Site.status != SiteStatus.DELETED)
     return paginate(stmt.order_by(Site.fqdn), page=page, per_page=per_page)
+
+
+def site_window(
+    actor: Actor,
+    *,
+    per_page: int = 50,
+    cursor: str | None = None,
+    page: int | None = None,
+    with_total: bool = False,
+    org_id: int | None = None,
+    status: str | None = None,
+) -> Window:
+    """Sites by name as plain rows with what a list shows: the plan's name and disk limit, and
+    counts (aliases, SFTP keys) and the current certificate's expiry instead of collections."""
+    alias_count = select(func.count()).where(SiteAlias.site_id == Site.id).correlate(Site).scalar_subquery()
+    key_count = select(func.count()).where(SftpKey.site_id == Site.id).correlate(Site).scalar_subquery()
+    cert_until = (
+        select(Certificate.not_after)
+        .where(Certificate.site_id == Site.id, Certificate.is_current.is_(True))
+        .order_by(Certificate.id.desc())
+        .limit(1)
+        .correlate(Site)
+        .scalar_subquery()
+    )
+    stmt = scoped(
+        select(
+            Site.id,
+            Site.org_id,
+            Site.fqdn,
+            Site.php_version,
+            Plan.name.label("plan"),
+            Site.status,
+            Site.tls_mode,
+            Site.system_user,
+            Site.disk_used_mb,
+            Plan.disk_mb.label("disk_limit_mb"),
+            Site.disk_measured_at,
+            Site.last_error,
+            Site.created_at,
+            alias_count.label("alias_count"),
+            key_count.label("sftp_key_count"),
+            cert_until.label("certificate_not_after"),
+        ).join(Plan, Plan.id == Site.plan_id),
+        actor,
+        Site,
+    )
+    if org_id is not None:
+        stmt = stmt.where(Site.org_id == org_id)
+    if status:
+        stmt = stmt.where(
+            Site.status == SiteStatus(status) if status in SiteStatus._value2member_map_ else Site.id.is_(None)
+        )
+    else:
+        stmt = stmt.where(Site.status != SiteStatus.DELETED)
+    return window(
+        stmt,
+        [(Site.fqdn, "fqdn"), (Site.id, "id")],
+        per_page=per_page,
+        cursor=cursor,
+        page=page,
+        with_total=with_total,
+    )
 
 
 def site_get(actor: Actor, site_id) -> Site:
