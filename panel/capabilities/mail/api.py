@@ -11,6 +11,8 @@ from marshmallow import Schema, fields, validate
 
 from panel.api.common import ID, INT32, PageArgs, actor, authenticated, page_body, text
 from panel.api.jobs import JobSchema
+from panel.capabilities.mail import passwords as pw
+from panel.capabilities.mail import rules
 from panel.capabilities.mail import service as mail_svc
 from panel.services import jobs as jobs_svc
 
@@ -74,12 +76,14 @@ class MailDomainIn(Schema):
 
 class MailNewMailbox(Schema):
     local_part = fields.String(required=True, validate=_TEXT)
-    password = fields.String(required=True, load_only=True, validate=text(max=1000))
+    password = fields.String(required=True, load_only=True, validate=text(max=pw.MAX_LENGTH))
     display_name = fields.String(load_default="", validate=_TEXT)
 
 
 class MailMailboxesIn(Schema):
-    mailboxes = fields.List(fields.Nested(MailNewMailbox), required=True, validate=validate.Length(min=1, max=1000))
+    mailboxes = fields.List(
+        fields.Nested(MailNewMailbox), required=True, validate=validate.Length(min=1, max=rules.MAX_BATCH)
+    )
     quota_mb = fields.Integer(load_default=None, allow_none=True, validate=INT32)
 
 
@@ -88,7 +92,7 @@ class MailQuotaIn(Schema):
 
 
 class MailPasswordIn(Schema):
-    password = fields.String(required=True, load_only=True, validate=text(max=1000))
+    password = fields.String(required=True, load_only=True, validate=text(max=pw.MAX_LENGTH))
 
 
 class MailAliasIn(Schema):

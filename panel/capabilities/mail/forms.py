@@ -8,6 +8,8 @@ from wtforms import BooleanField, IntegerField, PasswordField, SelectField, Stri
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, NumberRange, Optional
 
+from panel.capabilities.mail import passwords as pw
+
 QUOTA = NumberRange(min=10, max=102400)
 
 
@@ -42,7 +44,7 @@ class QuotaForm(FlaskForm):
 
 
 class PasswordForm(FlaskForm):
-    password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=128)])
+    password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=pw.MAX_LENGTH)])
     confirm = PasswordField(
         _l("Repeat the password"), validators=[DataRequired(), EqualTo("password", message=_l("The passwords differ."))]
     )

@@ -161,7 +161,7 @@ class SftpKeyInSchema(Schema):
 
 
 class CustomNginxSchema(Schema):
-    custom_nginx = fields.String(required=True, validate=text(max=8000, multiline=True))
+    custom_nginx = fields.String(required=True, validate=text(max=sites_svc.MAX_CUSTOM_NGINX, multiline=True))
 
 
 @blp.route("/")

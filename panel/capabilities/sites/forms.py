@@ -8,6 +8,8 @@ from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAr
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from panel.capabilities.sites.service import MAX_CUSTOM_NGINX
+
 TLS_CHOICES = [SelectChoice("acme", _l("Automatic certificate (ACME)")), SelectChoice("none", _l("No HTTPS for now"))]
 
 
@@ -66,7 +68,9 @@ class CertUploadForm(FlaskForm):
 
 class CustomNginxForm(FlaskForm):
     custom_nginx = TextAreaField(
-        _l("Custom nginx directives (operators)"), validators=[Length(max=8000)], render_kw={"rows": 6, "class": "mono"}
+        _l("Custom nginx directives (operators)"),
+        validators=[Length(max=MAX_CUSTOM_NGINX)],  # the service's own limit
+        render_kw={"rows": 6, "class": "mono", "maxlength": MAX_CUSTOM_NGINX},
     )
 
 
