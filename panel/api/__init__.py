@@ -72,6 +72,7 @@ def init_app(app: Flask, blueprints=()) -> None:
     for blp in (*BLUEPRINTS, *blueprints):
         api.register_blueprint(blp, url_prefix=f"/api/v1{blp.url_prefix or ''}")
         csrf.exempt(blp)  # token-only: the API never reads the session cookie, so there is no CSRF
+    requests_api.document_payloads(api.spec)
     # `/api/v1/sites` and `/api/v1/sites/` are both answered, not one with a 308 to the other: API
     # clients and load tools follow (or count) redirects silently, each a round trip for nothing.
     for rule in app.url_map.iter_rules():

@@ -6,20 +6,38 @@ are handled.
 
 from __future__ import annotations
 
+from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy.orm import Session
 
 from panel import db
 from panel.errors import NotFound
 from panel.models.hosts import Host
+from panel.models.quotas import DEFAULT_LIMITS
 from panel.models.requests import ApprovalMode, Decision, Request
 from panel.models.tenants import Organization, Role
 from panel.services import jobs
 from panel.services.actor import Actor
-from panel.services.quotas import apply_limit, check_limit, check_resource, limits_map, usage_map
+from panel.services.quotas import MAX_LIMIT, apply_limit, check_limit, check_resource, limits_map, usage_map
 from panel.services.quotas import budget_org_id as budget_of
 from panel.services.request_kinds import N_, RequestKind, register, reject_unknown, require_int, require_text
 
 # ---- quota.change --------------------------------------------------------------------------------
+
+
+def _known_resource(value: str) -> None:
+    """The resources the enabled capabilities declare (registered at load, so checked at call time)."""
+    if value not in DEFAULT_LIMITS:
+        raise ValidationError("Unknown quota resource.")
+
+
+class QuotaChangePayload(Schema):
+    resource = fields.String(
+        required=True,
+        validate=[validate.Length(min=1, max=32), _known_resource],
+        metadata={"description": "a quota resource declared by an enabled capability (sites, mailboxes, ...)"},
+    )
+    new_limit = fields.Integer(required=True, validate=validate.Range(min=0, max=MAX_LIMIT))
+    reason = fields.String(load_default="", validate=validate.Length(max=500))
 
 
 def _quota_validate(actor: Actor, org: Organization, payload: dict) -> dict:
@@ -63,6 +81,7 @@ QUOTA_CHANGE = register(
         label=N_("Quota change"),
         who_may_request=frozenset({Role.ORG_ADMIN, Role.ADMIN, Role.OPERATOR}),
         validate=_quota_validate,
+        schema=QuotaChangePayload,
         on_approve=_quota_apply,
         describe=_quota_describe,
         default_policy=ApprovalMode.ONE,
@@ -71,6 +90,10 @@ QUOTA_CHANGE = register(
 
 
 # ---- host.bootstrap / host.ping (data-center staff only) ----------------------------------------------
+
+
+class HostPayload(Schema):
+    host_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=2**63 - 1))
 
 
 def _host_validate(actor: Actor, org: Organization, payload: dict) -> dict:
@@ -111,6 +134,7 @@ HOST_BOOTSTRAP = register(
         label=N_("Prepare a new host"),
         who_may_request=STAFF,
         validate=_host_validate,
+        schema=HostPayload,
         place=_host_place,
         on_approve=_host_job,
         describe=_host_describe,
@@ -123,6 +147,7 @@ HOST_PING = register(
         label=N_("Check a host answers"),
         who_may_request=STAFF,
         validate=_host_validate,
+        schema=HostPayload,
         place=_host_place,
         on_approve=_host_job,
         describe=_host_describe,

@@ -4,6 +4,9 @@ A kind says who may ask, how to validate and normalise the payload, what it cost
 it will run, and what to do once approved (usually submit a job). services.requests drives every
 kind the same way. The core's own kinds are in kinds_core; a capability registers its kinds in its
 `kinds.py`, which the capability loader (panel.capabilities) imports from the manifest.
+A kind's `schema` (marshmallow) is the one statement of its payload's shape and limits:
+services.requests loads every payload through it before the kind's own rules run, and the API
+publishes it in the OpenAPI document (RequestCreate.payload is one of the kinds' schemas).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from marshmallow import RAISE, Schema, ValidationError, validate
 from sqlalchemy.orm import Session
 
 from panel.errors import Invalid, NotFound
@@ -57,6 +61,7 @@ class RequestKind:
     describe(payload) -> one line for lists and notifications (no secrets): a plain string, or
         (message, params) with the message marked N_() and {param} placeholders, so every reader sees
         it in their own language (`describe_text` renders the English that is stored).
+    schema: the payload's marshmallow schema (types and limits), applied before validate().
     """
 
     name: str
@@ -70,6 +75,7 @@ class RequestKind:
     validate_secrets: Callable[[Actor, Organization, dict], dict] = _no_secrets
     describe: Callable[[dict], str | tuple[str, dict]] = field(default=lambda payload: "")
     default_policy: ApprovalMode = ApprovalMode.ONE
+    schema: type[Schema] | None = None
 
     @property
     def staff_only(self) -> bool:
@@ -119,6 +125,36 @@ def get(name: str) -> RequestKind:
         raise NotFound(
             "request.kind_unknown", "Unknown request kind: {kind}.", field="kind", kind=str(name)[:64]
         ) from None
+
+
+def load_payload(kind: RequestKind, payload: dict) -> dict:
+    """The payload through the kind's schema: types and limits checked, unknown fields refused."""
+    if kind.schema is None:
+        return payload
+    try:
+        return kind.schema(unknown=RAISE).load(payload)
+    except ValidationError as e:
+        field, reason = _first_error(e.messages)
+        raise Invalid("request.payload_invalid", "{field}: {reason}", field=field, reason=reason) from None
+
+
+def field_limits(schema: type[Schema], name: str) -> tuple[int | None, int | None]:
+    """(min, max) of a schema field's Range or Length validator: web forms check the same numbers."""
+    for check in schema._declared_fields[name].validators:
+        if isinstance(check, (validate.Range, validate.Length)):
+            return check.min, check.max
+    return None, None
+
+
+def _first_error(messages, prefix: str = "") -> tuple[str, str]:
+    """marshmallow's nested messages -> ("field.sub", "first message")."""
+    if isinstance(messages, dict) and messages:
+        key = sorted(messages, key=str)[0]
+        name = str(key) if key != "_schema" else prefix.rstrip(".") or "payload"
+        return _first_error(messages[key], f"{prefix}{name}." if key != "_schema" else prefix)
+    if isinstance(messages, list) and messages:
+        return _first_error(messages[0], prefix)
+    return prefix.rstrip(".") or "payload", str(messages)[:200]
 
 
 def all() -> list[RequestKind]:  # the registry's public name (shadows the builtin here only)

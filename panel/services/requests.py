@@ -201,7 +201,7 @@ def request_create(
     """A new request, submitted at once unless submit=False (then it stays a draft)."""
     with db.unit_of_work() as s:
         k, org = _kind_and_org(actor, kind, org_id)
-        clean = k.validate(actor, org, _check_payload(payload))
+        clean = k.validate(actor, org, request_kinds.load_payload(k, _check_payload(payload)))
         hidden = k.validate_secrets(actor, org, dict(secrets or {}))
         deltas = check_deltas(k.quota(clean))
         req = Request(

@@ -258,7 +258,7 @@ def test_unknown_kind_and_bad_quota_change(make, min_a, oa_a):
     assert e.value.key == "request.kind_unknown"
     for payload, field in [
         ({"resource": "cpus", "new_limit": 1, "reason": "x"}, "resource"),
-        ({"resource": "sites", "new_limit": -1, "reason": "x"}, "limit"),
+        ({"resource": "sites", "new_limit": -1, "reason": "x"}, "new_limit"),  # the schema names the field
         ({"resource": "sites", "new_limit": 3, "reason": "x\x00"}, "reason"),
     ]:
         with pytest.raises(Invalid) as e:

@@ -6,6 +6,7 @@ Importing this module registers both kinds (services.dns imports it).
 
 from __future__ import annotations
 
+from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -22,6 +23,14 @@ from panel.services.actor import Actor
 from panel.services.request_kinds import N_, RequestKind, register, reject_unknown, require_int
 
 WHO = frozenset({Role.ORG_ADMIN, Role.WEBMASTER, Role.OPERATOR, Role.ADMIN})
+
+
+class ZoneCreatePayload(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=253))  # rules.clean_domain checks it
+
+
+class ZoneDeletePayload(Schema):
+    zone_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=2**63 - 1))
 
 
 def _create_validate(actor: Actor, org: Organization, payload: dict) -> dict:
@@ -116,6 +125,7 @@ ZONE_CREATE = register(
         label=N_("DNS zone"),
         who_may_request=WHO,
         validate=_create_validate,
+        schema=ZoneCreatePayload,
         quota=lambda payload: {"dns_zones": 1},
         place=_place,
         on_approve=_create_start,
@@ -129,6 +139,7 @@ ZONE_DELETE = register(
         label=N_("Delete a DNS zone"),
         who_may_request=WHO,
         validate=_delete_validate,
+        schema=ZoneDeletePayload,
         on_approve=_delete_start,
         on_retry=_delete_retry,
         describe=lambda payload: (N_("delete the zone {name}"), {"name": payload["name"]}),

@@ -14,6 +14,8 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from panel.models.quotas import DEFAULT_LIMITS
 from panel.models.requests import ApprovalMode
 from panel.services import quotas as quotas_svc
+from panel.services.kinds_core import QuotaChangePayload
+from panel.services.request_kinds import field_limits
 
 FORMS: dict[str, type[KindForm]] = {}
 
@@ -57,6 +59,10 @@ class KindForm(FlaskForm):
         self.org_id.choices = choices.get("orgs", [])
 
 
+_LIMIT = field_limits(QuotaChangePayload, "new_limit")  # the kind's schema: one set of numbers
+_REASON = field_limits(QuotaChangePayload, "reason")
+
+
 @register_form("quota.change")
 class QuotaChangeForm(KindForm):
     resource = SelectField(
@@ -64,8 +70,8 @@ class QuotaChangeForm(KindForm):
         validators=[DataRequired()],
         choices=resource_choices,
     )
-    new_limit = IntegerField(_l("New limit"), validators=[InputRequired(), NumberRange(min=0, max=10**12)])
-    reason = TextAreaField(_l("Why is it needed?"), validators=[DataRequired(), Length(max=500)])
+    new_limit = IntegerField(_l("New limit"), validators=[InputRequired(), NumberRange(min=_LIMIT[0], max=_LIMIT[1])])
+    reason = TextAreaField(_l("Why is it needed?"), validators=[DataRequired(), Length(max=_REASON[1])])
 
     def payload(self) -> dict:
         return {"resource": self.resource.data, "new_limit": self.new_limit.data, "reason": self.reason.data}
