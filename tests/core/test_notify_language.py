@@ -96,9 +96,10 @@ def finish(kind: str, host: Host, params: dict, data: dict) -> None:
     """End a running job the way the worker does (runner.finish: status, hook, signals, commit)."""
     with db.unit_of_work() as s:
         job = Job(
-            kind=kind, status=JobStatus.RUNNING, params=params, host_links=[JobHost(host_id=host.id, host_name="h")]
+            kind=kind, status=JobStatus.PENDING, params=params, host_links=[JobHost(host_id=host.id, host_name="h")]
         )
         s.add(job)
+    assert runner.claim(job.id)  # as the worker does: pending -> running, with its lease
     assert runner.finish(job.id, Result(status="successful", rc=0, data=data), capabilities.get(kind)) == (
         JobStatus.SUCCESSFUL
     )

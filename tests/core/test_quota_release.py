@@ -45,9 +45,10 @@ def held(make):
 def finish(kind: str, host_id: int, params: dict) -> None:
     with db.unit_of_work() as s:
         job = Job(
-            kind=kind, status=JobStatus.RUNNING, params=params, host_links=[JobHost(host_id=host_id, host_name="h1")]
+            kind=kind, status=JobStatus.PENDING, params=params, host_links=[JobHost(host_id=host_id, host_name="h1")]
         )
         s.add(job)
+    assert runner.claim(job.id)  # as the worker does: pending -> running, with its lease
     status = runner.finish(job.id, Result(status="successful", rc=0, data={}), capabilities.get(kind))
     assert status == JobStatus.SUCCESSFUL
 

@@ -79,7 +79,7 @@ def test_the_runner_sends_job_finished_inside_the_finishing_transaction(booted):
         host = Host(name="h1", address="10.77.0.250", host_key_type="ssh-ed25519", host_key=KEY, fingerprint="x")
         s.add(host)
         s.flush()
-        job = Job(kind="host.ping", status=JobStatus.RUNNING, host_links=[JobHost(host_id=host.id, host_name="h1")])
+        job = Job(kind="host.ping", status=JobStatus.PENDING, host_links=[JobHost(host_id=host.id, host_name="h1")])
         s.add(job)
     seen = []
 
@@ -87,6 +87,7 @@ def test_the_runner_sends_job_finished_inside_the_finishing_transaction(booted):
         seen.append((sender.id, sender.status, ok, result.status, session.info.get("uow_depth")))
 
     with events.job_finished.connected_to(receiver):
+        assert runner.claim(job.id)  # as the worker does: pending -> running, with its lease
         status = runner.finish(job.id, Result(status="failed", rc=2, explanation="no"), capabilities.get("host.ping"))
     assert status == JobStatus.FAILED
     assert seen == [(job.id, JobStatus.FAILED, False, "failed", 1)]
