@@ -34,9 +34,11 @@ class Plugged:
     manifest: Manifest
     kinds: tuple[str, ...]
     job_kinds: tuple[str, ...]
+    registered: tuple = ()  # the RequestKind and job Capability objects, to register again after unplug
 
 
 _plugged: dict[str, Plugged] = {}
+_unplugged: dict[str, Plugged] = {}  # modules stay imported, so plugging back re-registers these
 
 
 def manifest_of(entry: str) -> Manifest:
@@ -76,6 +78,8 @@ def plug(m: Manifest) -> Plugged:
     """Register one capability in the core's registries (once; again is a no-op)."""
     if m.name in _plugged:
         return _plugged[m.name]
+    if m.name in _unplugged:
+        return _replug(_unplugged.pop(m.name))
     for q in m.quotas:
         quotas.resource_register(q.resource, q.label, q.default, watched=q.watched)
     kinds_before, jobs_before = set(request_kinds.names()), set(job_kinds.kinds())
@@ -83,16 +87,23 @@ def plug(m: Manifest) -> Plugged:
         if part:
             resolve(m, part)
     for sw in m.sweeps:
-        schedule.register(
-            schedule.Sweep(sw.name, _interval(sw), resolve(m, sw.run)),
-        )
-    plugged = Plugged(
-        m,
-        tuple(sorted(set(request_kinds.names()) - kinds_before)),
-        tuple(sorted(set(job_kinds.kinds()) - jobs_before)),
-    )
-    _plugged[m.name] = plugged
+        schedule.register(schedule.Sweep(sw.name, _interval(sw), resolve(m, sw.run)))
+    kinds = tuple(sorted(set(request_kinds.names()) - kinds_before))
+    jobs = tuple(sorted(set(job_kinds.kinds()) - jobs_before))
+    registered = (*map(request_kinds.get, kinds), *map(job_kinds.get, jobs))
+    plugged = _plugged[m.name] = Plugged(m, kinds, jobs, registered)
     return plugged
+
+
+def _replug(p: Plugged) -> Plugged:
+    for q in p.manifest.quotas:
+        quotas.resource_register(q.resource, q.label, q.default, watched=q.watched)
+    for obj in p.registered:
+        (request_kinds.register if isinstance(obj, request_kinds.RequestKind) else job_kinds.register)(obj)
+    for sw in p.manifest.sweeps:
+        schedule.register(schedule.Sweep(sw.name, _interval(sw), resolve(p.manifest, sw.run)))
+    _plugged[p.manifest.name] = p
+    return p
 
 
 def unplug(name: str) -> None:
@@ -100,6 +111,7 @@ def unplug(name: str) -> None:
     p = _plugged.pop(name, None)
     if p is None:
         return
+    _unplugged[name] = p
     for kind in p.kinds:
         request_kinds.unregister(kind)
     for kind in p.job_kinds:

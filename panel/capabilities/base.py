@@ -39,7 +39,8 @@ class Manifest:
     models / kinds / jobs: modules whose import defines tables, registers request kinds, registers
         job kinds. subscribers: modules whose import connects receivers to panel.events signals.
     web / api / cli: "module:attribute" of the Flask blueprint, the flask-smorest blueprint and the
-        click group. dashboard: "module:function", function(actor) -> list of dashboard cards.
+        click group. dashboard: "module:function", function(actor) -> dashboard.Contribution.
+    public_pages: the web endpoints that deliberately need no login (every other one does).
     quotas: budget resources. sweeps: periodic sweeps. playbooks: files under playbooks/ its jobs
     run. connection: how its jobs reach hosts ("ssh"; "winrm" for Windows capabilities)."""
 
@@ -55,6 +56,7 @@ class Manifest:
     api: str = ""
     cli: str = ""
     dashboard: str = ""
+    public_pages: tuple[str, ...] = ()  # web endpoints served without a login ("sites.ca_pem")
     quotas: tuple[Quota, ...] = ()
     sweeps: tuple[Sweep, ...] = ()
     playbooks: tuple[str, ...] = ()

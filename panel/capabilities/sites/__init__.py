@@ -16,6 +16,7 @@ MANIFEST = Manifest(
     api="api:blp",
     cli="cli:sites",
     dashboard="web:dashboard",
+    public_pages=("sites.ca_pem",),  # the private ACME CA's public certificate
     quotas=(
         Quota("sites", N_("Sites"), 5, watched=True),
         Quota("disk_mb", N_("Disk (MB)"), 10240, watched=True),

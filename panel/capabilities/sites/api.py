@@ -217,6 +217,7 @@ def plan_create(data):
 
 
 @blp.route("/ca.pem")
+@blp.doc(security=[])  # stated: no authentication
 @blp.response(200, {"type": "string"}, content_type="application/x-pem-file")
 def ca_pem():
     """The root CA of this data center's private ACME server (PEM), to trust its site certificates;
