@@ -176,3 +176,11 @@ def test_request_kind_and_description_in_the_readers_language(login_as, ministry
         assert "mail for mpt.gov.test" not in km and "Mail for a domain" not in km
         assert "សំបុត្រសម្រាប់ mpt.gov.test" in km
     assert "<dt>ឈ្មោះ</dt>" in km and "<dt>name</dt>" not in km  # the payload by names for people
+
+
+def test_read_only_staff_are_offered_no_mail_forms(login_as, auditor, mail_domain):
+    ro = login_as(auditor)
+    html = page(ro, f"/mail/domains/{mail_domain}")
+    assert "info@" in html  # they see everything
+    assert "/mailboxes/new" not in html and "/aliases/new" not in html and ">Remove<" not in html
+    assert "You may not ask for this: New mailboxes." in page(ro, f"/mail/domains/{mail_domain}/mailboxes/new", 403)
