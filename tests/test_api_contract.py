@@ -70,8 +70,9 @@ def test_problem_json_is_what_an_error_sends(app, spec):
     assert set(resp.get_json()) <= set(problem["properties"])
 
 
-def test_pem_endpoint_documented_as_pem(spec):
-    op = spec["paths"]["/api/v1/mail/ca.pem"]["get"]
+@pytest.mark.parametrize("path", ["/api/v1/mail/ca.pem", "/api/v1/sites/ca.pem"])
+def test_pem_endpoints_documented_as_pem(spec, path):
+    op = spec["paths"][path]["get"]
     content = resolve(spec, op["responses"]["200"])["content"]
     assert list(content) == ["application/x-pem-file"]
     assert content["application/x-pem-file"]["schema"]["type"] == "string"

@@ -184,3 +184,14 @@ def test_read_only_staff_are_offered_no_mail_forms(login_as, auditor, mail_domai
     assert "info@" in html  # they see everything
     assert "/mailboxes/new" not in html and "/aliases/new" not in html and ">Remove<" not in html
     assert "You may not ask for this: New mailboxes." in page(ro, f"/mail/domains/{mail_domain}/mailboxes/new", 403)
+
+
+def test_zone_page_offers_changes_only_to_who_may_make_them(login_as, auditor, ministry):
+    with db.unit_of_work() as s:
+        zone = Zone(org_id=ministry["org"].id, name="mpt.gov.test", status=ZoneStatus.ACTIVE)
+        s.add(zone)
+        s.flush()
+        zone_id = zone.id
+    assert "Add a record" in page(login_as(ministry["wm"]), f"/dns/zones/{zone_id}")
+    html = page(login_as(auditor), f"/dns/zones/{zone_id}")
+    assert "mpt.gov.test" in html and "Add a record" not in html and "Apply to the DNS server" not in html

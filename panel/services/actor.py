@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Select, select
 
 from panel import db
-from panel.errors import Forbidden, NotFound
+from panel.errors import Forbidden, NotFound, PanelError
 from panel.models.tenants import STAFF_ROLES, Membership, Organization, OrgKind, Role
 from panel.models.users import TokenScope, User
 from panel.services.pagination import MAX_ID
@@ -164,3 +164,12 @@ __all__ = [
     "scoped",
     "system_actor",
 ]
+
+
+def has_org_role(actor: Actor, org_id: int, *roles: Role) -> bool:
+    """require_org_role as a question: pages offer a form only to those it would let through."""
+    try:
+        require_org_role(actor, org_id, *roles)
+    except PanelError:
+        return False
+    return True

@@ -19,7 +19,9 @@ from panel.capabilities.dns.forms import (
     SuffixForm,
     ZoneRequestForm,
 )
+from panel.capabilities.dns.models import ZoneStatus
 from panel.errors import PanelError
+from panel.services.actor import has_org_role
 from panel.services.requests import request_orgs
 from panel.web.common import actor, apply_error, error_text, nav, page_args
 
@@ -70,6 +72,8 @@ def _zone_page(zone_id: int, form=None, outcome=None, status: int = 200):
         apply_form=ApplyForm(),
         action=ActionForm(),
         outcome=outcome,
+        # forms only for those the service would let change the zone (not auditors, not read-only)
+        may_edit=zone.status != ZoneStatus.DELETING and has_org_role(actor(), zone.org_id),
     ), status
 
 
