@@ -1,6 +1,6 @@
 """The mail platform's use cases: what web, API and CLI call (each the same function).
 
-Changes are requests (kinds in kinds_mail): the functions here validate the surface's input,
+Changes are requests (kinds in mail.kinds): the functions here validate the surface's input,
 file the request with its secrets (passwords, hashed at once by the kind) and return it; the
 request engine approves, holds the budget and submits the job. Reads are scoped to the actor.
 """

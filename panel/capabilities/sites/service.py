@@ -1,7 +1,7 @@
 """Web hosting: reading sites and plans, names, placement, SFTP keys, custom config, certificates.
 
 The lifecycle (create, change plan, aliases, suspend, delete, certificate upload) runs through
-requests: see services/kinds_sites.py. What a ministry may do at once on its own live site (SFTP
+requests: see sites.kinds. What a ministry may do at once on its own live site (SFTP
 keys) and what operators do (custom nginx directives, plans, renewals, usage sweeps) lives here.
 Every host change is a job; this module only writes desired state and submits them.
 """

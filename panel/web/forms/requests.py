@@ -1,6 +1,7 @@
-"""Forms of the request pages. Each kind has a form that builds its payload; capabilities register
-theirs with `register_form(kind)` (sites, DNS, mail ... add one each). Choices are filled per
-request from the services."""
+"""Forms of the generic request pages. The core's kinds (quota change, host bootstrap and ping) have
+their form here, registered with `register_form(kind)`; a capability's kinds are asked for on its own
+pages (its web.py), which may also register a form here. Choices are filled per request from the
+services."""
 
 from __future__ import annotations
 
