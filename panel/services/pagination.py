@@ -112,11 +112,13 @@ def window(
     cursor: str | None = None,
     page: int | None = None,
     with_total: bool = False,
+    cursor_value=None,
 ) -> Window:
     """A page of `stmt` (a select of labelled columns) in the order of `order`: (column, row key)
     pairs whose last column is unique. After `cursor` (keyset: as fast on the last page as on the
     first), or by `page` number (an OFFSET, for clients that count pages). One statement, two when
-    the total is asked for."""
+    the total is asked for. `cursor_value(row)` gives the order values of a row when they are not
+    columns of it by those keys."""
     per_page = min(max(1, int(per_page)), MAX_PER_PAGE)
     columns = [c for c, _k in order]
     s = db.session()
@@ -133,6 +135,7 @@ def window(
     next_cursor = None
     if len(rows) > per_page:
         rows = rows[:per_page]
-        last = rows[-1]._mapping
-        next_cursor = _encode_cursor([last[k] for _c, k in order])
+        last = rows[-1]
+        values = cursor_value(last) if cursor_value else [last._mapping[k] for _c, k in order]
+        next_cursor = _encode_cursor(values)
     return Window(rows, per_page, next_cursor, page=None if cursor else page, total=total)

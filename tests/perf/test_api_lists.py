@@ -13,6 +13,7 @@ from tests.perf.world import World
 # list -> (url, the item schema, statements for one page with the token's authentication cached)
 LISTS = {
     "sites": ("/api/v1/sites", "panel.capabilities.sites.api:SiteListItemSchema", 1),
+    "mailboxes": ("/api/v1/mail/domains/{domain_id}/mailboxes", "panel.capabilities.mail.api:MailboxSchema", 1),
 }
 
 
@@ -85,6 +86,15 @@ def test_a_bad_cursor_is_a_clear_422(api, world, name):
         assert resp.status_code == 422 and resp.get_json()["key"] == "page.cursor_invalid", resp.get_data()
 
 
+def test_another_ministrys_domain_is_404_not_an_empty_list(app, make, world):
+    from panel.models.tenants import Role
+    from tests.support.surfaces import api_headers
+
+    stranger = make.make_user(Role.ORG_ADMIN, make.make_org("Elsewhere"), username="stranger")
+    resp = app.test_client().get(_url(world, "mailboxes"), headers=api_headers(stranger, "read"))
+    assert resp.status_code == 404 and resp.get_json()["key"] == "mail_domain.not_found"
+
+
 @pytest.mark.parametrize("name", LISTS)
 def test_plain_dump_is_the_schemas_dump(api, world, name):
     """What the endpoint sends is what marshmallow would make of the same rows with the documented schema."""
@@ -110,4 +120,8 @@ def _window(name: str, world: World):
         from panel.capabilities.sites.service import site_window
 
         return site_window(actor, per_page=200)
+    if name == "mailboxes":
+        from panel.capabilities.mail.service import mailbox_window
+
+        return mailbox_window(actor, domain_id=world.ids["domain_id"], per_page=200)
     raise AssertionError(name)

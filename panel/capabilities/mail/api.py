@@ -9,7 +9,19 @@ from flask import Response
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from panel.api.common import ID, INT32, PageArgs, actor, authenticated, page_body, text
+from panel.api.common import (
+    ID,
+    INT32,
+    PageArgs,
+    WindowArgs,
+    actor,
+    authenticated,
+    page_body,
+    plain_dumper,
+    text,
+    window_response,
+    window_schema,
+)
 from panel.api.jobs import JobSchema
 from panel.capabilities.mail import passwords as pw
 from panel.capabilities.mail import rules
@@ -45,9 +57,12 @@ class MailboxSchema(Schema):
     display_name = fields.String()
     quota_mb = fields.Integer()
     used_mb = fields.Integer()
-    status = fields.Function(lambda m: m.status.value)
+    status = fields.String()
     password_changed_at = fields.DateTime(allow_none=True)
     created_at = fields.DateTime()
+
+
+_dump_mailboxes = plain_dumper(MailboxSchema)
 
 
 class MailAliasSchema(Schema):
@@ -142,11 +157,19 @@ def domain_dns_check(domain_id: int):
 @_route("/domains/<int:domain_id>/mailboxes")
 @blp.doc(security=SECURITY)
 @authenticated
-@blp.arguments(PageArgs, location="query")
-@blp.response(200)
+@blp.arguments(WindowArgs, location="query")
+@blp.response(200, window_schema(MailboxSchema))
 def mailbox_list(args, domain_id: int):
-    page = mail_svc.mailbox_list(actor(), domain_id=domain_id, page=args["page"], per_page=args["per_page"])
-    return page_body(page, MailboxSchema())
+    """The domain's mailboxes by address, 50 a page: follow `next`; `total=true` also counts them."""
+    win = mail_svc.mailbox_window(
+        actor(),
+        domain_id=domain_id,
+        per_page=args["per_page"],
+        cursor=args["cursor"],
+        page=args["page"],
+        with_total=args["total"],
+    )
+    return window_response(win, _dump_mailboxes)
 
 
 @_route("/domains/<int:domain_id>/mailboxes", ["POST"])

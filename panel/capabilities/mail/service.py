@@ -30,7 +30,7 @@ from panel.services import jobs as jobs_svc
 from panel.services import requests
 from panel.services.actor import Actor, get_scoped, require_org_role, require_staff, scoped, system_actor
 from panel.services.audit import audited
-from panel.services.pagination import Page, paginate
+from panel.services.pagination import Page, Window, paginate, window
 from panel.services.sweeps import Swept, sweep_hosts
 from panel.services.tenants import valid_id
 
@@ -70,6 +70,51 @@ def mailbox_list(actor: Actor, *, domain_id, page: int = 1, per_page: int = 50, 
         stmt = stmt.where(Mailbox.status != MailboxStatus.DELETED)
     with db.unit_of_work():
         return paginate(stmt.order_by(Mailbox.local_part), page=page, per_page=per_page)
+
+
+def mailbox_window(
+    actor: Actor,
+    *,
+    domain_id,
+    per_page: int = 50,
+    cursor: str | None = None,
+    page: int | None = None,
+    with_total: bool = False,
+) -> Window:
+    """A domain's live mailboxes by address as plain rows, in one statement: the domain is joined
+    (for the address) and scoped with them; only an empty page asks whether the domain exists, so
+    another ministry's domain is still a 404."""
+    did = valid_id(domain_id, "mail_domain")
+    stmt = scoped(
+        select(
+            Mailbox.id,
+            Mailbox.org_id,
+            Mailbox.domain_id,
+            (Mailbox.local_part + "@" + MailDomain.name).label("address"),
+            Mailbox.display_name,
+            Mailbox.quota_mb,
+            Mailbox.used_mb,
+            Mailbox.status,
+            Mailbox.password_changed_at,
+            Mailbox.created_at,
+        )
+        .join(MailDomain, MailDomain.id == Mailbox.domain_id)
+        .where(Mailbox.domain_id == did, Mailbox.status != MailboxStatus.DELETED),
+        actor,
+        Mailbox,
+    )
+    win = window(
+        stmt,
+        [(Mailbox.local_part, "address"), (Mailbox.id, "id")],
+        per_page=per_page,
+        cursor=cursor,
+        page=page,
+        with_total=with_total,
+        cursor_value=lambda row: [row.address.rsplit("@", 1)[0], row.id],
+    )
+    if not win.items:
+        mail_domain_get(actor, did)  # NotFound when the domain is not the actor's
+    return win
 
 
 def mailbox_get(actor: Actor, mailbox_id) -> Mailbox:

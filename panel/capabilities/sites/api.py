@@ -100,7 +100,7 @@ class RequestOutSchema(Schema):
 
 
 class SiteListItemSchema(Schema):
-    """A site in the list: counts instead of its aliases and keys (GET /sites/{id} has them)."""
+    """A site in the list: the number of its aliases; GET /sites/{id} has aliases, keys and certificate."""
 
     id = fields.Integer()
     org_id = fields.Integer()
@@ -116,8 +116,6 @@ class SiteListItemSchema(Schema):
     last_error = fields.String()
     created_at = fields.DateTime()
     alias_count = fields.Integer()
-    sftp_key_count = fields.Integer()
-    certificate_not_after = fields.DateTime(allow_none=True, metadata={"description": "the current certificate's"})
 
 
 _dump_sites = plain_dumper(SiteListItemSchema)

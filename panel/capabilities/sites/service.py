@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from panel import db
 from panel.boot import current as current_settings
 from panel.capabilities.dns import service as dns_svc
-from panel.capabilities.sites.models import LIVE, Certificate, Plan, SftpKey, Site, SiteAlias, SiteStatus
+from panel.capabilities.sites.models import LIVE, Plan, SftpKey, Site, SiteAlias, SiteStatus
 from panel.errors import Conflict, Invalid, NotFound, PanelError
 from panel.models.hosts import Host, HostOS, HostRole, HostState, with_role
 from panel.models.requests import Request, RequestStatus
@@ -73,18 +73,9 @@ def site_window(
     org_id: int | None = None,
     status: str | None = None,
 ) -> Window:
-    """Sites by name as plain rows with what a list shows: the plan's name and disk limit, and
-    counts (aliases, SFTP keys) and the current certificate's expiry instead of collections."""
+    """Sites by name as plain rows with what a list shows: the plan's name and disk limit, and the
+    number of aliases instead of the collections (aliases, keys, certificates: GET /sites/{id})."""
     alias_count = select(func.count()).where(SiteAlias.site_id == Site.id).correlate(Site).scalar_subquery()
-    key_count = select(func.count()).where(SftpKey.site_id == Site.id).correlate(Site).scalar_subquery()
-    cert_until = (
-        select(Certificate.not_after)
-        .where(Certificate.site_id == Site.id, Certificate.is_current.is_(True))
-        .order_by(Certificate.id.desc())
-        .limit(1)
-        .correlate(Site)
-        .scalar_subquery()
-    )
     stmt = scoped(
         select(
             Site.id,
@@ -101,8 +92,6 @@ def site_window(
             Site.last_error,
             Site.created_at,
             alias_count.label("alias_count"),
-            key_count.label("sftp_key_count"),
-            cert_until.label("certificate_not_after"),
         ).join(Plan, Plan.id == Site.plan_id),
         actor,
         Site,
