@@ -15,8 +15,9 @@ from rich.table import Table
 from panel.capabilities.mail import service as mail_svc
 from panel.capabilities.mail.rules import BATCH_COLUMNS, MAX_BATCH
 from panel.cli.common import cli_actor, command, console, print_swept
+from panel.errors import PanelError
 from panel.services import auth as auth_svc
-from panel.services.tabular import read_table
+from panel.services.tabular import read_table_lines
 
 AS = click.option("--as", "as_user", default=None, help="Act as this user (their rights) instead of root's.")
 
@@ -108,8 +109,8 @@ def mailboxes(domain: str, page: int, as_user: str | None) -> None:
     console.print(f"page {result.page} of {result.pages}, {result.total} mailboxes")
 
 
-def _read_csv(path: Path) -> list[dict]:
-    return read_table(path.read_text(encoding="utf-8"), BATCH_COLUMNS, field="csv", max_rows=MAX_BATCH)
+def _read_csv(path: Path) -> tuple[list[dict], list[int]]:
+    return read_table_lines(path.read_text(encoding="utf-8"), BATCH_COLUMNS, field="csv", max_rows=MAX_BATCH)
 
 
 @mail.command("create")
@@ -128,15 +129,23 @@ def create(domain, local_part, csv_file, quota_mb, as_user) -> None:
     """Create LOCAL_PART@DOMAIN (password prompted), or a batch from --csv."""
     a = acting(as_user)
     dom = mail_svc.mail_domain_by_name(a, domain)
+    lines: list[int] = []
     if csv_file:
-        boxes = _read_csv(csv_file)
+        boxes, lines = _read_csv(csv_file)
     elif local_part:
         boxes = [
             {"local_part": local_part, "password": click.prompt("Password", hide_input=True, confirmation_prompt=True)}
         ]
     else:
         raise click.UsageError("give LOCAL_PART or --csv FILE")
-    _asked(mail_svc.mailbox_create(a, domain_id=dom.id, mailboxes=boxes, quota_mb=quota_mb))
+    try:
+        _asked(mail_svc.mailbox_create(a, domain_id=dom.id, mailboxes=boxes, quota_mb=quota_mb))
+    except PanelError as e:
+        n = e.params.get("entry")
+        if isinstance(n, int) and 1 <= n <= len(lines):  # name the line of the file, as the web does
+            e.params["line"] = lines[n - 1]
+            e.message = "Line {line}: " + e.message
+        raise
 
 
 @mail.command("password")

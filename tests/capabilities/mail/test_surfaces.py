@@ -245,3 +245,16 @@ def test_a_batch_line_with_an_unquoted_extra_comma_is_refused_the_same_way(two, 
     batch.write_text(line + "\n")
     r = cli("mail", "create", "a.gov.test", "--csv", str(batch), "--as", two.ua.username)
     assert r.exit_code == 2 and "table.too_many_fields" in r.output and SECRET not in r.output
+
+
+def test_batch_errors_name_the_line_on_the_api_and_the_cli(cli, client, token_for, two, tmp_path):
+    """The service names the entry (params.entry); the CLI turns it into the file's line."""
+    csv = tmp_path / "boxes.csv"
+    csv.write_text(f"# new staff\nsokha,{SECRET}\n\ndara,short\n", encoding="utf-8")
+    r = cli("mail", "create", "a.gov.test", "--csv", str(csv), "--as", two.ua.username)
+    assert r.exit_code == 2 and "Line 4:" in r.output and "password" in r.output, r.output
+    boxes = [{"local_part": "sokha", "password": SECRET}, {"local_part": "dara", "password": "short"}]
+    r = client.post(
+        f"/api/v1/mail/domains/{two.doms['a']}/mailboxes", json={"mailboxes": boxes}, headers=token_for(two.ua)
+    )
+    assert r.status_code == 422 and r.json["params"]["entry"] == 2, r.json
