@@ -211,7 +211,7 @@ def _mailboxes_done(job: Job, session: Session, result: Result) -> None:
         if alias.status == AliasStatus.DELETING:
             session.delete(alias)
         else:
-            alias.status = AliasStatus.ACTIVE
+            alias.move_to(AliasStatus.ACTIVE)
 
 
 def _mailboxes_failed(job: Job, session: Session, result: Result) -> None:
@@ -227,7 +227,7 @@ def _mailboxes_failed(job: Job, session: Session, result: Result) -> None:
             box.quota_mb = job.params["old_quota_mb"]
     for alias in session.scalars(select(MailAlias).where(MailAlias.id.in_(job.params.get("alias_ids") or []))):
         if alias.status == AliasStatus.DELETING:
-            alias.status = AliasStatus.ACTIVE
+            alias.move_to(AliasStatus.ACTIVE)
 
 
 # ---- usage: `doveadm -f tab quota get -A` on the host, parsed here -----------------------------

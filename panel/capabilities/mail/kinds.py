@@ -430,9 +430,12 @@ def _alias_start(actor: Actor, request: Request) -> list:
     dom = s.get(MailDomain, p["domain_id"])
     alias = s.scalars(select(MailAlias).where(MailAlias.domain_id == dom.id, MailAlias.source == p["source"])).first()
     if alias is None:
-        alias = MailAlias(org_id=dom.org_id, domain_id=dom.id, source=p["source"], request_id=request.id)
+        alias = MailAlias(
+            org_id=dom.org_id, domain_id=dom.id, source=p["source"], request_id=request.id, status=AliasStatus.PENDING
+        )
         s.add(alias)
-    alias.destinations, alias.status = p["destinations"], AliasStatus.PENDING
+    alias.move_to(AliasStatus.PENDING)
+    alias.destinations = p["destinations"]
     s.flush()
     return submit(actor, request, dom, "mail.mailboxes", {"op": "alias", "alias_ids": [alias.id]})
 
@@ -454,7 +457,7 @@ def _alias_delete_validate(actor: Actor, org: Organization, payload: dict) -> di
 
 def _alias_delete_start(actor: Actor, request: Request) -> list:
     alias = db.session().get(MailAlias, request.payload["alias_id"])
-    alias.status = AliasStatus.DELETING
+    alias.move_to(AliasStatus.DELETING)
     return submit(actor, request, alias.domain, "mail.mailboxes", {"op": "alias", "alias_ids": [alias.id]})
 
 

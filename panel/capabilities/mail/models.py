@@ -65,7 +65,7 @@ class AliasStatus(enum.StrEnum):
 A = AliasStatus
 ALIAS_TRANSITIONS: dict[AliasStatus, frozenset[AliasStatus]] = {
     A.PENDING: frozenset({A.ACTIVE, A.DELETING}),
-    A.ACTIVE: frozenset({A.DELETING}),
+    A.ACTIVE: frozenset({A.PENDING, A.DELETING}),  # pending again: new destinations to apply
     A.DELETING: frozenset({A.ACTIVE}),  # a failed delete leaves it delivering
 }
 LIVE = frozenset({M.PENDING, M.ACTIVE, M.SUSPENDED, M.FAILED, M.DELETING})  # occupy their address
@@ -145,6 +145,7 @@ class MailAlias(StateMachine, Base):
     __tablename__ = "mail_aliases"
     TRANSITIONS = ALIAS_TRANSITIONS
     STATE_KIND = "mail_alias"
+    SAME_STATE_OK = True  # a batch re-applies aliases that are already where it puts them
     __table_args__ = (UniqueConstraint("domain_id", "source", name="domain_source"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
