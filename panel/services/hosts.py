@@ -26,7 +26,6 @@ from panel.services.pagination import Page, paginate
 
 NAME_RE = re.compile(NAME_PATTERN)
 SSH_USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
-LAB_NET = ipaddress.ip_network("10.77.0.0/24")
 MAX_CAPACITY = 1_000_000
 _CAPACITY = ("max_sites", "max_mailboxes", "max_databases")
 
@@ -44,8 +43,10 @@ def validate_name(name) -> str:
     return name
 
 
-def validate_address(address) -> str:
-    """A unicast IPv4/IPv6 address in normal form; lab addresses must be .2-.254 of 10.77.0.0/24."""
+def validate_address(address, *, network: str = "", source: str = "") -> str:
+    """A unicast IPv4/IPv6 address in normal form. In the managed network the panel reaches from its
+    own source address (settings.network), neither that address nor the network's own and broadcast
+    addresses can be a host's."""
     try:
         ip = ipaddress.ip_address(address.strip() if isinstance(address, str) else "")
     except ValueError:
@@ -56,13 +57,22 @@ def validate_address(address) -> str:
         raise Invalid(
             "host.address_unusable", "{address} cannot be a managed host's address.", field="address", address=str(ip)
         )
-    if ip in LAB_NET and not 2 <= int(ip) - int(LAB_NET.network_address) <= 254:
+    net = ipaddress.ip_network(network) if network else None
+    if net is not None and ip in net and (ip in (net.network_address, net.broadcast_address) or str(ip) == source):
         raise Invalid(
-            "host.address_lab_reserved",
-            "In the lab network 10.77.0.0/24 a host's address is 10.77.0.2 to 10.77.0.254.",
+            "host.address_reserved",
+            "In the network {network}, {address} is the network's own address, its broadcast or the panel's.",
             field="address",
+            network=str(net),
+            address=str(ip),
         )
     return str(ip)
+
+
+def _reserved() -> dict:
+    """The managed network and the panel's own address in it (settings.network)."""
+    net = current_settings().network
+    return {"network": net.source_network, "source": net.source_address}
 
 
 def _whole(value, field: str, key: str, message: str, lo: int, hi: int, **params) -> int:
@@ -230,7 +240,7 @@ def host_register(
     _require_operator(actor)
     fields = {
         "name": validate_name(name),
-        "address": validate_address(address),
+        "address": validate_address(address, **_reserved()),
         "port": validate_port(port),
         "os": validate_os(os),
         "roles": sorted(validate_roles(roles)),
@@ -397,7 +407,7 @@ def host_demo_ensure(actor: Actor, *, name: str, address: str, trusted_keys: Ite
     """Register the lab's demo host, or re-pin it when it presents one of the lab image's own keys
     (the lab rebuilt its image). Any other key is refused. Idempotent."""
     _require_operator(actor)
-    name, address = validate_name(name), validate_address(address)
+    name, address = validate_name(name), validate_address(address, **_reserved())
     key_type, key_b64, fp = _fetch_key(address, 22, None)
     if key_b64 not in {b64 for _, b64 in trusted_keys}:
         raise Conflict(
