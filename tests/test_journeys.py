@@ -176,6 +176,7 @@ def test_request_kind_and_description_in_the_readers_language(login_as, ministry
         assert "mail for mpt.gov.test" not in km and "Mail for a domain" not in km
         assert "សំបុត្រសម្រាប់ mpt.gov.test" in km
     assert "<dt>ឈ្មោះ</dt>" in km and "<dt>name</dt>" not in km  # the payload by names for people
+    assert "សំបុត្រសម្រាប់ mpt.gov.test" in page(wm, "/")  # the dashboard's request card too
 
 
 def test_read_only_staff_are_offered_no_mail_forms(login_as, auditor, mail_domain):

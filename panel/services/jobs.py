@@ -133,7 +133,8 @@ def _ts(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def _description(kind: str) -> str:
+def job_description(kind: str) -> str:
+    """What a job kind does, in English for people (the web translates it); the kind if unknown."""
     cap = capabilities.find(kind)
     return (cap.description if cap else "") or kind
 
@@ -143,7 +144,7 @@ def job_public(actor: Actor, job: Job) -> dict:
     d = {
         "id": job.id,
         "kind": job.kind,
-        "description": _description(job.kind),  # English for people; the web translates it
+        "description": job_description(job.kind),  # English for people; the web translates it
         "status": job.status.value,
         "org_id": job.org_id,
         "request_id": job.request_id,

@@ -20,7 +20,7 @@ from panel.services import notifications as notifications_svc
 from panel.services import quotas as quotas_svc
 from panel.services import requests as requests_svc
 from panel.services.actor import Actor
-from panel.web.common import actor
+from panel.web.common import actor, request_summary
 from panel.web.forms.requests import resource_label
 from panel.web.requests import is_approver
 
@@ -53,13 +53,19 @@ def _contributions(a: Actor) -> list[Contribution]:
 
 def _requests_card(a: Actor, title: str, link: str, empty: str, **filters) -> Card:
     page = requests_svc.request_list(a, per_page=SHOWN, **filters)
-    rows = [(f"#{r.id} {r.summary}", url_for("requests.detail", request_id=r.id), r.status.value) for r in page.items]
+    rows = [
+        (f"#{r.id} {request_summary(r)}", url_for("requests.detail", request_id=r.id), r.status.value)
+        for r in page.items
+    ]
     return Card(title, page.total, link, rows, empty)
 
 
 def _jobs_card(a: Actor, status: str, title: str, empty: str) -> Card:
     page = jobs_svc.job_list(a, status=status, per_page=SHOWN)
-    rows = [(f"#{j.id} {j.kind}", url_for("jobs.detail", job_id=j.id), j.status.value) for j in page.items]
+    rows = [
+        (f"#{j.id} {_(jobs_svc.job_description(j.kind))}", url_for("jobs.detail", job_id=j.id), j.status.value)
+        for j in page.items
+    ]
     return Card(title, page.total, url_for("jobs.index", status=status), rows, empty)
 
 
