@@ -33,6 +33,18 @@ def operations(spec):
                 yield path, method, item[method]
 
 
+def input_arrays(spec, schema, where):
+    """Every list an operation reads, with where it sits."""
+    schema = resolve(spec, schema)
+    for name, prop in schema.get("properties", {}).items():
+        prop = resolve(spec, prop)
+        if prop.get("type") == "array" and not prop.get("readOnly"):
+            yield f"{where}.{name}", prop
+            yield from input_arrays(spec, prop.get("items", {}), f"{where}.{name}[]")
+        elif prop.get("type") == "object" or "properties" in prop:
+            yield from input_arrays(spec, prop, f"{where}.{name}")
+
+
 def input_strings(spec, schema, where):
     """Every string an operation reads (request body and parameters), with where it sits."""
     schema = resolve(spec, schema)
@@ -118,3 +130,15 @@ def test_token_days_limit_is_in_the_schema_and_enforced(app, spec, make):
     # the control-character rule the schema states is the service's, with its own key
     r = client.post("/api/v1/tokens/", headers=headers, json={"name": "c\x07i", "scope": "read", "days": 1})
     assert r.status_code == 422 and r.mimetype == PROBLEM and r.get_json()["key"] == "token.name_invalid"
+
+
+def test_every_input_list_states_its_length(spec):
+    missing, seen = [], []
+    for path, method, op in operations(spec):
+        for content in op.get("requestBody", {}).get("content", {}).values():
+            for name, schema in input_arrays(spec, content["schema"], f"{method.upper()} {path}"):
+                seen.append(name)
+                if "maxItems" not in schema:
+                    missing.append(name)
+    assert any("mailboxes" in n for n in seen) and any("aliases" in n for n in seen), seen  # the walk finds lists
+    assert not missing, "\n".join(missing)
