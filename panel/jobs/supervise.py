@@ -17,7 +17,9 @@
 
 from __future__ import annotations
 
+import configparser
 import datetime as dt
+import importlib.metadata
 import logging
 import os
 import socket
@@ -34,7 +36,19 @@ from panel.models.jobs import Job, JobStatus, Worker
 from panel.models.schedule import ScheduledRun
 
 log = logging.getLogger("govhost.worker")
-VERSION = "0.1.0"
+
+
+def _version() -> str:
+    """The installed package's version, else the clone's setup.cfg version."""
+    try:
+        return importlib.metadata.version("govhost")[:32]
+    except importlib.metadata.PackageNotFoundError:
+        cfg = configparser.ConfigParser()
+        cfg.read(Path(__file__).resolve().parents[2] / "setup.cfg")
+        return cfg.get("metadata", "version", fallback="unknown")[:32]
+
+
+VERSION = _version()
 MAX_BACKOFF_S = 300
 SWEEP_BATCH = 1000
 SWEEP_ROW = "jobs.sweep"
@@ -171,7 +185,9 @@ def worker_gone(s, job: Job) -> bool:
     worker = s.get(Worker, job.worker) if job.worker else None
     if worker is not None and worker.stopped_at is not None:
         return True
-    end = job.lease_until or (job.started_at + dt.timedelta(seconds=20) if job.started_at else None)
+    end = job.lease_until or (
+        job.started_at + dt.timedelta(seconds=queue.settings().queue.lease_s) if job.started_at else None
+    )
     return end is not None and end < db.now(s)
 
 
