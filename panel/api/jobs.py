@@ -26,6 +26,7 @@ class JobSchema(Schema):
 
     id = fields.Integer()
     kind = fields.String()
+    description = fields.String(metadata={"description": "what the job does, in plain English"})
     status = fields.String()
     org_id = fields.Integer(allow_none=True)
     request_id = fields.Integer(allow_none=True)

@@ -115,3 +115,15 @@ def test_counts_use_the_right_plural(login_as, min_a, wm_a):
     assert "1 item" in page and "1 items" not in page
     _file(ministry, min_a.id)
     assert "2 items" in _text(ministry, "/requests/?view=all")
+
+
+def test_api_job_events_carry_the_plain_step(make, min_a, wm_a, client):
+    from panel.services import tokens
+
+    _row, plain = tokens.token_create(make.actor_of(wm_a), name="t", scope="read", days=1)
+    job_id = _job_with_events(None, min_a.id)
+    r = client.get(f"/api/v1/jobs/{job_id}/events", headers={"Authorization": f"Bearer {plain}"})
+    assert r.status_code == 200, r.get_json()
+    body = r.get_json()
+    assert body["job"]["description"].startswith("Create sites")
+    assert [e["step"] for e in body["events"]][-1] == "Configuring the web server"
