@@ -47,7 +47,7 @@ def fill(n: int) -> None:
             "actor_id": None,
             "actor_name": f"user{seq % 97}",
             "org_id": None,
-            "action": ("site.create", "org.update")[seq % 2],
+            "action": ("sites.site_create", "org.update")[seq % 2],
             "object_type": "site",
             "object_id": str(seq),
             "summary": audit.summarize({"fqdn": f"s{seq}.moe.gov.kh", "plan": "php-8.2", "password": "x"}),

@@ -139,7 +139,7 @@ def populate(conn) -> None:
                 "created_at": now,
                 "actor_name": "bench",
                 "org_id": 2 + i % ORGS,
-                "action": "site.create",
+                "action": "sites.site_create",
                 "object_type": "site",
                 "object_id": str(i),
                 "summary": "{}",

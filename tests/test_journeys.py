@@ -67,12 +67,12 @@ def test_webmaster_may_ask_for_mail_and_read_only_users_are_not_offered_forms(lo
     r = post_form(wm, "/mail/new", {"org_id": ministry["org"].id, "name": "mpt.gov.test", "contact": "it@example.org"})
     # no verified domain in this test: the service's reason, never "You may not ask for mail_domain.create."
     body = r.get_data(as_text=True)
-    assert "mail_domain.create" not in body and "You may not ask" not in body
+    assert "mail.domain_create" not in body and "You may not ask" not in body
     ro = login_as(auditor)
     assert 'href="/mail/new"' not in page(ro, "/mail/") and 'href="/sites/new"' not in page(ro, "/sites/")
     refused = page(ro, "/mail/new", 403)
-    assert "You may not ask for this: Mail for a domain." in refused and "mail_domain.create" not in refused
-    assert "site.create" not in page(ro, "/sites/new", 403)
+    assert "You may not ask for this: Mail for a domain." in refused and "mail.domain_create" not in refused
+    assert "sites.site_create" not in page(ro, "/sites/new", 403)
 
 
 def test_requested_site_is_listed_at_once_as_requested(login_as, ministry):
@@ -80,7 +80,7 @@ def test_requested_site_is_listed_at_once_as_requested(login_as, ministry):
     with db.unit_of_work() as s:
         req = Request(
             org_id=ministry["org"].id,
-            kind="site.create",
+            kind="sites.site_create",
             status="submitted",
             payload={"fqdn": "xn--y9a3aq.mpt.gov.test", "aliases": [], "plan": "basic", "php_version": "8.2"},
             requester_id=ministry["wm"].id,
@@ -157,7 +157,7 @@ def test_request_kind_and_description_in_the_readers_language(login_as, ministry
     with db.unit_of_work() as s:
         req = Request(
             org_id=ministry["org"].id,
-            kind="mail_domain.create",
+            kind="mail.domain_create",
             status="submitted",
             payload={"name": "mpt.gov.test"},
             requester_id=ministry["wm"].id,

@@ -49,7 +49,7 @@ def _nothing(job: Job, session: Session, result: Result) -> None:
 
 @dataclass(frozen=True)
 class Capability:
-    """kind: "site.create"; playbook: file under playbooks/ (or an absolute path);
+    """kind: "sites.site_create"; playbook: file under playbooks/ (or an absolute path);
     build(job, session) -> (extravars, secrets, targets); on_success/on_failure(job, session,
     result) update domain rows in the transaction that finishes the job (result.status "error"
     when the worker died or raised)."""

@@ -25,7 +25,7 @@ def _request_with_job(org, user) -> tuple[int, int]:
     with db.unit_of_work() as s:
         req = Request(
             org_id=org.id,
-            kind="site.create",
+            kind="sites.site_create",
             status=RequestStatus.PROVISIONING,
             payload={"fqdn": "www.mpt.gov.test", "aliases": [], "plan": "basic", "php_version": "8.2"},
             requester_id=user.id,
@@ -35,7 +35,7 @@ def _request_with_job(org, user) -> tuple[int, int]:
         )
         s.add(req)
         s.flush()
-        job = Job(kind="site.create", org_id=org.id, request_id=req.id, status=JobStatus.RUNNING)
+        job = Job(kind="sites.site_create", org_id=org.id, request_id=req.id, status=JobStatus.RUNNING)
         s.add(job)
         s.flush()
         return req.id, job.id

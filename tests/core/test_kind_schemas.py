@@ -45,7 +45,7 @@ def test_openapi_publishes_each_kinds_schema_with_its_limits(app):
     with_schema = [k for k in request_kinds.all() if k.schema is not None]
     assert {f"#/components/schemas/{k.schema.__name__}" for k in with_schema} <= refs
     assert all(f"`{k.name}`: {k.schema.__name__}" in payload["description"] for k in with_schema)
-    assert {"quota.change", "host.bootstrap", "host.ping", "zone.create", "zone.delete"} <= {
+    assert {"quota.change", "host.bootstrap", "host.ping", "dns.zone_create", "dns.zone_delete"} <= {
         k.name for k in with_schema
     }
 

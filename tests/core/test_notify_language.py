@@ -122,7 +122,7 @@ def test_over_limit_site_notice_is_mailed_in_each_members_language(smtp, people)
         s.flush()
         site = Site(org_id=org.id, fqdn="www.a.gov.test", plan_id=plan.id, host_id=web.id, status=SiteStatus.ACTIVE)
         s.add(site)
-    finish("site.usage", web, {"site_ids": [site.id]}, {"site_usage": {"www.a.gov.test": 150.0}})
+    finish("sites.site_usage", web, {"site_ids": [site.id]}, {"site_usage": {"www.a.gov.test": 150.0}})
 
     wait_for(smtp, 3)
     assert [m["Subject"] for m in mail_to(smtp, wm_km)] == [SITE_KM]

@@ -69,7 +69,7 @@ def test_a_deleted_site_frees_its_sites_and_disk(held):
         site.quota_request_ids = [rid]
         s.add(site)
     assert used(org) == {"sites": 1, "disk_mb": 100}
-    finish("site.delete", host, {"site_ids": [site.id]})
+    finish("sites.site_delete", host, {"site_ids": [site.id]})
     assert used(org) == {}
 
 
@@ -98,5 +98,5 @@ def test_a_deleted_zone_frees_its_request(held):
         zone = Zone(org_id=org, name="a.gov.test", status=ZoneStatus.DELETING, request_id=rid, host_id=host)
         s.add(zone)
     assert used(org) == {"dns_zones": 1}
-    finish("zone.delete", host, {"zone_id": zone.id, "zone_name": "a.gov.test"})
+    finish("dns.zone_delete", host, {"zone_id": zone.id, "zone_name": "a.gov.test"})
     assert used(org) == {}

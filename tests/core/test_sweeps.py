@@ -84,8 +84,8 @@ def test_each_sweep_serves_the_usable_host_and_reports_the_other(booted, two_of_
     ran = schedule.schedule_tick(booted)
     assert ran == ["sites.renew", "sites.usage", "mail.usage"]
     assert jobs_by_kind() == {
-        "site.cert": [[hosts["web1"]]],  # issue 14: 0 renewal jobs before
-        "site.usage": [[hosts["web1"]]],
+        "sites.site_cert": [[hosts["web1"]]],  # issue 14: 0 renewal jobs before
+        "sites.site_usage": [[hosts["web1"]]],
         "mail.usage": [[hosts["mail1"]]],
     }
     with db.unit_of_work() as s:
@@ -108,6 +108,6 @@ def test_a_follow_up_job_is_not_chained_onto_a_down_host(booted, two_of_each):
     with db.unit_of_work() as s:
         on_down = s.scalars(select(Site).where(Site.host_id == two_of_each["web2"])).all()
         on_up = s.scalars(select(Site).where(Site.host_id == two_of_each["web1"])).all()
-        assert chain_job(s, "site.cert", on_down) is None
-        job = chain_job(s, "site.cert", on_up)
+        assert chain_job(s, "sites.site_cert", on_down) is None
+        job = chain_job(s, "sites.site_cert", on_up)
         assert job.host_ids == [two_of_each["web1"]] and on_up[0].busy_job_id == job.id

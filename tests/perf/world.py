@@ -80,7 +80,7 @@ class World:
         s.add(host)
         s.flush()
         req = Request(
-            kind="site.create",
+            kind="sites.site_create",
             org_id=pivot.id,
             requester_name="pivot",
             status=RequestStatus.DONE,
@@ -91,7 +91,7 @@ class World:
         s.add(req)
         s.flush()
         job = Job(
-            kind="site.create",
+            kind="sites.site_create",
             org_id=pivot.id,
             request_id=req.id,
             status=JobStatus.SUCCESSFUL,
@@ -177,7 +177,7 @@ class World:
         # Even rows wait in the approvals queue (one of two approvals given); odd rows are done.
         now, waiting = db.utcnow(), i % 2 == 0
         req = Request(
-            kind="site.create",
+            kind="sites.site_create",
             org_id=org.id,
             requester_id=user.id,
             requester_name=user.username,
@@ -222,7 +222,7 @@ class World:
     def _job(self, s, i, org, user, host, req) -> Job:
         now = db.utcnow()
         job = Job(
-            kind="site.create",
+            kind="sites.site_create",
             org_id=org.id,
             request_id=req.id,
             status=JobStatus.FAILED,
@@ -380,7 +380,7 @@ class World:
                 actor_id=user.id,
                 actor_name=user.username,
                 org_id=org.id,
-                action="site.create",
+                action="sites.site_create",
                 object_type="site",
                 object_id=marker("aud", i),
                 summary="{}",

@@ -32,7 +32,7 @@ def _text(client, url: str) -> str:
 def _job_with_events(request_id: int, org_id: int) -> int:
     """A job of the request as the runner leaves it mid-run: Ansible's own task names in its events."""
     with db.unit_of_work() as s:
-        job = Job(kind="site.create", org_id=org_id, request_id=request_id, status=JobStatus.RUNNING)
+        job = Job(kind="sites.site_create", org_id=org_id, request_id=request_id, status=JobStatus.RUNNING)
         s.add(job)
         s.flush()
         for n, (event, task, status) in enumerate(
@@ -95,7 +95,7 @@ def test_request_page_links_its_jobs_with_plain_steps(login_as, min_a, wm_a, op1
     ]
     job_page = _text(ministry, f"/jobs/{job_id}")
     assert "Configuring the web server" in job_page and "Checking the settings" in job_page
-    assert "Create sites: user, directories" in job_page and "site.create" not in job_page  # what, not the kind
+    assert "Create sites: user, directories" in job_page and "sites.site_create" not in job_page  # what, not the kind
     assert "arg spec" not in job_page and "nginx -t" not in job_page  # the operators' words stay hidden
     assert "arg spec" in _text(staff, f"/jobs/{job_id}")  # staff see the task as a tooltip
 

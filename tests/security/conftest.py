@@ -63,7 +63,7 @@ def world(make) -> World:
         req = _add(
             s,
             Request(
-                kind="site.create",
+                kind="sites.site_create",
                 org_id=a.id,
                 requester_id=users["a_web"].id,
                 requester_name="a_web",

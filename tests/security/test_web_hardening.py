@@ -34,7 +34,9 @@ def test_every_web_post_route_needs_the_csrf_token(world, app, client):
     posts = [r for r in app.url_map.iter_rules() if "POST" in r.methods and not r.rule.startswith("/api/")]
     assert len(posts) > 40
     for rule in posts:
-        url = _fill(rule.rule, rule.arguments and _choice(rule.rule), lambda name: WORLD_IDS.get(name, "site.create"))
+        url = _fill(
+            rule.rule, rule.arguments and _choice(rule.rule), lambda name: WORLD_IDS.get(name, "sites.site_create")
+        )
         r = client.post(url, data={"comment": "x", "name": "x"})
         assert r.status_code == 400, (url, r.status_code)
     assert snapshot() == before

@@ -228,7 +228,7 @@ register(
 )
 register(
     Capability(
-        "zone.create",
+        "dns.zone_create",
         "zone_create.yml",
         _zone_create_build,
         on_success=_zone_created,
@@ -239,7 +239,7 @@ register(
 )
 register(
     Capability(
-        "zone.delete",
+        "dns.zone_delete",
         "zone_delete.yml",
         _zone_delete_build,
         on_success=_zone_deleted,

@@ -66,7 +66,7 @@ def _create_start(actor: Actor, request: Request) -> list:
     return [
         jobs.job_submit(
             actor,
-            kind="zone.create",
+            kind="dns.zone_create",
             org_id=request.org_id,
             host_ids=[host_id],
             params={"zone_id": zone.id},
@@ -103,7 +103,7 @@ def _delete_start(actor: Actor, request: Request) -> list:
     return [
         jobs.job_submit(
             actor,
-            kind="zone.delete",
+            kind="dns.zone_delete",
             org_id=request.org_id,
             host_ids=[host_id],
             params={"zone_id": zone.id, "zone_name": zone.name},
@@ -121,7 +121,7 @@ def _delete_retry(actor: Actor, request: Request) -> list:
 
 ZONE_CREATE = register(
     RequestKind(
-        name="zone.create",
+        name="dns.zone_create",
         label=N_("DNS zone"),
         who_may_request=WHO,
         validate=_create_validate,
@@ -135,7 +135,7 @@ ZONE_CREATE = register(
 )
 ZONE_DELETE = register(
     RequestKind(
-        name="zone.delete",
+        name="dns.zone_delete",
         label=N_("Delete a DNS zone"),
         who_may_request=WHO,
         validate=_delete_validate,

@@ -62,7 +62,7 @@ def zone_by_name(actor: Actor, name: str) -> Zone:
 
 def zone_request(actor: Actor, *, org_id: int, name: str):
     """Ask for a zone; goes through approval (quota dns_zones) and then the zone.create job."""
-    return requests.request_create(actor, kind="zone.create", org_id=org_id, payload={"name": name})
+    return requests.request_create(actor, kind="dns.zone_create", org_id=org_id, payload={"name": name})
 
 
 @audited("dns.zone_host", "job")
@@ -81,13 +81,13 @@ def zone_host(actor: Actor, *, org_id: int, name: str):
         s.add(zone)
         s.flush()
         return jobs.job_submit(
-            actor, kind="zone.create", org_id=zone.org_id, host_ids=[host.id], params={"zone_id": zone.id}
+            actor, kind="dns.zone_create", org_id=zone.org_id, host_ids=[host.id], params={"zone_id": zone.id}
         )
 
 
 def zone_delete_request(actor: Actor, *, zone_id: int):
     zone = zone_get(actor, zone_id)
-    return requests.request_create(actor, kind="zone.delete", org_id=zone.org_id, payload={"zone_id": zone.id})
+    return requests.request_create(actor, kind="dns.zone_delete", org_id=zone.org_id, payload={"zone_id": zone.id})
 
 
 # ---- records ------------------------------------------------------------------------------------

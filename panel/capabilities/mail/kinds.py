@@ -196,7 +196,7 @@ def _domain_start(actor: Actor, request: Request) -> list:
 
 MAIL_DOMAIN_CREATE = register(
     RequestKind(
-        name="mail_domain.create",
+        name="mail.domain_create",
         label=N_("Mail for a domain"),
         who_may_request=MANAGERS,  # webmasters too (docs/security.md): staff approve every domain
         validate=_domain_validate,
@@ -286,7 +286,7 @@ def _create_start(actor: Actor, request: Request) -> list:
 
 MAILBOX_CREATE = register(
     RequestKind(
-        name="mailbox.create",
+        name="mail.mailbox_create",
         label=N_("New mailboxes"),
         who_may_request=MANAGERS,
         validate=_create_validate,
@@ -378,7 +378,7 @@ for _op, _label in (
 ):
     register(
         RequestKind(
-            name=f"mailbox.{_op}",
+            name=f"mail.mailbox_{_op}",
             label=_label,
             who_may_request=MANAGERS,
             validate=_op_validate(_op),
@@ -463,7 +463,7 @@ def _alias_delete_start(actor: Actor, request: Request) -> list:
 
 ALIAS_CREATE = register(
     RequestKind(
-        name="alias.create",
+        name="mail.alias_create",
         label=N_("Mail alias or forward"),
         who_may_request=MANAGERS,
         validate=_alias_validate,
@@ -478,7 +478,7 @@ ALIAS_CREATE = register(
 )
 ALIAS_DELETE = register(
     RequestKind(
-        name="alias.delete",
+        name="mail.alias_delete",
         label=N_("Remove a mail alias"),
         who_may_request=MANAGERS,
         validate=_alias_delete_validate,

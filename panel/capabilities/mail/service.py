@@ -215,7 +215,7 @@ def mail_domain_create(
 ) -> Request:
     return _ask(
         actor,
-        "mail_domain.create",
+        "mail.domain_create",
         org_id,
         {
             "name": name,
@@ -240,7 +240,7 @@ def mailbox_create(actor: Actor, *, domain_id, mailboxes: list[dict], quota_mb: 
     if names:
         payload["display_names"] = names
     try:
-        return _ask(actor, "mailbox.create", dom.org_id, payload, {"passwords": passwords})
+        return _ask(actor, "mail.mailbox_create", dom.org_id, payload, {"passwords": passwords})
     except PanelError as err:
         if err.key == "mail.address_taken":  # name the entry of the address that exists already
             taken = str(err.params.get("address", "")).split("@")[0]
@@ -279,37 +279,37 @@ def _box_request(actor: Actor, kind: str, mailbox_id, extra: dict | None = None,
 
 
 def mailbox_quota_set(actor: Actor, *, mailbox_id, quota_mb) -> Request:
-    return _box_request(actor, "mailbox.quota", mailbox_id, {"quota_mb": quota_mb})
+    return _box_request(actor, "mail.mailbox_quota", mailbox_id, {"quota_mb": quota_mb})
 
 
 def mailbox_password_set(actor: Actor, *, mailbox_id, password: str) -> Request:
     box = mailbox_get(actor, mailbox_id)
     pw.password_check(password, address=box.address)  # the kind checks again, without the address
-    return _box_request(actor, "mailbox.password", box.id, secrets={"password": password})
+    return _box_request(actor, "mail.mailbox_password", box.id, secrets={"password": password})
 
 
 def mailbox_suspend(actor: Actor, *, mailbox_id) -> Request:
-    return _box_request(actor, "mailbox.suspend", mailbox_id)
+    return _box_request(actor, "mail.mailbox_suspend", mailbox_id)
 
 
 def mailbox_unsuspend(actor: Actor, *, mailbox_id) -> Request:
-    return _box_request(actor, "mailbox.unsuspend", mailbox_id)
+    return _box_request(actor, "mail.mailbox_unsuspend", mailbox_id)
 
 
 def mailbox_delete(actor: Actor, *, mailbox_id) -> Request:
-    return _box_request(actor, "mailbox.delete", mailbox_id)
+    return _box_request(actor, "mail.mailbox_delete", mailbox_id)
 
 
 def alias_create(actor: Actor, *, domain_id, source: str, destinations) -> Request:
     dom = mail_domain_get(actor, domain_id)
     return _ask(
-        actor, "alias.create", dom.org_id, {"domain_id": dom.id, "source": source, "destinations": destinations}
+        actor, "mail.alias_create", dom.org_id, {"domain_id": dom.id, "source": source, "destinations": destinations}
     )
 
 
 def alias_delete(actor: Actor, *, alias_id) -> Request:
     alias = alias_get(actor, alias_id)
-    return _ask(actor, "alias.delete", alias.org_id, {"alias_id": alias.id})
+    return _ask(actor, "mail.alias_delete", alias.org_id, {"alias_id": alias.id})
 
 
 # ---- DNS: publish MX, SPF, DKIM, DMARC; check what resolvers see ---------------------------------
@@ -412,7 +412,7 @@ def _dns_status_store(actor: Actor, *, domain_id: int, status: dict) -> MailDoma
 @events.request_moved.connect
 def _publish_on_done(req: Request, *, old: RequestStatus, new: RequestStatus, **_) -> None:
     """When a domain's request is done (key made on the host), its records go to DNS."""
-    if req.kind != "mail_domain.create" or new != RequestStatus.DONE:
+    if req.kind != "mail.domain_create" or new != RequestStatus.DONE:
         return
     s = db.session()
     dom = s.scalars(select(MailDomain).where(MailDomain.request_id == req.id)).first()

@@ -66,7 +66,7 @@ def index():
 @bp.route("/new", methods=["GET", "POST"])
 @login_required
 def domain_new():
-    refused = refuse_unless_may_ask("mail_domain.create")
+    refused = refuse_unless_may_ask("mail.domain_create")
     if refused:
         return refused
     form = DomainForm()
@@ -124,7 +124,7 @@ def _parse_entries(text: str) -> tuple[list[dict], list[int]]:
 @login_required
 def mailboxes_new(domain_id: int):
     dom = mail_svc.mail_domain_get(actor(), domain_id)
-    refused = refuse_unless_may_ask("mailbox.create")
+    refused = refuse_unless_may_ask("mail.mailbox_create")
     if refused:
         return refused
     form = MailboxesForm()
@@ -170,7 +170,7 @@ def _without_passwords(form) -> None:
 @login_required
 def alias_new(domain_id: int):
     dom = mail_svc.mail_domain_get(actor(), domain_id)
-    refused = refuse_unless_may_ask("alias.create")
+    refused = refuse_unless_may_ask("mail.alias_create")
     if refused:
         return refused
     form = AliasForm()

@@ -33,13 +33,13 @@ def N_(text: str) -> str:
 
 OVER_LIMIT = N_("Site {fqdn} uses {used} MB, over its plan's {limit} MB")
 STATES = {
-    "site.create": None,
-    "site.update": None,
-    "site.suspend": "suspended",
-    "site.unsuspend": "active",
-    "site.delete": "absent",
-    "site.cert": None,
-    "site.usage": None,
+    "sites.site_create": None,
+    "sites.site_update": None,
+    "sites.site_suspend": "suspended",
+    "sites.site_unsuspend": "active",
+    "sites.site_delete": "absent",
+    "sites.site_cert": None,
+    "sites.site_usage": None,
 }
 
 
@@ -49,7 +49,7 @@ def _sites(job: Job, session: Session) -> list[Site]:
 
 
 def _tls(site: Site, job: Job) -> str:
-    if job.kind == "site.cert":
+    if job.kind == "sites.site_cert":
         return "custom" if job.params.get("certificate") else "acme"
     cert = site.certificate
     return cert.source.value if cert is not None else "none"
@@ -84,7 +84,7 @@ def build(job: Job, session: Session):
         "govhost_sites": [site_entry(s, job) for s in _sites(job, session)],
         "site_user_archive_days": cfg.archive_days,
     }
-    if job.kind == "site.cert":
+    if job.kind == "sites.site_cert":
         extravars.update(
             acme_cert_directory=cfg.acme_directory,
             acme_cert_email=cfg.acme_email,
@@ -113,9 +113,9 @@ def _failed(job: Job, session: Session, result: Result) -> None:
         if site.busy_job_id == job.id:
             site.busy_job_id = None
         site.last_error = (result.explanation or "the job failed")[:2000]
-        if job.kind == "site.create":
+        if job.kind == "sites.site_create":
             site.move_to(SiteStatus.FAILED)
-        elif job.kind == "site.delete":
+        elif job.kind == "sites.site_delete":
             site.move_to(SiteStatus(job.params.get("previous") or SiteStatus.ACTIVE.value))
 
 
@@ -144,7 +144,9 @@ def _created(job: Job, session: Session, result: Result) -> None:
     for site in sites:
         site.move_to(SiteStatus.ACTIVE)
     if settings().sites.acme_directory:
-        chain_job(session, "site.cert", [s for s in sites if s.tls_mode == TlsMode.ACME and s.certificate is None])
+        chain_job(
+            session, "sites.site_cert", [s for s in sites if s.tls_mode == TlsMode.ACME and s.certificate is None]
+        )
 
 
 def _state(target: SiteStatus):
@@ -227,7 +229,7 @@ def _notify_over(session: Session, site: Site) -> None:
 
 register(
     Capability(
-        "site.create",
+        "sites.site_create",
         "site_create.yml",
         build,
         on_success=_created,
@@ -237,7 +239,7 @@ register(
 )
 register(
     Capability(
-        "site.update",
+        "sites.site_update",
         "site_update.yml",
         build,
         on_success=lambda j, s, r: _done(j, s) and None,
@@ -247,7 +249,7 @@ register(
 )
 register(
     Capability(
-        "site.suspend",
+        "sites.site_suspend",
         "site_suspend.yml",
         build,
         on_success=_state(SiteStatus.SUSPENDED),
@@ -257,7 +259,7 @@ register(
 )
 register(
     Capability(
-        "site.unsuspend",
+        "sites.site_unsuspend",
         "site_unsuspend.yml",
         build,
         on_success=_state(SiteStatus.ACTIVE),
@@ -267,7 +269,7 @@ register(
 )
 register(
     Capability(
-        "site.delete",
+        "sites.site_delete",
         "site_delete.yml",
         build,
         on_success=_deleted,
@@ -277,7 +279,7 @@ register(
 )
 register(
     Capability(
-        "site.cert",
+        "sites.site_cert",
         "site_cert.yml",
         build,
         on_success=_certified,
@@ -288,7 +290,7 @@ register(
 )
 register(
     Capability(
-        "site.usage",
+        "sites.site_usage",
         "site_usage.yml",
         build,
         on_success=_measured,

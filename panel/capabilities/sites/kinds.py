@@ -135,7 +135,7 @@ def _create_approve(actor: Actor, request: Request) -> list:
     for site in rows:
         site.system_user = f"site{site.id}"
         _publish(actor, site)
-    return [sites.submit_site_job(actor, "site.create", rows, request_id=request.id)]
+    return [sites.submit_site_job(actor, "sites.site_create", rows, request_id=request.id)]
 
 
 def _publish(actor: Actor, site: Site) -> None:
@@ -329,7 +329,7 @@ def _kind(name, label, validate, apply, job, quota=None, policy=ApprovalMode.ONE
 
 SITE_CREATE = register(
     RequestKind(
-        name="site.create",
+        name="sites.site_create",
         label=N_("New website"),
         who_may_request=WHO,
         validate=_create_validate,
@@ -341,35 +341,44 @@ SITE_CREATE = register(
     )
 )
 _kind(
-    "site.change_plan",
+    "sites.site_change_plan",
     N_("Change a website's plan"),
     _one_site({"plan"}, _plan_extra),
     _apply_plan,
-    "site.update",
+    "sites.site_update",
     quota=lambda p: {"disk_mb": p["disk_delta_mb"]},
 )
 _kind(
-    "site.alias_add", N_("Add a website alias"), _one_site({"alias"}, _alias_add_extra), _apply_alias_add, "site.update"
+    "sites.site_alias_add",
+    N_("Add a website alias"),
+    _one_site({"alias"}, _alias_add_extra),
+    _apply_alias_add,
+    "sites.site_update",
 )
 _kind(
-    "site.alias_remove",
+    "sites.site_alias_remove",
     N_("Remove a website alias"),
     _one_site({"alias"}, _alias_remove_extra),
     _apply_alias_remove,
-    "site.update",
+    "sites.site_update",
     policy=ApprovalMode.AUTO,
 )
 _kind(
-    "site.suspend", N_("Suspend a website"), _one_site(set()), lambda *a: None, "site.suspend", policy=ApprovalMode.AUTO
+    "sites.site_suspend",
+    N_("Suspend a website"),
+    _one_site(set()),
+    lambda *a: None,
+    "sites.site_suspend",
+    policy=ApprovalMode.AUTO,
 )
-_kind("site.unsuspend", N_("Unsuspend a website"), _one_site(set()), lambda *a: None, "site.unsuspend")
+_kind("sites.site_unsuspend", N_("Unsuspend a website"), _one_site(set()), lambda *a: None, "sites.site_unsuspend")
 # A failed site can be deleted too: the job removes whatever its create job left on the host.
 _kind(
-    "site.delete",
+    "sites.site_delete",
     N_("Delete a website"),
     _one_site(set(), statuses=(SiteStatus.ACTIVE, SiteStatus.SUSPENDED, SiteStatus.FAILED)),
     _apply_delete,
-    "site.delete",
+    "sites.site_delete",
 )
 
 
@@ -378,7 +387,7 @@ def _clean_up_given_up(req: Request, *, old: RequestStatus, new: RequestStatus, 
     """A failed site.create request was cancelled (given up): its failed sites get a delete job that
     removes what the create job left on the host (user, PHP-FPM pool, vhost, folders); when it ends
     they are `deleted`, their names free. The budget is freed by the cancel itself."""
-    if req.kind != "site.create" or old != RequestStatus.FAILED or new != RequestStatus.CANCELLED:
+    if req.kind != "sites.site_create" or old != RequestStatus.FAILED or new != RequestStatus.CANCELLED:
         return
     s = db.session()
     failed = list(s.scalars(select(Site).where(Site.request_id == req.id, Site.status == SiteStatus.FAILED)))
@@ -393,11 +402,11 @@ def _clean_up_given_up(req: Request, *, old: RequestStatus, new: RequestStatus, 
 
 
 _kind(
-    "site.cert_upload",
+    "sites.site_cert_upload",
     N_("Install a website certificate"),
     _one_site({"certificate", "chain"}, _cert_extra),
     _apply_cert,
-    "site.cert",
+    "sites.site_cert",
     policy=ApprovalMode.AUTO,
     secrets=_cert_secrets,
 )

@@ -236,7 +236,9 @@ def name_taken(
     if (site and site != exclude_site_id) or (alias and alias != exclude_site_id):
         return True
     pending = s.scalars(
-        select(Request).where(Request.kind.in_(("site.create", "site.alias_add")), Request.status.in_(OPEN_REQUEST))
+        select(Request).where(
+            Request.kind.in_(("sites.site_create", "sites.site_alias_add")), Request.status.in_(OPEN_REQUEST)
+        )
     )
     return any(r.id != exclude_request_id and name in _asked_names(r.payload) for r in pending)
 
@@ -348,7 +350,7 @@ def cleanup_failed(s: Session, failed: list[Site]) -> None:
         with s.begin_nested():
             for site in failed:
                 site.move_to(SiteStatus.DELETING)
-            submit_site_job(system_actor("worker", "sites"), "site.delete", failed, params={"previous": "failed"})
+            submit_site_job(system_actor("worker", "sites"), "sites.site_delete", failed, params={"previous": "failed"})
     except PanelError as e:
         for site in failed:
             site.last_error = f"Clean-up after the request was cancelled could not start: {e.text()}"[:2000]
@@ -412,7 +414,7 @@ def site_request(
         if len(actor.org_roles) != 1:
             raise Invalid("site.org_required", "Choose the organization the site belongs to.", field="org_id")
         org_id = next(iter(actor.org_roles))
-    return requests.request_create(actor, kind=f"site.{action}", org_id=org_id, payload=payload, secrets=secrets)
+    return requests.request_create(actor, kind=f"sites.site_{action}", org_id=org_id, payload=payload, secrets=secrets)
 
 
 # ---- SFTP keys -----------------------------------------------------------------------------------
@@ -460,7 +462,7 @@ def sftp_key_add(actor: Actor, *, site_id: int, public_key: str) -> SftpKey:
         )
         site.sftp_keys.append(row)
         s.flush()
-        submit_site_job(actor, "site.update", [site])
+        submit_site_job(actor, "sites.site_update", [site])
         return row
 
 
@@ -472,7 +474,7 @@ def sftp_key_remove(actor: Actor, *, key_id: int) -> SftpKey:
         require_org_role(actor, site.org_id)
         site.sftp_keys.remove(row)
         s.flush()
-        submit_site_job(actor, "site.update", [site])
+        submit_site_job(actor, "sites.site_update", [site])
         return row
 
 
@@ -507,7 +509,7 @@ def site_custom_nginx_set(actor: Actor, *, site_id: int, custom_nginx: str):
     with db.unit_of_work():
         site = live_site(actor, site_id)
         site.custom_nginx = text
-        return site, submit_site_job(actor, "site.update", [site])
+        return site, submit_site_job(actor, "sites.site_update", [site])
 
 
 @audited("site.cert_issue", "site")
@@ -516,7 +518,7 @@ def site_cert_issue(actor: Actor, *, site_id: int, force: bool = False):
     require_staff(actor)
     with db.unit_of_work():
         site = live_site(actor, site_id, statuses=(SiteStatus.ACTIVE,))
-        return site, submit_site_job(actor, "site.cert", [site], params={"force": bool(force)})
+        return site, submit_site_job(actor, "sites.site_cert", [site], params={"force": bool(force)})
 
 
 def site_ca_pem() -> str:

@@ -58,7 +58,7 @@ def sites_renew_due(actor: Actor) -> Swept:
     """One forced ACME renewal job per usable host for every certificate that is due."""
     require_staff(actor)
     with db.unit_of_work() as s:
-        return _per_usable_host(actor, s, "sites.renew", renewals_due(s), "site.cert", {"force": True})
+        return _per_usable_host(actor, s, "sites.renew", renewals_due(s), "sites.site_cert", {"force": True})
 
 
 @audited("site.usage_collect", "site")
@@ -73,4 +73,4 @@ def sites_usage_collect(actor: Actor) -> Swept:
                 .order_by(Site.id)
             )
         )
-        return _per_usable_host(actor, s, "sites.usage", rows, "site.usage")
+        return _per_usable_host(actor, s, "sites.usage", rows, "sites.site_usage")

@@ -48,7 +48,7 @@ def index():
     result = svc.site_list(a, page=page, per_page=per_page)
     # Asked for but not approved yet: no site row exists until approval, yet the site is on its way.
     asked = (
-        requests_svc.request_list(a, page=1, per_page=50, status="submitted", kind="site.create").items
+        requests_svc.request_list(a, page=1, per_page=50, status="submitted", kind="sites.site_create").items
         if page == 1
         else []
     )
@@ -99,7 +99,7 @@ def ca_pem():
 @bp.route("/new", methods=["GET", "POST"])
 @login_required
 def create():
-    refused = refuse_unless_may_ask("site.create")
+    refused = refuse_unless_may_ask("sites.site_create")
     if refused:
         return refused
     a = actor()

@@ -189,7 +189,7 @@ def live_zone(dns_env, booted):
             s.add(zone)
             s.flush()
             job = jobs_svc.job_submit(
-                actor, kind="zone.create", org_id=org.id, host_ids=[dns_env.id], params={"zone_id": zone.id}
+                actor, kind="dns.zone_create", org_id=org.id, host_ids=[dns_env.id], params={"zone_id": zone.id}
             )
         status = run_job(job.id, booted)
         assert status == "successful", _job_text(job.id)

@@ -46,10 +46,10 @@ def _request_zone(surface: str, user, org, name: str, *, client, cli, web_login,
         with db.unit_of_work() as s:
             return s.scalars(
                 select(Request.id)
-                .where(Request.kind == "zone.create", Request.org_id == org.id)
+                .where(Request.kind == "dns.zone_create", Request.org_id == org.id)
                 .order_by(Request.id.desc())
             ).first()
-    r = cli("requests", "create", "zone.create", "--org", org.slug, "--set", f"name={name}", "--as", user.username)
+    r = cli("requests", "create", "dns.zone_create", "--org", org.slug, "--set", f"name={name}", "--as", user.username)
     assert r.exit_code == 0, r.output
     return int(re.search(r"request #(\d+)", r.output).group(1))
 
@@ -108,7 +108,7 @@ def test_zone_request_approve_job_serves_then_delete_frees_quota(
     r = client.post(
         "/api/v1/requests/",
         headers=api_token(user),
-        json={"kind": "zone.delete", "org_id": org.id, "payload": {"zone_id": zone_id}},
+        json={"kind": "dns.zone_delete", "org_id": org.id, "payload": {"zone_id": zone_id}},
     )
     assert r.status_code == 201, r.get_json()
     del_id = r.get_json()["id"]

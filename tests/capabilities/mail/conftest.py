@@ -142,7 +142,7 @@ def mail_world(booted, mail_lab, make):
             s.add(zone)
             s.flush()
             job = jobs_svc.job_submit(
-                system, kind="zone.create", org_id=org.id, host_ids=[dns_host.id], params={"zone_id": zone.id}
+                system, kind="dns.zone_create", org_id=org.id, host_ids=[dns_host.id], params={"zone_id": zone.id}
             )
         assert run_job(job.id, booted) == "successful"
         zones[key] = zone.id

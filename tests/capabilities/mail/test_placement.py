@@ -84,11 +84,11 @@ def test_every_surface_refuses_then_places_after_setup(app, cli, world):
     )
     assert "No mail host is set up yet" in page.get_data(as_text=True)
     with db.unit_of_work() as s:
-        assert s.scalars(select(Request).where(Request.kind == "mail_domain.create")).first() is None
+        assert s.scalars(select(Request).where(Request.kind == "mail.domain_create")).first() is None
 
     _set_up(host_id)
     r = client.post("/api/v1/mail/domains", json=body, headers=api_headers(user))
     assert r.status_code in (201, 202), r.get_json()
     with db.unit_of_work() as s:
-        req = s.scalars(select(Request).where(Request.kind == "mail_domain.create")).one()
+        req = s.scalars(select(Request).where(Request.kind == "mail.domain_create")).one()
         assert req.target_host_id == host_id

@@ -108,7 +108,7 @@ def test_duplicate_and_forwarding_policy(two):
         mail_svc.alias_create(two.aa, domain_id=two.doms["a"], source="team", destinations=["someone@gmail.com"])
     assert e.value.key == "mail.forwarding_external_forbidden"
     req = mail_svc.alias_create(two.aa, domain_id=two.doms["a"], source="team", destinations=["staff@a.gov.test"])
-    assert req.kind == "alias.create"
+    assert req.kind == "mail.alias_create"
 
 
 def test_batch_is_one_request_one_job_and_passwords_are_only_hashes(two):

@@ -20,13 +20,13 @@ NAMES = ["f1.a.gov.test", "f2.a.gov.test"]
 
 def failed_batch(world, make):
     req = requests.request_create(
-        world.op, kind="site.create", org_id=world.a.id,
+        world.op, kind="sites.site_create", org_id=world.a.id,
         payload={"plan": "basic", "tls": "none", "sites": [{"fqdn": n} for n in NAMES]},
     )  # fmt: skip
     requests.request_approve(make.actor_of(make.make_user(Role.OPERATOR)), req.id)
     with db.unit_of_work() as s:
         job = s.scalars(select(Job).where(Job.request_id == req.id)).one()
-    runner.fail_with_error(job.id, "test: the create job broke", cap=capabilities.get("site.create"))
+    runner.fail_with_error(job.id, "test: the create job broke", cap=capabilities.get("sites.site_create"))
     return req, job
 
 
@@ -43,7 +43,7 @@ def test_cancelling_a_failed_request_queues_the_clean_up(world, host, make):
     assert requests.request_cancel(world.op, req.id).status == RequestStatus.CANCELLED
     assert sites_used(world) == 0
     with db.unit_of_work() as s:
-        cleanup = s.scalars(select(Job).where(Job.kind == "site.delete")).one()
+        cleanup = s.scalars(select(Job).where(Job.kind == "sites.site_delete")).one()
         rows = list(s.scalars(select(Site).where(Site.fqdn.in_(NAMES))))
     assert cleanup.status == JobStatus.PENDING and cleanup.host_ids == [host.id]
     assert sorted(cleanup.params["site_ids"]) == sorted(r.id for r in rows)
@@ -55,13 +55,15 @@ def test_a_failed_site_can_be_deleted_on_request(world, host, make):
     _req, _job = failed_batch(world, make)
     with db.unit_of_work() as s:
         site = s.scalars(select(Site).where(Site.fqdn == NAMES[0])).one()
-    delete = requests.request_create(world.wa, kind="site.delete", org_id=world.a.id, payload={"site_id": site.id})
+    delete = requests.request_create(
+        world.wa, kind="sites.site_delete", org_id=world.a.id, payload={"site_id": site.id}
+    )
     requests.request_approve(world.op, delete.id)
     with db.unit_of_work() as s:
         job = s.scalars(select(Job).where(Job.request_id == delete.id)).one()
         assert s.get(Site, site.id).status == SiteStatus.DELETING
-    assert job.kind == "site.delete" and job.params["previous"] == "failed"
+    assert job.kind == "sites.site_delete" and job.params["previous"] == "failed"
     # a failed clean-up puts the site back to failed (not active)
-    runner.fail_with_error(job.id, "test: host unreachable", cap=capabilities.get("site.delete"))
+    runner.fail_with_error(job.id, "test: host unreachable", cap=capabilities.get("sites.site_delete"))
     with db.unit_of_work() as s:
         assert s.get(Site, site.id, populate_existing=True).status == SiteStatus.FAILED

@@ -25,7 +25,10 @@ def site_row(fqdn: str) -> Site | None:
 
 def create_site(world, fqdn: str, *, actor=None, **payload) -> Site:
     req = requests.request_create(
-        actor or world.wa, kind="site.create", org_id=world.a.id, payload={"fqdn": fqdn, "plan": "basic", **payload}
+        actor or world.wa,
+        kind="sites.site_create",
+        org_id=world.a.id,
+        payload={"fqdn": fqdn, "plan": "basic", **payload},
     )
     requests.request_approve(world.op, req.id)
     return wait_for(
@@ -77,13 +80,15 @@ def test_suspend_shows_page_and_unsuspend_restores_exactly(world, web_host, cons
     vhost = "/etc/nginx/sites-available/govhost-shop.a.gov.test.conf"
     pool = "/etc/php/8.2/fpm/pool.d/shop.a.gov.test.conf"
     before = host_sh(f"sha256sum {vhost} {pool}")
-    requests.request_create(world.wa, kind="site.suspend", org_id=world.a.id, payload={"site_id": site.id})
+    requests.request_create(world.wa, kind="sites.site_suspend", org_id=world.a.id, payload={"site_id": site.id})
     wait_for(lambda: site_row("shop.a.gov.test").status == SiteStatus.SUSPENDED, 60)
     page = wait_for(lambda: (r := http_get(f"http://{IP}/", host_header="shop.a.gov.test")).status == 503 and r, 5)
     assert "temporarily suspended" in page.text and "ផ្អាក" in page.text
     assert host_sh(f"test -e {pool} || echo gone").strip() == "gone"
     assert "shop.a.gov.test" not in host_sh("ps -eo args | grep 'pool shop' | grep -v grep")
-    req = requests.request_create(world.wa, kind="site.unsuspend", org_id=world.a.id, payload={"site_id": site.id})
+    req = requests.request_create(
+        world.wa, kind="sites.site_unsuspend", org_id=world.a.id, payload={"site_id": site.id}
+    )
     requests.request_approve(world.op, req.id)
     wait_for(lambda: site_row("shop.a.gov.test").status == SiteStatus.ACTIVE, 60)
     assert host_sh(f"sha256sum {vhost} {pool}") == before
@@ -112,7 +117,7 @@ def test_delete_leaves_archive_only_and_releases_quota(world, web_host, consumer
     site = create_site(world, "old.a.gov.test", tls="none")
     user = site.system_user
     assert {r.resource: r.used for r in quotas.quota_usage(world.wa, world.a.id)}["sites"] == 1
-    req = requests.request_create(world.wa, kind="site.delete", org_id=world.a.id, payload={"site_id": site.id})
+    req = requests.request_create(world.wa, kind="sites.site_delete", org_id=world.a.id, payload={"site_id": site.id})
     requests.request_approve(world.op, req.id)
     gone = wait_for(lambda: (r := site_row("old.a.gov.test")).status == SiteStatus.DELETED and r, 60)
     assert gone.archive_path.startswith("/var/lib/govhost/archive/old.a.gov.test-")
