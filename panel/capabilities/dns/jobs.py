@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from panel import security
+from panel import db, security
 from panel.capabilities.dns.models import DnsKey, Record, RecordState, Zone, ZoneStatus
 from panel.db import utcnow
 from panel.errors import Conflict, PanelError
@@ -83,44 +83,93 @@ def _panel_error(e: D.DnsError) -> PanelError:
     return PanelError(key, "{detail}", status=status, detail=str(e))
 
 
-def zone_plan(ep: Endpoint, zone: Zone, records: list[Record], force: bool = False) -> D.Plan:
+@dataclass(frozen=True)
+class ZoneState:
+    """What a live plan or an apply needs, read in one short transaction. The AXFR and the UPDATE
+    happen after it has ended: no network I/O while a database transaction is open (on SQLite a
+    transaction holds the write lock, so a slow BIND would stall the whole panel)."""
+
+    zone_id: int
+    name: str
+    server: D.Server
+    tsig: D.Tsig
+    wanted: list
+    owned: set
+    present_ids: tuple[int, ...]  # rows sent as wanted
+    absent_ids: tuple[int, ...]  # rows sent as removed
+
+
+def zone_state(session: Session, zone: Zone) -> ZoneState:
+    ep = endpoint(session)
+    records = list(session.scalars(select(Record).where(Record.zone_id == zone.id).order_by(Record.id)))
     wanted, owned = wanted_of(records)
+    return ZoneState(
+        zone.id,
+        zone.name,
+        ep.server,
+        ep.tsig,
+        wanted,
+        owned,
+        tuple(r.id for r in records if r.state == RecordState.PRESENT),
+        tuple(r.id for r in records if r.state == RecordState.ABSENT),
+    )
+
+
+def zone_plan(state: ZoneState, force: bool = False) -> D.Plan:
     try:
-        return D.live_plan(ep.server, ep.tsig, zone.name, wanted, owned, force)
+        return D.live_plan(state.server, state.tsig, state.name, state.wanted, state.owned, force)
     except D.DnsError as e:
         raise _panel_error(e) from None
 
 
-def zone_converge(
-    ep: Endpoint, zone: Zone, records: list[Record], *, force: bool = False, dry_run: bool = False
-) -> D.Applied:
-    wanted, owned = wanted_of(records)
+def zone_converge(state: ZoneState, *, force: bool = False, dry_run: bool = False) -> D.Applied:
     try:
-        return D.converge(ep.server, ep.tsig, zone.name, wanted, owned, force=force, dry_run=dry_run)
+        return D.converge(state.server, state.tsig, state.name, state.wanted, state.owned, force=force, dry_run=dry_run)
     except D.DnsError as e:
         raise _panel_error(e) from None
 
 
-def mark_applied(session: Session, zone: Zone, records: list[Record], serial: int) -> None:
-    """BIND confirmed the update: present rows are applied, removed rows are gone. Two set-based
-    statements, not one per row (a 1,000-record publish would otherwise flush 1,000 UPDATEs)."""
+def mark_applied(session: Session, zone: Zone, state: ZoneState, serial: int) -> None:
+    """BIND confirmed the update: the rows sent as present are applied, the rows sent as removed are
+    gone. Only those: a row added or retired while the update was on the wire stays pending. Two
+    set-based statements, not one per row (a 1,000-record publish would flush 1,000 UPDATEs)."""
     now = utcnow()
-    session.execute(
-        delete(Record).where(Record.zone_id == zone.id, Record.state == RecordState.ABSENT),
-        execution_options={"synchronize_session": False},
-    )
-    session.execute(
-        update(Record)
-        .where(Record.zone_id == zone.id, Record.state == RecordState.PRESENT, Record.applied_at.is_(None))
-        .values(applied_at=now),
-        execution_options={"synchronize_session": False},
-    )
-    for r in records:  # keep the loaded objects truthful for the caller without another query
-        if r.state == RecordState.ABSENT:
-            session.expunge(r)
-        elif r.applied_at is None:
-            session.expire(r, ["applied_at"])
+    if state.absent_ids:
+        session.execute(
+            delete(Record).where(Record.id.in_(state.absent_ids), Record.state == RecordState.ABSENT),
+            execution_options={"synchronize_session": False},
+        )
+    if state.present_ids:
+        session.execute(
+            update(Record)
+            .where(Record.id.in_(state.present_ids), Record.state == RecordState.PRESENT, Record.applied_at.is_(None))
+            .values(applied_at=now),
+            execution_options={"synchronize_session": False},
+        )
+    session.expire_all()  # loaded rows are stale after the set-based statements
     zone.serial, zone.applied_at, zone.last_error = serial, now, ""
+
+
+def converge_now(zone_id: int) -> None:
+    """Send a zone's pending rows to BIND (read, then the network, then record): for callers whose
+    own transaction has just committed. A failure is kept on the zone; `dns apply` sends them later."""
+    try:
+        with db.unit_of_work() as s:
+            zone = s.get(Zone, zone_id)
+            if zone is None:
+                return
+            state = zone_state(s, zone)
+        done = zone_converge(state)
+        with db.unit_of_work() as s:
+            zone = s.get(Zone, zone_id)
+            if zone is not None:
+                mark_applied(s, zone, state, done.serial_after)
+    except Exception as e:
+        text = e.text() if isinstance(e, PanelError) else str(e)
+        with db.unit_of_work() as s:
+            zone = s.get(Zone, zone_id)
+            if zone is not None:
+                zone.last_error = text[:1000]
 
 
 # ---- job capabilities ---------------------------------------------------------------------------
@@ -186,13 +235,10 @@ def _zone_created(job: Job, session: Session, result: Result) -> None:
     zone = _zone(job, session)
     zone.move_to(ZoneStatus.ACTIVE)
     zone.host_id = job.host_ids[0]
-    records = list(session.scalars(select(Record).where(Record.zone_id == zone.id)))
-    try:  # records asked for while the zone was pending go out now; if not, `dns apply` later
-        ep = endpoint(session)
-        done = zone_converge(ep, zone, records)
-        mark_applied(session, zone, records, done.serial_after)
-    except PanelError as e:
-        zone.last_error = e.text()[:1000]
+    # Records asked for while the zone was pending go out once this job's outcome is committed
+    # (never inside the transaction); if BIND cannot take them, `dns apply` sends them later.
+    zone_id = zone.id
+    db.on_commit(lambda: converge_now(zone_id))
 
 
 def _zone_create_failed(job: Job, session: Session, result: Result) -> None:

@@ -309,8 +309,9 @@ def dns_plan(actor: Actor, zone_id, *, force: bool = False) -> ApplyOutcome:
     _check_force(actor, force)
     with db.unit_of_work() as s:
         zone = _active_zone(actor, zone_id)
-        plan = cap_dns.zone_plan(cap_dns.endpoint(s), zone, _records(s, zone.id), force)
-        return _outcome(zone, plan, dry_run=True)
+        state = cap_dns.zone_state(s, zone)
+    plan = cap_dns.zone_plan(state, force)  # the AXFR, after the transaction
+    return _outcome(zone, plan, dry_run=True)
 
 
 def dns_apply(actor: Actor, zone_id, *, dry_run: bool = False, force: bool = False) -> ApplyOutcome:
@@ -319,15 +320,22 @@ def dns_apply(actor: Actor, zone_id, *, dry_run: bool = False, force: bool = Fal
     return _apply(actor, zone_id=_id(zone_id), force=force)
 
 
-@audited("dns.apply", "dns_zone")
 def _apply(actor: Actor, *, zone_id: int, force: bool = False) -> ApplyOutcome:
+    """Read what to send, send it (AXFR + UPDATE, no transaction open), then record what BIND took."""
     _check_force(actor, force)
     with db.unit_of_work() as s:
         zone = _active_zone(actor, zone_id)
         require_org_role(actor, zone.org_id)
-        records = _records(s, zone.id)
-        done = cap_dns.zone_converge(cap_dns.endpoint(s), zone, records, force=force)
-        cap_dns.mark_applied(s, zone, records, done.serial_after)
+        state = cap_dns.zone_state(s, zone)
+    done = cap_dns.zone_converge(state, force=force)
+    return _applied(actor, state, done, zone_id=zone_id, force=force)
+
+
+@audited("dns.apply", "dns_zone")
+def _applied(actor: Actor, state, done, *, zone_id: int, force: bool = False) -> ApplyOutcome:
+    with db.unit_of_work() as s:
+        zone = get_scoped(Zone, zone_id, actor, "dns_zone")
+        cap_dns.mark_applied(s, zone, state, done.serial_after)
         return _outcome(
             zone, done.plan, sent=done.sent, attempts=done.attempts, seconds=done.seconds, serial=done.serial_after
         )
