@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from panel import events
 from panel.capabilities.sites.models import Certificate, CertSource, Site, SiteStatus, TlsMode
 from panel.db import utcnow
-from panel.jobs.capabilities import Capability, host_targets, register, settings
+from panel.jobs.capabilities import Capability, host_targets, job_secrets, register, settings
 from panel.jobs.submit import job_create, usable_hosts
 from panel.models.jobs import Job
 from panel.models.tenants import Role
@@ -93,6 +93,10 @@ def build(job: Job, session: Session):
         )
         if job.params.get("certificate"):
             extravars["govhost_tls_key_fqdn"] = extravars["govhost_sites"][0]["fqdn"]
+            # The uploaded key travels only as a job secret (sealed in the row, a 0600 vars file for
+            # the run, redacted from every event); without it nginx has a chain and no key.
+            key = job_secrets(job).get("govhost_tls_key", "")
+            return extravars, ({"govhost_tls_key": key} if key else {}), host_targets(job, session)
     return extravars, {}, host_targets(job, session)
 
 
