@@ -146,7 +146,12 @@ def mark_applied(session: Session, zone: Zone, state: ZoneState, serial: int) ->
             .values(applied_at=now),
             execution_options={"synchronize_session": False},
         )
-    session.expire_all()  # loaded rows are stale after the set-based statements
+    for obj in list(session.identity_map.values()):  # loaded rows must not contradict the table
+        if isinstance(obj, Record) and obj.zone_id == zone.id:
+            if obj.id in state.absent_ids:
+                session.expunge(obj)
+            elif obj.id in state.present_ids:
+                session.expire(obj, ["applied_at"])
     zone.serial, zone.applied_at, zone.last_error = serial, now, ""
 
 
