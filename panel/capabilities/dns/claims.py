@@ -189,8 +189,9 @@ def lookup_txt(name: str) -> list[str]:
 
 def claim_verify(actor: Actor, claim_id) -> DomainClaim:
     """Check the TXT token; the outcome is stored either way, and a missing token is an error."""
-    claim = claim_get(actor, claim_id)
-    require_org_role(actor, claim.org_id, Role.ORG_ADMIN, Role.WEBMASTER)
+    with db.unit_of_work():  # the permission check reads rows: done before the look-up, not during it
+        claim = claim_get(actor, claim_id)
+        require_org_role(actor, claim.org_id, Role.ORG_ADMIN, Role.WEBMASTER)
     if claim.verified_at is not None:
         return claim
     found = claim.token in lookup_txt(challenge_name(claim.domain))
