@@ -7,20 +7,19 @@ writes the desired state and submits one job per host, so N sites on a host are 
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from panel import db, events
+from panel import db
 from panel.boot import current as current_settings
 from panel.capabilities.dns import service as dns
 from panel.capabilities.sites import service as sites
 from panel.capabilities.sites.certs import check_upload, info, load_trust, other_names, parse_chain
 from panel.capabilities.sites.models import Plan, Site, SiteAlias, SiteStatus, TlsMode
 from panel.errors import Conflict, Invalid
-from panel.models.requests import ApprovalMode, Request, RequestStatus
+from panel.models.requests import ApprovalMode, Request
 from panel.models.tenants import Organization, Role
 from panel.services import requests
-from panel.services.actor import Actor, system_actor
+from panel.services.actor import Actor
 from panel.services.names import clean_hostname
 from panel.services.request_kinds import N_, RequestKind, register, reject_unknown, require_int
 
@@ -380,25 +379,6 @@ _kind(
     _apply_delete,
     "sites.site_delete",
 )
-
-
-@events.request_moved.connect
-def _clean_up_given_up(req: Request, *, old: RequestStatus, new: RequestStatus, **_) -> None:
-    """A failed site.create request was cancelled (given up): its failed sites get a delete job that
-    removes what the create job left on the host (user, PHP-FPM pool, vhost, folders); when it ends
-    they are `deleted`, their names free. The budget is freed by the cancel itself."""
-    if req.kind != "sites.site_create" or old != RequestStatus.FAILED or new != RequestStatus.CANCELLED:
-        return
-    s = db.session()
-    failed = list(s.scalars(select(Site).where(Site.request_id == req.id, Site.status == SiteStatus.FAILED)))
-    by_host: dict[int, list[Site]] = {}
-    for site in failed:
-        by_host.setdefault(site.host_id, []).append(site)
-    actor = system_actor("worker", "sites")
-    for host_sites in by_host.values():
-        for site in host_sites:
-            dns.records_withdraw(actor, source=f"site:{site.id}")
-        sites.cleanup_failed(s, host_sites)
 
 
 _kind(

@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from panel import db
+from panel import db, events
 from panel.boot import current as current_settings
 from panel.capabilities.dns import service as dns_svc
 from panel.capabilities.sites.models import LIVE, Plan, SftpKey, Site, SiteAlias, SiteStatus
@@ -543,6 +543,25 @@ def _id(value) -> int:
     if not 0 < value < 2**63:
         raise NotFound("site.not_found", "Not found.", id=str(value))
     return value
+
+
+@events.request_moved.connect
+def _clean_up_given_up(req: Request, *, old: RequestStatus, new: RequestStatus, **_) -> None:
+    """A failed site.create request was cancelled (given up): its failed sites get a delete job that
+    removes what the create job left on the host (user, PHP-FPM pool, vhost, folders); when it ends
+    they are `deleted`, their names free. The budget is freed by the cancel itself."""
+    if req.kind != "sites.site_create" or old != RequestStatus.FAILED or new != RequestStatus.CANCELLED:
+        return
+    s = db.session()
+    failed = list(s.scalars(select(Site).where(Site.request_id == req.id, Site.status == SiteStatus.FAILED)))
+    by_host: dict[int, list[Site]] = {}
+    for site in failed:
+        by_host.setdefault(site.host_id, []).append(site)
+    actor = system_actor("worker", "sites")
+    for host_sites in by_host.values():
+        for site in host_sites:
+            dns_svc.records_withdraw(actor, source=f"site:{site.id}")
+        cleanup_failed(s, host_sites)
 
 
 __all__ = ["Organization", "is_under"]
