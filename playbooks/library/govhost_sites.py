@@ -38,6 +38,10 @@ options:
   archive_days: {type: int, default: 30}
   acme: {type: dict, default: {}}
   pages: {type: dict, default: {}}
+  tls_dir: {type: str, default: /etc/govhost/tls}
+  acme_dir: {type: str, default: /etc/govhost/acme}
+  acme_webroot: {type: str, default: /var/lib/govhost/acme-webroot}
+  pages_dir: {type: str, default: /var/lib/govhost/pages}
 """
 
 # The panel validates names; the host checks again so nothing odd ever becomes a path or argv.
@@ -47,11 +51,13 @@ PHP_RE = re.compile(r"^[0-9]\.[0-9]{1,2}$")
 NGINX_AVAILABLE = "/etc/nginx/sites-available"
 NGINX_ENABLED = "/etc/nginx/sites-enabled"
 NGINX_SUSPENDED = "/etc/nginx/govhost-suspended"
+# Defaults of the path options; the roles pass their own variables (nginx_vhost_tls_dir, ...), which
+# their templates use too, so a changed variable moves the files and the config that names them.
 TLS_DIR = "/etc/govhost/tls"
 ACME_DIR = "/etc/govhost/acme"
 ACME_WEBROOT = "/var/lib/govhost/acme-webroot"
-KEYS_DIR = "/etc/ssh/govhost_keys"
 PAGES_DIR = "/var/lib/govhost/pages"
+KEYS_DIR = "/etc/ssh/govhost_keys"
 SFTP_GROUP = "govhost-sftp"
 
 
@@ -244,11 +250,11 @@ def step_pools(p, journal):
 # ---- step: nginx vhosts (+ TLS files), one nginx -t, one reload -------------------------------
 
 
-def tls_files(site, keys, journal):
-    target = os.path.join(TLS_DIR, site["fqdn"])
+def tls_files(p, site, keys, journal):
+    target = os.path.join(p["tls_dir"], site["fqdn"])
     os.makedirs(target, mode=0o700, exist_ok=True)
     if site.get("tls") == "acme":
-        live = os.path.join(ACME_DIR, "live", site["fqdn"])
+        live = os.path.join(p["acme_dir"], "live", site["fqdn"])
         with open(os.path.join(live, "fullchain.pem"), "rb") as fh:
             chain = fh.read()
         with open(os.path.join(live, "privkey.pem"), "rb") as fh:
@@ -278,11 +284,12 @@ def nginx_apply():
 
 def step_vhosts(p, journal):
     os.makedirs(NGINX_SUSPENDED, exist_ok=True)
-    os.makedirs(ACME_WEBROOT, mode=0o755, exist_ok=True)
+    os.makedirs(p["acme_webroot"], mode=0o755, exist_ok=True)
+    os.makedirs(p["pages_dir"], mode=0o755, exist_ok=True)
     for name, content in (p["pages"] or {}).items():
         if not re.match(r"^[a-z]{1,32}$", name):
             raise StepFailed(f"refused page name {name!r}")
-        journal.write(os.path.join(PAGES_DIR, f"{name}.html"), content)
+        journal.write(os.path.join(p["pages_dir"], f"{name}.html"), content)
     certs = {}
     for site in p["sites"]:
         available, enabled, suspended = vhost_paths(site["fqdn"])
@@ -291,11 +298,11 @@ def step_vhosts(p, journal):
                 journal.remove(path)
             continue
         if site.get("tls") in ("acme", "custom"):
-            tls_files(site, p["tls_keys"] or {}, journal)
+            tls_files(p, site, p["tls_keys"] or {}, journal)
         journal.write(available, site["vhost"])
         journal.write(suspended, site["suspended_vhost"])
         journal.link(enabled, available if site["state"] == "active" else suspended)
-        chain = os.path.join(TLS_DIR, site["fqdn"], "fullchain.pem")
+        chain = os.path.join(p["tls_dir"], site["fqdn"], "fullchain.pem")
         if site.get("tls") in ("acme", "custom") and os.path.isfile(chain):
             with open(chain) as fh:
                 certs[site["fqdn"]] = fh.read()
@@ -303,10 +310,10 @@ def step_vhosts(p, journal):
         nginx_apply()
     for site in p["sites"]:  # only once nginx no longer points at them
         if site["state"] == "absent":
-            shutil.rmtree(os.path.join(TLS_DIR, site["fqdn"]), ignore_errors=True)
+            shutil.rmtree(os.path.join(p["tls_dir"], site["fqdn"]), ignore_errors=True)
             for sub in ("live", "archive"):
-                shutil.rmtree(os.path.join(ACME_DIR, sub, site["fqdn"]), ignore_errors=True)
-            renewal = os.path.join(ACME_DIR, "renewal", f"{site['fqdn']}.conf")
+                shutil.rmtree(os.path.join(p["acme_dir"], sub, site["fqdn"]), ignore_errors=True)
+            renewal = os.path.join(p["acme_dir"], "renewal", f"{site['fqdn']}.conf")
             if os.path.exists(renewal):
                 os.unlink(renewal)
     return {"certs": certs}
@@ -333,9 +340,9 @@ def step_acme(p, journal):
             "--agree-tos",
             "--webroot",
             "-w",
-            ACME_WEBROOT,
+            p["acme_webroot"],
             "--config-dir",
-            ACME_DIR,
+            p["acme_dir"],
             "--work-dir",
             "/var/lib/govhost/acme-work",
             "--logs-dir",
@@ -400,9 +407,16 @@ def main():
             "archive_days": {"type": "int", "default": 30},
             "acme": {"type": "dict", "default": {}},
             "pages": {"type": "dict", "default": {}},
+            "tls_dir": {"type": "path", "default": TLS_DIR},
+            "acme_dir": {"type": "path", "default": ACME_DIR},
+            "acme_webroot": {"type": "path", "default": ACME_WEBROOT},
+            "pages_dir": {"type": "path", "default": PAGES_DIR},
         }
     )
     p = module.params
+    for key in ("tls_dir", "acme_dir", "acme_webroot", "pages_dir"):
+        if not os.path.isabs(p[key]):
+            module.fail_json(msg=f"{key} must be an absolute path, got {p[key]!r}")
     journal = Journal()
     try:
         for site in p["sites"]:
