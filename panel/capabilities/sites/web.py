@@ -26,7 +26,7 @@ from panel.models.tenants import Role
 from panel.services import quotas as quotas_svc
 from panel.services import requests as requests_svc
 from panel.services.actor import Actor
-from panel.web.common import actor, apply_error, error_text, nav, page_args, refuse_unless_may_ask
+from panel.web.common import actor, apply_error, error_text, nav, page_args, refuse_unless_may_ask, status_text
 from panel.web.dashboard import SHOWN, Card, Contribution
 
 bp = Blueprint("sites", __name__, url_prefix="/sites", template_folder="templates")
@@ -124,7 +124,7 @@ def create():
             apply_error(form, err)
             status = err.status
         else:
-            flash(_("Request #%(id)s is %(status)s.", id=req.id, status=req.status.value), "success")
+            flash(_("Request #%(id)s is %(status)s.", id=req.id, status=status_text(req.status)), "success")
             return redirect(url_for("sites.index"))
     elif request.method == "POST":
         status = 422
@@ -176,7 +176,7 @@ def _submit(site_id: int, form_name: str, form, call):
 
 
 def _asked(req) -> str:
-    return _("Request #%(id)s is %(status)s.", id=req.id, status=req.status.value)
+    return _("Request #%(id)s is %(status)s.", id=req.id, status=status_text(req.status))
 
 
 @bp.post("/<int:site_id>/plan")
