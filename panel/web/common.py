@@ -250,6 +250,8 @@ def field_value(value) -> str:
     """A payload value as text: lists joined, yes/no for flags, mappings as "key: value"."""
     if isinstance(value, bool):
         return _("yes") if value else _("no")
+    if value is None:
+        return "-"  # not given (e.g. no host chosen): not Python's "None"
     if isinstance(value, (list, tuple)):
         return ", ".join(field_value(v) for v in value)
     if isinstance(value, dict):
