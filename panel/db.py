@@ -92,6 +92,20 @@ def make_engine(url: str) -> Engine:
         return engine
     engine = create_engine(url, pool_size=10, max_overflow=20, pool_recycle=3600)
     _ping_idle_connections(engine)
+
+    @event.listens_for(engine, "begin")
+    def _pg_read_autocommit(conn):
+        # A read-only session's connection runs in autocommit: no BEGIN, COMMIT or ROLLBACK round
+        # trips, no transaction held. Set on psycopg2 directly: SQLAlchemy's isolation_level
+        # option would make psycopg2 send SET default_transaction_* on every checkout and return.
+        if conn.get_execution_options().get(READ_ONLY_OPTION):
+            conn.connection.dbapi_connection.autocommit = True
+
+    @event.listens_for(engine, "checkin")
+    def _pg_transactional_again(dbapi_conn, _record):
+        if dbapi_conn is not None and dbapi_conn.autocommit:
+            dbapi_conn.autocommit = False
+
     return engine
 
 
@@ -151,10 +165,7 @@ def configure(url: str) -> Engine:
     _engine = make_engine(url)
     # Reads share the pool. On PostgreSQL they run in autocommit: no BEGIN, COMMIT or ROLLBACK round
     # trips around a request's one SELECT, and no transaction at all; on SQLite a deferred BEGIN.
-    read_options = {READ_ONLY_OPTION: True}
-    if _engine.dialect.name == "postgresql":
-        read_options["isolation_level"] = "AUTOCOMMIT"
-    _read_engine = _engine.execution_options(**read_options)
+    _read_engine = _engine.execution_options(**{READ_ONLY_OPTION: True})
     _registry = scoped_session(sessionmaker(bind=_engine, expire_on_commit=False))
     return _engine
 

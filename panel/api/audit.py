@@ -7,7 +7,16 @@ import datetime as dt
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from panel.api.common import PageArgs, actor, authenticated, changes_nothing, page_body, text
+from panel.api.common import (
+    WindowArgs,
+    actor,
+    authenticated,
+    changes_nothing,
+    plain_dumper,
+    text,
+    window_response,
+    window_schema,
+)
 from panel.services import audit as audit_svc
 
 blp = Blueprint("api_audit", __name__, url_prefix="/audit", description="The hash-chained audit log")
@@ -30,7 +39,10 @@ class EntrySchema(Schema):
     hash = fields.String()
 
 
-class AuditListArgs(PageArgs):
+_dump_entries = plain_dumper(EntrySchema)
+
+
+class AuditListArgs(WindowArgs):
     action = fields.String(load_default="", validate=text(max=64))
     actor = fields.String(load_default="", validate=text(max=64))
     object_type = fields.String(load_default="", validate=text(max=32))
@@ -49,13 +61,14 @@ class VerifySchema(Schema):
 @blp.route("/", methods=["GET"])
 @blp.doc(security=[{"bearer": []}])
 @authenticated
-@blp.arguments(AuditListArgs, location="query")
-@blp.response(200)
+@blp.arguments(AuditListArgs(), location="query")
+@blp.response(200, window_schema(EntrySchema))
 def audit_list(args):
-    """Entries newest first; a ministry's org_admin sees only the ministry's entries."""
-    page_no, per_page = args.pop("page"), args.pop("per_page")
-    page = audit_svc.audit_list(actor(), audit_svc.AuditFilter(**args), page=page_no, per_page=per_page)
-    return page_body(page, EntrySchema())
+    """Entries newest first, 50 a page (follow `next`); a ministry's org_admin sees only the ministry's entries."""
+    paging = {k: args.pop(k) for k in ("per_page", "cursor", "page")}
+    with_total = args.pop("total")
+    win = audit_svc.audit_window(actor(), audit_svc.AuditFilter(**args), with_total=with_total, **paging)
+    return window_response(win, _dump_entries)
 
 
 @blp.route("/verify", methods=["POST"])

@@ -6,14 +6,14 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from panel.api.common import PageArgs, actor, authenticated
+from panel.api.common import WindowArgs, actor, authenticated, window_response, window_schema
 from panel.models.jobs import JobStatus
 from panel.services import jobs as jobs_svc
 
 blp = Blueprint("api_jobs", __name__, url_prefix="/jobs", description="Background jobs and their progress")
 
 
-class JobListArgs(PageArgs):
+class JobListArgs(WindowArgs):
     status = fields.String(load_default=None, validate=validate.OneOf([s.value for s in JobStatus]))
 
 
@@ -65,31 +65,23 @@ class ProgressSchema(Schema):
     last_counter = fields.Integer()
 
 
-class JobPageSchema(Schema):
-    items = fields.List(fields.Nested(JobSchema))
-    page = fields.Integer()
-    per_page = fields.Integer()
-    total = fields.Integer()
-    pages = fields.Integer()
-
-
 @blp.route("")
 class Jobs(MethodView):
     @blp.doc(security=[{"bearer": []}])
     @authenticated
-    @blp.arguments(JobListArgs, location="query")
-    @blp.response(200, JobPageSchema)
+    @blp.arguments(JobListArgs(), location="query")
+    @blp.response(200, window_schema(JobSchema))
     def get(self, args):
-        """Jobs the caller may see, newest first."""
-        a = actor()
-        page = jobs_svc.job_list(a, page=args["page"], per_page=args["per_page"], status=args["status"])
-        return {
-            "items": [jobs_svc.job_public(a, j) for j in page.items],
-            "page": page.page,
-            "per_page": page.per_page,
-            "total": page.total,
-            "pages": page.pages,
-        }
+        """Jobs the caller may see, newest first, 50 a page (follow `next`)."""
+        win = jobs_svc.job_window(
+            actor(),
+            per_page=args["per_page"],
+            cursor=args["cursor"],
+            page=args["page"],
+            with_total=args["total"],
+            status=args["status"],
+        )
+        return window_response(win, list)  # items are job_public dicts already
 
 
 @blp.route("/<int:job_id>")

@@ -5,7 +5,15 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from panel.api.common import PageArgs, actor, authenticated, page_body, text
+from panel.api.common import (
+    WindowArgs,
+    actor,
+    authenticated,
+    plain_dumper,
+    text,
+    window_response,
+    window_schema,
+)
 from panel.models.requests import ApprovalMode, RequestStatus
 from panel.services import policies as policies_svc
 from panel.services import request_kinds
@@ -52,6 +60,28 @@ class RequestSchema(Schema):
     comments = fields.List(fields.Nested(CommentSchema))
 
 
+class RequestListItemSchema(Schema):
+    """A request in a list: GET /requests/{id} adds its approvals and comments."""
+
+    id = fields.Integer()
+    kind = fields.String()
+    org_id = fields.Integer()
+    requester_name = fields.String()
+    status = fields.String()
+    summary = fields.String()
+    payload = fields.Dict()
+    target_host_id = fields.Integer(allow_none=True)
+    approvals_needed = fields.Integer()
+    retries = fields.Integer()
+    created_at = fields.DateTime()
+    submitted_at = fields.DateTime(allow_none=True)
+    decided_at = fields.DateTime(allow_none=True)
+    finished_at = fields.DateTime(allow_none=True)
+
+
+_dump_requests = plain_dumper(RequestListItemSchema)
+
+
 class ImpactSchema(Schema):
     resource = fields.String()
     used = fields.Integer()
@@ -70,7 +100,7 @@ class PreviewSchema(Schema):
     within_budget = fields.Boolean()
 
 
-class RequestListArgs(PageArgs):
+class RequestListArgs(WindowArgs):
     status = fields.String(load_default=None, validate=validate.OneOf([s.value for s in RequestStatus]))
     kind = fields.String(load_default=None, validate=text(max=64))
     org_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**63 - 1))
@@ -117,12 +147,13 @@ class CommentCreateSchema(Schema):
 @blp.route("/", methods=["GET"])
 @blp.doc(security=BEARER)
 @authenticated
-@blp.arguments(RequestListArgs, location="query")
-@blp.response(200)
+@blp.arguments(RequestListArgs(), location="query")
+@blp.response(200, window_schema(RequestListItemSchema))
 def request_list(args):
-    """Newest first; `status=submitted` is the approvals queue."""
-    page = requests_svc.request_list(actor(), **args)
-    return page_body(page, RequestSchema())
+    """Newest first, 50 a page (follow `next`); `status=submitted` is the approvals queue."""
+    paging = {k: args.pop(k) for k in ("per_page", "cursor", "page")}
+    win = requests_svc.request_window(actor(), with_total=args.pop("total"), **paging, **args)
+    return window_response(win, _dump_requests)
 
 
 @blp.route("/", methods=["POST"])

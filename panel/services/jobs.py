@@ -18,13 +18,13 @@ from panel.boot import current as current_settings
 from panel.errors import Conflict, Forbidden, Invalid, NotFound
 from panel.jobs import capabilities, queue, runner, supervise
 from panel.jobs.submit import check_hosts, job_create
-from panel.models.jobs import RETRYABLE, Job, JobEvent, JobStatus, Worker
+from panel.models.jobs import FINISHED, RETRYABLE, Job, JobEvent, JobHost, JobStatus, Worker
 from panel.models.requests import Request, RequestStatus
 from panel.models.tenants import Organization, Role
 from panel.services.actor import Actor, get_scoped, require_org_role, require_write, scoped
 from panel.services.audit import audited
 from panel.services.job_steps import step_of
-from panel.services.pagination import Page, paginate
+from panel.services.pagination import Page, Window, paginate, window
 
 MAX_PARAMS_BYTES = 256 * 1024
 # Events a tenant is shown: what ran where and how it went (never raw output).
@@ -122,6 +122,83 @@ def job_list(actor: Actor, *, page: int = 1, per_page: int = 50, status: str | N
             ) from None
     with db.unit_of_work():
         return paginate(stmt.order_by(Job.id.desc()), page=page, per_page=per_page)
+
+
+_PUBLIC = (
+    "id",
+    "kind",
+    "status",
+    "org_id",
+    "request_id",
+    "created_by_name",
+    "attempt",
+    "retry_of_id",
+    "explanation",
+    "rc",
+    "stats",
+    "cancel_requested",
+    "created_at",
+    "started_at",
+    "finished_at",
+)
+_STAFF = ("params", "traceback", "worker", "data")
+
+
+def job_window(
+    actor: Actor,
+    *,
+    per_page: int = 50,
+    cursor: str | None = None,
+    page: int | None = None,
+    with_total: bool = False,
+    status: str | None = None,
+) -> Window:
+    """job_list by cursor, newest first, its items as job_public makes them: one statement for the
+    page's columns (staff's only for staff) and one for the hosts of all its jobs."""
+    names = _PUBLIC + (_STAFF if actor.is_staff else ())
+    stmt = scoped(select(*(getattr(Job, c) for c in names)), actor, Job)
+    if status:
+        try:
+            stmt = stmt.where(Job.status == JobStatus(status))
+        except ValueError:
+            raise Invalid(
+                "job.status_invalid", "Unknown job status {status}.", field="status", status=str(status)[:20]
+            ) from None
+    win = window(
+        stmt, [(Job.id, "id")], descending=True, per_page=per_page, cursor=cursor, page=page, with_total=with_total
+    )
+    hosts: dict[int, list[str]] = {}
+    if win.items:
+        links = select(JobHost.job_id, JobHost.host_name).where(JobHost.job_id.in_([r.id for r in win.items]))
+        for job_id, host_name in db.session().execute(links.order_by(JobHost.job_id, JobHost.host_id)):
+            hosts.setdefault(job_id, []).append(host_name)
+    items = []
+    for r in win.items:
+        d = {
+            "id": r.id,
+            "kind": r.kind,
+            "description": job_description(r.kind),
+            "status": r.status.value,
+            "org_id": r.org_id,
+            "request_id": r.request_id,
+            "hosts": hosts.get(r.id, []),
+            "created_by": r.created_by_name,
+            "attempt": r.attempt,
+            "retry_of_id": r.retry_of_id,
+            "explanation": r.explanation,
+            "rc": r.rc,
+            "stats": r.stats or {},
+            "cancel_requested": r.cancel_requested,
+            "created_at": _ts(r.created_at),
+            "started_at": _ts(r.started_at),
+            "finished_at": _ts(r.finished_at),
+            "finished": r.status in FINISHED,
+        }
+        if actor.is_staff:
+            d.update(params=r.params or {}, traceback=r.traceback, worker=r.worker, data=r.data or {})
+        items.append(d)
+    win.items = items
+    return win
 
 
 def job_get(actor: Actor, job_id: int) -> Job:

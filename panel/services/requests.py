@@ -35,7 +35,7 @@ from panel.services import jobs, request_kinds
 from panel.services.actor import Actor, datacenter_org_id, get_scoped, require_staff, require_write, scoped
 from panel.services.audit import audited
 from panel.services.notifications import N_, notify, staff_approvers
-from panel.services.pagination import Page, paginate
+from panel.services.pagination import Page, Window, paginate, window
 from panel.services.policies import policy_mode
 from panel.services.quotas import Impact, check_deltas, quota_check, quota_impact, quota_record
 from panel.services.request_kinds import RequestKind
@@ -338,18 +338,10 @@ class Preview:
         return all(row.ok for row in self.impact)
 
 
-def request_list(
-    actor: Actor,
-    *,
-    page: int = 1,
-    per_page: int = 50,
-    status: str | None = None,
-    kind: str | None = None,
-    org_id: int | None = None,
-    mine: bool = False,
-) -> Page:
-    """Newest first, scoped to the actor; status="submitted" is the approvals queue."""
-    stmt = scoped(select(Request), actor, Request)
+def _request_filter(
+    stmt, actor: Actor, *, status: str | None = None, kind: str | None = None, org_id=None, mine: bool = False
+):
+    stmt = scoped(stmt, actor, Request)
     if status:
         try:
             stmt = stmt.where(Request.status == RequestStatus(status))
@@ -363,8 +355,58 @@ def request_list(
         stmt = stmt.where(Request.org_id == valid_id(org_id))
     if mine:
         stmt = stmt.where(Request.requester_id == (actor.user_id or -1))
+    return stmt
+
+
+def request_list(
+    actor: Actor,
+    *,
+    page: int = 1,
+    per_page: int = 50,
+    status: str | None = None,
+    kind: str | None = None,
+    org_id: int | None = None,
+    mine: bool = False,
+) -> Page:
+    """Newest first, scoped to the actor; status="submitted" is the approvals queue."""
+    stmt = _request_filter(select(Request), actor, status=status, kind=kind, org_id=org_id, mine=mine)
     with db.unit_of_work():
         return paginate(stmt.order_by(Request.id.desc()), page=page, per_page=per_page)
+
+
+_WINDOW_COLUMNS = (
+    "id",
+    "kind",
+    "org_id",
+    "requester_name",
+    "status",
+    "summary",
+    "payload",
+    "target_host_id",
+    "approvals_needed",
+    "retries",
+    "created_at",
+    "submitted_at",
+    "decided_at",
+    "finished_at",
+)
+
+
+def request_window(
+    actor: Actor,
+    *,
+    per_page: int = 50,
+    cursor: str | None = None,
+    page: int | None = None,
+    with_total: bool = False,
+    **filters,
+) -> Window:
+    """request_list as plain rows by cursor, newest first, without approvals and comments (one
+    statement; GET /requests/{id} has the conversation)."""
+    stmt = _request_filter(select(*(getattr(Request, c) for c in _WINDOW_COLUMNS)), actor, **filters)
+    return window(
+        stmt, [(Request.id, "id")], descending=True, per_page=per_page, cursor=cursor, page=page, with_total=with_total
+    )
 
 
 def request_kinds_for(actor: Actor) -> list[RequestKind]:

@@ -14,6 +14,9 @@ from tests.perf.world import World
 LISTS = {
     "sites": ("/api/v1/sites", "panel.capabilities.sites.api:SiteListItemSchema", 1),
     "mailboxes": ("/api/v1/mail/domains/{domain_id}/mailboxes", "panel.capabilities.mail.api:MailboxSchema", 1),
+    "audit": ("/api/v1/audit", "panel.api.audit:EntrySchema", 1),
+    "requests": ("/api/v1/requests", "panel.api.requests:RequestListItemSchema", 1),
+    "jobs": ("/api/v1/jobs", "panel.api.jobs:JobSchema", 2),  # the page, then the hosts of its jobs
 }
 
 
@@ -105,17 +108,27 @@ def test_plain_dump_is_the_schemas_dump(api, world, name):
         assert set(item) == set(schema.fields)
     from panel.api.common import plain_dumper
 
+    if name == "jobs":  # items are job_public's, as GET /jobs/{id} sends them
+        from panel.services import jobs as jobs_svc
+
+        actor = _actor(world)
+        assert items == [schema.dump(jobs_svc.job_public(actor, jobs_svc.job_get(actor, i["id"]))) for i in items]
+        return
     # Dump the very rows both ways: the window's rows are plain Row objects.
     win = _window(name, world)
     assert plain_dumper(type(schema))(win.items) == schema.dump([r._mapping for r in win.items], many=True)
 
 
-def _window(name: str, world: World):
+def _actor(world: World):
     from panel import db
     from panel.models.users import User
     from panel.services.actor import actor_for_user
 
-    actor = actor_for_user(db.session().get(User, world.admin_id), surface="api")
+    return actor_for_user(db.session().get(User, world.admin_id), surface="api")
+
+
+def _window(name: str, world: World):
+    actor = _actor(world)
     if name == "sites":
         from panel.capabilities.sites.service import site_window
 
@@ -124,4 +137,12 @@ def _window(name: str, world: World):
         from panel.capabilities.mail.service import mailbox_window
 
         return mailbox_window(actor, domain_id=world.ids["domain_id"], per_page=200)
+    if name == "audit":
+        from panel.services.audit import audit_window
+
+        return audit_window(actor, per_page=200)
+    if name == "requests":
+        from panel.services.requests import request_window
+
+        return request_window(actor, per_page=200)
     raise AssertionError(name)

@@ -150,7 +150,7 @@ def test_api_flow_over_budget_and_isolation(client, token_for, min_a, oa_a, wm_a
     ]:
         r = getattr(client, method)(url, headers=b, json={} if method == "post" else None)
         assert r.status_code == 404 and r.mimetype == PROBLEM, url
-    assert client.get("/api/v1/requests/", headers=b).get_json()["total"] == 0
+    assert client.get("/api/v1/requests/?total=true", headers=b).get_json()["total"] == 0
     staff = token_for(op1)
     preview = client.get(f"/api/v1/requests/{rid}/preview", headers=staff).get_json()
     assert preview["mode"] == "one" and preview["request"]["payload"]["new_limit"] == 8

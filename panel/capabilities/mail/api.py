@@ -157,7 +157,7 @@ def domain_dns_check(domain_id: int):
 @_route("/domains/<int:domain_id>/mailboxes")
 @blp.doc(security=SECURITY)
 @authenticated
-@blp.arguments(WindowArgs, location="query")
+@blp.arguments(WindowArgs(), location="query")
 @blp.response(200, window_schema(MailboxSchema))
 def mailbox_list(args, domain_id: int):
     """The domain's mailboxes by address, 50 a page: follow `next`; `total=true` also counts them."""

@@ -165,7 +165,7 @@ class CustomNginxSchema(Schema):
 @blp.route("/")
 @blp.doc(security=[{"bearer": []}])
 @authenticated
-@blp.arguments(SiteListArgs, location="query")
+@blp.arguments(SiteListArgs(), location="query")
 @blp.response(200, window_schema(SiteListItemSchema))
 def site_list(args):
     """Sites by name, 50 a page: follow `next` (a cursor); `total=true` also counts them all."""
