@@ -10,6 +10,7 @@ daemons of a lab host that was restarted). Nothing is ever sent beyond this mach
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import secrets
 import socket
@@ -33,7 +34,7 @@ from panel.services import jobs as jobs_svc
 from panel.services import tenants
 from panel.services.setup import DATACENTER_SLUG, DEMO_SLUG
 
-GATEWAY = "10.77.0.1"  # the lab bridge's address on this machine (docs/lab.md)
+GATEWAY = "10.77.0.1"  # the lab bridge's address (docs/lab.md), when the config names no network.source_address
 PARENT_ZONE = "gov.test"  # .test is reserved (RFC 6761): no real name can be hit by mistake
 MINISTRY_DOMAIN = "mpt.gov.test"
 NAMESERVER = f"ns1.{PARENT_ZONE}"
@@ -94,11 +95,16 @@ def config(ctx: click.Context, host: str | None, address: str | None, acme_port:
         return (raw.get(section) or {}).get(key)
 
     data = raw.get("data_dir") or "var"
+    # The lab's bridge address is where managed hosts are reached from (network.source_address):
+    # Pebble listens there, and the demo host's default address is .10 of that network.
+    gateway = get("network", "source_address") or GATEWAY
+    lab_net = get("network", "source_network")
+    default_ip = str(ipaddress.ip_network(lab_net, strict=False).network_address + 10) if lab_net else "10.77.0.10"
     name = host or get("lab", "demo_host") or "demo1"
-    ip = address or get("lab", "demo_address") or "10.77.0.10"
+    ip = address or get("lab", "demo_address") or default_ip
     acme = get("sites", "acme_directory")
     if acme_port or not acme:
-        acme = f"https://{GATEWAY}:{acme_port or 14000}/dir"
+        acme = f"https://{gateway}:{acme_port or 14000}/dir"
     wanted = {
         ("lab", "demo_host"): (name, host is not None),
         ("lab", "demo_address"): (ip, address is not None),

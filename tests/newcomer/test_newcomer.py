@@ -41,7 +41,7 @@ from tests.support.clients import http_get, imap, smtp
 pytestmark = [pytest.mark.lab, pytest.mark.browser]
 sync_api = pytest.importorskip("playwright.sync_api")
 
-NAME, IP, ACME_PORT = "ncdemo", "10.77.0.246", 14060
+NAME, IP, ACME_PORT = "ncdemo", str(L.SUBNET.network_address + 246), 14060  # docs/lab.md
 REPO = Path(__file__).resolve().parents[2]
 ADMIN_PASSWORD = "Mekong river 2026 datacenter"
 WM_PASSWORD = "Tonle Sap lake 2026 webmaster"
