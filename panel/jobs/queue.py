@@ -13,6 +13,7 @@ import threading
 
 from huey import RedisHuey, SqliteHuey
 from huey.api import Huey, TaskWrapper
+from sqlalchemy import update
 
 from panel.config import Settings
 from panel.jobs import capabilities, resilience, runner
@@ -84,7 +85,20 @@ def enqueue_after_commit(job_id: int) -> bool:
             resilience.describe(e),
         )
         _deferred.ids = [*getattr(_deferred, "ids", []), job_id]
+        _mark_unqueued(job_id)
         return False
+
+
+def _mark_unqueued(job_id: int) -> None:
+    """Never queued: the sweeper takes it at its next round, not `sweep_s` later."""
+    from panel import db
+    from panel.models.jobs import Job, JobStatus
+
+    try:
+        with db.unit_of_work() as s:
+            s.execute(update(Job).where(Job.id == job_id, Job.status == JobStatus.PENDING).values(enqueued_at=None))
+    except Exception as e:  # the database may be down too: then the sweep_s bound applies
+        log.info("job %s: could not mark it unqueued (%s)", job_id, resilience.describe(e))
 
 
 def take_deferred() -> list[int]:
