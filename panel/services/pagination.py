@@ -131,7 +131,9 @@ def window(
     elif page is not None:
         page = min(max(1, int(page)), MAX_PAGE)
         query = query.offset((page - 1) * per_page)
-    rows = s.execute(query).all()
+    # Core execution on the session's connection: a select of columns needs none of the ORM's
+    # per-statement work (it was about a tenth of a list request).
+    rows = s.connection().execute(query).all()
     next_cursor = None
     if len(rows) > per_page:
         rows = rows[:per_page]
