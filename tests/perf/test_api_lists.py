@@ -146,3 +146,32 @@ def _window(name: str, world: World):
 
         return request_window(actor, per_page=200)
     raise AssertionError(name)
+
+
+def test_a_list_read_holds_no_transaction(api, world):
+    """PostgreSQL: the page's statement runs in autocommit (the driver sends no BEGIN, and so no
+    COMMIT or ROLLBACK), and the connection goes back to the pool transactional again for writers.
+    SQLite: a deferred BEGIN, never the write lock (BEGIN IMMEDIATE)."""
+    from sqlalchemy import event
+
+    from panel import db
+
+    url = _url(world, "sites")
+    api(url)
+    seen = []
+
+    def hook(conn, cursor, statement, parameters, context, executemany):
+        seen.append((statement.strip(), getattr(conn.connection.dbapi_connection, "autocommit", None)))
+
+    engine = db.engine()
+    event.listen(engine, "before_cursor_execute", hook)
+    try:
+        assert api(url).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", hook)
+    if engine.dialect.name == "postgresql":
+        assert seen and all(autocommit is True for _s, autocommit in seen), seen
+        with engine.connect() as conn:  # a pooled connection handed to a writer is transactional
+            assert conn.connection.dbapi_connection.autocommit is False
+    else:
+        assert [s for s, _a in seen if s.startswith("BEGIN")] == ["BEGIN"], seen
