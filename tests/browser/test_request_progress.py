@@ -3,12 +3,16 @@ page's language) and, when the job ends, reloads to show where the request stand
 
 from __future__ import annotations
 
+import pytest
+
 from panel import db
 from panel.models.jobs import EventStatus, Job, JobEvent, JobStatus
 from panel.models.requests import Request, RequestStatus
 from panel.models.tenants import Role
 from tests.browser.conftest import log_in
 from tests.factories import PASSWORD
+
+pytestmark = pytest.mark.browser
 
 VHOSTS = "Vhosts and TLS files of every site (one nginx -t, one reload; rollback and nginx's message on failure)"
 CERT = "Certificates by ACME HTTP-01 through each site's own vhost (certbot on the host; keys stay there)"
