@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, bindparam, func, or_, select
 
 from panel import db
 from panel.errors import Invalid
@@ -104,7 +105,7 @@ def _after(columns: list, values: list, descending: bool):
 
 
 def window(
-    stmt: Select,
+    stmt: Select | Callable[[], Select],
     order: list[tuple],
     *,
     descending: bool = False,
@@ -113,31 +114,79 @@ def window(
     page: int | None = None,
     with_total: bool = False,
     cursor_value=None,
+    shape: tuple | None = None,
+    params: dict | None = None,
 ) -> Window:
     """A page of `stmt` (a select of labelled columns) in the order of `order`: (column, row key)
     pairs whose last column is unique. After `cursor` (keyset: as fast on the last page as on the
     first), or by `page` number (an OFFSET, for clients that count pages). One statement, two when
     the total is asked for. `cursor_value(row)` gives the order values of a row when they are not
-    columns of it by those keys."""
+    columns of it by those keys.
+
+    Prepared form: with `shape` (what the caller's filters look like, not their values), `stmt` is
+    a function making a select whose values are bindparams named in `params`; the whole page query
+    is then built once per shape and process, and each call only binds values. Building and hashing
+    a statement cost several times the SQL of a page."""
     per_page = min(max(1, int(per_page)), MAX_PER_PAGE)
     columns = [c for c, _k in order]
     s = db.session()
+    values = dict(params or {})
+    if shape is None:
+        base = stmt
+        query = _page_query(base, columns, descending, cursor, page, per_page, values)
+    else:
+        key = (shape, tuple(map(str, columns)), descending, bool(cursor), page is not None)
+        cached = _PREPARED.get(key)
+        if cached is None:
+            base = stmt()
+            cached = _PREPARED[key] = (base, _page_query(base, columns, descending, cursor, page, None, None))
+        base, query = cached
+        _page_values(columns, cursor, page, per_page, values)
     total = None
     if with_total:
-        total = s.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    query = stmt.order_by(*(c.desc() if descending else c.asc() for c in columns)).limit(per_page + 1)
-    if cursor:
-        query = query.where(_after(columns, _decode_cursor(cursor, columns), descending))
-    elif page is not None:
-        page = min(max(1, int(page)), MAX_PAGE)
-        query = query.offset((page - 1) * per_page)
+        counted = select(func.count()).select_from(base.order_by(None).subquery())
+        total = s.connection().execute(counted, values).scalar() or 0
     # Core execution on the session's connection: a select of columns needs none of the ORM's
     # per-statement work (it was about a tenth of a list request).
-    rows = s.connection().execute(query).all()
+    rows = s.connection().execute(query, values).all()
     next_cursor = None
     if len(rows) > per_page:
         rows = rows[:per_page]
         last = rows[-1]
-        values = cursor_value(last) if cursor_value else [last._mapping[k] for _c, k in order]
-        next_cursor = _encode_cursor(values)
+        after = cursor_value(last) if cursor_value else [last._mapping[k] for _c, k in order]
+        next_cursor = _encode_cursor(after)
+    if page is not None and not cursor:
+        page = min(max(1, int(page)), MAX_PAGE)
     return Window(rows, per_page, next_cursor, page=None if cursor else page, total=total)
+
+
+_PREPARED: dict[tuple, tuple[Select, Select]] = {}
+
+
+def _page_query(base, columns, descending, cursor, page, per_page, values):
+    """The page query over `base`: order, limit, and the cursor's or page's bound. With per_page
+    None it is built with bindparams (_pg_lim, _pg_off, _pg_k<i>) that _page_values fills."""
+    prepared = per_page is None
+    query = base.order_by(*(c.desc() if descending else c.asc() for c in columns))
+    query = query.limit(bindparam("_pg_lim") if prepared else per_page + 1)
+    if cursor:
+        if prepared:
+            bound = [bindparam(f"_pg_k{i}", type_=c.type) for i, c in enumerate(columns)]
+        else:
+            bound = _decode_cursor(cursor, columns)
+        query = query.where(_after(columns, bound, descending))
+    elif page is not None:
+        if prepared:
+            query = query.offset(bindparam("_pg_off"))
+        else:
+            query = query.offset((min(max(1, int(page)), MAX_PAGE) - 1) * per_page)
+    return query
+
+
+def _page_values(columns, cursor, page, per_page, values: dict) -> None:
+    values["_pg_lim"] = per_page + 1
+    if cursor:
+        for i, v in enumerate(_decode_cursor(cursor, columns)):
+            values[f"_pg_k{i}"] = v
+    elif page is not None:
+        values["_pg_off"] = (min(max(1, int(page)), MAX_PAGE) - 1) * per_page

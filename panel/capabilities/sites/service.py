@@ -14,7 +14,7 @@ import hashlib
 import re
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from panel import db, events
@@ -75,43 +75,54 @@ def site_window(
 ) -> Window:
     """Sites by name as plain rows with what a list shows: the plan's name and disk limit, and the
     number of aliases instead of the collections (aliases, keys, certificates: GET /sites/{id})."""
-    alias_count = select(func.count()).where(SiteAlias.site_id == Site.id).correlate(Site).scalar_subquery()
-    stmt = scoped(
-        select(
-            Site.id,
-            Site.org_id,
-            Site.fqdn,
-            Site.php_version,
-            Plan.name.label("plan"),
-            Site.status,
-            Site.tls_mode,
-            Site.system_user,
-            Site.disk_used_mb,
-            Plan.disk_mb.label("disk_limit_mb"),
-            Site.disk_measured_at,
-            Site.last_error,
-            Site.created_at,
-            alias_count.label("alias_count"),
-        ).join(Plan, Plan.id == Site.plan_id),
-        actor,
-        Site,
-    )
+    params: dict = {}
+    if not actor.sees_all:
+        params["orgs"] = sorted(actor.org_ids)
     if org_id is not None:
-        stmt = stmt.where(Site.org_id == org_id)
+        params["org_id"] = org_id
     if status:
-        stmt = stmt.where(
-            Site.status == SiteStatus(status) if status in SiteStatus._value2member_map_ else Site.id.is_(None)
-        )
-    else:
-        stmt = stmt.where(Site.status != SiteStatus.DELETED)
+        if status not in SiteStatus._value2member_map_:
+            return Window([], min(max(1, int(per_page)), 200), None, page=page, total=0 if with_total else None)
+        params["status"] = SiteStatus(status)
+    shape = ("sites", "orgs" in params, "org_id" in params, "status" in params)
     return window(
-        stmt,
+        lambda: _site_rows(*shape[1:]),
         [(Site.fqdn, "fqdn"), (Site.id, "id")],
         per_page=per_page,
         cursor=cursor,
         page=page,
         with_total=with_total,
+        shape=shape,
+        params=params,
     )
+
+
+def _site_rows(scoped_to_orgs: bool, by_org: bool, by_status: bool):
+    """The select of site_window for one shape of filters, its values left as bindparams."""
+    alias_count = select(func.count()).where(SiteAlias.site_id == Site.id).correlate(Site).scalar_subquery()
+    stmt = select(
+        Site.id,
+        Site.org_id,
+        Site.fqdn,
+        Site.php_version,
+        Plan.name.label("plan"),
+        Site.status,
+        Site.tls_mode,
+        Site.system_user,
+        Site.disk_used_mb,
+        Plan.disk_mb.label("disk_limit_mb"),
+        Site.disk_measured_at,
+        Site.last_error,
+        Site.created_at,
+        alias_count.label("alias_count"),
+    ).join(Plan, Plan.id == Site.plan_id)
+    if scoped_to_orgs:  # what panel.services.actor.scoped does, with the actor's orgs as a value
+        stmt = stmt.where(Site.org_id.in_(bindparam("orgs", expanding=True)))
+    if by_org:
+        stmt = stmt.where(Site.org_id == bindparam("org_id"))
+    if by_status:
+        return stmt.where(Site.status == bindparam("status"))
+    return stmt.where(Site.status != SiteStatus.DELETED)
 
 
 def site_get(actor: Actor, site_id) -> Site:
