@@ -292,6 +292,10 @@ def apply_error(form, err: PanelError) -> None:
 
 def mfa_gate():
     """Staff (and users who enrolled) must pass the second factor before anything else."""
+    if request.path.startswith("/api/"):
+        # The API never reads the session cookie. Loading its user here began a transaction on the
+        # request's session, and on SQLite the token's last-use write then waited on it (locked).
+        return None
     if not current_user.is_authenticated or session.get("mfa_ok"):
         return None
     if request.endpoint in PRE_MFA_ENDPOINTS or request.endpoint is None:
