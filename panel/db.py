@@ -68,7 +68,7 @@ _read_engine: Engine | None = None
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_MS / 1000})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(conn, _record):
@@ -110,6 +110,7 @@ def make_engine(url: str) -> Engine:
 
 
 READ_ONLY_OPTION = "govhost_read_only"
+SQLITE_BUSY_MS = 30_000  # how long a SQLite writer waits for the write lock before "database is locked"
 # A pooled connection is checked ("SELECT 1") when it comes out of the pool only after it sat idle
 # this long: a busy panel then sends no check per request (pool_pre_ping would, one round trip each),
 # while a connection the server dropped during a quiet spell is replaced before a request uses it.

@@ -14,7 +14,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import event, or_, select, update
+from sqlalchemy import event, exc, or_, select, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from panel import db, security
@@ -179,15 +179,36 @@ def _load(digest: str, now: dt.datetime) -> _Cached:
     return hit
 
 
+# last_used_at is advisory. On SQLite a writer holds the one write lock; when this very request's own
+# session holds it (an API call that also carries a web session cookie, whose user was loaded first),
+# waiting would wait on ourselves for the whole busy timeout. So the touch waits briefly, then skips:
+# a later request records it.
+_TOUCH_BUSY_MS = 100
+
+
 def _touch(token_id: int, now: dt.datetime) -> None:
     """last_used_at = now, in a short transaction of its own (the request may be a read)."""
-    with db.engine().begin() as conn:
-        conn.execute(
-            update(ApiToken)
-            .where(ApiToken.id == token_id)
-            .where(or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= now - TOUCH_EVERY))
-            .values(last_used_at=now)
-        )
+    stmt = (
+        update(ApiToken)
+        .where(ApiToken.id == token_id)
+        .where(or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= now - TOUCH_EVERY))
+        .values(last_used_at=now)
+    )
+    engine = db.engine()
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            conn.execute(stmt)
+        return
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection  # set before SQLAlchemy's BEGIN IMMEDIATE, not inside it
+        raw.execute(f"PRAGMA busy_timeout = {_TOUCH_BUSY_MS}")
+        try:
+            with conn.begin():
+                conn.execute(stmt)
+        except exc.OperationalError:
+            pass  # the lock is busy: skipped (see above)
+        finally:
+            raw.execute(f"PRAGMA busy_timeout = {db.SQLITE_BUSY_MS}")
 
 
 # Who may act is decided by tokens, users, memberships and organizations: when a commit changed any
