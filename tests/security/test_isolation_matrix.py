@@ -21,6 +21,7 @@ API_BODY = {
     "api_dns.record_create": {"name": "www", "type": "A", "data": "192.0.2.9"},
     "api_dns.record_update": {"data": "192.0.2.9"},
     "api_dns.zone_apply": {"dry_run": False},
+    "api_dns.suffix_set": {"suffixes": ["b.gov.kh"]},
     "api_hosts.host_update": {"max_sites": 5},
     "api_mail.alias_create": {"source": "x", "destinations": ["info@a.gov.kh"]},
     "api_mail.mailbox_create": {"mailboxes": [{"local_part": "x", "password": "Str0ng-pass-phrase"}]},

@@ -20,6 +20,7 @@ from panel.capabilities.dns import rules as R
 from panel.capabilities.dns.models import ClaimMethod, ClaimSuffix, DomainClaim, Zone, ZoneStatus
 from panel.errors import Conflict, Forbidden, Invalid
 from panel.models.tenants import Organization, Role
+from panel.services import tenants
 from panel.services.actor import Actor, get_scoped, require_org_role, require_staff, scoped
 from panel.services.audit import audited
 from panel.services.pagination import Page, paginate
@@ -84,11 +85,13 @@ def suffix_admin(actor: Actor) -> bool:
 @audited("dns.suffix_set", "organization", org=lambda result, kw: kw.get("org_id"))
 def suffix_set(actor: Actor, *, org_id: int, suffixes: list[str]) -> list[ClaimSuffix]:
     """Replace the ministry's list of claimable suffixes (data-center admins only)."""
+    with db.unit_of_work():
+        # Another ministry's id answers as a missing one (404) before the role check (403): the
+        # organization is named in the URL, and a ministry cannot tell whether it exists.
+        org_id = tenants.org_get(actor, org_id).id
     require_staff(actor, Role.ADMIN)
     clean = sorted({R.clean_domain(x, "suffixes") for x in suffixes})
     with db.unit_of_work() as s:
-        if s.get(Organization, org_id) is None:
-            raise Invalid("organization.not_found", "Not found.", field="org_id")
         rows = {r.suffix: r for r in s.scalars(select(ClaimSuffix).where(ClaimSuffix.org_id == org_id))}
         for name, row in rows.items():
             if name not in clean:

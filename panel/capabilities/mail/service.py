@@ -178,6 +178,7 @@ def mail_hosts(actor: Actor, *, page: int = 1, per_page: int = 50) -> Page:
 @audited("mail.server_setup", "job")
 def mail_server_setup(actor: Actor, *, host_id) -> object:
     """Data-center staff: (re)build a mail host's whole configuration (idempotent)."""
+    hosts_svc.host_get(actor, valid_id(host_id, "host"))  # a ministry gets 404 as for a missing host
     require_staff(actor)
     with db.unit_of_work():
         return jobs_svc.job_submit(
