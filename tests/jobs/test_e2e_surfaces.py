@@ -13,10 +13,11 @@ from sqlalchemy import select
 
 from panel import db
 from panel.models.jobs import Job, JobEvent, JobStatus
-from panel.models.notifications import Notification
 from panel.models.requests import Request, RequestStatus
 from panel.models.tenants import OrgKind, Role
+from panel.services import notifications as notifications_svc
 from panel.services import request_kinds
+from tests.factories import actor_of
 from tests.jobs.conftest import wait_job
 from tests.support.fixtures import audit_rows, post_form, reload, set_policy, web_login
 
@@ -128,10 +129,10 @@ class Cli:
         return r.output
 
     def notifications(self, user) -> str:
-        """The CLI has no notifications command: read the rows the panel shows."""
-        with db.unit_of_work() as s:
-            rows = s.scalars(select(Notification).where(Notification.user_id == user.id))
-            return "\n".join(f"{n.kind} {n.subject}" for n in rows)
+        """The CLI has no notifications command: the service the other surfaces call, rendered for the
+        user (rows hold a message key and its params, not the text a reader sees)."""
+        page = notifications_svc.notification_list(actor_of(user), per_page=200, locale="en")
+        return "\n".join(f"{n.kind} {n.subject}" for n in page.items)
 
 
 @pytest.fixture
