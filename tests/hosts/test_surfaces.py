@@ -14,13 +14,13 @@ BAD = [  # (field, value, expected message fragment, error key)
     ("name", "ម៉ាស៊ីន", "A host name is 1-63 characters", "host.name_invalid"),
     ("name", "x" * 300, "", "host.name_invalid"),
     ("address", "../etc", "IPv4 or IPv6 address", "host.address_invalid"),
-    ("address", "10.77.0.1", "the network's own address", "host.address_reserved"),
-    ("address", "10.77.0.255", "the network's own address", "host.address_reserved"),
+    ("address", L.GATEWAY, "the network's own address", "host.address_reserved"),  # the lab block in use
+    ("address", str(L.SUBNET.broadcast_address), "the network's own address", "host.address_reserved"),
     ("address", "127.0.0.1", "cannot be a managed host", "host.address_unusable"),
     ("port", "0", "", "host.port_invalid"),
     ("port", "70000", "", "host.port_invalid"),
 ]
-GOOD = {"name": "web9", "address": "10.77.0.20", "port": "22"}
+GOOD = {"name": "web9", "address": L.lab_ip(20), "port": "22"}
 
 
 def test_ministry_gets_no_hosts_anywhere(client, webmaster, web_login, api_token):

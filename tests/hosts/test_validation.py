@@ -7,6 +7,7 @@ import pytest
 from panel.errors import Forbidden, Invalid, NotFound
 from panel.models.hosts import HostRole
 from panel.services import hosts as svc
+from provisioners import lab as L
 
 HOSTILE = ["", "; id", "{{ 7*7 }}", "../x", "a\x00b", "a\nb", "x" * 300, "ម៉ាស៊ីន", "Web1", "1web", "web_1", "-web"]
 
@@ -90,10 +91,10 @@ def test_ports_and_roles_and_capacity():
 def test_register_validates_before_touching_the_network(booted, make, operator):
     a = make.actor_of(operator, "cli")
     with pytest.raises(Invalid) as e:
-        svc.host_register(a, name="ok1", address="10.77.0.1", roles=["web"])
-    assert e.value.key == "host.address_reserved"  # the test settings' network: the lab's
+        svc.host_register(a, name="ok1", address=L.GATEWAY, roles=["web"])
+    assert e.value.key == "host.address_reserved"  # the test settings' network: the lab block in use
     with pytest.raises(Invalid) as e:
-        svc.host_register(a, name="ok1", address="10.77.0.20", port=0)
+        svc.host_register(a, name="ok1", address=L.lab_ip(20), port=0)
     assert e.value.key == "host.port_invalid"
 
 
