@@ -33,8 +33,13 @@ from panel.services import hosts as hosts_svc
 from panel.services import jobs as jobs_svc
 from panel.services import tenants
 from panel.services.setup import DATACENTER_SLUG, DEMO_SLUG
+from provisioners.lab import common as lab_net
 
-GATEWAY = "10.77.0.1"  # the lab bridge's address (docs/lab.md), when the config names no network.source_address
+# The lab block in use (10.77.0.0/24, or GOVHOST_LAB_NET: docs/lab.md) and its bridge's address:
+# config.example.yaml names the default block, and a demo on another block must not point its
+# network, DNS and ACME settings there.
+EXAMPLE_NET, EXAMPLE_PREFIX = "10.77.0.0/24", "10.77.0."
+LAB_PREFIX = str(lab_net.SUBNET.network_address).rsplit(".", 1)[0] + "."
 PARENT_ZONE = "gov.test"  # .test is reserved (RFC 6761): no real name can be hit by mistake
 MINISTRY_DOMAIN = "mpt.gov.test"
 NAMESERVER = f"ns1.{PARENT_ZONE}"
@@ -69,7 +74,7 @@ def _set_key(lines: list[str], section: str, key: str, value) -> None:
 
 @demo.command("config")
 @click.option("--host", "host", default=None, help="Demo lab host name (default: keep, else demo1).")
-@click.option("--address", default=None, help="Its lab address (default: keep, else 10.77.0.10).")
+@click.option("--address", default=None, help="Its lab address (default: keep, else .10 of the lab block).")
 @click.option("--acme-port", type=click.IntRange(1024, 65000), default=None, help="Pebble's port (default 14000).")
 @click.pass_context
 def config(ctx: click.Context, host: str | None, address: str | None, acme_port: int | None) -> None:
@@ -85,6 +90,7 @@ def config(ctx: click.Context, host: str | None, address: str | None, acme_port:
             'secret_key: "dev-only-change-me-0123456789abcdef"', f'secret_key: "{secrets.token_urlsafe(48)}"'
         )
         text = text.replace(yaml.safe_load(text)["secret_keys"][0], Fernet.generate_key().decode())
+        text = text.replace(EXAMPLE_NET, str(lab_net.SUBNET)).replace(EXAMPLE_PREFIX, LAB_PREFIX)
         path.write_text(text)
         path.chmod(0o600)
         console.print(f"wrote {path} with fresh keys")
@@ -97,9 +103,9 @@ def config(ctx: click.Context, host: str | None, address: str | None, acme_port:
     data = raw.get("data_dir") or "var"
     # The lab's bridge address is where managed hosts are reached from (network.source_address):
     # Pebble listens there, and the demo host's default address is .10 of that network.
-    gateway = get("network", "source_address") or GATEWAY
-    lab_net = get("network", "source_network")
-    default_ip = str(ipaddress.ip_network(lab_net, strict=False).network_address + 10) if lab_net else "10.77.0.10"
+    gateway = get("network", "source_address") or lab_net.GATEWAY
+    network = get("network", "source_network") or str(lab_net.SUBNET)
+    default_ip = str(ipaddress.ip_network(network, strict=False).network_address + 10)
     name = host or get("lab", "demo_host") or "demo1"
     ip = address or get("lab", "demo_address") or default_ip
     acme = get("sites", "acme_directory")

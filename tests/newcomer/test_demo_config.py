@@ -12,6 +12,9 @@ from click.testing import CliRunner
 
 from panel.cli.main import cli as root
 from panel.config import Settings, validate
+from provisioners import lab as L
+
+DEMO_IP = L.lab_ip(10)  # the lab block in use (GOVHOST_LAB_NET, docs/lab.md): the demo follows it
 
 
 def _config(tmp_path, *args):
@@ -26,9 +29,10 @@ def test_demo_config_points_everything_at_the_lab_and_keeps_user_values(tmp_path
     s = validate(Settings.load(path, env={}))
     assert len(s.secret_key) > 40 and "dev-only" not in s.secret_key
     assert s.secret_keys[0] != "ket2vYjlxjLbwi9tvtua96OS0H_yjC9dErimY-31I6U="
-    assert (s.lab.demo_host, s.lab.demo_address) == ("demo1", "10.77.0.10")
-    assert (s.dns.primary_host, s.dns.resolver, s.dns.nameservers) == ("demo1", "10.77.0.10", ("ns1.gov.test",))
-    assert s.sites.acme_directory == "https://10.77.0.1:14000/dir"
+    assert (s.lab.demo_host, s.lab.demo_address) == ("demo1", DEMO_IP)
+    assert (s.network.source_network, s.network.source_address) == (str(L.SUBNET), L.GATEWAY)
+    assert (s.dns.primary_host, s.dns.resolver, s.dns.nameservers) == ("demo1", DEMO_IP, ("ns1.gov.test",))
+    assert s.sites.acme_directory == f"https://{L.GATEWAY}:14000/dir"
     assert s.sites.acme_ca_bundle == str(tmp_path / "var/pebble/tls.crt")
     assert s.sites.acme_root_ca == str(tmp_path / "var/pebble/roots.pem")
     assert s.smtp.host == "" and path.stat().st_mode & 0o077 == 0  # nothing sent out; keys private
@@ -43,17 +47,17 @@ def test_demo_config_points_everything_at_the_lab_and_keeps_user_values(tmp_path
 
 
 def test_demo_config_options_and_an_old_config_without_the_new_keys(tmp_path):
-    path = _config(tmp_path, "--host", "nc1", "--address", "10.77.0.246", "--acme-port", "14060")
+    path = _config(tmp_path, "--host", "nc1", "--address", L.lab_ip(246), "--acme-port", "14060")
     s = Settings.load(path, env={})
-    assert (s.lab.demo_host, s.dns.primary_host, s.dns.resolver) == ("nc1", "nc1", "10.77.0.246")
-    assert s.sites.acme_directory == "https://10.77.0.1:14060/dir"
+    assert (s.lab.demo_host, s.dns.primary_host, s.dns.resolver) == ("nc1", "nc1", L.lab_ip(246))
+    assert s.sites.acme_directory == f"https://{L.GATEWAY}:14060/dir"
     raw = yaml.safe_load(path.read_text())
     del raw["lab"]["demo_address"], raw["sites"]["acme_root_ca"]
     path.write_text(yaml.safe_dump(raw))
     _config(tmp_path)
     s = Settings.load(path, env={})
     # A config from before these keys gets them (the demo host was always at .10 then).
-    assert s.lab.demo_address == "10.77.0.10" and s.sites.acme_root_ca.endswith("pebble/roots.pem")
+    assert s.lab.demo_address == DEMO_IP and s.sites.acme_root_ca.endswith("pebble/roots.pem")
 
 
 @pytest.fixture

@@ -59,8 +59,9 @@ SAME_IN_KHMER = {
 
 
 def _env() -> dict[str, str]:
-    """The test's environment without its settings overrides or PYTHONPATH: the copy runs as a user would."""
-    keep = {"GOVHOST_CACHE", "GOVHOST_LAB_DIR", "GOVHOST_LAB_RUN"}
+    """The test's environment without its settings overrides or PYTHONPATH: the copy runs as a user would,
+    on this run's lab block (GOVHOST_LAB_NET: the demo's lab host, network, DNS and ACME follow it)."""
+    keep = {"GOVHOST_CACHE", "GOVHOST_LAB_DIR", "GOVHOST_LAB_RUN", "GOVHOST_LAB_NET"}
     return {k: v for k, v in os.environ.items() if (not k.startswith("GOVHOST_") or k in keep) and k != "PYTHONPATH"}
 
 
