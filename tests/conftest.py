@@ -278,6 +278,23 @@ def pytest_runtest_protocol(item, nextitem):
         _running.pop()
 
 
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the whole session, shared by tests/browser and the newcomer test:
+    Playwright's sync API runs one instance per thread, so a second sync_playwright() while this one
+    lives fails ("using Playwright Sync API inside the asyncio loop")."""
+    from tests.browser.conftest import CHROMIUM, LAUNCH_ARGS
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    require_marker("browser", "starts Chromium")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS, headless=True)
+        yield b
+        b.close()
+
+
 def require_marker(marker: str, what: str) -> None:
     """Fail the running test unless it carries `marker` (call where lab hosts / Chromium start)."""
     item = _running[-1] if _running else None

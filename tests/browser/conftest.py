@@ -9,8 +9,6 @@ import threading
 import pytest
 from werkzeug.serving import make_server
 
-from tests.conftest import require_marker
-
 CHROMIUM = "/usr/lib/chromium/chromium" if os.path.exists("/usr/lib/chromium/chromium") else "/usr/bin/chromium"
 LAUNCH_ARGS = [
     "--no-sandbox",
@@ -24,15 +22,7 @@ LAUNCH_ARGS = [
 sync_api = pytest.importorskip("playwright.sync_api")
 
 
-@pytest.fixture(scope="session")
-def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    require_marker("browser", "starts Chromium")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS, headless=True)
-        yield b
-        b.close()
+# The session's Chromium is tests/conftest.py's `browser` fixture (one per session: see there).
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ import pyotp
 import pytest
 
 from provisioners import lab as L
-from tests.browser.conftest import CHROMIUM, LAUNCH_ARGS
+from tests.browser.conftest import CHROMIUM
 from tests.lab.conftest import lab_unavailable
 from tests.support.clients import http_get, imap, smtp
 
@@ -550,23 +550,18 @@ def run_journey(j: Journey, admin_secret: str | None) -> tuple[str, float]:
     return admin_secret, https_s
 
 
-def test_newcomer_first_hour_in_english_then_khmer(quickstart):
+def test_newcomer_first_hour_in_english_then_khmer(quickstart, browser):
     shots = Shots()
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS, headless=True)
-        try:
-            en = Journey(browser, quickstart, shots, "en", "mof")
-            try:
-                secret, https_en = run_journey(en, None)
-            finally:
-                en.close()
-            km = Journey(browser, quickstart, shots, "km", "mfa")
-            try:
-                _, https_km = run_journey(km, secret)
-            finally:
-                km.close()
-        finally:
-            browser.close()
+    en = Journey(browser, quickstart, shots, "en", "mof")
+    try:
+        secret, https_en = run_journey(en, None)
+    finally:
+        en.close()
+    km = Journey(browser, quickstart, shots, "km", "mfa")
+    try:
+        _, https_km = run_journey(km, secret)
+    finally:
+        km.close()
     print(
         f"newcomer: ./scripts/demo --no-serve {quickstart['setup_s']:.0f} s; after approval, HTTPS answered in "
         f"{https_en:.0f} s (en) and {https_km:.0f} s (km); screenshots in {shots.dir}"
