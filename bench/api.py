@@ -4,7 +4,7 @@ PostgreSQL (127.0.0.1:5432, a throwaway database made and dropped here) with 10,
 mailboxes (20,000 in one domain) and 100,000 audit entries (bench/lists.py's data). `govhost serve
 --workers 4` (the product: gunicorn, 4 sync workers, access log on) answers
 `GET /api/v1/sites?per_page=50` and `GET /api/v1/mail/domains/1/mailboxes?per_page=50` with a read
-token of a staff admin; a bare Flask app (bench/bare_flask.py) under the same gunicorn settings
+token of a staff admin; a bare Flask app (bench/baselines/bare_flask.py) under the same gunicorn settings
 answers the very SELECT the API sent for the same page, with one psycopg2 connection per worker.
 `wrk -t2 -c16` loads each in turn, alternating, ROUNDS rounds of SECONDS each; every response must
 be a 200. The ratio is the API's requests over the bare app's, summed over the rounds of this run
@@ -222,7 +222,7 @@ def serve_bare(env: dict) -> tuple[subprocess.Popen, int]:
     # The same gunicorn settings as `govhost serve` (panel/cli/serve.py).
     proc = subprocess.Popen(
         [gunicorn, "--bind", f"127.0.0.1:{port}", "--workers", str(WORKERS), "--access-logfile", "-",
-         "--no-control-socket", "--chdir", str(BENCH), "bare_flask:create_app()"],
+         "--no-control-socket", "--chdir", str(BENCH / "baselines"), "bare_flask:create_app()"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     return proc, port

@@ -1,5 +1,6 @@
-"""The baseline of bench/api.py: a bare Flask app that answers one SELECT (given in $BARE_SQL_<NAME>,
-the very statement the API sends for the same page) as JSON, one psycopg2 connection per process."""
+"""Not a benchmark: the baseline app bench/api.py runs, a bare Flask app that answers one SELECT
+(given in $BARE_SQL_<NAME>, the very statement the API sends for the same page) as JSON, one psycopg2
+connection per process."""
 
 from __future__ import annotations
 
