@@ -21,20 +21,18 @@ import shutil
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import yaml
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 ROOT = Path(__file__).resolve().parents[1]
 # The script's own folder holds bench/dns.py, which would shadow dnspython: run from the repo root.
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 
-from panel import db
-from panel.boot import boot
+from bench._common import boot_fresh, scratch_postgres
+from panel import capabilities, db
 from panel.config import Settings
-from panel.db import Base
 from panel.models.jobs import Job, JobStatus
 from panel.services import jobs as jobs_svc
 from panel.services.actor import system_actor
@@ -73,6 +71,7 @@ def started(ids: list[int]) -> bool:
 
 
 def config(tmp: Path, url: str, redis: RedisServer) -> tuple[Settings, Path]:
+    capabilities.load()  # their settings sections are known before the config is read
     raw = yaml.safe_load((ROOT / "config.example.yaml").read_text())
     raw["data_dir"] = str(tmp / "data")
     raw["database"]["url"] = url
@@ -82,22 +81,27 @@ def config(tmp: Path, url: str, redis: RedisServer) -> tuple[Settings, Path]:
     return Settings.load(str(path)), path
 
 
-def main() -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="govhost-bench-faults-"))
-    name = f"govhost_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    url = PG.rsplit("/", 1)[0] + "/" + name
+@contextlib.contextmanager
+def queue_world(prefix: str):
+    """A booted panel on a scratch PostgreSQL database and its own redis-server, workers to start:
+    (database name, config path, redis, workers); at the end undone in reverse (workers, redis, the
+    database, the temporary folder)."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
     redis = RedisServer(tmp / "redis")
     workers = Workers(tmp)
-    try:
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(shutil.rmtree, tmp, ignore_errors=True)
+        url = cleanup.enter_context(scratch_postgres(PG))
+        cleanup.callback(redis.stop)
+        cleanup.callback(workers.stop_all)
         redis.start()
         settings, path = config(tmp, url, redis)
-        engine = create_engine(url)
-        Base.metadata.create_all(engine)
-        engine.dispose()
-        boot(settings)
+        boot_fresh(settings)
+        yield url.rsplit("/", 1)[1], path, redis, workers
+
+
+def main() -> None:
+    with queue_world("govhost-bench-faults-") as (name, path, redis, workers):
         stage(f"PostgreSQL database {name}, own redis-server on port {redis.port} (no persistence)")
         near = workers.start(path)
         far = workers.start(path, hostname="far-machine")
@@ -137,16 +141,6 @@ def main() -> None:
         stage("workers stopped (SIGTERM, drained)")
         print(f"figure: stranded_jobs_recovery_s = {recovery:.1f} s")
         print(f"figure: dead_worker_reap_s = {reap:.1f} s")
-    finally:
-        workers.stop_all()
-        redis.stop()
-        db.remove()
-        with contextlib.suppress(Exception):
-            db.engine().dispose()
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _alive() -> int:

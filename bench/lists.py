@@ -21,16 +21,16 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 # The bench folder holds dns.py, which would shadow dnspython: the repository root goes first instead.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy import create_engine, insert, text
 
 import panel.models  # noqa: F401  (the core's tables)
+from bench._common import sqlite_then_postgres
 from panel import capabilities, db
 from panel.app import create_app
 from panel.boot import boot
@@ -51,7 +51,6 @@ from tests.support.surfaces import api_headers, web_login
 
 capabilities.load()  # every enabled capability's tables, kinds and jobs
 
-PG_ADMIN = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 SITES, MAILBOXES, BIG_DOMAIN, AUDIT = 10_000, 50_000, 20_000, 100_000
 ORGS, HOSTS, DOMAINS = 200, 100, 301
 PER_PAGE, RUNS, CHUNK = 50, 7, 5_000
@@ -244,33 +243,10 @@ def run(label: str, url: str, tmp: Path) -> dict[str, float]:
     return res
 
 
-def pg_url() -> str | None:
-    try:
-        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-        with admin.connect() as c:
-            c.execute(select(1))
-        return PG_ADMIN
-    except Exception as e:
-        print(f"PostgreSQL not reachable ({type(e).__name__}); SQLite only")
-        return None
-
-
 def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="govhost-bench-lists-"))
-    results = {}
     try:
-        results["sqlite"] = run("sqlite", f"sqlite:///{tmp / 'bench.db'}", tmp / "sqlite")
-        if pg_url():
-            name = f"govhost_bench_{uuid.uuid4().hex[:8]}"
-            admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-            with admin.connect() as c:
-                c.execute(text(f'CREATE DATABASE "{name}"'))
-            try:
-                results["postgresql"] = run("postgresql", PG_ADMIN.rsplit("/", 1)[0] + "/" + name, tmp / "pg")
-            finally:
-                with admin.connect() as c:
-                    c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                admin.dispose()
+        results = {label: run(label, url, tmp / label) for label, url in sqlite_then_postgres(tmp)}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     report(results)

@@ -5,6 +5,11 @@ written before a section or key existed still loads: the new key starts at its d
 secrets (secret_key, secret_keys) and the database URL have no safe default and must be given. An
 unknown or ill-typed key stops start-up with a message naming it, so a typo in a production config
 never silently falls back to a default.
+
+The core's sections are the fields of `Settings`. Each capability brings its own section (a frozen
+dataclass in its `settings.py`, named in its manifest); the capability loader registers it here with
+`section_register`, and `Settings.load` builds a `Settings` subclass that has those sections as
+fields too (`settings.mail.archive_days`, `dataclasses.replace(settings, mail=...)`).
 """
 
 from __future__ import annotations
@@ -16,12 +21,18 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 import yaml
 
 
 class ConfigError(Exception):
     """The configuration cannot be used; the message names the offending key."""
+
+
+# field(metadata=PATH) marks a key whose value is a path: a relative one is taken from the config
+# file's folder, so the example config works as-is from wherever the panel is started.
+PATH = MappingProxyType({"path": True})
 
 
 @dataclass(frozen=True)
@@ -74,36 +85,9 @@ class AnsibleSettings:
     forks: int = 10
     ssh_key: str = "/etc/govhost/ssh/id_ed25519"
     control_dir: str = ""  # shared ssh ControlPath sockets; empty: <data_dir>/ssh-cp
-
-
-@dataclass(frozen=True)
-class DnsSettings:
-    primary_host: str = ""
-    key_name: str = "govhost"
-    nameservers: tuple[str, ...] = ()
-    default_ttl: int = 3600
-    min_ttl: int = 60
-    max_ttl: int = 604800
-    resolver: str = ""
-
-
-@dataclass(frozen=True)
-class SitesSettings:
-    acme_directory: str = ""
-    acme_ca_bundle: str = ""
-    acme_email: str = "hostmaster@localhost"
-    acme_root_ca: str = ""
-    cert_trust_store: str = ""  # CAs uploaded certificates must chain to; "" = the system's bundle
-    accept_self_signed: bool = False
-    renew_days_before: int = 30
-    archive_days: int = 30
-    usage_interval_minutes: int = 60
-
-
-@dataclass(frozen=True)
-class MailSettings:
-    archive_days: int = 30
-    dkim_selector: str = "govhost"
+    # PEM file of the data center's CA that validates WinRM hosts' HTTPS certificates (docs/windows.md);
+    # empty: no host may use WinRM.
+    winrm_ca_bundle: str = ""
 
 
 @dataclass(frozen=True)
@@ -113,6 +97,11 @@ class NetworkSettings:
 
     source_network: str = ""  # CIDR; empty: the system picks the source address
     source_address: str = ""
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    format: str = "text"  # "text" or "json" (one object a line): web, worker and CLI processes
 
 
 @dataclass(frozen=True)
@@ -134,9 +123,7 @@ class Settings:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     ansible: AnsibleSettings = field(default_factory=AnsibleSettings)
     network: NetworkSettings = field(default_factory=NetworkSettings)
-    dns: DnsSettings = field(default_factory=DnsSettings)
-    sites: SitesSettings = field(default_factory=SitesSettings)
-    mail: MailSettings = field(default_factory=MailSettings)
+    log: LogSettings = field(default_factory=LogSettings)
     lab: LabSettings = field(default_factory=LabSettings)
     source: str = field(default="", compare=False)
 
@@ -155,29 +142,65 @@ class Settings:
         if not isinstance(raw, dict):
             raise ConfigError(f"config file {p} must hold a mapping of keys")
         _apply_env(raw, env)
-        settings = _build(cls, raw, "", base=p.resolve().parent)
+        settings = _build(settings_class(), raw, "", base=p.resolve().parent)
         return dataclasses.replace(settings, source=str(p))
 
     @classmethod
     def from_dict(cls, raw: dict, base: Path | None = None) -> Settings:
-        return _build(cls, raw, "", base=base or Path.cwd())
+        return _build(settings_class(), raw, "", base=base or Path.cwd())
 
     def path(self, *parts: str) -> Path:
         return Path(self.data_dir, *parts)
 
 
-# Keys whose values are paths: relative ones are taken from the config file's folder, so the
-# example config works as-is from wherever the panel is started.
+# The core's keys whose values are paths (a section's own are marked with field(metadata=PATH)).
 _PATH_KEYS = {
     "data_dir",
     "queue.sqlite_path",
     "ansible.ssh_key",
     "ansible.control_dir",
+    "ansible.winrm_ca_bundle",
     "lab.dir",
-    "sites.acme_ca_bundle",
-    "sites.acme_root_ca",
-    "sites.cert_trust_store",
 }
+
+
+# ---- the capabilities' sections ------------------------------------------------------------------
+
+_sections: dict[str, type] = {}
+_classes: dict[tuple, type] = {}
+
+
+def section_register(name: str, section: type) -> None:
+    """Add a capability's settings section (a frozen dataclass whose every field has a default)."""
+    if name in {f.name for f in dataclasses.fields(Settings)}:
+        raise ConfigError(f"settings section {name}: the core already has a key of that name")
+    missing = [f.name for f in dataclasses.fields(section) if _no_default(f)]
+    if missing:
+        raise ConfigError(f"settings section {name}: key {missing[0]} has no default")
+    _sections[name] = section
+
+
+def section_unregister(name: str) -> None:
+    _sections.pop(name, None)
+
+
+def sections() -> dict[str, type]:
+    return dict(_sections)
+
+
+def _no_default(f: dataclasses.Field) -> bool:
+    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+
+
+def settings_class() -> type[Settings]:
+    """Settings with the registered sections as fields (one class per set of sections)."""
+    key = tuple(_sections.items())
+    if key not in _classes:
+        extra = [(name, section, field(default_factory=section)) for name, section in key]
+        cls = dataclasses.make_dataclass("Settings", extra, bases=(Settings,), frozen=True)
+        cls.__module__ = __name__
+        _classes[key] = cls
+    return _classes[key]
 
 
 # Variables of the tools around the panel (lab, test suite), not settings.
@@ -223,7 +246,8 @@ def _build(cls, raw: dict, prefix: str, base: Path):
         if isinstance(value, tuple):
             value = list(value)
         values[name] = _coerce(hints[name], value, key, base)
-        if key in _PATH_KEYS and values[name] and not Path(values[name]).is_absolute():
+        is_path = key in _PATH_KEYS or f.metadata.get("path")
+        if is_path and values[name] and not Path(values[name]).is_absolute():
             values[name] = str((base / values[name]).resolve())
         if key == "database.url":
             values[name] = _sqlite_beside(values[name], base)
@@ -283,6 +307,8 @@ def validate(settings: Settings) -> Settings:
     if settings.web.default_locale not in ("km", "en"):
         raise ConfigError("config key web.default_locale: must be 'km' or 'en'")
     _validate_network(settings.network)
+    if settings.log.format not in ("text", "json"):
+        raise ConfigError("config key log.format: must be 'text' or 'json'")
     if not 1 <= settings.auth.token_max_days <= TOKEN_DAYS_MAX:
         raise ConfigError(f"config key auth.token_max_days: must be 1 to {TOKEN_DAYS_MAX}")
     return settings

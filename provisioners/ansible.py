@@ -10,6 +10,7 @@ is kept on disk afterwards.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -23,9 +24,11 @@ import yaml
 
 from .base import CancelCheck, EventSink, PlaybookSpec, ProvisionError, Result, Target, Unsafe
 from .events import EventCollector
-from .inventory import SSH_ARGS, build_inventory, known_hosts
+from .inventory import SSH_ARGS, build_inventory, known_hosts, winrm_password_var
 
 RUNNER_SETTINGS = {"pexpect_timeout": 1, "suppress_output_file": True}
+# ansible-playbook without the interpreter's teardown after the recap (see the script's docstring).
+LAUNCHER = str(Path(__file__).with_name("playbook_launcher.py"))
 
 
 class _UnsafeDumper(yaml.SafeDumper):
@@ -92,6 +95,18 @@ def _envvars(job: Path, spec: PlaybookSpec, control_dir: str) -> dict[str, str]:
     return env
 
 
+def winrm_secrets(targets: Sequence[Target]) -> dict[str, str]:
+    """The WinRM secrets of a run as secrets-file variables: each Kerberos password (the inventory
+    refers to it), and each client key too, so both are redacted from every event like any secret."""
+    out = {}
+    for i, t in enumerate(targets):
+        if t.winrm is not None and t.winrm.password:
+            out[winrm_password_var(i)] = t.winrm.password
+        if t.winrm is not None and t.winrm.key_pem:
+            out[f"govhost_winrm_key_{i}"] = t.winrm.key_pem
+    return out
+
+
 def _prepare(job: Path, spec: PlaybookSpec, targets: Sequence[Target], secrets: Mapping[str, str]) -> dict:
     playbook = Path(spec.project_dir, spec.playbook)
     if not playbook.is_file():
@@ -102,15 +117,25 @@ def _prepare(job: Path, spec: PlaybookSpec, targets: Sequence[Target], secrets: 
     # a 1 s pexpect poll (cancel is seen within a second) and no unredacted stdout file.
     write_private(job / "env" / "settings", yaml.safe_dump(RUNNER_SETTINGS))
     key = write_private(job / "ssh_key", Path(spec.ssh_key).read_text())
-    kh = write_private(job / "known_hosts", known_hosts(targets))
-    inventory = build_inventory(targets, known_hosts_file=str(kh), ssh_key_file=str(key))
+    kh = write_private(job / "known_hosts", known_hosts([t for t in targets if t.winrm is None]))
+    certs = {}
+    for t in targets:  # WinRM client certificates: 0600 files of this run, removed with it
+        if t.winrm is not None and t.winrm.auth == "certificate":
+            certs[t.name] = (
+                str(write_private(job / f"winrm-{t.name}.crt", t.winrm.cert_pem)),
+                str(write_private(job / f"winrm-{t.name}.key", t.winrm.key_pem)),
+            )
+    inventory = build_inventory(targets, known_hosts_file=str(kh), ssh_key_file=str(key), winrm_cert_files=certs)
     inv = write_private(job / "inventory" / "hosts.yml", yaml.safe_dump(inventory))
     extra = dict(spec.extravars)
     if spec.templates_dir:
         extra.setdefault("govhost_templates", spec.templates_dir)
     ev = write_private(job / "vars" / "extravars.yml", dump_vars(extra))
     sv = write_private(job / "vars" / "secrets.yml", dump_vars(secrets))
-    return {"inventory": str(inv), "cmdline": f"-e @{ev} -e @{sv}"}
+    # The launcher runs ansible-playbook's own CLI; with `binary` set, runner leaves the playbook
+    # argument to the command line.
+    args = [LAUNCHER, "-e", f"@{ev}", "-e", f"@{sv}", spec.playbook]
+    return {"inventory": str(inv), "binary": sys.executable, "cmdline": shlex.join(args)}
 
 
 def close_masters(control_dir: str | os.PathLike) -> None:
@@ -143,7 +168,7 @@ def run_playbook(
     """
     if not targets:
         raise ProvisionError("a playbook run needs at least one target")
-    secrets = {k: str(v) for k, v in (secrets or {}).items()}
+    secrets = {k: str(v) for k, v in (secrets or {}).items()} | winrm_secrets(targets)
     Path(workdir_parent).mkdir(parents=True, exist_ok=True, mode=0o700)
     job = Path(tempfile.mkdtemp(prefix="job-", dir=workdir_parent))  # mkdtemp: 0700
     own_cp = None if spec.control_dir else tempfile.mkdtemp(prefix="gh-cp-")  # short: socket path limit
@@ -153,7 +178,6 @@ def run_playbook(
         r = ansible_runner.run(
             private_data_dir=str(job),
             project_dir=spec.project_dir,
-            playbook=spec.playbook,
             envvars=_envvars(job, spec, spec.control_dir or own_cp),
             ident="run",
             event_handler=collector.handle,

@@ -12,6 +12,7 @@ alone unless `force`. SOA, apex NS and DNSSEC records are never touched.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ import dns.rdatatype
 import dns.tsig
 import dns.update
 import dns.xfr
+from dns.rdtypes.IN.A import A as _A
 
 TYPES = ("A", "AAAA", "CNAME", "MX", "TXT", "SRV", "CAA", "NS")
 _NEVER_TOUCHED = {"SOA", "RRSIG", "NSEC", "NSEC3", "NSEC3PARAM", "DNSKEY", "CDS", "CDNSKEY", "TYPE65534"}
@@ -98,6 +100,8 @@ def norm_name(name: str) -> str:
 
 def canonical(rtype: str, data: str) -> str:
     """Data in dnspython's canonical presentation form; ValueError with a reason when malformed."""
+    if rtype == "A" and _CANONICAL_A.fullmatch(data):
+        return data  # what from_text then to_text would give back
     try:
         rd = _rd(rtype, data)
     except (dns.exception.DNSException, ValueError, TypeError) as e:
@@ -105,7 +109,16 @@ def canonical(rtype: str, data: str) -> str:
     return _rdata_text(rd)
 
 
+# An IPv4 address exactly as dnspython writes it (no leading zeros, each octet 0-255): the text is
+# already canonical, so the bulk record of a zone (sites' A records) skips dnspython's tokenizer,
+# which cost ~50 us per record each way (text -> rdata -> text) on 1,000-record applies.
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_CANONICAL_A = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+
+
 def _rd(rtype: str, data: str) -> dns.rdata.Rdata:
+    if rtype == "A" and _CANONICAL_A.fullmatch(data):
+        return _A(dns.rdataclass.IN, dns.rdatatype.A, data)
     return dns.rdata.from_text(dns.rdataclass.IN, rtype, data, origin=dns.name.root, relativize=False)
 
 

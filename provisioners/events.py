@@ -40,6 +40,11 @@ _STAT_KEYS = {
 }
 MAX_STDOUT = 8000
 MAX_MSG = 400
+# ssh's own words bury the point past MAX_MSG; an operator must read this one first.
+KEY_CHANGED = (
+    "its SSH host key is not the one govhost pinned (host key verification failed): nothing was sent; "
+    "check the host before trusting a new key (govhost hosts rekey)"
+)
 
 
 def _msg(res: Any) -> str:
@@ -47,6 +52,11 @@ def _msg(res: Any) -> str:
         return ""
     if res.get("censored"):
         return "its output is hidden (no_log), see the task in the playbook"
+    # A loop's result says only "One or more items failed" (or, unreachable, "All items completed"):
+    # the reason is the first failed or unreachable item's own.
+    for item in res.get("results") if isinstance(res.get("results"), list) else ():
+        if isinstance(item, Mapping) and (item.get("failed") or item.get("unreachable")) and _msg(item):
+            return _msg(item)
     msg = res.get("msg") or res.get("stderr") or res.get("module_stderr") or res.get("reason") or ""
     return " ".join(str(msg).split())[:MAX_MSG]
 
@@ -94,7 +104,9 @@ class EventCollector:
 
     def _remember(self, kind: str, host: str, task: str, res: Any, data: dict, stdout: str) -> None:
         if kind == "runner_on_unreachable":
-            self.unreachable[host] = redact(_msg(res), self.secrets)
+            full = str(res)  # a loop's items carry the message, not its own msg
+            changed = "HOST IDENTIFICATION HAS CHANGED" in full or "Host key verification failed" in full
+            self.unreachable[host] = KEY_CHANGED if changed else redact(_msg(res), self.secrets)
         elif kind in ("runner_on_failed", "runner_on_async_failed") and not data.get("ignore_errors"):
             self.failures.append((host, task, redact(_msg(res), self.secrets)))
         elif kind in ("error", "verbose") and "ERROR" in stdout:
@@ -120,13 +132,21 @@ class EventCollector:
         parts = [
             f"Host {h} could not be reached over SSH: {m or 'no answer'}" for h, m in sorted(self.unreachable.items())
         ]
-        parts += [f"Task '{t}' failed on {h}: {m or 'no message'}" for h, t, m in self.failures[:5]]
+        parts += [f"Task '{t}' failed on {h}: {m or 'no message'}" for h, t, m in self.unrescued()[:5]]
         if not parts:
             parts = self.errors[-2:] or [f"Ansible stopped with exit code {rc}."]
         return redact(" ".join(p if p.endswith(".") else p + "." for p in parts), self.secrets)[:2000]
 
+    def unrescued(self) -> list[tuple[str, str, str]]:
+        """The failures Ansible's own summary still counts: a task whose block's `rescue` handled it
+        is not one (site_create.yml's certificate play). Without a summary (the run died), all."""
+        if not self.stats:
+            return self.failures
+        failed = {host for host, counts in self.stats.items() if counts.get("failed")}
+        return [f for f in self.failures if f[0] in failed]
+
     def result(self, status: str, rc: int | None, timeout: int) -> Result:
-        if status == "successful" and (self.failures or self.unreachable):
+        if status == "successful" and (self.unrescued() or self.unreachable):
             status = "failed"  # a run that matched no host can still say rc 0
         return Result(
             status=status, rc=rc, stats=self.stats, explanation=self.explanation(status, rc, timeout), data=self.data

@@ -14,7 +14,7 @@ from panel import db
 from panel.capabilities.dns.models import DomainClaim, Zone, ZoneStatus
 from panel.capabilities.mail.models import MailAlias, MailDomain, MailDomainStatus, SuspendPolicy
 from panel.capabilities.sites import service as sites_svc
-from panel.models.hosts import Host, HostRole
+from panel.models.hosts import Host
 from panel.models.requests import Request
 from panel.models.tenants import Role
 from panel.services.actor import system_actor
@@ -36,7 +36,7 @@ def mail_domain(ministry):
     org = ministry["org"]
     with db.unit_of_work() as s:
         host = Host(name="mx1", address="10.77.0.250", host_key_type="ssh-ed25519", host_key="AAAA", fingerprint="x")
-        host.roles = {HostRole.MAIL}
+        host.roles = {"mail"}
         s.add(host)
         s.flush()
         dom = MailDomain(

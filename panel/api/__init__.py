@@ -9,6 +9,7 @@ from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 
 from panel.api import audit, orgs, tokens, users
+from panel.api import bulk as bulk_api
 from panel.api import hosts as hosts_api
 from panel.api import jobs as jobs_api
 from panel.api import notifications as notifications_api
@@ -53,6 +54,7 @@ BLUEPRINTS = (
     quotas_api.blp,
     notifications_api.blp,
     jobs_api.blp,
+    bulk_api.blp,
 )
 
 

@@ -10,8 +10,8 @@ from marshmallow import Schema, fields, validate
 from panel.api.common import (
     WindowArgs,
     actor,
-    authenticated,
     changes_nothing,
+    operation,
     plain_dumper,
     text,
     window_response,
@@ -58,9 +58,7 @@ class VerifySchema(Schema):
     seq = fields.Integer(allow_none=True)
 
 
-@blp.route("/", methods=["GET"])
-@blp.doc(security=[{"bearer": []}])
-@authenticated
+@operation(blp, "/")
 @blp.arguments(AuditListArgs(), location="query")
 @blp.response(200, window_schema(EntrySchema))
 def audit_list(args):
@@ -71,10 +69,8 @@ def audit_list(args):
     return window_response(win, _dump_entries)
 
 
-@blp.route("/verify", methods=["POST"])
+@operation(blp, "/verify", "POST")
 @changes_nothing
-@blp.doc(security=[{"bearer": []}])
-@authenticated
 @blp.response(200, VerifySchema)
 def audit_verify():
     """Walk the whole chain; `ok` false names the first entry edited, deleted, inserted or reordered."""

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from panel.api.common import WindowArgs, actor, authenticated, window_response, window_schema
+from panel.api.common import WindowArgs, actor, operation, window_list, window_schema
 from panel.models.jobs import JobStatus
 from panel.services import jobs as jobs_svc
 
@@ -65,62 +64,39 @@ class ProgressSchema(Schema):
     last_counter = fields.Integer()
 
 
-@blp.route("")
-class Jobs(MethodView):
-    @blp.doc(security=[{"bearer": []}])
-    @authenticated
-    @blp.arguments(JobListArgs(), location="query")
-    @blp.response(200, window_schema(JobSchema))
-    def get(self, args):
-        """Jobs the caller may see, newest first, 50 a page (follow `next`)."""
-        win = jobs_svc.job_window(
-            actor(),
-            per_page=args["per_page"],
-            cursor=args["cursor"],
-            page=args["page"],
-            with_total=args["total"],
-            status=args["status"],
-        )
-        return window_response(win, list)  # items are job_public dicts already
+@operation(blp, "")
+@blp.arguments(JobListArgs(), location="query")
+@blp.response(200, window_schema(JobSchema))
+def job_list(args):
+    """Jobs the caller may see, newest first, 50 a page (follow `next`)."""
+    return window_list(jobs_svc.job_window, args, list)  # items are job_public dicts already
 
 
-@blp.route("/<int:job_id>")
-class OneJob(MethodView):
-    @blp.doc(security=[{"bearer": []}])
-    @authenticated
-    @blp.response(200, JobSchema)
-    def get(self, job_id: int):
-        a = actor()
-        return jobs_svc.job_public(a, jobs_svc.job_get(a, job_id))
+@operation(blp, "/<int:job_id>")
+@blp.response(200, JobSchema)
+def job_get(job_id: int):
+    a = actor()
+    return jobs_svc.job_public(a, jobs_svc.job_get(a, job_id))
 
 
-@blp.route("/<int:job_id>/events")
-class JobEvents(MethodView):
-    @blp.doc(security=[{"bearer": []}])
-    @authenticated
-    @blp.arguments(EventArgs, location="query")
-    @blp.response(200, ProgressSchema)
-    def get(self, args, job_id: int):
-        """The job and its events after counter `after`; poll with the returned last_counter."""
-        p = jobs_svc.job_events(actor(), job_id, after_counter=args["after"])
-        return {"job": p.job, "events": p.events, "last_counter": p.last_counter}
+@operation(blp, "/<int:job_id>/events")
+@blp.arguments(EventArgs, location="query")
+@blp.response(200, ProgressSchema)
+def job_events(args, job_id: int):
+    """The job and its events after counter `after`; poll with the returned last_counter."""
+    p = jobs_svc.job_events(actor(), job_id, after_counter=args["after"])
+    return {"job": p.job, "events": p.events, "last_counter": p.last_counter}
 
 
-@blp.route("/<int:job_id>/cancel")
-class CancelJob(MethodView):
-    @blp.doc(security=[{"bearer": []}])
-    @authenticated
-    @blp.response(202, JobSchema)
-    def post(self, job_id: int):
-        a = actor()
-        return jobs_svc.job_public(a, jobs_svc.job_cancel(a, job_id))
+@operation(blp, "/<int:job_id>/cancel", "POST")
+@blp.response(202, JobSchema)
+def job_cancel(job_id: int):
+    a = actor()
+    return jobs_svc.job_public(a, jobs_svc.job_cancel(a, job_id))
 
 
-@blp.route("/<int:job_id>/retry")
-class RetryJob(MethodView):
-    @blp.doc(security=[{"bearer": []}])
-    @authenticated
-    @blp.response(201, JobSchema)
-    def post(self, job_id: int):
-        a = actor()
-        return jobs_svc.job_public(a, jobs_svc.job_retry(a, job_id))
+@operation(blp, "/<int:job_id>/retry", "POST")
+@blp.response(201, JobSchema)
+def job_retry(job_id: int):
+    a = actor()
+    return jobs_svc.job_public(a, jobs_svc.job_retry(a, job_id))

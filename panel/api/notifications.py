@@ -5,11 +5,10 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from panel.api.common import PageArgs, actor, authenticated, page_body
+from panel.api.common import PageArgs, actor, operation, page_body
 from panel.services import notifications as notifications_svc
 
 blp = Blueprint("api_notifications", __name__, url_prefix="/notifications", description="Notifications")
-BEARER = [{"bearer": []}]
 
 
 class NotificationSchema(Schema):
@@ -31,9 +30,7 @@ class MarkedSchema(Schema):
     marked = fields.Integer()
 
 
-@blp.route("/", methods=["GET"])
-@blp.doc(security=BEARER)
-@authenticated
+@operation(blp, "/")
 @blp.arguments(NotificationArgs, location="query")
 @blp.response(200)
 def notification_list(args):
@@ -43,17 +40,13 @@ def notification_list(args):
     return body
 
 
-@blp.route("/read", methods=["POST"])
-@blp.doc(security=BEARER)
-@authenticated
+@operation(blp, "/read", "POST")
 @blp.response(200, MarkedSchema)
 def notification_read_all():
     return {"marked": notifications_svc.notification_mark_read(actor())}
 
 
-@blp.route("/<int:notification_id>/read", methods=["POST"])
-@blp.doc(security=BEARER)
-@authenticated
+@operation(blp, "/<int:notification_id>/read", "POST")
 @blp.response(200, MarkedSchema)
 def notification_read(notification_id: int):
     return {"marked": notifications_svc.notification_mark_read(actor(), notification_id=notification_id)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from panel.api.common import PageArgs, actor, authenticated, page_body, text
+from panel.api.common import PageArgs, actor, operation, page_body, text
 from panel.services import tenants
 
 blp = Blueprint("api_orgs", __name__, url_prefix="/orgs", description="Organizations: ministries, departments")
@@ -50,9 +50,7 @@ class MemberSchema(Schema):
     roles = fields.List(fields.String())
 
 
-@blp.route("/", methods=["GET"])
-@blp.doc(security=[{"bearer": []}])
-@authenticated
+@operation(blp, "/")
 @blp.arguments(OrgListArgs, location="query")
 @blp.response(200)
 def org_list(args):
@@ -60,9 +58,7 @@ def org_list(args):
     return page_body(page, OrgSchema())
 
 
-@blp.route("/", methods=["POST"])
-@blp.doc(security=[{"bearer": []}])
-@authenticated
+@operation(blp, "/", "POST")
 @blp.arguments(OrgCreateSchema)
 @blp.response(201, OrgSchema)
 def org_create(data):
@@ -70,34 +66,26 @@ def org_create(data):
     return tenants.org_create(actor(), **data)
 
 
-@blp.route("/<int:org_id>", methods=["GET"])
-@blp.doc(security=[{"bearer": []}])
-@authenticated
+@operation(blp, "/<int:org_id>")
 @blp.response(200, OrgSchema)
 def org_get(org_id: int):
     return tenants.org_get(actor(), org_id)
 
 
-@blp.route("/<int:org_id>", methods=["PATCH"])
-@blp.doc(security=[{"bearer": []}])
-@authenticated
+@operation(blp, "/<int:org_id>", "PATCH")
 @blp.arguments(OrgUpdateSchema)
 @blp.response(200, OrgSchema)
 def org_update(data, org_id: int):
     return tenants.org_update(actor(), id=org_id, **data)
 
 
-@blp.route("/<int:org_id>/deactivate", methods=["POST"])
-@blp.doc(security=[{"bearer": []}])
-@authenticated
+@operation(blp, "/<int:org_id>/deactivate", "POST")
 @blp.response(200, OrgSchema)
 def org_deactivate(org_id: int):
     return tenants.org_deactivate(actor(), id=org_id)
 
 
-@blp.route("/<int:org_id>/members", methods=["GET"])
-@blp.doc(security=[{"bearer": []}])
-@authenticated
+@operation(blp, "/<int:org_id>/members")
 @blp.arguments(PageArgs, location="query")
 @blp.response(200)
 def org_members(args, org_id: int):

@@ -5,12 +5,11 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from panel.api.common import PageArgs, actor, authenticated, page_body, text
+from panel.api.common import PageArgs, actor, operation, page_body, text
 from panel.models.quotas import DEFAULT_LIMITS
 from panel.services import quotas as quotas_svc
 
 blp = Blueprint("api_quotas", __name__, url_prefix="/quotas", description="Quota budgets of ministries")
-BEARER = [{"bearer": []}]
 
 
 class QuotaRowSchema(Schema):
@@ -48,17 +47,13 @@ class QuotaSetSchema(Schema):
     reason = fields.String(load_default="", validate=text(max=500))
 
 
-@blp.route("/<int:org_id>", methods=["GET"])
-@blp.doc(security=BEARER)
-@authenticated
+@operation(blp, "/<int:org_id>")
 @blp.response(200, QuotaBodySchema)
 def quota_usage(org_id: int):
     return {"org_id": org_id, "quotas": quotas_svc.quota_usage(actor(), org_id)}
 
 
-@blp.route("/<int:org_id>", methods=["PUT"])
-@blp.doc(security=BEARER)
-@authenticated
+@operation(blp, "/<int:org_id>", "PUT")
 @blp.arguments(QuotaSetSchema)
 @blp.response(200, LimitChangeSchema)
 def quota_set(data, org_id: int):
@@ -66,9 +61,7 @@ def quota_set(data, org_id: int):
     return quotas_svc.quota_set(actor(), org_id=org_id, **data)
 
 
-@blp.route("/<int:org_id>/history", methods=["GET"])
-@blp.doc(security=BEARER)
-@authenticated
+@operation(blp, "/<int:org_id>/history")
 @blp.arguments(PageArgs, location="query")
 @blp.response(200)
 def quota_history(args, org_id: int):

@@ -5,15 +5,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from panel.api.common import (
-    WindowArgs,
-    actor,
-    authenticated,
-    plain_dumper,
-    text,
-    window_response,
-    window_schema,
-)
+from panel.api.common import WindowArgs, actor, operation, plain_dumper, text, window_list, window_schema
 from panel.models.requests import ApprovalMode, RequestStatus
 from panel.services import policies as policies_svc
 from panel.services import request_kinds
@@ -21,8 +13,6 @@ from panel.services import requests as requests_svc
 
 blp = Blueprint("api_requests", __name__, url_prefix="/requests", description="Requests and their approvals")
 policies_blp = Blueprint("api_policies", __name__, url_prefix="/policies", description="Approval policies")
-
-BEARER = [{"bearer": []}]
 
 
 class ApprovalSchema(Schema):
@@ -113,6 +103,8 @@ def document_payloads(spec) -> None:
     names: dict[type, str] = {}
     by_kind, untyped = [], False
     for kind in request_kinds.all():
+        if kind.recorded_only:  # nobody creates these: request_record files them
+            continue
         if kind.schema is None:
             untyped = True
             continue
@@ -144,21 +136,15 @@ class CommentCreateSchema(Schema):
     body = fields.String(required=True, validate=text(min=1, max=4000, multiline=True))
 
 
-@blp.route("/", methods=["GET"])
-@blp.doc(security=BEARER)
-@authenticated
+@operation(blp, "/")
 @blp.arguments(RequestListArgs(), location="query")
 @blp.response(200, window_schema(RequestListItemSchema))
 def request_list(args):
     """Newest first, 50 a page (follow `next`); `status=submitted` is the approvals queue."""
-    paging = {k: args.pop(k) for k in ("per_page", "cursor", "page")}
-    win = requests_svc.request_window(actor(), with_total=args.pop("total"), **paging, **args)
-    return window_response(win, _dump_requests)
+    return window_list(requests_svc.request_window, args, _dump_requests)
 
 
-@blp.route("/", methods=["POST"])
-@blp.doc(security=BEARER)
-@authenticated
+@operation(blp, "/", "POST")
 @blp.arguments(RequestCreateSchema)
 @blp.response(201, RequestSchema)
 def request_create(data):
@@ -166,69 +152,53 @@ def request_create(data):
     return requests_svc.request_create(actor(), **data)
 
 
-@blp.route("/<int:request_id>", methods=["GET"])
-@blp.doc(security=BEARER)
-@authenticated
+@operation(blp, "/<int:request_id>")
 @blp.response(200, RequestSchema)
 def request_get(request_id: int):
     return requests_svc.request_get(actor(), request_id)
 
 
-@blp.route("/<int:request_id>/preview", methods=["GET"])
-@blp.doc(security=BEARER)
-@authenticated
+@operation(blp, "/<int:request_id>/preview")
 @blp.response(200, PreviewSchema)
 def request_preview(request_id: int):
     """What an approver sees: payload, budget impact per resource, target host."""
     return requests_svc.request_preview(actor(), request_id)
 
 
-@blp.route("/<int:request_id>/approve", methods=["POST"])
-@blp.doc(security=BEARER)
-@authenticated
+@operation(blp, "/<int:request_id>/approve", "POST")
 @blp.arguments(DecisionSchema)
 @blp.response(200, RequestSchema)
 def request_approve(data, request_id: int):
     return requests_svc.request_approve(actor(), request_id, comment=data["comment"])
 
 
-@blp.route("/<int:request_id>/reject", methods=["POST"])
-@blp.doc(security=BEARER)
-@authenticated
+@operation(blp, "/<int:request_id>/reject", "POST")
 @blp.arguments(DecisionSchema)
 @blp.response(200, RequestSchema)
 def request_reject(data, request_id: int):
     return requests_svc.request_reject(actor(), request_id, comment=data["comment"])
 
 
-@blp.route("/<int:request_id>/cancel", methods=["POST"])
-@blp.doc(security=BEARER)
-@authenticated
+@operation(blp, "/<int:request_id>/cancel", "POST")
 @blp.arguments(DecisionSchema)
 @blp.response(200, RequestSchema)
 def request_cancel(data, request_id: int):
     return requests_svc.request_cancel(actor(), request_id, comment=data["comment"])
 
 
-@blp.route("/<int:request_id>/retry", methods=["POST"])
-@blp.doc(security=BEARER)
-@authenticated
+@operation(blp, "/<int:request_id>/retry", "POST")
 @blp.response(200, RequestSchema)
 def request_retry(request_id: int):
     return requests_svc.request_retry(actor(), request_id)
 
 
-@blp.route("/<int:request_id>/submit", methods=["POST"])
-@blp.doc(security=BEARER)
-@authenticated
+@operation(blp, "/<int:request_id>/submit", "POST")
 @blp.response(200, RequestSchema)
 def request_submit(request_id: int):
     return requests_svc.request_submit(actor(), request_id)
 
 
-@blp.route("/<int:request_id>/comments", methods=["POST"])
-@blp.doc(security=BEARER)
-@authenticated
+@operation(blp, "/<int:request_id>/comments", "POST")
 @blp.arguments(CommentCreateSchema)
 @blp.response(201, RequestSchema)
 def request_comment(data, request_id: int):
@@ -251,17 +221,13 @@ class PolicySetSchema(Schema):
     mode = fields.String(required=True, validate=validate.OneOf([m.value for m in ApprovalMode]))
 
 
-@policies_blp.route("/", methods=["GET"])
-@policies_blp.doc(security=BEARER)
-@authenticated
+@operation(policies_blp, "/")
 @policies_blp.response(200, PolicySchema(many=True))
 def policy_list():
     return policies_svc.policy_list(actor())
 
 
-@policies_blp.route("/", methods=["PUT"])
-@policies_blp.doc(security=BEARER)
-@authenticated
+@operation(policies_blp, "/", "PUT")
 @policies_blp.arguments(PolicySetSchema)
 @policies_blp.response(200, PolicySchema)
 def policy_set(data):

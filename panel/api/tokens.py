@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from panel.api.common import PageArgs, actor, authenticated, page_body, text
+from panel.api.common import PageArgs, actor, operation, page_body, text
 from panel.config import TOKEN_DAYS_MAX
 from panel.models.users import TokenScope
 from panel.services import tokens as tokens_svc
@@ -44,18 +44,14 @@ class TokenCreatedSchema(TokenSchema):
     token = fields.String()
 
 
-@blp.route("/", methods=["GET"])
-@blp.doc(security=[{"bearer": []}])
-@authenticated
+@operation(blp, "/")
 @blp.arguments(PageArgs, location="query")
 @blp.response(200)
 def token_list(args):
     return page_body(tokens_svc.token_list(actor(), args["page"], args["per_page"]), TokenSchema())
 
 
-@blp.route("/", methods=["POST"])
-@blp.doc(security=[{"bearer": []}])
-@authenticated
+@operation(blp, "/", "POST")
 @blp.arguments(TokenCreateSchema)
 @blp.response(201, TokenCreatedSchema)
 def token_create(data):
@@ -64,9 +60,7 @@ def token_create(data):
     return {**{name: getattr(token, name) for name in TokenSchema().fields}, "token": plaintext}
 
 
-@blp.route("/<int:token_id>", methods=["DELETE"])
-@blp.doc(security=[{"bearer": []}])
-@authenticated
+@operation(blp, "/<int:token_id>", "DELETE")
 @blp.response(204)
 def token_revoke(token_id: int):
     tokens_svc.token_revoke(actor(), token_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from panel.api.common import ID, PageArgs, actor, authenticated, page_body, text
+from panel.api.common import ID, PageArgs, actor, operation, page_body, text
 from panel.models.tenants import Role
 from panel.services import users as users_svc
 
@@ -71,9 +71,7 @@ class MeSchema(UserSchema):
     staff_roles = fields.List(fields.String())
 
 
-@blp.route("/", methods=["GET"])
-@blp.doc(security=[{"bearer": []}])
-@authenticated
+@operation(blp, "/")
 @blp.arguments(UserListArgs, location="query")
 @blp.response(200)
 def user_list(args):
@@ -81,9 +79,7 @@ def user_list(args):
     return page_body(page, UserSchema())
 
 
-@blp.route("/", methods=["POST"])
-@blp.doc(security=[{"bearer": []}])
-@authenticated
+@operation(blp, "/", "POST")
 @blp.arguments(UserCreateSchema)
 @blp.response(201, UserCreatedSchema)
 def user_create(data):
@@ -92,61 +88,47 @@ def user_create(data):
     return raw(user, one_time_password=one_time)
 
 
-@blp.route("/<int:user_id>", methods=["GET"])
-@blp.doc(security=[{"bearer": []}])
-@authenticated
+@operation(blp, "/<int:user_id>")
 @blp.response(200, UserSchema)
 def user_get(user_id: int):
     return users_svc.user_get(actor(), user_id)
 
 
-@blp.route("/<int:user_id>/roles", methods=["POST"])
-@blp.doc(security=[{"bearer": []}])
-@authenticated
+@operation(blp, "/<int:user_id>/roles", "POST")
 @blp.arguments(RoleSchema)
 @blp.response(200, UserSchema)
 def user_set_role(data, user_id: int):
     return users_svc.user_set_role(actor(), user_id, org_id=data["org_id"], role=data["role"])
 
 
-@blp.route("/<int:user_id>/reset-password", methods=["POST"])
-@blp.doc(security=[{"bearer": []}])
-@authenticated
+@operation(blp, "/<int:user_id>/reset-password", "POST")
 @blp.response(200, OneTimePasswordSchema)
 def user_reset_password(user_id: int):
     user, one_time = users_svc.user_reset_password(actor(), user_id)
     return {"id": user.id, "username": user.username, "one_time_password": one_time}
 
 
-@blp.route("/<int:user_id>/reset-2fa", methods=["POST"])
-@blp.doc(security=[{"bearer": []}])
-@authenticated
+@operation(blp, "/<int:user_id>/reset-2fa", "POST")
 @blp.response(200, UserSchema)
 def user_reset_2fa(user_id: int):
     return users_svc.user_reset_2fa(actor(), user_id)
 
 
-@blp.route("/<int:user_id>/end-sessions", methods=["POST"])
-@blp.doc(security=[{"bearer": []}])
-@authenticated
+@operation(blp, "/<int:user_id>/end-sessions", "POST")
 @blp.response(200, UserSchema)
 def user_end_sessions(user_id: int):
     """Log the user out everywhere: every web session ends (API tokens stay valid)."""
     return users_svc.user_sessions_end(actor(), user_id)
 
 
-@me_blp.route("/me/end-sessions", methods=["POST"])
-@me_blp.doc(security=[{"bearer": []}])
-@authenticated
+@operation(me_blp, "/me/end-sessions", "POST")
 @me_blp.response(200, UserSchema)
 def me_end_sessions():
     """Log yourself out of every web session (this token and your other tokens stay valid)."""
     return users_svc.user_sessions_end(actor())
 
 
-@me_blp.route("/me", methods=["GET"])
-@me_blp.doc(security=[{"bearer": []}])
-@authenticated
+@operation(me_blp, "/me")
 @me_blp.response(200, MeSchema)
 def me():
     a = actor()

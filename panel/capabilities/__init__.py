@@ -4,8 +4,9 @@
 and roles, its tests folder, its docs page and one line here. The core never imports a capability;
 the composition roots (the app factory, the `govhost` command, Alembic's env, the test suite) call
 `load()`, which reads each manifest in dependency order and registers its models, request kinds,
-job kinds, event subscribers and sweeps in the core's registries; `web_blueprints()`,
-`api_blueprints()`, `cli_groups()` and `dashboard_cards()` hand the surfaces to the app and command.
+job kinds, event subscribers, sweeps, providers and movers (panel.services.providers) in the core's
+registries; `web_blueprints()`, `api_blueprints()`, `cli_groups()` and `dashboard_cards()` hand the
+surfaces to the app and command.
 An entry is a package name under panel.capabilities or a full dotted package path.
 """
 
@@ -14,13 +15,27 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-from panel.capabilities.base import Manifest, Quota, Sweep
+from panel import config
+from panel.capabilities.base import HostCapacity, HostRole, Manifest, Provide, Quota, Sweep, Workload
 from panel.jobs import capabilities as job_kinds
-from panel.services import quotas, request_kinds, schedule
+from panel.services import bulk, hosts, job_steps, moves, providers, quotas, request_kinds, schedule, workloads
 
-ENABLED: tuple[str, ...] = ("dns", "sites", "mail")
+ENABLED: tuple[str, ...] = ("dns", "sites", "mail", "soc", "colocation", "databases", "cms")
 
-__all__ = ["ENABLED", "Manifest", "Quota", "Sweep", "load", "manifests", "plug", "unplug"]
+__all__ = [
+    "ENABLED",
+    "HostCapacity",
+    "HostRole",
+    "Manifest",
+    "Provide",
+    "Quota",
+    "Sweep",
+    "Workload",
+    "load",
+    "manifests",
+    "plug",
+    "unplug",
+]
 
 
 class LoadError(Exception):
@@ -80,28 +95,67 @@ def plug(m: Manifest) -> Plugged:
         return _plugged[m.name]
     if m.name in _unplugged:
         return _replug(_unplugged.pop(m.name))
-    for q in m.quotas:
-        quotas.resource_register(q.resource, q.label, q.default, watched=q.watched)
+    _register_resources(m)
     kinds_before, jobs_before = set(request_kinds.names()), set(job_kinds.kinds())
     for part in (m.models, m.kinds, m.jobs, *m.subscribers):
         if part:
             resolve(m, part)
     for sw in m.sweeps:
         schedule.register(schedule.Sweep(sw.name, _interval(sw), resolve(m, sw.run)))
+    _register_providers(m)
+    _register_workloads(m)
+    _register_steps(m)
+    rows = tuple(resolve(m, m.bulk)) if m.bulk else ()
+    for row_kind in rows:
+        bulk.register(row_kind)
     kinds = tuple(sorted(set(request_kinds.names()) - kinds_before))
     jobs = tuple(sorted(set(job_kinds.kinds()) - jobs_before))
-    registered = (*map(request_kinds.get, kinds), *map(job_kinds.get, jobs))
+    registered = (*map(request_kinds.get, kinds), *map(job_kinds.get, jobs), *rows)
     plugged = _plugged[m.name] = Plugged(m, kinds, jobs, registered)
     return plugged
 
 
-def _replug(p: Plugged) -> Plugged:
-    for q in p.manifest.quotas:
+def _register_resources(m: Manifest) -> None:
+    """Settings section, quota resources, host roles and host capacities: names the core stores."""
+    if m.settings:
+        config.section_register(m.name, resolve(m, m.settings))
+    for q in m.quotas:
         quotas.resource_register(q.resource, q.label, q.default, watched=q.watched)
+    for r in m.host_roles:
+        hosts.role_register(r.name, r.label)
+    for c in m.host_capacities:
+        hosts.capacity_register(c.resource, c.label, c.default, c.role)
+
+
+def _register_steps(m: Manifest) -> None:
+    if m.steps:
+        job_steps.register(m.name, resolve(m, m.steps))
+
+
+def _register_providers(m: Manifest) -> None:
+    for p in m.provides:
+        providers.register(p.name, resolve(m, p.run), m.name)
+
+
+def _register_workloads(m: Manifest) -> None:
+    for w in m.workloads:
+        workloads.register(w.kind, w.label, resolve(m, w.resolve))
+    for mover in resolve(m, m.moves) if m.moves else ():
+        moves.register(mover)
+
+
+def _replug(p: Plugged) -> Plugged:
+    _register_resources(p.manifest)
+    _register_providers(p.manifest)
     for obj in p.registered:
-        (request_kinds.register if isinstance(obj, request_kinds.RequestKind) else job_kinds.register)(obj)
+        if isinstance(obj, bulk.RowKind):
+            bulk.register(obj)
+        else:
+            (request_kinds.register if isinstance(obj, request_kinds.RequestKind) else job_kinds.register)(obj)
     for sw in p.manifest.sweeps:
         schedule.register(schedule.Sweep(sw.name, _interval(sw), resolve(p.manifest, sw.run)))
+    _register_workloads(p.manifest)
+    _register_steps(p.manifest)
     _plugged[p.manifest.name] = p
     return p
 
@@ -118,8 +172,24 @@ def unplug(name: str) -> None:
         job_kinds.unregister(kind)
     for sw in p.manifest.sweeps:
         schedule.unregister(sw.name)
+    for pr in p.manifest.provides:
+        providers.unregister(pr.name)
+    for w in p.manifest.workloads:
+        workloads.unregister(w.kind)
+    for mover in resolve(p.manifest, p.manifest.moves) if p.manifest.moves else ():
+        moves.unregister(mover.kind)
+    job_steps.unregister(name)
+    for obj in p.registered:
+        if isinstance(obj, bulk.RowKind):
+            bulk.unregister(obj.name)
     for q in p.manifest.quotas:
         quotas.resource_unregister(q.resource)
+    for r in p.manifest.host_roles:
+        hosts.role_unregister(r.name)
+    for c in p.manifest.host_capacities:
+        hosts.capacity_unregister(c.resource)
+    if p.manifest.settings:
+        config.section_unregister(name)
 
 
 def _interval(sw: Sweep):
@@ -154,6 +224,23 @@ def cli_groups() -> list:
     return _surfaces("cli")
 
 
+def daemons() -> list[tuple[str, ...]]:
+    """The `govhost` commands of the plugged capabilities' long-running processes."""
+    return [p.manifest.daemon for p in plugged() if p.manifest.daemon]
+
+
 def dashboard_cards() -> list:
     """The capabilities' dashboard functions, each function(actor) -> list of cards."""
     return _surfaces("dashboard")
+
+
+def register_settings(enabled: tuple[str, ...] | None = None) -> None:
+    """Register the enabled capabilities' settings sections, and nothing else (a settings module
+    imports only the core's config). Run when this module is first imported, so a program that
+    reads its config file before calling `load()` (`create_app(Settings.load(path))`) knows them."""
+    for m in manifests(enabled):
+        if m.settings:
+            config.section_register(m.name, resolve(m, m.settings))
+
+
+register_settings()

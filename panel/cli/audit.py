@@ -9,7 +9,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from panel.cli.common import command, console, err_console
+from panel.cli.common import command, console, err_console, print_page
 from panel.cli.users import acting, as_option
 from panel.services import audit as audit_svc
 
@@ -40,8 +40,7 @@ def list_(action: str, who: str, page: int, as_user: str | None) -> None:
             e.surface,
             e.summary[:80],
         )
-    console.print(table)
-    console.print(f"page {result.page} of {result.pages} ({result.total} entries)")
+    print_page(table, result, "entries")
 
 
 def _report(result) -> None:

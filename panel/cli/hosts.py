@@ -1,4 +1,4 @@
-"""`govhost hosts register|list|show|probe|set-state|rekey|delete`: the host inventory."""
+"""`govhost hosts register|list|show|probe|set-state|set|roles|rekey|delete`: the host inventory."""
 
 from __future__ import annotations
 
@@ -8,11 +8,17 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from panel.cli.common import cli_actor, command, console, err_console
-from panel.models.hosts import HostRole, HostState
+from panel.cli.common import cli_actor, command, console, err_console, print_page
+from panel.models.hosts import HostState
+from panel.services import drain as drain_svc
 from panel.services import hosts as hosts_svc
 
-_ROLES = ", ".join(r.value for r in HostRole)
+# Roles and capacities are what the enabled capabilities declare (`govhost hosts capacities`).
+_CAPACITY_HELP = "RESOURCE=N: the most of RESOURCE this host holds (see `govhost hosts roles`); repeatable."
+
+
+def _capacities(pairs) -> str | None:
+    return ",".join(pairs) if pairs else None
 
 
 @click.group()
@@ -23,17 +29,24 @@ def hosts() -> None:
 @hosts.command("register")
 @click.argument("name")
 @click.argument("address")
-@click.option("--port", default=22, show_default=True, type=int, help="SSH port.")
+@click.option("--port", default=None, type=int, help="Port (default 22 for SSH, 5986 for WinRM).")
 @click.option("--user", "ssh_user", default="root", show_default=True, help="SSH user.")
 @click.option("--os", "os_", default="linux", show_default=True, help="linux or windows.")
-@click.option("--roles", default="", help=f"Comma-separated: {_ROLES}.")
-@click.option("--max-sites", default=100, show_default=True, type=int)
-@click.option("--max-mailboxes", default=1000, show_default=True, type=int)
-@click.option("--max-databases", default=100, show_default=True, type=int)
+@click.option("--roles", default="", help="Comma-separated roles (see `govhost hosts roles`).")
+@click.option("--capacity", "capacity", multiple=True, help=_CAPACITY_HELP + " Not given: the declared default.")
 @click.option("--fingerprint", default=None, help="Refuse any key but this one (SHA256:... from the console).")
+@click.option("--transport", default="ssh", show_default=True, help="ssh, or winrm (HTTPS, Windows Server 2019).")
+@click.option("--winrm-auth", default="", help="WinRM: certificate or kerberos.")
+@click.option("--winrm-cert", type=click.File("r"), default=None, help="WinRM: client certificate PEM file.")
+@click.option("--winrm-key", type=click.File("r"), default=None, help="WinRM: its private key PEM file.")
+@click.option("--winrm-user", default="", help="WinRM Kerberos account, user@REALM.")
+@click.option(
+    "--winrm-password-file", type=click.File("r"), default=None, help="WinRM Kerberos: a file holding the password."
+)
 @command
-def register(name, address, port, ssh_user, os_, roles, max_sites, max_mailboxes, max_databases, fingerprint):
-    """Register NAME at ADDRESS: read its SSH host key and pin it."""
+def register(name, address, port, ssh_user, os_, roles, capacity, fingerprint, transport, **winrm_opts):
+    """Register NAME at ADDRESS: read its SSH host key and pin it (WinRM: no key; HTTPS checked by the CA)."""
+    winrm = _winrm(**winrm_opts)
     host = hosts_svc.host_register(
         cli_actor(),
         name=name,
@@ -41,19 +54,34 @@ def register(name, address, port, ssh_user, os_, roles, max_sites, max_mailboxes
         port=port,
         os=os_,
         roles=roles,
-        max_sites=max_sites,
-        max_mailboxes=max_mailboxes,
-        max_databases=max_databases,
+        capacities=_capacities(capacity),
         ssh_user=ssh_user,
         fingerprint=fingerprint,
+        transport=transport,
+        winrm=winrm,
     )
     console.print(f"registered [bold]{host.name}[/] ({host.address}:{host.port}) id {host.id}")
-    console.print(f"pinned {host.host_key_type} key {host.fingerprint}", markup=False)
+    if host.transport.value == "winrm":
+        console.print(f"reached over WinRM/HTTPS ({host.winrm_auth}); no SSH key to pin", markup=False)
+    else:
+        console.print(f"pinned {host.host_key_type} key {host.fingerprint}", markup=False)
+
+
+def _winrm(winrm_auth, winrm_cert, winrm_key, winrm_user, winrm_password_file) -> dict | None:
+    """The WinRM options given (secrets from files, never on the command line), or None."""
+    given = {
+        "auth": winrm_auth,
+        "cert_pem": winrm_cert.read() if winrm_cert else "",
+        "key_pem": winrm_key.read() if winrm_key else "",
+        "user": winrm_user,
+        "password": winrm_password_file.read().rstrip("\r\n") if winrm_password_file else "",
+    }
+    return given if any(given.values()) else None
 
 
 @hosts.command("list")
-@click.option("--role", default=None, help=f"Only hosts with this role ({_ROLES}).")
-@click.option("--state", default=None, help="active, draining or down.")
+@click.option("--role", default=None, help="Only hosts with this role.")
+@click.option("--state", default=None, help="active, draining, maintenance or down.")
 @click.option("--page", default=1, show_default=True, type=int)
 @command
 def list_(role, state, page):
@@ -75,8 +103,7 @@ def list_(role, state, page):
             h.fingerprint,
             probe,
         )
-    console.print(table)
-    console.print(f"page {result.page} of {result.pages}, {result.total} hosts")
+    print_page(table, result, "hosts")
 
 
 def _show(host) -> None:
@@ -87,7 +114,7 @@ def _show(host) -> None:
         ("os", host.os.value),
         ("roles", ",".join(sorted(host.roles))),
         ("state", host.state.value),
-        ("capacity", f"sites {host.max_sites}, mailboxes {host.max_mailboxes}, databases {host.max_databases}"),
+        ("capacity", ", ".join(f"{c.resource} {hosts_svc.capacity(host, c.resource)}" for c in hosts_svc.capacities())),
         ("host key", f"{host.host_key_type} {host.fingerprint}"),
         ("key changed", str(host.key_mismatch_at or "-")),
         ("last probe", f"{host.last_probe_at or '-'} ok={host.last_probe_ok}"),
@@ -141,7 +168,7 @@ def probe(name):
 @click.argument("state", type=click.Choice([s.value for s in HostState]))
 @command
 def set_state(name, state):
-    """Set NAME active, draining or down."""
+    """Set NAME active, draining, maintenance (its jobs wait) or down (jobs refused)."""
     a = cli_actor()
     host = hosts_svc.host_update(a, hosts_svc.host_find(a, name).id, state=state)
     console.print(f"{host.name} is {host.state.value}")
@@ -149,23 +176,28 @@ def set_state(name, state):
 
 @hosts.command("set")
 @click.argument("name")
-@click.option("--roles", default=None, help=f"Comma-separated: {_ROLES} (replaces the roles).")
-@click.option("--max-sites", type=int, default=None)
-@click.option("--max-mailboxes", type=int, default=None)
-@click.option("--max-databases", type=int, default=None)
+@click.option("--roles", default=None, help="Comma-separated roles (replaces the roles).")
+@click.option("--capacity", "capacity", multiple=True, help=_CAPACITY_HELP)
 @command
-def set_(name, roles, max_sites, max_mailboxes, max_databases):
-    """Change roles or capacity of NAME."""
+def set_(name, roles, capacity):
+    """Change roles or capacities of NAME."""
     a = cli_actor()
-    host = hosts_svc.host_update(
-        a,
-        hosts_svc.host_find(a, name).id,
-        roles=roles,
-        max_sites=max_sites,
-        max_mailboxes=max_mailboxes,
-        max_databases=max_databases,
-    )
+    host = hosts_svc.host_update(a, hosts_svc.host_find(a, name).id, roles=roles, capacities=_capacities(capacity))
     _show(host)
+
+
+@hosts.command("roles")
+@command
+def roles_():
+    """The host roles and capacities the enabled capabilities declare, with their defaults."""
+    table = Table("role", "label", "capacities (default)")
+    for r in hosts_svc.roles():
+        caps = [f"{c.resource} ({c.default})" for c in hosts_svc.capacities() if c.role == r.name]
+        table.add_row(r.name, r.label, ", ".join(caps) or "-")
+    for c in hosts_svc.capacities():
+        if c.role not in hosts_svc.ROLES:
+            table.add_row("-", "", f"{c.resource} ({c.default})")
+    console.print(table)
 
 
 @hosts.command("rekey")
@@ -190,3 +222,23 @@ def delete(name):
     a = cli_actor()
     host = hosts_svc.host_delete(a, hosts_svc.host_find(a, name).id)
     console.print(f"removed {host.name}")
+
+
+@hosts.command("drain")
+@click.argument("name")
+@click.option("--dry-run", is_flag=True, help="Plan only: where each object would go; nothing changes.")
+@click.option("--limit", type=int, default=200, show_default=True, help="Most objects moved by this call (1-1000).")
+@command
+def drain(name, dry_run, limit):
+    """Set NAME draining and move what it holds (sites, mail domains) to other hosts, one move job each."""
+    a = cli_actor()
+    report = drain_svc.host_drain(a, hosts_svc.host_find(a, name).id, dry_run=dry_run, limit=limit)
+    table = Table("kind", "id", "name", "to", "move", "stays because")
+    for i in report.items:
+        table.add_row(i.kind, str(i.id), escape(i.name), escape(i.to_host), str(i.move_id or "-"), escape(i.error))
+    console.print(table)
+    what = "would move" if dry_run else "moving"
+    console.print(
+        escape(f"{report.host} is {report.state}: {what} {report.moving}, {len(report.items) - report.moving} stay")
+        + (f", {report.left} left for the next call" if report.left else "")
+    )

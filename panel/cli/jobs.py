@@ -9,7 +9,7 @@ import click
 from rich.live import Live
 from rich.table import Table
 
-from panel.cli.common import cli_actor, command, console, settings_from
+from panel.cli.common import cli_actor, command, console, print_page, settings_from
 from panel.services import hosts as hosts_svc
 from panel.services import jobs as jobs_svc
 from panel.services import worker as worker_svc
@@ -43,8 +43,7 @@ def list_(status: str | None, page: int) -> None:
             d["created_at"][:19],
             (d["explanation"] or "")[:60],
         )
-    console.print(table)
-    console.print(f"page {result.page} of {result.pages} ({result.total} jobs)")
+    print_page(table, result, "jobs")
 
 
 @jobs.command()
@@ -152,6 +151,16 @@ def workers_(limit: int = 200) -> None:
         table.add_row(w["id"], w["hostname"], str(w["pid"]), w["version"], w["started_at"][:19],
                       w["heartbeat_at"][:19], f"[{style}]{w['state']}[/]")  # fmt: skip
     console.print(table)
+
+
+@jobs.command("worker-drain")
+@click.argument("worker_id")
+@click.option("--undo", is_flag=True, help="Lift the drain: the worker takes jobs again.")
+@command
+def worker_drain(worker_id: str, undo: bool) -> None:
+    """Drain WORKER_ID (see `jobs workers`): it finishes its running jobs and takes no new ones."""
+    w = jobs_svc.worker_drain(cli_actor(), worker_id, drain=not undo)
+    console.print(f"{w.id}: " + ("takes jobs again" if undo else "draining (finishes its jobs, takes no new ones)"))
 
 
 @click.command()

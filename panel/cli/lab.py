@@ -14,6 +14,7 @@ from rich.markup import escape
 from panel.cli.common import cli_actor, command, console, settings_from
 from panel.errors import PanelError
 from panel.services import hosts as hosts_svc
+from panel.services import providers
 from provisioners.lab import cli as lab_cli
 
 lab = click.Group("lab", commands=dict(lab_cli.lab.commands), help=lab_cli.lab.help)
@@ -77,17 +78,19 @@ def demo(address: str | None, probe: bool, pebble: bool) -> None:
                 )
             )
     if pebble:
-        _pebble(ctx, settings, address)
+        _pebble(ctx, address)
 
 
-def _pebble(ctx: click.Context, settings, dns_address: str) -> None:
-    """Pebble where sites.acme_directory points (the lab gateway), its files beside acme_ca_bundle."""
-    url = urllib.parse.urlsplit(settings.sites.acme_directory)
-    if url.scheme != "https" or not url.port or not settings.sites.acme_ca_bundle:
+def _pebble(ctx: click.Context, dns_address: str) -> None:
+    """Pebble where the ACME server that an enabled capability offers points (provider
+    `sites.acme_server`: the lab gateway), its files beside that server's CA bundle."""
+    acme = providers.call("sites.acme_server")
+    url = urllib.parse.urlsplit(acme["directory"])
+    if url.scheme != "https" or not url.port or not acme["ca_bundle"]:
         raise click.UsageError("--pebble needs sites.acme_directory (https://GATEWAY:PORT/dir) and acme_ca_bundle")
     ctx.invoke(
         lab_cli.pebble_cmd,
-        state_dir=str(Path(settings.sites.acme_ca_bundle).parent),
+        state_dir=str(Path(acme["ca_bundle"]).parent),
         port=url.port,
         mgmt_port=url.port + 1000,
         dns_server=dns_address,

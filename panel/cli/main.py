@@ -6,6 +6,7 @@ import click
 
 from panel import capabilities
 from panel.cli import audit as audit_cli
+from panel.cli import bulk as bulk_cli
 from panel.cli import db as db_cli
 from panel.cli import demo as demo_cli
 from panel.cli import hosts as hosts_cli
@@ -32,7 +33,10 @@ from panel.cli import users as users_cli
 @click.pass_context
 def cli(ctx: click.Context, config: str) -> None:
     """govhost: the government data center's hosting panel."""
-    ctx.ensure_object(dict)["config"] = config
+    obj = ctx.ensure_object(dict)
+    obj["config"] = config
+    # the enabled capabilities' own processes, which `serve --with-worker` starts beside the worker
+    obj["daemons"] = capabilities.daemons()
 
 
 cli.add_command(db_cli.db)
@@ -51,6 +55,7 @@ cli.add_command(audit_cli.audit)
 cli.add_command(secrets_cli.secrets)
 cli.add_command(jobs_cli.jobs)
 cli.add_command(jobs_cli.worker)
+cli.add_command(bulk_cli.bulk)
 capabilities.load()
 for group in capabilities.cli_groups():
     cli.add_command(group)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from panel.cli.common import command, console
+from panel.cli.common import command, console, print_page
 from panel.cli.users import acting, as_option
 from panel.services import tenants
 
@@ -30,8 +30,7 @@ def list_(search: str, page: int, as_user: str | None) -> None:
         table.add_row(
             str(o.id), o.slug, o.name, o.name_km, o.kind.value, str(o.parent_id or ""), "yes" if o.is_active else "no"
         )
-    console.print(table)
-    console.print(f"page {result.page} of {result.pages} ({result.total} organizations)")
+    print_page(table, result, "organizations")
 
 
 @orgs.command("create")

@@ -10,7 +10,7 @@ import json
 import click
 from rich.table import Table
 
-from panel.cli.common import cli_actor, command, console
+from panel.cli.common import cli_actor, command, console, print_page
 from panel.errors import Invalid
 from panel.models.requests import ApprovalMode, RequestStatus
 from panel.services import auth as auth_svc
@@ -80,8 +80,7 @@ def list_(status, kind, queue, page, as_user) -> None:
     table = Table("id", "kind", "org", "by", "status", "what")
     for r in result.items:
         table.add_row(str(r.id), r.kind, str(r.org_id), r.requester_name, r.status.value, r.summary)
-    console.print(table)
-    console.print(f"page {result.page} of {result.pages}, {result.total} requests", highlight=False)
+    print_page(table, result, "requests")
 
 
 @requests.command("show")

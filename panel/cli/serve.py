@@ -7,6 +7,8 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import click
 
@@ -36,15 +38,22 @@ def setup(admin_username: str, demo: bool) -> None:
 @click.command()
 @click.option("--bind", default="127.0.0.1:8000", show_default=True)
 @click.option("--workers", default=2, show_default=True, help="gunicorn worker processes")
-@click.option("--with-worker/--no-worker", default=False, help="Also run the job worker (`govhost worker`).")
+@click.option(
+    "--with-worker/--no-worker",
+    default=False,
+    help="Also run the job worker (`govhost worker`) and the capabilities' processes (`govhost soc ship`).",
+)
 @click.pass_context
 def serve(ctx: click.Context, bind: str, workers: int, with_worker: bool) -> None:
     """Run the panel with gunicorn (and, with --with-worker, the job worker beside it)."""
     settings = settings_from(ctx)
     env = dict(os.environ, GOVHOST_CONFIG=settings.source or ctx.obj["config"])
+    metrics_dir, own_dir = _metrics_dir(env.get("PROMETHEUS_MULTIPROC_DIR"))
     children = []
     if with_worker:
         children.append(subprocess.Popen([sys.executable, "-m", "panel.cli.main", "worker"], env=env))
+        for daemon in ctx.obj.get("daemons", ()):  # the capabilities' own processes (the SOC feed's shipper)
+            children.append(subprocess.Popen([sys.executable, "-m", "panel.cli.main", *daemon], env=env))
     gunicorn = shutil.which("gunicorn") or "gunicorn"
     # No control socket: gunicorn's default one is a single path shared by every instance on the machine.
     web = subprocess.Popen(
@@ -57,9 +66,11 @@ def serve(ctx: click.Context, bind: str, workers: int, with_worker: bool) -> Non
             "--access-logfile",
             "-",
             "--no-control-socket",
+            "--config",
+            "python:panel.gunicorn_conf",
             "panel.app:create_app()",
         ],
-        env=env,
+        env=dict(env, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir)),
     )
     children.append(web)
     console.print(f"govhost is listening on http://{bind}/")
@@ -83,6 +94,22 @@ def serve(ctx: click.Context, bind: str, workers: int, with_worker: bool) -> Non
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
+        if own_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _metrics_dir(given: str | None) -> tuple[Path, bool]:
+    """The gunicorn workers' shared directory for request metrics (panel.services.request_metrics):
+    the caller's PROMETHEUS_MULTIPROC_DIR emptied of old samples, or a fresh private one (0700,
+    under the unit's PrivateTmp) removed at exit. Counts start at zero with each start, as
+    Prometheus expects of a restarted target."""
+    if given:
+        path = Path(given)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for old in path.glob("*.db"):
+            old.unlink()
+        return path, False
+    return Path(tempfile.mkdtemp(prefix="govhost-metrics-")), True
 
 
 class _Stopped(Exception):

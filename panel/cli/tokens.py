@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from panel.cli.common import command, console
+from panel.cli.common import command, console, print_page
 from panel.cli.users import acting, as_option
 from panel.services import tokens as tokens_svc
 from panel.services import users as users_svc
@@ -56,8 +56,7 @@ def list_(username: str | None, show_revoked: bool, page: int, as_user: str | No
             f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "-",
             f"{t.revoked_at:%Y-%m-%d}" if t.revoked_at else "",
         )
-    console.print(table)
-    console.print(f"page {result.page} of {result.pages}, {result.total} tokens", highlight=False)
+    print_page(table, result, "tokens")
 
 
 @tokens.command("revoke")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from panel.cli.common import cli_actor, command, console
+from panel.cli.common import cli_actor, command, console, print_page
 from panel.services import auth as auth_svc
 from panel.services import users as users_svc
 from panel.services.actor import Actor
@@ -67,8 +67,7 @@ def list_(q: str, page: int, as_user: str | None) -> None:
         table.add_row(
             str(u.id), u.username, u.full_name, roles, "yes" if u.totp_enabled else "no", "yes" if u.is_active else "no"
         )
-    console.print(table)
-    console.print(f"page {result.page} of {result.pages}, {result.total} users", highlight=False)
+    print_page(table, result, "users")
 
 
 def _user_id(a: Actor, username: str) -> int:

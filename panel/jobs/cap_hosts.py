@@ -64,6 +64,7 @@ register(
         timeout_s=120,
         allow_down_hosts=True,
         description=N_("Reach a host over SSH and read its facts"),
+        windows_playbook="host_ping_windows.yml",
     )
 )
 register(
@@ -74,5 +75,6 @@ register(
         on_success=_record_bootstrap,
         timeout_s=900,
         description=N_("Prepare a Linux host: packages, base config, service account"),
+        windows_playbook="host_bootstrap_windows.yml",
     )
 )

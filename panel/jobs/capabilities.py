@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,9 +20,10 @@ from sqlalchemy.orm import Session
 from panel import security
 from panel.config import Settings
 from panel.errors import Invalid
-from panel.models.hosts import Host
+from panel.models.hosts import Host, HostTransport
 from panel.models.jobs import Job
-from provisioners.base import Result, Target, source_for
+from provisioners import ssh
+from provisioners.base import ProvisionError, Result, Target, WinRM, source_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK_DIR = ROOT / "playbooks"
@@ -63,6 +64,20 @@ class Capability:
     allow_down_hosts: bool = False  # host.ping may probe a host marked down
     description: str = ""  # what the job does, for people; mark it N_() (the web translates it)
     local: LocalRun | None = None  # set: no playbook, the worker runs this (core.noop)
+    # The playbook run instead when the job's host runs Windows (IIS over SSH, docs/windows.md);
+    # empty: the kind does not run on Windows hosts and such a job fails before anything is sent.
+    windows_playbook: str = ""
+
+    def playbook_for(self, targets: Sequence[Target]) -> str:
+        """The playbook file name for these targets (one OS per run: placement keeps them apart)."""
+        systems = {t.os for t in targets}
+        if systems <= {"linux"}:
+            return self.playbook_name
+        if systems != {"windows"}:
+            raise ProvisionError(f"job kind {self.kind} cannot run on Linux and Windows hosts at once")
+        if not self.windows_playbook:
+            raise ProvisionError(f"job kind {self.kind} does not run on Windows hosts")
+        return self.windows_playbook
 
     @property
     def project_dir(self) -> str:
@@ -164,8 +179,41 @@ def target_of(host: Host) -> Target:
         host_key_type=host.host_key_type,
         host_key=host.host_key,
         source_address=source_address(host.address),
+        os=host.os.value,
+        winrm=winrm_of(host),
     )
+
+
+def winrm_of(host: Host) -> WinRM | None:
+    """A WinRM host's connection with its unsealed credentials (for this run only), else None."""
+    if host.transport != HostTransport.WINRM:
+        return None
+    creds = json.loads(security.unseal(host.winrm_secret)) if host.winrm_secret else {}
+    return WinRM(auth=host.winrm_auth, ca_bundle=settings().ansible.winrm_ca_bundle, **creds)
 
 
 def host_targets(job: Job, session: Session) -> list[Target]:
     return [target_of(h) for h in job_hosts(job, session)]
+
+
+def control_dir(conf: Settings) -> str:
+    """Every run shares one ControlPath dir (settings.ansible.control_dir, default under the data
+    dir), so ssh masters outlive a run; the test lab points it at its own dir, which a lab reset clears."""
+    cp = Path(conf.ansible.control_dir) if conf.ansible.control_dir else conf.path("ssh-cp")
+    cp.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return str(cp)
+
+
+def host_command(target: Target, command: str, timeout: float = 60) -> ssh.CommandResult:
+    """A `local` job kind's one fixed command on one host over the playbooks' SSH path (the panel's
+    key, the pinned host key, the shared ControlPath), without an ansible-playbook start-up.
+    Call it with no database transaction open."""
+    conf = settings()
+    return ssh.run_command(
+        target,
+        command,
+        ssh_key=conf.ansible.ssh_key,
+        control_dir=control_dir(conf),
+        workdir_parent=conf.path("jobs"),
+        timeout=timeout,
+    )

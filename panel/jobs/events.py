@@ -39,6 +39,7 @@ class EventWriter:
         self.rows: list[dict] = []
         self.last_flush = time.monotonic()
         self.offset = 0  # counters already used by an earlier run of the same job (handed back)
+        self._writing = 0  # rows handed to a transaction by write(), dropped by stored()
 
     def add(self, ev: dict) -> None:
         self.rows.append(
@@ -60,6 +61,18 @@ class EventWriter:
         """Flush a batch that has waited long enough (for runs that emit events rarely)."""
         if self.rows and time.monotonic() - self.last_flush >= self.interval_s:
             self.flush()
+
+    def write(self, s) -> int:
+        """Add the rows held in memory to the caller's transaction (the job's end); `stored()`
+        once it committed. Returns how many."""
+        self._writing = len(self.rows)
+        if self.rows:
+            s.execute(insert(JobEvent), list(self.rows))
+        return self._writing
+
+    def stored(self) -> None:
+        del self.rows[: self._writing]
+        self._writing = 0
 
     def flush(self, wait: bool = False) -> None:
         """Store the batch. A transient database error keeps it for the next flush, unless `wait`:

@@ -11,7 +11,7 @@ import hashlib
 import logging
 import threading
 
-from huey import RedisHuey, SqliteHuey
+from huey import PriorityRedisHuey, SqliteHuey
 from huey.api import Huey, TaskWrapper
 from sqlalchemy import update
 
@@ -30,7 +30,9 @@ _settings: Settings | None = None
 def configure(settings: Settings) -> Huey:
     global _huey, _task, _settings
     if settings.queue.backend == "redis":
-        _huey = RedisHuey(queue_name(settings), url=settings.queue.redis_url, results=False)
+        # Priorities (a sorted set, not a list) carry the fair share between ministries. Messages a
+        # RedisHuey left in the old list are not read; the sweeper queues their pending jobs again.
+        _huey = PriorityRedisHuey(queue_name(settings), url=settings.queue.redis_url, results=False)
     else:
         _huey = SqliteHuey("govhost", filename=settings.queue.sqlite_path, results=False)
     _settings = settings
@@ -62,18 +64,35 @@ def settings() -> Settings:
     return _settings
 
 
-def enqueue(job_id: int) -> None:
-    """Queue the job id (raises if the queue is unreachable)."""
+def enqueue(job_id: int, priority: int = 0) -> None:
+    """Queue the job id (raises if the queue is unreachable). Higher priority is taken first."""
     if _task is None:
         raise RuntimeError("job queue not configured")
-    _task(int(job_id))
+    _task(int(job_id), priority=int(priority))
 
 
-def enqueue_after_commit(job_id: int) -> bool:
+def fair_priorities(session, job_ids) -> dict[int, int]:
+    """Fair share between ministries: a pending job's priority is minus its rank among its
+    ministry's pending jobs (data-center work counts as one more ministry), so one ministry's
+    1,000-job run holds back another ministry's single request by one job at most, not 1,000."""
+    from sqlalchemy import func, select
+
+    from panel.models.jobs import Job, JobStatus
+
+    ids = sorted({int(i) for i in job_ids})
+    if not ids:
+        return {}
+    rank = func.row_number().over(partition_by=Job.org_id, order_by=Job.id).label("rank")
+    ranked = select(Job.id, rank).where(Job.status == JobStatus.PENDING).subquery()
+    rows = session.execute(select(ranked.c.id, ranked.c.rank).where(ranked.c.id.in_(ids))).all()
+    return {i: -(r - 1) for i, r in rows}
+
+
+def enqueue_after_commit(job_id: int, priority: int = 0) -> bool:
     """Queue a committed job id; never raises. The committed pending row is the outbox: if the
     queue is down now, a worker's sweeper queues the job again once the queue is back."""
     try:
-        enqueue(job_id)
+        enqueue(job_id, priority)
         return True
     except Exception as e:
         resilience.throttle.log(

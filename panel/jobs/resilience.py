@@ -8,7 +8,6 @@ never flood its log while Redis is down; both are the same two tools below.
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import logging
 import threading
 import time
@@ -17,11 +16,12 @@ from typing import TypeVar
 
 from sqlalchemy import exc as sa_exc
 
+from panel import logs
+
 T = TypeVar("T")
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(process)d] %(job)s%(message)s"
 REPEAT_INTERVAL_S = 30.0
 
-current_job: contextvars.ContextVar[int | None] = contextvars.ContextVar("govhost_job", default=None)
+current_job = logs.job_id  # the job a worker thread runs now, on its log lines
 
 
 def is_transient(error: BaseException) -> bool:
@@ -103,18 +103,14 @@ def retry_transient(
 
 @contextlib.contextmanager
 def job_context(job_id: int) -> Iterator[None]:
-    token = current_job.set(job_id)
+    """Log lines (and audit entries) of the job carry its id, and the request id of the web request
+    or command that submitted it once the claim has read it (logs.request_id)."""
+    token, req = current_job.set(job_id), logs.request_id.set("")
     try:
         yield
     finally:
         current_job.reset(token)
-
-
-class _JobField(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        job = current_job.get()
-        record.job = f"job={job} " if job is not None else ""
-        return True
+        logs.request_id.reset(req)
 
 
 class _QuietRepeats(logging.Filter):
@@ -141,12 +137,10 @@ class _QuietRepeats(logging.Filter):
         return True
 
 
-def configure_logging(level: int = logging.INFO) -> None:
-    """Worker logging: timestamp, level, logger, pid and job id on every line; repeats held back."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    handler.addFilter(_JobField())
-    handler.addFilter(_QuietRepeats())
+def configure_logging(level: int = logging.INFO, fmt: str = "text") -> None:
+    """Worker logging: timestamp, level, logger, pid, job id and request id on every line (text, or
+    one JSON object a line: log.format); repeats held back."""
+    handler = logs.handler(fmt, _QuietRepeats())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -2,7 +2,9 @@
 
 The claim locks the row (SELECT ... FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE takes the
 write lock), re-reads it and refuses unless it is pending, then commits `running` with a lease
-before Ansible starts: a second worker holding the same id finds it running and does nothing. The
+before Ansible starts: a second worker holding the same id finds it running and does nothing. A
+job whose host another running job is changing waits (stays pending, not queued); the end of that
+job queues the oldest waiting job of each of its hosts (per-host serialization). The
 end is one transaction: job status, the capability's hook and the request's move, all or nothing.
 
 The database may go away while a playbook runs: the cancel check then assumes "not canceled" and
@@ -26,15 +28,16 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from panel import db, events
+from panel import db, events, logs
 from panel.config import Settings
 from panel.jobs import capabilities, resilience
 from panel.jobs.events import EventWriter
 from panel.jobs.resilience import retry_transient
-from panel.models.jobs import Job, JobEvent, JobStatus
+from panel.models.hosts import Host, HostState
+from panel.models.jobs import Job, JobEvent, JobHost, JobStatus
 from panel.models.requests import Request, RequestStatus
 from provisioners.ansible import run_playbook
-from provisioners.base import PlaybookSpec, Result
+from provisioners.base import PlaybookSpec, ProvisionError, Result
 from provisioners.redact import redact
 
 log = logging.getLogger("govhost.jobs")
@@ -90,6 +93,9 @@ class Drain:
 
 
 DRAIN = Drain()
+# Set while an operator has drained this worker (`govhost jobs worker-drain`): it takes no message
+# from the queue and claims nothing; its running jobs finish. The supervisor follows the registry.
+PAUSED = threading.Event()
 
 
 def locked(s: Session, job_id: int) -> Job | None:
@@ -98,21 +104,109 @@ def locked(s: Session, job_id: int) -> Job | None:
     return s.scalars(stmt).first()
 
 
-def claim(job_id: int, lease_s: int = 20) -> bool:
-    """Pending -> running with a lease, or False. A database outage is waited out (up to three
-    leases); after that the job stays pending and the sweeper queues it again."""
+CLAIMED, NOT_PENDING, WAITING = "claimed", "not pending", "waiting"
 
-    def attempt() -> bool:
+
+def busy_host(s: Session, job: Job) -> tuple[int | None, str] | None:
+    """(job id, host name) of another running job on one of this job's hosts or, when none runs,
+    of an older job of them still pending; (None, host name) of one of its hosts in maintenance;
+    or None: the job may run.
+
+    Per-host serialization: two jobs never change one host at the same time (a site's `nginx -t`
+    must not read half-written mail TLS files). The job's host rows are locked first, in id order
+    (PostgreSQL: FOR UPDATE; SQLite's claim holds the write lock anyway), so two workers claiming
+    two jobs of one host cannot both see it free."""
+    ids = job.host_ids
+    if not ids:
+        return None
+    hosts = s.execute(
+        select(Host.id, Host.name, Host.state).where(Host.id.in_(ids)).order_by(Host.id).with_for_update()
+    )
+    held = next((h.name for h in hosts if h.state == HostState.MAINTENANCE), None)
+    if held is not None:
+        return None, held
+    row = s.execute(
+        select(JobHost.job_id, JobHost.host_name)
+        .join(Job, Job.id == JobHost.job_id)
+        .where(JobHost.host_id.in_(ids), Job.status == JobStatus.RUNNING, Job.id != job.id)
+        .limit(1)
+    ).first()
+    if row is None:
+        # First come, first served: an older job of these hosts that is still pending goes first. A
+        # job queued at once (a chained certificate job) must not overtake one that waited for the
+        # host: a site's certificate was ordered before its DNS record, queued earlier, was published.
+        # One waiting for maintenance of another host holds no one back.
+        row = s.execute(
+            select(JobHost.job_id, JobHost.host_name)
+            .join(Job, Job.id == JobHost.job_id)
+            .where(
+                JobHost.host_id.in_(ids),
+                Job.status == JobStatus.PENDING,
+                Job.id < job.id,
+                ~Job.explanation.startswith(MAINTENANCE_PREFIX),
+            )
+            .order_by(JobHost.job_id)
+            .limit(1)
+        ).first()
+    return (row.job_id, row.host_name) if row else None
+
+
+def wake_waiting(s: Session, job: Job) -> None:
+    """The job no longer holds its hosts: after commit, queue the oldest pending job of each of
+    them (it waited for this one; one per host, first come first served)."""
+    wake_hosts(s, job.host_ids, exclude=job.id)
+
+
+def wake_hosts(s: Session, ids: list[int], exclude: int | None = None) -> None:
+    """After commit, queue the oldest pending job of each host (a host came out of maintenance, or
+    its running job ended)."""
+    if not ids:
+        return
+    from panel.jobs import queue  # queue imports this module
+
+    nxt = s.scalars(
+        select(func.min(JobHost.job_id))
+        .join(Job, Job.id == JobHost.job_id)
+        .where(JobHost.host_id.in_(ids), Job.status == JobStatus.PENDING, Job.id != (exclude or 0))
+        .group_by(JobHost.host_id)
+    ).all()
+    prio = queue.fair_priorities(s, nxt)
+    for job_id in sorted(set(nxt)):
+        db.on_commit(lambda job_id=job_id: queue.enqueue_after_commit(job_id, prio.get(job_id, 0)))
+
+
+def claim(job_id: int, lease_s: int = 20) -> str:
+    """Pending -> running with a lease (CLAIMED); NOT_PENDING; or WAITING when another job is
+    running on one of its hosts (it stays pending and is queued again when that one ends). A
+    database outage is waited out (up to three leases); after that the job stays pending and the
+    sweeper queues it again."""
+
+    def attempt() -> str:
         with db.unit_of_work() as s:
             job = locked(s, job_id)
             if job is None or job.status != JobStatus.PENDING:
-                return False
+                return NOT_PENDING
+            busy = busy_host(s, job)
+            if busy is not None:
+                text = WAIT_TEXT if busy[0] is not None else MAINTENANCE_TEXT
+                job.explanation = text.format(job=busy[0], host=busy[1])
+                return WAITING
+            logs.request_id.set(job.trace_id or "")  # this job's log lines and audit entries (job_context resets it)
+            now = db.now(s)  # read before the changes: one UPDATE, not a flush before this read and another
+            if job.explanation.startswith((WAIT_PREFIX, MAINTENANCE_PREFIX)):
+                job.explanation = ""
             job.move_to(JobStatus.RUNNING)
             job.worker = worker_id()
-            job.lease_until = db.now(s) + dt.timedelta(seconds=lease_s)
-        return True
+            job.lease_until = now + dt.timedelta(seconds=lease_s)
+        return CLAIMED
 
     return retry_transient(attempt, f"claim of job {job_id}", deadline_s=3 * lease_s, log=log)
+
+
+WAIT_PREFIX = "Waiting for job "
+WAIT_TEXT = WAIT_PREFIX + "{job} to finish on host {host}: one job changes a host at a time."
+MAINTENANCE_PREFIX = "Waiting for host "
+MAINTENANCE_TEXT = MAINTENANCE_PREFIX + "{host} to come out of maintenance; the job starts then."
 
 
 class CancelWatch:
@@ -154,12 +248,7 @@ class CancelWatch:
             self.canceled, self.reason = True, "cancel"
 
 
-def control_dir(settings: Settings) -> str:
-    """Every run shares one ControlPath dir (settings.ansible.control_dir, default under the data
-    dir), so ssh masters outlive a run; the test lab points it at its own dir, which a lab reset clears."""
-    cp = Path(settings.ansible.control_dir) if settings.ansible.control_dir else settings.path("ssh-cp")
-    cp.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return str(cp)
+control_dir = capabilities.control_dir  # where the other modules look it up
 
 
 def move_request(s: Session, job: Job, ok: bool) -> None:
@@ -177,12 +266,15 @@ def _ours(job: Job | None) -> bool:
     return job is not None and job.status == JobStatus.RUNNING and job.worker == worker_id()
 
 
-def finish(job_id: int, result: Result, cap: capabilities.Capability) -> JobStatus:
-    """Record the outcome; retried until the database answers (the hosts already did the work)."""
+def finish(job_id: int, result: Result, cap: capabilities.Capability, writer: EventWriter | None = None) -> JobStatus:
+    """Record the outcome, with the events the writer still holds (one transaction, one commit
+    fewer per job); retried until the database answers (the hosts already did the work)."""
     status = OUTCOMES.get(result.status, JobStatus.ERROR)
 
     def attempt() -> JobStatus:
         with db.unit_of_work() as s:
+            if writer is not None:
+                writer.write(s)  # the job's events are stored whatever its row says
             job = locked(s, job_id)
             if not _ours(job):  # reaped while the database was away: the reaper's word stands
                 return job.status if job else JobStatus.ERROR
@@ -195,9 +287,13 @@ def finish(job_id: int, result: Result, cap: capabilities.Capability) -> JobStat
             (cap.on_success if status == JobStatus.SUCCESSFUL else cap.on_failure)(job, s, result)
             events.job_finished.send(job, session=s, result=result, ok=status == JobStatus.SUCCESSFUL)
             move_request(s, job, status == JobStatus.SUCCESSFUL)
+            wake_waiting(s, job)
         return status
 
-    return retry_transient(attempt, f"recording the end of job {job_id}", log=log)
+    status = retry_transient(attempt, f"recording the end of job {job_id}", log=log)
+    if writer is not None:
+        writer.stored()
+    return status
 
 
 def end_job(
@@ -234,6 +330,7 @@ def end_locked(
             job.traceback += "\n\non_failure hook:\n" + tb.format_exc()
     events.job_finished.send(job, session=s, result=result, ok=False)
     move_request(s, job, ok=False)
+    wake_waiting(s, job)
 
 
 def fail_with_error(
@@ -256,6 +353,7 @@ def hand_back(job_id: int) -> bool:
             job.cancel_requested = False
             job.explanation = f"Handed back by a stopping worker ({worker_id()}); it runs again on another worker."
             job.enqueued_at, job.enqueues = db.now(s), job.enqueues + 1
+            wake_waiting(s, job)  # an older job of its hosts may run first
         return True
 
     handed = retry_transient(attempt, f"handing back job {job_id}", log=log)
@@ -269,16 +367,25 @@ def _prepare(job_id: int, settings: Settings):
         with db.unit_of_work() as s:
             job = s.get(Job, job_id, populate_existing=True)
             cap = capabilities.get(job.kind)
-            extravars, secrets, targets = cap.build(job, s)
+            try:
+                extravars, secrets, targets = cap.build(job, s)
+            except ProvisionError as e:  # refused before anything is sent (a name Windows cannot hold)
+                return cap, {}, {}, [], {}, dict(job.params or {}), 0, str(e)
             known = {**capabilities.job_secrets(job), **secrets}
             first = s.scalar(select(func.max(JobEvent.counter)).where(JobEvent.job_id == job_id)) or 0
-            return cap, extravars, secrets, targets, known, dict(job.params or {}), first
+            return cap, extravars, secrets, targets, known, dict(job.params or {}), first, ""
 
-    cap, extravars, secrets, targets, known, params, first = retry_transient(read, f"reading job {job_id}", log=log)
-    if cap.local is not None:
-        return cap, None, targets, secrets, known, params, first
+    cap, extravars, secrets, targets, known, params, first, refused = retry_transient(
+        read, f"reading job {job_id}", log=log
+    )
+    if cap.local is not None or refused:
+        return cap, None, targets, secrets, known, params, first, refused
+    try:
+        playbook = cap.playbook_for(targets)
+    except ProvisionError as e:
+        return cap, None, targets, secrets, known, params, first, str(e)
     spec = PlaybookSpec(
-        playbook=cap.playbook_name,
+        playbook=playbook,
         project_dir=cap.project_dir,
         ssh_key=settings.ansible.ssh_key,
         extravars=extravars,
@@ -286,7 +393,7 @@ def _prepare(job_id: int, settings: Settings):
         control_dir=control_dir(settings),
         templates_dir=str(capabilities.TEMPLATES_DIR),
     )
-    return cap, spec, targets, secrets, known, params, first
+    return cap, spec, targets, secrets, known, params, first, ""
 
 
 def execute(job_id: int, settings: Settings) -> JobStatus:
@@ -294,10 +401,12 @@ def execute(job_id: int, settings: Settings) -> JobStatus:
     cap, known = None, {}
     writer = EventWriter(job_id)
     try:
-        cap, spec, targets, secrets, known, params, first = _prepare(job_id, settings)
+        cap, spec, targets, secrets, known, params, first, refused = _prepare(job_id, settings)
         writer.offset = first  # a handed-back job's rerun numbers its events after the first run's
         watch = CancelWatch(job_id)
-        if cap.local is not None:
+        if refused:  # nothing was sent to any host: a failure with its reason, not a crash
+            result = Result("failed", None, explanation=refused)
+        elif cap.local is not None:
             result = cap.local(params, lambda: writer.tick() or watch(), writer.add)
         else:
             result = run_playbook(
@@ -309,13 +418,14 @@ def execute(job_id: int, settings: Settings) -> JobStatus:
                 workdir_parent=settings.path("jobs"),
                 cancel=watch,
             )
-        writer.flush(wait=True)
-        if result.status == "canceled" and watch.reason == "drain" and hand_back(job_id):
-            log.warning("job %s handed back: the worker is stopping and its drain time is over", job_id)
-            return JobStatus.PENDING
+        if result.status == "canceled" and watch.reason == "drain":
+            writer.flush(wait=True)
+            if hand_back(job_id):
+                log.warning("job %s handed back: the worker is stopping and its drain time is over", job_id)
+                return JobStatus.PENDING
         if result.status == "canceled" and watch.reason == "lost":
             log.warning("job %s was reaped or taken over while it ran; its playbook was stopped", job_id)
-        return finish(job_id, result, cap)
+        return finish(job_id, result, cap, writer)
     except Exception:
         text = redact(tb.format_exc(), known)
         log.error("job %s broke: %s", job_id, text)
@@ -332,8 +442,8 @@ def run_job(job_id: int, settings: Settings) -> str:
     when the database stayed unreachable (the job stays pending; the sweeper queues it again)."""
     with resilience.job_context(job_id):
         try:
-            if DRAIN.started.is_set():
-                return "deferred"  # stopping: leave it pending for another worker (the sweeper re-queues)
+            if DRAIN.started.is_set() or PAUSED.is_set():
+                return "deferred"  # stopping or drained: leave it pending for another worker (the sweeper re-queues)
             try:
                 claimed = claim(job_id, settings.queue.lease_s)
             except Exception as e:
@@ -341,7 +451,10 @@ def run_job(job_id: int, settings: Settings) -> str:
                     raise
                 log.warning("database unreachable (%s): job left pending for the sweeper", resilience.describe(e))
                 return "deferred"
-            if not claimed:
+            if claimed == WAITING:
+                log.info("job %s waits: another job is running on one of its hosts", job_id)
+                return "waiting"
+            if claimed != CLAIMED:
                 log.info("job %s is not pending: not run by %s", job_id, worker_id())
                 return "skipped"
             log.info("job %s claimed by %s", job_id, worker_id())

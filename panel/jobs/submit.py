@@ -12,22 +12,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
-from panel import db
+from panel import db, logs
 from panel.errors import Conflict, Invalid, NotFound
 from panel.jobs import capabilities, queue
 from panel.models.hosts import Host, HostState
-from panel.models.jobs import Job, JobHost
+from panel.models.jobs import Job, JobHost, JobStatus
 
 MAX_HOSTS = 100
 
 
 def usable() -> ColumnElement[bool]:
-    """WHERE clause: jobs may run on the host (not down, no unresolved host-key change)."""
-    return (Host.state != HostState.DOWN) & Host.key_mismatch_at.is_(None)
+    """WHERE clause: sweeps may use the host (not down or in maintenance, no unresolved host-key change)."""
+    return Host.state.not_in((HostState.DOWN, HostState.MAINTENANCE)) & Host.key_mismatch_at.is_(None)
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,8 @@ def job_create(
     """A pending job on checked hosts, queued once the surrounding unit of work commits."""
     cap = capabilities.get(kind)
     hosts = check_hosts(session, host_ids, cap)
+    # The request id of the web request or command (or, for a follow-up job, of the job) behind it.
+    fields.setdefault("trace_id", logs.request_id.get()[:64])
     job = Job(
         kind=kind,
         org_id=org_id,
@@ -96,5 +98,54 @@ def job_create(
     )
     session.add(job)
     session.flush()
-    db.on_commit(lambda job_id=job.id: queue.enqueue_after_commit(job_id))
+    prio = _fair_priority(session, org_id)
+    db.on_commit(lambda job_id=job.id: queue.enqueue_after_commit(job_id, prio))
     return job
+
+
+def pending_to_join(
+    session: Session, *, kind: str, host_ids: Sequence[int], org_id: int | None, batch: str
+) -> Job | None:
+    """A pending job of `kind` that no worker has claimed yet, on exactly `host_ids`, for `org_id`
+    (never another ministry's: a job is shown to its ministry), belonging to no request and marked
+    `params["batch"] == batch` by whoever made it: locked for this transaction, so the caller may
+    add its objects to it instead of submitting one more job (one playbook run for what was asked
+    for close together). None when there is none: submit a new job.
+
+    The claim (panel.jobs.runner.claim) locks the same row and moves it to running only while it is
+    pending, so an object is added either before a worker reads the job or not at all."""
+    stmt = (
+        select(Job)
+        .where(
+            Job.kind == kind,
+            Job.status == JobStatus.PENDING,
+            Job.org_id.is_(None) if org_id is None else Job.org_id == org_id,
+            Job.request_id.is_(None),
+        )
+        .order_by(Job.id.desc())
+        .limit(5)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    want = list(host_ids)
+    for job in session.scalars(stmt):
+        if job.status == JobStatus.PENDING and job.host_ids == want and (job.params or {}).get("batch") == batch:
+            return job
+    return None
+
+
+def _fair_priority(session: Session, org_id: int | None) -> int:
+    """Minus the number of the ministry's jobs already pending (counted once per unit of work, then
+    kept up to date in it): see queue.fair_priorities."""
+    txn = session.get_transaction()
+    cache = session.info.get("fair_pending")
+    if cache is None or cache[0] is not txn:  # one count per transaction, never carried over
+        cache = session.info["fair_pending"] = (txn, {})
+    counts = cache[1]
+    if org_id not in counts:
+        same = Job.org_id.is_(None) if org_id is None else Job.org_id == org_id
+        pending = session.scalar(select(func.count()).where(same, Job.status == JobStatus.PENDING)) or 1
+        counts[org_id] = pending - 1  # this job is counted already (flushed)
+    else:
+        counts[org_id] += 1
+    return -counts[org_id]

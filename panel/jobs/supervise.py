@@ -3,7 +3,9 @@
 - **Heartbeat**: the worker's registry row (hostname, pid, version) and the lease of each job it
   runs are pushed `queue.lease_s` ahead, on the database's clock (workers on several machines).
 - **Reap**: a running job whose lease has passed belongs to a worker that died (SIGKILL, crash,
-  machine lost) wherever it ran: any live worker fails it with that reason, and it is retryable. A
+  machine lost) wherever it ran: any live worker fails it with that reason, and it is retryable
+  (but only once that worker itself has reached the database for a whole lease: after an outage
+  longer than the lease, live workers renew first and are not mistaken for dead ones). A
   job running past its kind's maximum run time is failed too (its worker's cancel check then stops
   the playbook). Jobs of a worker that exited cleanly are reaped at once.
 - **Sweep** (the outbox): the pending job row is the message. A job still pending `queue.sweep_s`
@@ -11,7 +13,8 @@
   messages (a Redis restart without persistence), or a worker took the message while the database
   was down. Tasks refuse anything not pending, so a duplicate message is harmless; the sweep backs
   off per job while the queue holds enough messages, and re-sends all at once when it holds fewer
-  than there are stale jobs (it lost them). One worker sweeps per interval (a row in
+  than there are stale jobs (it lost them). A job waiting for another on its host is not stale: the
+  end of that job queues it (per-host serialization). One worker sweeps per interval (a row in
   scheduled_runs), and never while a database transaction is open.
 """
 
@@ -24,15 +27,18 @@ import logging
 import os
 import socket
 import threading
+import time
 from pathlib import Path
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import aliased
 
 from panel import db
 from panel.config import Settings
 from panel.jobs import capabilities, queue, resilience, runner
-from panel.models.jobs import Job, JobStatus, Worker
+from panel.models.hosts import Host, HostState
+from panel.models.jobs import Job, JobHost, JobStatus, Worker
 from panel.models.schedule import ScheduledRun
 
 log = logging.getLogger("govhost.worker")
@@ -97,7 +103,10 @@ def heartbeat(settings: Settings) -> None:
     with db.unit_of_work() as s:
         now = db.now(s)
         wid = runner.worker_id()
-        if s.execute(update(Worker).where(Worker.id == wid).values(heartbeat_at=now)).rowcount == 0:
+        drained = s.execute(
+            update(Worker).where(Worker.id == wid).values(heartbeat_at=now).returning(Worker.drain_requested_at)
+        ).first()
+        if drained is None:
             s.add(Worker(id=wid, hostname=socket.gethostname()[:255], pid=os.getpid(), version=VERSION,
                          threads=settings.queue.workers, started_at=now, heartbeat_at=now))  # fmt: skip
         s.execute(
@@ -105,6 +114,10 @@ def heartbeat(settings: Settings) -> None:
             .where(Job.worker == wid, Job.status == JobStatus.RUNNING)
             .values(lease_until=now + dt.timedelta(seconds=settings.queue.lease_s))
         )
+    paused = drained is not None and drained[0] is not None
+    if paused != runner.PAUSED.is_set():
+        (runner.PAUSED.set if paused else runner.PAUSED.clear)()
+        log.warning("drained by an operator: no new jobs" if paused else "drain lifted: taking jobs again")
 
 
 # ---- reaping -------------------------------------------------------------------------------------
@@ -116,9 +129,9 @@ def _lease_end(job: Job, lease_s: int) -> dt.datetime | None:
     return job.started_at + dt.timedelta(seconds=lease_s) if job.started_at else None
 
 
-def reap(settings: Settings) -> list[int]:
-    """Fail running jobs whose lease passed, whose worker exited, or that ran past their kind's
-    maximum; returns their ids."""
+def reap(settings: Settings, expired: bool = True) -> list[int]:
+    """Fail running jobs whose lease passed (only if `expired`), whose worker exited, or that ran
+    past their kind's maximum; returns their ids."""
     lease_s = settings.queue.lease_s
     with db.unit_of_work() as s:
         now = db.now(s)
@@ -132,7 +145,7 @@ def reap(settings: Settings) -> list[int]:
         lease_end = _lease_end(job, lease_s)
         if worker is not None and worker.stopped_at is not None:
             why = _exited(job, worker)
-        elif lease_end is not None and lease_end < now:
+        elif expired and lease_end is not None and lease_end < now:
             why = _expired(job, worker, lease_end)
         elif job.started_at is not None and now - job.started_at > dt.timedelta(seconds=limit):
             why = _overtime(job, limit)
@@ -207,12 +220,48 @@ def _take_sweep_slot(s, now: dt.datetime, every_s: float) -> bool:
     return done.rowcount == 1
 
 
+def waiting_for_host():
+    """The pending job shares a host with a running job (per-host serialization) or one of its
+    hosts is in maintenance: it waits, and is queued when that ends."""
+    mine, theirs = aliased(JobHost), aliased(JobHost)
+    running = aliased(Job)
+    behind_job = exists(
+        select(1)
+        .select_from(mine)
+        .join(theirs, theirs.host_id == mine.host_id)
+        .join(running, running.id == theirs.job_id)
+        .where(mine.job_id == Job.id, running.status == JobStatus.RUNNING)
+    )
+    in_maintenance = exists(
+        select(1)
+        .select_from(mine)
+        .join(Host, Host.id == mine.host_id)
+        .where(mine.job_id == Job.id, Host.state == HostState.MAINTENANCE)
+    )
+    return behind_job | in_maintenance
+
+
 def _backoff(settings: Settings, enqueues: int) -> dt.timedelta:
     return dt.timedelta(seconds=min(settings.queue.sweep_s * 2 ** max(0, enqueues - 1), MAX_BACKOFF_S))
 
 
 def sweep(settings: Settings, force: bool = False) -> list[int]:
-    """Queue again the pending jobs the queue may have lost; returns their ids."""
+    """Queue again the pending jobs the queue may have lost; returns their ids.
+
+    Three cases, by the queue's length against the jobs that should have a message:
+    - fewer messages than stale jobs (Redis restarted empty, a web died between commit and send):
+      every stale job is queued again at once;
+    - fewer messages than queued pending jobs (some lost, or just taken by a worker that has not
+      claimed them yet): as many stale jobs as messages are missing, oldest first, each with a
+      per-job backoff (later rounds reach the others);
+    - a message for every one of them (a backlog being worked through): only never-queued jobs and
+      jobs pending longer than the longest backoff. Before, every job of a long backlog still
+      waiting its turn sweep_s after its submission was queued a second time: a 1,000-job run made
+      about 700 duplicate messages, each a claim transaction for nothing (bench/queue.py).
+
+    The queue's length is read before the database: a message taken meanwhile is a job no longer
+    pending, not a message missing (the other order saw every job claimed in between as lost)."""
+    length = queue.length()
     with db.unit_of_work() as s:
         now = db.now(s)
         if not force and not _take_sweep_slot(s, now, beat_s(settings) * 0.9):
@@ -220,20 +269,40 @@ def sweep(settings: Settings, force: bool = False) -> list[int]:
         cutoff = now - dt.timedelta(seconds=settings.queue.sweep_s)
         stale = s.execute(
             select(Job.id, Job.enqueued_at, Job.enqueues)
-            .where(Job.status == JobStatus.PENDING, or_(Job.enqueued_at.is_(None), Job.enqueued_at <= cutoff))
+            .where(
+                Job.status == JobStatus.PENDING,
+                or_(Job.enqueued_at.is_(None), Job.enqueued_at <= cutoff),
+                ~waiting_for_host(),  # queued again by the end of the job on its host, not here
+            )
             .order_by(Job.id)
             .limit(SWEEP_BATCH)
         ).all()
-    if not stale:
+        if not stale:
+            return []
+        queued = s.scalar(
+            select(func.count())
+            .select_from(Job)
+            .where(Job.status == JobStatus.PENDING, Job.enqueued_at.is_not(None), ~waiting_for_host())
+        )
+    if length < len(stale):  # fewer messages than stale jobs: the queue lost some
+        due = [r.id for r in stale]
+    else:
+        never = [r.id for r in stale if r.enqueued_at is None]  # their send failed: no message at all
+        sent_once = [r for r in stale if r.enqueued_at is not None]
+        if length < queued:  # maybe some lost: at most as many as are missing, each with its backoff
+            late = [r.id for r in sent_once if r.enqueued_at <= now - _backoff(settings, r.enqueues)]
+            due = never + late[: queued - length]
+        else:  # every queued pending job can have its message: leave the backlog alone
+            longest = dt.timedelta(seconds=MAX_BACKOFF_S)
+            due = never + [r.id for r in sent_once if r.enqueued_at <= now - longest]
+    if not due:
         return []
-    lost = queue.length() < len(stale)  # fewer messages than stale jobs: the queue lost some
-    due = [
-        r.id for r in stale if lost or r.enqueued_at is None or r.enqueued_at <= now - _backoff(settings, r.enqueues)
-    ]
     sent: list[int] = []
+    with db.unit_of_work() as s:
+        prio = queue.fair_priorities(s, due)
     try:
         for job_id in due:
-            queue.enqueue(job_id)
+            queue.enqueue(job_id, prio.get(job_id, 0))
             sent.append(job_id)
     finally:
         if sent:
@@ -263,6 +332,14 @@ class Supervisor(threading.Thread):
         self.settings = settings
         self.halt = threading.Event()
         self.stopping_marked = False
+        self.reachable_since: float | None = None  # monotonic; None while the database is away
+
+    def may_reap_expired(self) -> bool:
+        """Leases are judged only after this worker has reached the database for a whole lease:
+        an outage longer than the lease stopped every worker's heartbeat, not only dead ones'; the
+        live ones renew within a beat of its end, and then only the dead ones' leases stay expired."""
+        since = self.reachable_since
+        return since is not None and time.monotonic() - since >= self.settings.queue.lease_s
 
     def run(self) -> None:
         while True:
@@ -274,12 +351,21 @@ class Supervisor(threading.Thread):
         if runner.DRAIN.started.is_set() and not self.stopping_marked:
             mark("stopping_at")
             self.stopping_marked = True
-        for name, step in (("heartbeat", heartbeat), ("reaper", reap), ("sweeper", sweep)):
+        steps = (
+            ("heartbeat", heartbeat),
+            ("reaper", lambda settings: reap(settings, expired=self.may_reap_expired())),
+            ("sweeper", sweep),
+        )
+        for name, step in steps:
             try:
                 step(self.settings)
+                if name == "heartbeat" and self.reachable_since is None:
+                    self.reachable_since = time.monotonic()
                 if resilience.throttle.clear(f"supervisor:{name}"):
                     log.info("%s: database and queue reachable again", name)
             except Exception as e:
+                if name == "heartbeat":
+                    self.reachable_since = None
                 if resilience.is_transient(e):
                     resilience.throttle.log(
                         log, logging.WARNING, f"supervisor:{name}", "%s: %s", name, resilience.describe(e)

@@ -28,10 +28,10 @@ log = logging.getLogger("govhost.worker")
 enqueue = queue.enqueue
 
 
-def reap(settings: Settings) -> list[int]:
+def reap(settings: Settings, expired: bool = True) -> list[int]:
     """Reap jobs of dead workers now (the supervisor does it every few seconds)."""
     try:
-        return supervise.reap(settings)
+        return supervise.reap(settings, expired=expired)
     finally:
         db.remove()
 
@@ -41,6 +41,9 @@ class PatientWorker(Worker):
     per poll) and polled again after a second, not 50 ms."""
 
     def loop(self, now=None):
+        if runner.PAUSED.is_set():  # drained by an operator: leave messages to the other workers
+            self.stop_flag.wait(1.0)
+            return
         try:
             task = self.huey.dequeue()
         except Exception as e:
@@ -121,13 +124,15 @@ def run_worker(settings: Settings, workers: int | None = None, tick: Callable[[]
 
     `tick` (the services' schedule) runs once a minute as a Huey periodic task."""
     os.umask(0o077)
-    resilience.configure_logging()
+    resilience.configure_logging(fmt=settings.log.format)
     Path(settings.path("jobs")).mkdir(parents=True, exist_ok=True, mode=0o700)
     supervise.wait_for_services(settings)
     wid = resilience.retry_transient(lambda: supervise.register(settings), "registering the worker", log=log)
     log.info("worker %s started (%s threads, lease %s s, drain %s s)", wid, workers or settings.queue.workers,
              settings.queue.lease_s, settings.queue.drain_s)  # fmt: skip
-    reaped = reap(settings)
+    # Jobs of workers that exited, at once; expired leases only from the supervisor, a lease after
+    # this worker reached the database (the outage that just ended may have stopped live workers' beats).
+    reaped = reap(settings, expired=False)
     if reaped:
         log.warning("reaped jobs of dead workers: %s", reaped)
     if tick is not None:

@@ -6,6 +6,7 @@ A capability's tables are registered when the capability loader imports its mode
 
 from panel.models import (  # noqa: F401
     audit,
+    bulk,
     hosts,
     jobs,
     notifications,

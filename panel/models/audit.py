@@ -20,9 +20,12 @@ class AuditEntry(Base):
     # seq is assigned by the chain, not by the database, so a deleted or inserted entry shows as a gap.
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
-    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    # actor_id and org_id are hashed: the foreign keys RESTRICT, so the database never rewrites a
+    # hashed entry (ON DELETE SET NULL would, and verify would then report tampering nobody did).
+    # Users and organizations are deactivated, never deleted while an entry names them.
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True)
     actor_name: Mapped[str] = mapped_column(String(64), default="")
-    org_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id", ondelete="SET NULL"))
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id", ondelete="RESTRICT"))
     action: Mapped[str] = mapped_column(String(64))
     object_type: Mapped[str] = mapped_column(String(32), default="")
     object_id: Mapped[str] = mapped_column(String(64), default="")
@@ -32,6 +35,26 @@ class AuditEntry(Base):
     request_id: Mapped[str] = mapped_column(String(64), default="")
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+# An entry's columns in chain order: the first twelve are hashed (then prev_hash and hash); exports,
+# windows and the SOC feed read them in this order.
+COLUMNS = (
+    "seq",
+    "created_at",
+    "actor_id",
+    "actor_name",
+    "org_id",
+    "action",
+    "object_type",
+    "object_id",
+    "summary",
+    "surface",
+    "client_addr",
+    "request_id",
+    "prev_hash",
+    "hash",
+)
 
 
 class AuditHead(Base):

@@ -1,7 +1,9 @@
-"""The host inventory: managed machines with their pinned SSH host keys, roles and capacity.
+"""The host inventory: managed machines with their pinned SSH host keys, roles and capacities.
 
 Hosts are data-center objects (no org_id). Ministries only ever see the name of the host their own
-objects live on, through those objects' services.
+objects live on, through those objects' services. Roles ("web") and capacities ("sites": the most a
+host holds) are names that capabilities declare in their manifests (panel.services.hosts keeps the
+registry); the core stores them as rows and never names one.
 """
 
 from __future__ import annotations
@@ -23,17 +25,16 @@ class HostOS(enum.StrEnum):
     WINDOWS = "windows"
 
 
+class HostTransport(enum.StrEnum):
+    SSH = "ssh"  # every Linux host, and Windows Server 2022+ (OpenSSH)
+    WINRM = "winrm"  # Windows Server 2019's fallback: WinRM over HTTPS only (docs/windows.md)
+
+
 class HostState(enum.StrEnum):
     ACTIVE = "active"  # takes new objects and runs jobs
     DRAINING = "draining"  # keeps serving what it has and runs jobs for it; no new placements
-    DOWN = "down"  # unreachable, in maintenance, or its host key is not trusted: no jobs at all
-
-
-class HostRole(enum.StrEnum):
-    WEB = "web"  # nginx + php-fpm sites
-    MAIL = "mail"  # postfix + dovecot
-    DNS = "dns"  # BIND primary/secondary
-    DB = "db"  # MariaDB
+    DOWN = "down"  # unreachable, or its host key is not trusted: no jobs at all (refused)
+    MAINTENANCE = "maintenance"  # being worked on: no new placements; its jobs wait until it is back
 
 
 class HostRoleLink(Base):
@@ -43,7 +44,18 @@ class HostRoleLink(Base):
     __table_args__ = (Index("ix_host_roles_role_host", "role", "host_id"),)
 
     host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id", ondelete="CASCADE"), primary_key=True)
-    role: Mapped[HostRole] = mapped_column(Enum(HostRole, native_enum=False, length=10), primary_key=True)
+    role: Mapped[str] = mapped_column(String(30), primary_key=True)
+
+
+class HostCapacity(Base):
+    """One row per (host, resource): the most of `resource` (a name a capability declares, e.g.
+    "sites") this host may hold. A host with no row for a resource has the declared default."""
+
+    __tablename__ = "host_capacities"
+
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id", ondelete="CASCADE"), primary_key=True)
+    resource: Mapped[str] = mapped_column(String(40), primary_key=True)
+    maximum: Mapped[int]
 
 
 class Host(Base):
@@ -56,12 +68,16 @@ class Host(Base):
     port: Mapped[int] = mapped_column(default=22)
     ssh_user: Mapped[str] = mapped_column(String(32), default="root")
     os: Mapped[HostOS] = mapped_column(Enum(HostOS, native_enum=False, length=10), default=HostOS.LINUX)
-    state: Mapped[HostState] = mapped_column(
-        Enum(HostState, native_enum=False, length=10), default=HostState.ACTIVE, index=True
+    transport: Mapped[HostTransport] = mapped_column(
+        Enum(HostTransport, native_enum=False, length=8), default=HostTransport.SSH, server_default="SSH"
     )
-    max_sites: Mapped[int] = mapped_column(default=100)
-    max_mailboxes: Mapped[int] = mapped_column(default=1000)
-    max_databases: Mapped[int] = mapped_column(default=100)
+    # WinRM only: "certificate" or "kerberos", and its credentials sealed (panel.security.seal) as JSON:
+    # {"cert_pem", "key_pem"} or {"user" (user@REALM), "password"}.
+    winrm_auth: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    winrm_secret: Mapped[str | None] = mapped_column(Text)  # None: SSH (rotation skips it)
+    state: Mapped[HostState] = mapped_column(
+        Enum(HostState, native_enum=False, length=12), default=HostState.ACTIVE, index=True
+    )
     # The pinned host key: OpenSSH type name, base64 of the public key blob, and its SHA256 fingerprint.
     host_key_type: Mapped[str] = mapped_column(String(40))
     host_key: Mapped[str] = mapped_column(Text)
@@ -79,16 +95,35 @@ class Host(Base):
         lazy="selectin", cascade="all, delete-orphan", passive_deletes=True
     )
 
+    capacity_rows: Mapped[list[HostCapacity]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", passive_deletes=True
+    )
+
     @property
-    def roles(self) -> frozenset[HostRole]:
+    def roles(self) -> frozenset[str]:
         return frozenset(link.role for link in self.role_links)
 
     @roles.setter
     def roles(self, wanted) -> None:
-        wanted = {HostRole(r) for r in wanted}
+        wanted = {str(r) for r in wanted}
         self.role_links = [link for link in self.role_links if link.role in wanted] + [
             HostRoleLink(role=r) for r in sorted(wanted - self.roles)
         ]
+
+    @property
+    def capacities(self) -> dict[str, int]:
+        """The stored capacities, {resource: maximum} (see panel.services.hosts.capacity for defaults)."""
+        return {row.resource: row.maximum for row in self.capacity_rows}
+
+    @capacities.setter
+    def capacities(self, values: dict[str, int]) -> None:
+        """Set the given resources' maxima; resources not given keep their rows."""
+        rows = {row.resource: row for row in self.capacity_rows}
+        for resource, maximum in values.items():
+            if resource in rows:
+                rows[resource].maximum = maximum
+            else:
+                self.capacity_rows.append(HostCapacity(resource=resource, maximum=maximum))
 
     @property
     def known_hosts_line(self) -> str:
@@ -102,10 +137,6 @@ class Host(Base):
         return self.state != HostState.DOWN and self.key_mismatch_at is None
 
 
-def with_role(role: HostRole | str) -> ColumnElement[bool]:
+def with_role(role: str) -> ColumnElement[bool]:
     """WHERE clause: the host has `role` (an indexed EXISTS, no per-row work)."""
-    return (
-        select(HostRoleLink.host_id)
-        .where(HostRoleLink.host_id == Host.id, HostRoleLink.role == HostRole(role))
-        .exists()
-    )
+    return select(HostRoleLink.host_id).where(HostRoleLink.host_id == Host.id, HostRoleLink.role == role).exists()

@@ -53,7 +53,11 @@ class Job(StateMachine, Base):
     __tablename__ = "jobs"
     TRANSITIONS = TRANSITIONS
     STATE_KIND = "job"
-    __table_args__ = (Index("ix_jobs_status_id", "status", "id"), Index("ix_jobs_org_id_id", "org_id", "id"))
+    __table_args__ = (
+        Index("ix_jobs_status_id", "status", "id"),
+        Index("ix_jobs_org_id_id", "org_id", "id"),
+        Index("ix_jobs_finished_at", "finished_at"),  # /metrics reads what finished since its last scrape
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(64), index=True)  # a registered capability
@@ -70,6 +74,9 @@ class Job(StateMachine, Base):
     stats: Mapped[dict] = mapped_column(JSON, default=dict)  # per host: ok, changed, failed, ...
     data: Mapped[dict] = mapped_column(JSON, default=dict)  # facts the playbook published (set_stats)
     worker: Mapped[str] = mapped_column(String(128), default="")  # Worker.id ("pid@hostname/tag") that claimed it
+    # The request id (X-Request-ID) of the web request or command that submitted it: on the worker's
+    # log lines and audit entries for the job, linking them to the web's lines and audit entries.
+    trace_id: Mapped[str] = mapped_column(String(64), default="", server_default="")
     # Outbox: the pending row is the message. When it was last handed to the queue and how often;
     # a worker's sweeper hands it again when it stays pending (the queue lost it or was down).
     enqueued_at: Mapped[dt.datetime | None] = mapped_column(default=utcnow)
@@ -119,6 +126,7 @@ class Worker(Base):
     started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     heartbeat_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     stopping_at: Mapped[dt.datetime | None]  # SIGTERM/SIGINT received: draining, takes no new job
+    drain_requested_at: Mapped[dt.datetime | None]  # an operator drained it: finishes its jobs, takes none
     stopped_at: Mapped[dt.datetime | None]  # exited cleanly
 
 

@@ -2,8 +2,10 @@
 
 Usage is never stored as a counter. Each request records what it asks for (RequestQuota rows, one per
 resource); a row counts while its request is in a holding status (models.requests.HOLDING) and the
-row is not released (the object was deleted, or the work finally failed). Usage is the sum of those
-rows, so it cannot drift from the requests it comes from.
+row is not released (the object was deleted, or the request was cancelled). A cancelled request that
+made some of its objects before failing keeps holding theirs: its rows are cut down to what lives
+(services.quotas.quota_keep). Usage is the sum of those rows, so it cannot drift from the requests
+it comes from.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ class RequestQuota(Base):
     request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"))
     org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))  # the budget's ministry
     resource: Mapped[str] = mapped_column(String(32))
-    amount: Mapped[int] = mapped_column(BigInteger)
+    amount: Mapped[int] = mapped_column(BigInteger)  # what it asks; after a cancel, what its live objects hold
     released_at: Mapped[dt.datetime | None]
 
 

@@ -24,7 +24,7 @@ class RequestStatus(enum.StrEnum):
     SUBMITTED = "submitted"  # waiting for the approvals its policy needs; budget checked, not held
     APPROVED = "approved"  # granted: the budget is held from here on; work is about to start
     REJECTED = "rejected"  # refused by an approver (final); holds nothing
-    CANCELLED = "cancelled"  # withdrawn, or given up after a failure (final); holds nothing
+    CANCELLED = "cancelled"  # withdrawn, or given up after a failure (final); holds what it made that lives
     PROVISIONING = "provisioning"  # its job(s) run on the target host
     DONE = "done"  # the work is in place (final); the budget stays held until the object is deleted
     FAILED = "failed"  # the job failed; still holds its budget so a retry is never refused for it
@@ -38,7 +38,7 @@ TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
     # APPROVED -> DONE: kinds without a job (quota.change) are complete when approved.
     S.APPROVED: frozenset({S.PROVISIONING, S.DONE}),
     S.PROVISIONING: frozenset({S.DONE, S.FAILED}),
-    # FAILED -> CANCELLED: give up; the request's budget hold ends.
+    # FAILED -> CANCELLED: give up; the budget of what was not made is free (services.quotas.quota_keep).
     S.FAILED: frozenset({S.RETRIED, S.CANCELLED}),
     S.RETRIED: frozenset({S.PROVISIONING}),
     S.REJECTED: frozenset(),
@@ -47,7 +47,9 @@ TRANSITIONS: dict[RequestStatus, frozenset[RequestStatus]] = {
 }
 FINAL = frozenset({S.REJECTED, S.CANCELLED, S.DONE})
 # While a request is in one of these (and its quota rows are not released) it draws on the budget.
-HOLDING = frozenset({S.APPROVED, S.PROVISIONING, S.DONE, S.FAILED, S.RETRIED})
+# A cancel releases at once what the request did not make (quota_keep): all of a draft or submitted
+# request's rows; of a failed one, all but what its live objects hold.
+HOLDING = frozenset({S.APPROVED, S.PROVISIONING, S.DONE, S.FAILED, S.RETRIED, S.CANCELLED})
 
 
 class ApprovalMode(enum.StrEnum):
@@ -68,7 +70,11 @@ class Request(StateMachine, Base):
     __tablename__ = "requests"
     TRANSITIONS = TRANSITIONS
     STATE_KIND = "request"
-    __table_args__ = (Index("ix_requests_status_id", "status", "id"), Index("ix_requests_org_id_id", "org_id", "id"))
+    __table_args__ = (
+        Index("ix_requests_status_id", "status", "id"),
+        Index("ix_requests_org_id_id", "org_id", "id"),
+        Index("ix_requests_finished_at", "finished_at"),  # /metrics reads what finished since its last scrape
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(64), index=True)

@@ -23,10 +23,11 @@ class Role(enum.StrEnum):
     OPERATOR = "operator"  # data-center side: approves, runs jobs, manages hosts
     ADMIN = "admin"  # data-center side: everything, including policies and quotas
     AUDITOR = "auditor"  # data-center side: reads everything and the audit log, changes nothing
+    SOC = "soc"  # security operation center: reads everything; changes only by containment actions
 
 
 MINISTRY_ROLES = frozenset({Role.WEBMASTER, Role.ORG_ADMIN})
-STAFF_ROLES = frozenset({Role.OPERATOR, Role.ADMIN, Role.AUDITOR})
+STAFF_ROLES = frozenset({Role.OPERATOR, Role.ADMIN, Role.AUDITOR, Role.SOC})
 
 
 class Organization(Base):

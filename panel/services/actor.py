@@ -41,7 +41,8 @@ class Actor:
     def can_write(self) -> bool:
         if self.token_scope == TokenScope.READ:
             return False
-        return bool(self.staff_roles - {Role.AUDITOR}) or any(self.org_roles.values())
+        # The SOC changes nothing through the ordinary services, only through its containment actions.
+        return bool(self.staff_roles - {Role.AUDITOR, Role.SOC}) or any(self.org_roles.values())
 
     def has_staff(self, *roles: Role) -> bool:
         return bool(self.staff_roles & set(roles))

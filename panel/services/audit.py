@@ -12,11 +12,13 @@ separator between fields is unambiguous and no field can borrow content from its
 `seq` is assigned by the chain (1, 2, 3 ...), so a deleted or inserted entry shows as a gap or a
 broken link, and an edited one as a hash mismatch. The head row (locked while appending) holds the
 tip, which also catches a truncated or extended tail. An export holds every column plus the head,
-so it can be verified offline with `verify_export`.
+so it can be verified offline with `verify_export`. actor_id and org_id are hashed, so their
+foreign keys RESTRICT (panel/models/audit.py): no delete of a user or organization rewrites an entry.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import hashlib
@@ -29,9 +31,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from panel import db
+from panel import db, events, logs
 from panel.errors import Forbidden, Invalid
-from panel.models.audit import AuditEntry, AuditHead
+from panel.models.audit import COLUMNS, AuditEntry, AuditHead
 from panel.models.tenants import Organization, Role
 from panel.services.actor import Actor, require_staff
 from panel.services.pagination import Window, paginate, window
@@ -39,22 +41,6 @@ from panel.services.pagination import Window, paginate, window
 GENESIS = "0" * 64
 # Argument names whose values never reach the log, whatever the service says.
 ALWAYS_EXCLUDED = ("password", "new_password", "secret", "token", "private_key", "key", "code", "totp")
-_COLUMNS = (
-    "seq",
-    "created_at",
-    "actor_id",
-    "actor_name",
-    "org_id",
-    "action",
-    "object_type",
-    "object_id",
-    "summary",
-    "surface",
-    "client_addr",
-    "request_id",
-    "prev_hash",
-    "hash",
-)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _UTC = dt.UTC
 
@@ -79,7 +65,7 @@ def _created(value) -> str:
 def canonical(row: dict | tuple) -> str:
     """The hashed content of an entry: every column but the two hashes, in a fixed order."""
     if isinstance(row, dict):
-        row = tuple(row[c] for c in _COLUMNS[:12])
+        row = tuple(row[c] for c in COLUMNS[:12])
     seq, created, actor_id, actor_name, org_id, action, otype, oid, summary, surface, addr, rid = row[:12]
     return "\x1f".join(
         (
@@ -156,13 +142,15 @@ def append(
         summary=_CONTROL.sub("?", text),
         surface=_field(actor.surface if actor else "worker", 8),
         client_addr=_field(actor.client_addr if actor else "", 64),
-        request_id=_field(actor.request_id if actor else "", 64),
+        # The worker's own entries (no actor) carry the request id of the job they belong to.
+        request_id=_field(actor.request_id if actor else logs.request_id.get(), 64),
         prev_hash=head.hash,
     )
-    entry.hash = chain_hash(head.hash, canonical(tuple(getattr(entry, c) for c in _COLUMNS[:12])))
+    entry.hash = chain_hash(head.hash, canonical(tuple(getattr(entry, c) for c in COLUMNS[:12])))
     head.seq, head.hash = entry.seq, entry.hash
     s.add(entry)
     s.flush()
+    events.audit_appended.send(entry, session=s)
     return entry
 
 
@@ -276,22 +264,7 @@ def audit_window(
     )
 
 
-_WINDOW_COLUMNS = (
-    "seq",
-    "created_at",
-    "actor_id",
-    "actor_name",
-    "org_id",
-    "action",
-    "object_type",
-    "object_id",
-    "summary",
-    "surface",
-    "client_addr",
-    "request_id",
-    "prev_hash",
-    "hash",
-)
+_WINDOW_COLUMNS = COLUMNS  # a window row carries every column the chain hashes
 
 
 def _filtered(actor: Actor, stmt, flt: AuditFilter):
@@ -328,39 +301,57 @@ class VerifyResult:
     last_hash: str = GENESIS  # the tip as recomputed, compared with the head
 
 
-_SELECT = "SELECT " + ", ".join(_COLUMNS) + " FROM audit_entries"  # noqa: S608 (fixed column names)
+_SELECT = "SELECT " + ", ".join(COLUMNS) + " FROM audit_entries"  # noqa: S608 (fixed column names)
 # PostgreSQL formats created_at itself: building a tz-aware datetime per row in the driver costs
 # more than hashing the row.
 _PG_CREATED = """to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+CHUNK = 5000  # rows per fetch (PostgreSQL: per FETCH of the server-side cursor)
 
 
-def iter_rows(batch: int = 20000) -> Iterator[tuple]:
-    """All entries in seq order as the driver's plain tuples.
+def _stream(dbapi_conn, dialect: str) -> Iterator[tuple]:
+    """Every entry in seq order as the driver's plain tuples, CHUNK rows at a time.
 
     The driver's rows skip SQLAlchemy's per-row type processing (verification is bound by it);
     created_at comes as text (SQLite's stored form or PostgreSQL's to_char) that `_created` reads.
-    SQLite streams one query; psycopg2 would load a whole result into memory, so PostgreSQL reads
-    key-ordered batches (no OFFSET) inside the same transaction.
+    PostgreSQL streams through a server-side cursor: psycopg2's ordinary cursor would load the
+    whole result into memory.
     """
-    conn = db.session().connection()
-    cur = conn.connection.cursor()
+    pg = dialect == "postgresql"
+    cur = dbapi_conn.cursor(name="audit_chain") if pg else dbapi_conn.cursor()
     try:
-        if conn.dialect.name != "postgresql":
-            cur.execute(f"{_SELECT} ORDER BY seq")
-            while rows := cur.fetchmany(5000):
-                yield from rows
-            return
-        select_sql, last = _SELECT.replace("created_at", _PG_CREATED, 1), 0
-        while rows := _fetch(cur, f"{select_sql} WHERE seq > {int(last)} ORDER BY seq LIMIT {int(batch)}"):
+        cur.execute((_SELECT.replace("created_at", _PG_CREATED, 1) if pg else _SELECT) + " ORDER BY seq")
+        while rows := cur.fetchmany(CHUNK):
             yield from rows
-            last = rows[-1][0]
     finally:
         cur.close()
 
 
-def _fetch(cur, sql: str) -> list:
-    cur.execute(sql)
-    return cur.fetchall()
+@contextlib.contextmanager
+def chain_snapshot() -> Iterator[tuple[tuple[int, str], Callable[[], Iterator[tuple]]]]:
+    """(head, rows) as of ONE moment, read without taking any lock.
+
+    Head and entries come from one read-only snapshot (PostgreSQL: REPEATABLE READ READ ONLY; SQLite:
+    a deferred read in WAL mode), so entries appended while a long chain is read are neither seen
+    after a head that does not count them (a false "inserted") nor kept waiting: SQLite's usual
+    BEGIN IMMEDIATE would hold the write lock, and every audited action, for the whole walk.
+    """
+    with db.engine().connect() as conn:
+        dialect = conn.dialect.name
+        if dialect == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        else:
+            conn = conn.execution_options(**{db.READ_ONLY_OPTION: True})  # a plain deferred BEGIN
+        with conn.begin():
+            row = conn.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)).first()
+            head = (row[0], row[1]) if row else (0, GENESIS)
+            dbapi = conn.connection.dbapi_connection
+            yield head, (lambda: _stream(dbapi, dialect))
+
+
+def iter_rows() -> Iterator[tuple]:
+    """Every entry in seq order, from one snapshot (the export's and the benchmark's read)."""
+    with chain_snapshot() as (_head, rows):
+        yield from rows()
 
 
 def _link_problem(row: tuple, prev: str) -> str:
@@ -431,27 +422,20 @@ def verify_rows(rows: Iterable, head: tuple[int, str] | None = None) -> VerifyRe
     return VerifyResult(True, n, last_hash=prev)
 
 
-def _head(s) -> tuple[int, str]:
-    h = s.scalars(select(AuditHead).where(AuditHead.id == 1)).first()
-    return (h.seq, h.hash) if h else (0, GENESIS)
-
-
 def audit_verify(actor: Actor) -> VerifyResult:
     """Check the whole chain against its head (data-center auditors and admins)."""
     require_staff(actor, Role.AUDITOR, Role.ADMIN)
-    with db.unit_of_work() as s:
-        head = _head(s)
-        return verify_rows(iter_rows(), head)
+    with chain_snapshot() as (head, rows):
+        return verify_rows(rows(), head)
 
 
 def audit_export(actor: Actor, write: Callable[[str], object]) -> int:
     """Write every entry as one JSON line (with the chain), then a last line with the head."""
     require_staff(actor, Role.AUDITOR, Role.ADMIN)
     n = 0
-    with db.unit_of_work() as s:
-        head = _head(s)
-        for row in iter_rows():
-            d = dict(zip(_COLUMNS, row, strict=True))
+    with chain_snapshot() as (head, rows):
+        for row in rows():
+            d = dict(zip(COLUMNS, row, strict=True))
             d["created_at"] = _created(d["created_at"])
             write(json.dumps(d, ensure_ascii=False, sort_keys=True) + "\n")
             n += 1
@@ -478,7 +462,7 @@ def verify_export(lines: Iterable[str]) -> VerifyResult:
                 if "head" in d:
                     head.append((int(d["head"]["seq"]), str(d["head"]["hash"])))
                     continue
-                yield tuple(d[c] for c in _COLUMNS)
+                yield tuple(d[c] for c in COLUMNS)
             except (ValueError, KeyError, TypeError, AttributeError):
                 raise _BadLine(f"line {no} is not an audit entry") from None
 

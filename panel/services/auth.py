@@ -14,7 +14,6 @@ import io
 from dataclasses import dataclass
 
 import segno
-from argon2 import PasswordHasher
 from sqlalchemy import select
 
 from panel import db, security
@@ -26,9 +25,6 @@ from panel.services.actor import Actor, actor_for_user
 from panel.services.audit import append, audited, security_event
 
 ISSUER = "govhost"
-# Recovery codes carry 48 random bits, so OWASP's minimum argon2id profile (19 MiB, t=2) is ample and
-# keeps making ten of them, or checking one against ten hashes, well under a second.
-_recovery_hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 
 
 @dataclass(frozen=True)
@@ -254,7 +250,7 @@ def totp_confirm_enrolment(actor: Actor, *, secret: str, code: str) -> tuple[Use
         user.totp_secret = security.seal(secret)
         user.totp_enabled = True
         user.totp_last_step = step
-        user.recovery_codes = "\n".join(_recovery_hasher.hash(c) for c in codes)
+        user.recovery_codes = "\n".join(security.hash_recovery_code(c) for c in codes)
         _reset_account(user.username)  # a forced enrolment is the last step of that login
         s.flush()
         return user, codes

@@ -5,8 +5,10 @@ arguments against arg spec 'main'", "Pools of every site (php-fpm -t once per PH
 People follow a job by a handful of steps instead; `step_of(task)` gives the step's English label,
 which the surfaces translate (the labels are in the catalog). Operators still see the task name.
 
-Every task and play name under playbooks/ must be listed here (tests/jobs/test_job_steps.py reads
-the playbooks): a renamed or new task gets its step in the same change.
+The core lists its own playbooks' tasks here; each capability lists its playbooks' tasks in its
+steps module, which the loader registers (Manifest.steps). Every task and play name under
+playbooks/ must have a step (tests/jobs/test_job_steps.py reads the playbooks): a renamed or new
+task gets its step in the same change.
 """
 
 from __future__ import annotations
@@ -22,30 +24,10 @@ CONNECT = N_("Connecting to the server")
 REPORT = N_("Reporting back to the panel")
 PREPARE = N_("Preparing the server")
 RESTART = N_("Restarting services")
-DNS_SERVER = N_("Setting up the DNS server")
-DNS_ZONE = N_("Updating the DNS zone")
-MAIL_SERVER = N_("Setting up the mail server")
-MAIL_DOMAIN = N_("Setting up mail for the domain")
-MAILBOXES = N_("Setting up mailboxes")
-DKIM = N_("Setting up mail signing (DKIM)")
-MAIL_CERT = N_("Installing the mail server's certificate")
-WEBMAIL = N_("Setting up webmail")
-SITE_CREATE = N_("Creating the website")
-SITE_UPDATE = N_("Updating the website")
-SITE_DELETE = N_("Removing the website")
-SITE_SUSPEND = N_("Suspending the website")
-SITE_UNSUSPEND = N_("Bringing the website back online")
-SITE_FILES = N_("Setting up the website's account and files")
-WEB_SERVER = N_("Configuring the web server")
-CERTIFICATE = N_("Getting the HTTPS certificate")
-USAGE = N_("Measuring disk and mailbox usage")
 OTHER = N_("Working on the server")
 
-_GROUPS: dict[str, tuple[str, ...]] = {
-    CHECK: (
-        "Check the key name and secret shape before anything reaches a config file",
-        "Check the zone name before it reaches a path or a config file",
-    ),
+# The core's own playbooks (host ping, bootstrap, no-op); capabilities register theirs.
+_CORE: dict[str, tuple[str, ...]] = {
     CONNECT: (
         "Gathering Facts",
         "Reach the host over SSH",
@@ -53,13 +35,14 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "Read the minimal facts",
         "Ping a managed host",
         "No-op",
+        "Ping a Windows host",
+        "Read the OS facts",
+        "Read the IIS version",
+        "Read the .NET Framework 4 release",
     ),
     REPORT: (
         "Publish the facts for the panel",
-        "Publish the table for the panel",
-        "Publish what the panel records",
-        "Public keys read",
-        "Public keys published to the panel (it puts them in DNS)",
+        "Publish the archives for the panel",
     ),
     PREPARE: (
         "Bootstrap a managed host",
@@ -78,120 +61,44 @@ _GROUPS: dict[str, tuple[str, ...]] = {
         "Sites root present",
         "The govhost configuration directory",
         "Managed-host marker",
+        "Bootstrap a Windows web host",
+        "PowerShell is OpenSSH's default shell",
+        "The OpenSSH server starts with Windows",
+        "IIS features",
+        "Reboot when a feature asks for it",
+        "Firewall open for HTTP and HTTPS",
+        "Site root and suspended page folders",
+        "The bilingual suspended page",
+        "The pool that serves the suspended page (no managed code)",
+        "The default website stopped (govhost's sites take ports 80 and 443 by host name)",
     ),
-    RESTART: (
-        "Restart named",
-        "Reload named",
-        "Reconfigure named",
-        "Apply pending restarts and reloads now",
-        "Apply the new configuration now",
-        "Restart dovecot",
-        "Restart postfix",
-        "Restart opendkim",
-        "Reload nginx",
-        "Reload php-fpm",
-        "Reload sshd",
-        "Test and reload nginx",
-    ),
-    DNS_SERVER: (
-        "BIND primary server",
-        "BIND is installed",
-        "Folders for the log, the dynamic zones and the per-zone stanzas",
-        "BIND (named) starts with a file log (-L) and as user bind",
-        "The TSIG key file (secret from the job's secrets)",
-        "A fresh rndc key on this host (the image ships one shared by every host)",
-        "The zones file exists (zone jobs assemble it)",
-        "Server options and the includes",
-        "The whole configuration parses (named-checkconf) before any start or reload",
-        "BIND (named) is running",
-        "BIND (named) answers on port 53",
-        "The rndc tool reaches named with this host's key",
-    ),
-    DNS_ZONE: (
-        "Create a zone",
-        "Delete a zone",
-        "The zone's stanza is gone",
-        "Stanzas assembled into the zones file",
-        "The zone's files are gone (after named let go of it)",
-        "Add the zone",
-        "Remove the zone",
-        "The zone's first version (never overwrites a zone BIND already serves)",
-        "The zone file parses (named-checkzone)",
-        "The zone's stanza",
-        "BIND (named) serves the zone",
-    ),
-    MAIL_SERVER: (
-        "Mail host",
-        "Group vmail",
-        "User vmail (owns every maildir)",
-        "Mail and users directories",
-        "Users file exists (govhost_mailusers fills it)",
-        "Dovecot's dovecot.conf (the whole configuration; Debian's conf.d is not read)",
-        "Dovecot running",
-        "Map directory",
-        "Postfix main.cf and master.cf",
-        "Mail name",
-        "Postfix running",
-    ),
-    MAIL_DOMAIN: (
-        "Mail domains",
-        "Lookup tables (one module call; one postmap for the tables that changed)",
-    ),
-    MAILBOXES: (
-        "Mailboxes",
-        "Mailboxes of this batch, and postfix's maps (one module call for everything)",
-    ),
-    DKIM: (
-        "Key directory of each domain",
-        "Key of each domain (kept when it exists)",
-        "Keys owned by opendkim",
-        "Key and signing tables",
-        "Key and run directories",
-        "OpenDKIM configuration (opendkim.conf)",
-        "Trusted hosts",
-        "Signing tables exist (opendkim_keys fills them)",
-        "OpenDKIM running",
-    ),
-    MAIL_CERT: ("TLS directory", "Private key", "Certificate chain"),
-    WEBMAIL: (
-        "Is Roundcube installed (Debian package roundcube-core)",
-        "Webmail",
-        "Session key made on the host (kept when present)",
-        "Roundcube configuration",
-        "Database directory",
-        "Database schema (first run only)",
-        "Webmail nginx site",
-        "Webmail nginx site enabled",
-        "Default nginx site off",
-        "Services php-fpm and nginx running",
-    ),
-    SITE_CREATE: ("Create sites",),
-    SITE_UPDATE: ("Update sites",),
-    SITE_DELETE: ("Delete sites",),
-    SITE_SUSPEND: ("Suspend sites",),
-    SITE_UNSUSPEND: ("Unsuspend sites",),
-    SITE_FILES: (
-        "Users, directories and SFTP keys of every site, archive on delete (one call for the batch)",
-        "The sshd drop-in that chroots site users to internal-sftp (sshd -t on the whole config, then HUP)",
-    ),
-    WEB_SERVER: (
-        "Vhosts and TLS files of every site (one nginx -t, one reload; rollback and nginx's message on failure)",
-        "Pools of every site (php-fpm -t once per PHP version, one graceful reload; rollback on failure)",
-    ),
-    CERTIFICATE: (
-        "Site certificates",
-        "Certificates by ACME HTTP-01 through each site's own vhost (certbot on the host; keys stay there)",
-    ),
-    USAGE: (
-        "Mailbox usage",
-        "Read every user's quota usage",
-        "Site disk usage",
-        "Measure each site's directory",
-    ),
+    RESTART: ("Reload sshd",),
 }
-STEPS: dict[str, str] = {task: step for step, tasks in _GROUPS.items() for task in tasks}
+# task name -> step label, and which registrant (the core or a capability) gave it
+STEPS: dict[str, str] = {}
+_OWNER: dict[str, str] = {}
 # Names Ansible makes itself: a role checking its arguments ("... arg spec 'main' - <description>").
 _GENERATED = (("Validating arguments against arg spec", CHECK),)
+
+
+class StepConflict(ValueError):
+    """Two registrants give one task name different steps."""
+
+
+def register(owner: str, groups: dict[str, tuple[str, ...]]) -> None:
+    """Add a registrant's steps ({step label: task and play names}). Roles are shared between
+    capabilities, so one task may be registered by several, always with the same step."""
+    for step, tasks in groups.items():
+        for task in tasks:
+            if STEPS.get(task, step) != step:
+                raise StepConflict(f"task {task!r}: {owner} says {step!r}, {_OWNER[task]} said {STEPS[task]!r}")
+            if task not in STEPS:
+                STEPS[task], _OWNER[task] = step, owner
+
+
+def unregister(owner: str) -> None:
+    for task in [t for t, o in _OWNER.items() if o == owner]:
+        del STEPS[task], _OWNER[task]
 
 
 def step_of(task: str) -> str:
@@ -204,3 +111,6 @@ def step_of(task: str) -> str:
         if task.startswith(prefix):
             return generated
     return OTHER
+
+
+register("core", _CORE)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from panel import db, security
+from panel import db, logs, security
 from panel.boot import current as current_settings
 from panel.errors import Conflict, Forbidden, Invalid, NotFound
 from panel.jobs import capabilities, queue, runner, supervise
@@ -105,6 +106,7 @@ def job_submit(
             sealed_secrets=security.seal(json.dumps(secrets)) if secrets else None,
             created_by_id=actor.user_id,
             created_by_name=actor.username,
+            trace_id=(actor.request_id or logs.request_id.get())[:64],
         )
 
 
@@ -112,16 +114,20 @@ def job_submit(
 
 
 def job_list(actor: Actor, *, page: int = 1, per_page: int = 50, status: str | None = None) -> Page:
-    stmt = scoped(select(Job), actor, Job)
-    if status:
-        try:
-            stmt = stmt.where(Job.status == JobStatus(status))
-        except ValueError:
-            raise Invalid(
-                "job.status_invalid", "Unknown job status {status}.", field="status", status=str(status)[:20]
-            ) from None
+    stmt = _with_status(scoped(select(Job), actor, Job), status)
     with db.unit_of_work():
         return paginate(stmt.order_by(Job.id.desc()), page=page, per_page=per_page)
+
+
+def _with_status(stmt, status: str | None):
+    if not status:
+        return stmt
+    try:
+        return stmt.where(Job.status == JobStatus(status))
+    except ValueError:
+        raise Invalid(
+            "job.status_invalid", "Unknown job status {status}.", field="status", status=str(status)[:20]
+        ) from None
 
 
 _PUBLIC = (
@@ -156,14 +162,7 @@ def job_window(
     """job_list by cursor, newest first, its items as job_public makes them: one statement for the
     page's columns (staff's only for staff) and one for the hosts of all its jobs."""
     names = _PUBLIC + (_STAFF if actor.is_staff else ())
-    stmt = scoped(select(*(getattr(Job, c) for c in names)), actor, Job)
-    if status:
-        try:
-            stmt = stmt.where(Job.status == JobStatus(status))
-        except ValueError:
-            raise Invalid(
-                "job.status_invalid", "Unknown job status {status}.", field="status", status=str(status)[:20]
-            ) from None
+    stmt = _with_status(scoped(select(*(getattr(Job, c) for c in names)), actor, Job), status)
     win = window(
         stmt, [(Job.id, "id")], descending=True, per_page=per_page, cursor=cursor, page=page, with_total=with_total
     )
@@ -208,6 +207,26 @@ def job_get(actor: Actor, job_id: int) -> Job:
 
 def _ts(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+def _pattern(text: str) -> re.Pattern:
+    """A runner's explanation template ({job}, {host}) as a pattern with named groups."""
+    pattern = re.escape(text).replace(r"\{job\}", r"(?P<job>\d+)").replace(r"\{host\}", r"(?P<host>.+?)")
+    return re.compile(pattern + "$")
+
+
+_WAITS = (("host_busy", _pattern(runner.WAIT_TEXT)), ("maintenance", _pattern(runner.MAINTENANCE_TEXT)))
+
+
+def explanation_waiting(text: str) -> tuple[str, dict[str, str]] | None:
+    """("host_busy", {job, host}) or ("maintenance", {host}) when a pending job's explanation says why
+    it waits (the runner writes these in English, as the API shows them); None for anything else.
+    The web translates these, and shows them as a wait, not as an error."""
+    for name, pattern in _WAITS:
+        m = pattern.match(text or "")
+        if m:
+            return name, m.groupdict()
+    return None
 
 
 def job_description(kind: str) -> str:
@@ -256,6 +275,7 @@ def job_events(actor: Actor, job_id: int, after_counter: int = 0, limit: int = 5
         raise Invalid("job.after_invalid", "`after` is a non-negative event counter.", field="after")
     with db.unit_of_work() as s:
         job = get_scoped(Job, job_id, actor, "job")
+        s.refresh(job)  # a poller's session may hold the row from before (the CLI that submitted it)
         stmt = select(JobEvent).where(JobEvent.job_id == job.id, JobEvent.counter > after_counter)
         if not actor.is_staff:
             stmt = stmt.where(JobEvent.event.in_(TENANT_EVENTS))
@@ -388,6 +408,7 @@ def worker_list(actor: Actor, *, limit: int = 200) -> list[dict]:
                 "heartbeat_at": _ts(w.heartbeat_at),
                 "stopping_at": _ts(w.stopping_at),
                 "stopped_at": _ts(w.stopped_at),
+                "drain_requested_at": _ts(w.drain_requested_at),
                 "state": _worker_state(w, now, lease),
             }
             for w in rows
@@ -399,7 +420,23 @@ def _worker_state(w: Worker, now: dt.datetime, lease: dt.timedelta) -> str:
         return "stopped"
     if now - w.heartbeat_at > lease:
         return "gone"
-    return "stopping" if w.stopping_at else "alive"
+    return "stopping" if w.stopping_at else "draining" if w.drain_requested_at else "alive"
+
+
+@audited("worker.drain", "worker")
+def worker_drain(actor: Actor, worker_id: str, *, drain: bool = True) -> Worker:
+    """Operators: a drained worker finishes the jobs it runs and takes no new ones (within one
+    heartbeat, `queue.lease_s / 5`); `drain=False` lifts it. The process keeps running (stop it
+    with systemctl, which drains too)."""
+    require_write(actor)
+    if not actor.has_staff(Role.OPERATOR, Role.ADMIN):
+        raise Forbidden("job.workers_forbidden", "Only data-center operators drain workers.")
+    with db.unit_of_work() as s:
+        w = s.get(Worker, str(worker_id)[:128])
+        if w is None or w.stopped_at is not None:
+            raise NotFound("worker.not_found", "No running worker {id}.", id=str(worker_id)[:128])
+        w.drain_requested_at = db.now(s) if drain else None
+        return w
 
 
 def jobs_deferred() -> list[int]:

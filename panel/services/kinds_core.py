@@ -128,29 +128,24 @@ def _host_job(actor: Actor, request: Request) -> list:
 
 
 STAFF = frozenset({Role.OPERATOR, Role.ADMIN})
-HOST_BOOTSTRAP = register(
-    RequestKind(
-        name="host.bootstrap",
-        label=N_("Prepare a new host"),
-        who_may_request=STAFF,
-        validate=_host_validate,
-        schema=HostPayload,
-        place=_host_place,
-        on_approve=_host_job,
-        describe=_host_describe,
-        default_policy=ApprovalMode.ONE,
+
+
+def _host_kind(name: str, label: str, policy: ApprovalMode) -> RequestKind:
+    """A staff request for one job of the same kind on one host."""
+    return register(
+        RequestKind(
+            name=name,
+            label=label,
+            who_may_request=STAFF,
+            validate=_host_validate,
+            schema=HostPayload,
+            place=_host_place,
+            on_approve=_host_job,
+            describe=_host_describe,
+            default_policy=policy,
+        )
     )
-)
-HOST_PING = register(
-    RequestKind(
-        name="host.ping",
-        label=N_("Check a host answers"),
-        who_may_request=STAFF,
-        validate=_host_validate,
-        schema=HostPayload,
-        place=_host_place,
-        on_approve=_host_job,
-        describe=_host_describe,
-        default_policy=ApprovalMode.AUTO,
-    )
-)
+
+
+HOST_BOOTSTRAP = _host_kind("host.bootstrap", N_("Prepare a new host"), ApprovalMode.ONE)
+HOST_PING = _host_kind("host.ping", N_("Check a host answers"), ApprovalMode.AUTO)

@@ -1,6 +1,7 @@
 """Notifications: a row in the panel for each user, and an e-mail copy sent after the commit.
 
-Every notice goes through `notify` (the one door: jobs reach it through events.usage_over_limit).
+Every notice goes through `notify` (the one door: jobs reach it through events.usage_over_limit and
+events.needs_attention).
 A row stores a message key, the English msgid marked with N_(), and its params, never a finished
 sentence: each reader sees it rendered in their own language (the web page's locale, or the
 user's `locale` for the API and e-mail, else settings.web.default_locale). Params whose name ends
@@ -141,6 +142,7 @@ def shown(n: Notification, locale: str) -> Shown:
 
 
 @events.usage_over_limit.connect
+@events.needs_attention.connect
 def _on_usage_over_limit(
     sender,
     *,
@@ -154,8 +156,9 @@ def _on_usage_over_limit(
     staff: bool = False,
     **_,
 ) -> None:
-    """A measured usage crossed its limit: the ministry's members in `roles` (and, with `staff`,
-    the data center's operators and admins) hear of it, each in their own language."""
+    """A measured usage crossed its limit, or a job found something to act on: the ministry's
+    members in `roles` (and, with `staff`, the data center's operators and admins) hear of it, each
+    in their own language."""
     wanted = [Role(r) for r in roles]
     where = Membership.role.in_(wanted) & (Membership.org_id == org_id)
     if staff:

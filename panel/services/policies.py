@@ -36,6 +36,8 @@ def policy_list(actor: Actor) -> list[PolicyRow]:
         rows = {p.kind: p for p in s.scalars(select(ApprovalPolicy))}
     out = []
     for k in request_kinds.all():
+        if k.recorded_only:  # filed done by request_record: no approval to set
+            continue
         p = rows.get(k.name)
         out.append(PolicyRow(k.name, k.label, p.mode if p else k.default_policy, p is None, p.updated_by if p else ""))
     return out

@@ -19,6 +19,7 @@ from panel.errors import Invalid, NotFound, QuotaExceeded
 from panel.models.quotas import DEFAULT_LIMITS, QuotaLimit, QuotaLimitChange, RequestQuota
 from panel.models.requests import HOLDING, Request
 from panel.models.tenants import Organization, OrgKind, Role
+from panel.services import request_kinds
 from panel.services.actor import Actor, require_staff, require_write
 from panel.services.audit import audited
 from panel.services.pagination import Page, paginate
@@ -191,10 +192,20 @@ def quota_record(session: Session, request: Request, deltas: dict[str, int]) -> 
 
 
 def quota_release(session: Session, request_ids: Iterable[int | None]) -> int:
-    """The objects these requests made are gone: their budget is free again. Runs in the caller's
-    transaction (a capability's job hook that deleted the object); returns the rows released.
-    The one place a hold ends besides the request's own status (see models.quotas)."""
+    """Objects these requests made are gone: their budget is free again. A request whose kind made
+    several objects (RequestKind.kept) keeps holding what its other live objects hold (quota_keep).
+    Runs in the caller's transaction (a capability's job hook that deleted the object, after the
+    object's row says so); returns the rows released in full. With quota_keep, the one place a hold
+    ends besides the request's own status (see models.quotas)."""
     ids = sorted({i for i in request_ids if i is not None})
+    if not ids:
+        return 0
+    for req in session.scalars(select(Request).where(Request.id.in_(ids))):
+        kind = request_kinds.find(req.kind)
+        kept = kind.kept(session, req) if kind is not None and kind.kept is not None else {}
+        if kept:
+            quota_keep(session, req.id, kept)
+            ids.remove(req.id)
     if not ids:
         return 0
     result = session.execute(
@@ -203,6 +214,25 @@ def quota_release(session: Session, request_ids: Iterable[int | None]) -> int:
         .values(released_at=db.utcnow())
     )
     return result.rowcount or 0
+
+
+def quota_keep(session: Session, request_id: int, kept: dict[str, int]) -> None:
+    """A request is cancelled: what it made that still lives (`kept`, per resource, from its kind)
+    keeps holding, capped at what it asked; the rest of its budget is free again. A request of
+    several objects whose job applied some and failed others is given up with its live ones still
+    counted. Runs in the caller's transaction (requests.request_cancel)."""
+    rows = session.scalars(
+        select(RequestQuota)
+        .where(RequestQuota.request_id == request_id, RequestQuota.released_at.is_(None))
+        .with_for_update()
+    )
+    for row in rows:
+        keep = kept.get(row.resource, 0)
+        if isinstance(keep, int) and not isinstance(keep, bool) and keep > 0:
+            row.amount = min(row.amount, keep)
+        else:
+            row.released_at = db.utcnow()
+    session.flush()
 
 
 def quota_usage(actor: Actor, org_id) -> list[QuotaRow]:

@@ -10,14 +10,13 @@ on_approve, which submits the job(s); jobs are enqueued after commit by the job 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
 from panel import db, events, security
-from panel.errors import Conflict, Forbidden, Invalid, InvalidTransition, NotFound
+from panel.errors import Conflict, Forbidden, Invalid, InvalidTransition, NotFound, PanelError
 from panel.models.hosts import Host
 from panel.models.jobs import Job
 from panel.models.quotas import RequestQuota
@@ -32,14 +31,22 @@ from panel.models.requests import (
 )
 from panel.models.tenants import Organization, OrgKind, Role
 from panel.services import jobs, request_kinds
-from panel.services.actor import Actor, datacenter_org_id, get_scoped, require_staff, require_write, scoped
+from panel.services.actor import (
+    Actor,
+    datacenter_org_id,
+    get_scoped,
+    require_staff,
+    require_write,
+    scoped,
+    system_actor,
+)
 from panel.services.audit import audited
 from panel.services.notifications import N_, notify, staff_approvers
 from panel.services.pagination import Page, Window, paginate, window
 from panel.services.policies import policy_mode
-from panel.services.quotas import Impact, check_deltas, quota_check, quota_impact, quota_record
+from panel.services.quotas import Impact, check_deltas, quota_check, quota_impact, quota_keep, quota_record
 from panel.services.request_kinds import RequestKind
-from panel.services.tenants import valid_id
+from panel.services.tenants import clean_text, valid_id
 
 S = RequestStatus
 AUTO_APPROVER = "policy:auto"
@@ -97,19 +104,9 @@ def _check_payload(payload) -> dict:
     return dict(payload)
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-
-
 def clean_body(value, field: str, *, max_len: int, required: bool) -> str:
     """Multi-line user text (comments): newlines and tabs allowed, other control characters not."""
-    value = "" if value is None else str(value).replace("\r\n", "\n").strip()
-    if required and not value:
-        raise Invalid(f"{field}.required", "This field is required.", field=field)
-    if len(value) > max_len:
-        raise Invalid(f"{field}.too_long", "At most {max} characters.", field=field, max=max_len)
-    if _CONTROL.search(value):
-        raise Invalid(f"{field}.control_chars", "Control characters are not allowed.", field=field)
-    return value
+    return clean_text(value, field, max_len=max_len, required=required, multiline=True)
 
 
 def _require_approver(actor: Actor) -> None:
@@ -204,21 +201,95 @@ def request_create(
         clean = k.validate(actor, org, request_kinds.load_payload(k, _check_payload(payload)))
         hidden = k.validate_secrets(actor, org, dict(secrets or {}))
         deltas = check_deltas(k.quota(clean))
-        req = Request(
-            kind=k.name,
-            org_id=org.id,
-            requester_id=actor.user_id,
-            requester_name=actor.username,
-            payload=clean,
-            summary=(request_kinds.describe_text(k.describe(clean)) or k.name)[:300],
-            secrets=security.seal(json.dumps(hidden)) if hidden else None,
-        )
-        s.add(req)
-        s.flush()
+        req = _request_add(s, k, org, clean, hidden, requester=(actor.user_id, actor.username))
         quota_record(s, req, deltas)
         if submit:
             _submit(actor, s, req, k)
         return req
+
+
+def _request_add(s: Session, k, org: Organization, clean: dict, hidden: dict, *, requester: tuple) -> Request:
+    """The new request row (a draft): the validated payload, its summary, the secrets sealed."""
+    req = Request(
+        kind=k.name,
+        org_id=org.id,
+        requester_id=requester[0],
+        requester_name=requester[1],
+        payload=clean,
+        summary=(request_kinds.describe_text(k.describe(clean)) or k.name)[:300],
+        secrets=security.seal(json.dumps(hidden)) if hidden else None,
+    )
+    s.add(req)
+    s.flush()
+    if k.on_create is not None:
+        k.on_create(s, req)
+    return req
+
+
+@audited("request.create_granted", "request", exclude=("secrets", "payload"))
+def request_create_granted(
+    actor: Actor, bundle: Request, *, kind: str, payload: dict, secrets: dict | None = None
+) -> Request:
+    """A request approved by an approved bundle (bulk provisioning's one approval of a whole plan),
+    filed for the bundle's requester: validated, budget-checked, placed and started like any other,
+    its approval naming the bundle. Called inside the bundle's approval (its transaction)."""
+    if bundle.status not in (S.APPROVED, S.PROVISIONING):
+        raise InvalidTransition(kind="request", current=bundle.status.value, target=S.APPROVED.value)
+    with db.unit_of_work() as s:
+        k = request_kinds.get(kind)
+        org = s.get(Organization, bundle.org_id)
+        clean = k.validate(actor, org, request_kinds.load_payload(k, _check_payload_sized(payload)))
+        hidden = k.validate_secrets(actor, org, dict(secrets or {}))
+        req = _request_add(s, k, org, clean, hidden, requester=(bundle.requester_id, bundle.requester_name))
+        quota_record(s, req, check_deltas(k.quota(clean)))
+        req.move_to(S.SUBMITTED)
+        req.approvals_needed = 0
+        req.approvals.append(
+            RequestApproval(approver_id=None, approver_name=f"bundle:{bundle.id}", decision=Decision.APPROVE)
+        )
+        _grant(actor, s, req, k)
+        return req
+
+
+@audited("request.record", "request")
+def request_record(actor: Actor, *, kind: str, org_id: int, payload: dict, comment: str = "") -> Request:
+    """A done request that records, in the ministry's own request list, an action staff took at once
+    without asking (a security operation center containment: a user locked, a token revoked), with
+    `comment` (the reason) as its first comment. Only for kinds nobody may ask for
+    (`RequestKind.recorded_only`): the action is already taken, so no policy, budget or job applies;
+    its one approval names the person who acted."""
+    require_write(actor)
+    require_staff(actor, Role.ADMIN)
+    with db.unit_of_work() as s:
+        k = request_kinds.get(kind)
+        if not k.recorded_only:
+            raise Forbidden("request.kind_forbidden", "You may not ask for this: {label}.", kind=k.name, label=k.label)
+        org = s.get(Organization, valid_id(org_id))
+        if org is None:
+            raise NotFound("organization.not_found", "Not found.", field="org_id", id=str(org_id))
+        clean = k.validate(actor, org, request_kinds.load_payload(k, _check_payload(payload)))
+        req = _request_add(s, k, org, clean, {}, requester=(actor.user_id, actor.username))
+        req.move_to(S.SUBMITTED)
+        req.approvals_needed = 0
+        req.approvals.append(
+            RequestApproval(approver_id=actor.user_id, approver_name=actor.username, decision=Decision.APPROVE)
+        )
+        req.move_to(S.APPROVED)
+        req.move_to(S.DONE)
+        if comment:
+            body = clean_body(comment, "comment", max_len=4000, required=True)
+            req.comments.append(RequestComment(author_id=actor.user_id, author_name=actor.username, body=body))
+        s.flush()
+        return req
+
+
+def _check_payload_sized(payload) -> dict:
+    """A bundle's batches may be larger than a typed request's payload (500 sites), never unbounded."""
+    if not isinstance(payload, dict):
+        raise Invalid("request.payload_invalid", "The payload must be an object of fields.", field="payload")
+    if len(json.dumps(payload, default=str)) > MAX_PAYLOAD * 20:
+        raise Invalid("request.payload_too_large", "The payload is too large.", field="payload")
+    return dict(payload)
 
 
 @audited("request.submit", "request")
@@ -272,16 +343,38 @@ def request_reject(actor: Actor, request_id: int, *, comment: str) -> Request:
 
 @audited("request.cancel", "request")
 def request_cancel(actor: Actor, request_id: int, *, comment: str = "") -> Request:
-    """Withdraw a draft or submitted request, or give up a failed one (its budget is freed)."""
+    """Withdraw a draft or submitted request, or give up a failed one: its budget is freed, but for
+    what its jobs made that still lives (the kind's `kept`), and the kind's on_give_up submits the
+    clean-up of what its failed jobs left on the hosts."""
     comment = clean_body(comment, "comment", max_len=2000, required=False)
     with db.unit_of_work() as s:
         req = _locked(actor, request_id)
         _require_owner_side(actor, req)
+        given_up = req.status == S.FAILED
+        kind = request_kinds.get(req.kind)
+        # before on_give_up moves the failed objects on: what lives now is what keeps holding
+        kept = kind.kept(s, req) if given_up and kind.kept is not None else {}
         req.move_to(S.CANCELLED)
+        quota_keep(s, req.id, kept)
         if comment:
             req.comments.append(RequestComment(author_id=actor.user_id, author_name=actor.username, body=comment))
         s.flush()
+        if given_up:
+            _give_up(s, req, kind)
         return req
+
+
+def _give_up(s: Session, req: Request, kind: RequestKind) -> None:
+    """The kind's clean-up jobs, submitted by the panel itself (the cancel is what is audited). If
+    they cannot start (host down, ...), the rows stay failed and the request says why."""
+    if kind.on_give_up is None:
+        return
+    try:
+        with s.begin_nested():
+            kind.on_give_up(system_actor("worker", "panel:give-up"), req)
+    except PanelError as e:
+        text = f"Clean-up after the cancel could not start: {e.text()}"[:4000]
+        req.comments.append(RequestComment(author_id=None, author_name="panel", body=text))
 
 
 @audited("request.comment", "request")

@@ -13,9 +13,13 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def alembic_config() -> Config:
+    return alembic_config_for(db.engine())
+
+
+def alembic_config_for(engine) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.attributes["engine"] = db.engine()
+    cfg.attributes["engine"] = engine
     return cfg
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 
 from panel import db, security
 from panel.errors import Conflict
+from panel.models.hosts import Host
 from panel.models.tenants import Role
 from panel.models.users import User
 from panel.services.actor import Actor, require_staff, require_write
@@ -30,6 +31,7 @@ def sealed_column(model: type, column: str) -> None:
 
 
 sealed_column(User, "totp_secret")
+sealed_column(Host, "winrm_secret")  # a WinRM host's credentials (docs/windows.md)
 
 
 def _rotate_column(s, model: type, column: str) -> int:

@@ -30,15 +30,7 @@ def panel_setup(actor: Actor, *, admin_username: str = "admin", demo: bool = Tru
     require_staff(actor, Role.ADMIN)
     with db.unit_of_work() as s:
         dc = s.scalars(select(Organization).where(Organization.kind == OrgKind.DATACENTER)).first()
-        if dc is None:
-            dc = Organization(
-                slug=DATACENTER_SLUG,
-                name="Government Data Center",
-                name_km="មជ្ឈមណ្ឌលទិន្នន័យរដ្ឋាភិបាល",
-                kind=OrgKind.DATACENTER,
-            )
-            s.add(dc)
-            s.flush()
+        dc = dc or _org_add(s, DATACENTER_SLUG, "Government Data Center", "មជ្ឈមណ្ឌលទិន្នន័យរដ្ឋាភិបាល", OrgKind.DATACENTER)
         password = None
         admin = s.scalars(select(User).where(User.username == admin_username)).first()
         if admin is None:
@@ -55,14 +47,19 @@ def panel_setup(actor: Actor, *, admin_username: str = "admin", demo: bool = Tru
         demo_id = None
         if demo:
             org = s.scalars(select(Organization).where(Organization.slug == DEMO_SLUG)).first()
-            if org is None:
-                org = Organization(
-                    slug=DEMO_SLUG,
-                    name="Ministry of Posts and Telecommunications (demo)",
-                    name_km="ក្រសួងប្រៃសណីយ៍និងទូរគមនាគមន៍ (សាកល្បង)",
-                    kind=OrgKind.MINISTRY,
-                )
-                s.add(org)
-                s.flush()
+            org = org or _org_add(
+                s,
+                DEMO_SLUG,
+                "Ministry of Posts and Telecommunications (demo)",
+                "ក្រសួងប្រៃសណីយ៍និងទូរគមនាគមន៍ (សាកល្បង)",
+                OrgKind.MINISTRY,
+            )
             demo_id = org.id
         return SetupResult(dc.id, password is not None, password, demo_id)
+
+
+def _org_add(s, slug: str, name: str, name_km: str, kind: OrgKind) -> Organization:
+    org = Organization(slug=slug, name=name, name_km=name_km, kind=kind)
+    s.add(org)
+    s.flush()
+    return org

@@ -50,8 +50,8 @@ def read_table_lines(text: str, columns: Sequence[str], **kwargs) -> tuple[list[
     return rows, [line for line, _row in numbered]
 
 
-def _csv(text: str, columns: Sequence[str], field: str) -> list[tuple[int, dict[str, str]]]:
-    reader = csv.reader(io.StringIO(text, newline=""), skipinitialspace=True, strict=True)
+def _csv(text: str, columns: Sequence[str], field: str, delimiter: str = ",") -> list[tuple[int, dict[str, str]]]:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, skipinitialspace=True, strict=True)
     rows = []
     try:
         for fields in reader:
@@ -109,3 +109,155 @@ def write_table(rows: Sequence[dict], columns: Sequence[str]) -> str:
             values.pop()
         writer.writerow(values)
     return out.getvalue()
+
+
+# ---- files with a header: uploads of bulk provisioning ---------------------------------------------
+
+MAX_FILE_BYTES = 8 * 1024 * 1024
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def is_utf16(data: bytes | str) -> bool:
+    """A file with a UTF-16 byte-order mark: LibreOffice's UTF-16 CSV (commas) or Excel's "Unicode
+    text" (tabs), the only UTF-16 tables spreadsheets write, so such a file may separate by tabs."""
+    return isinstance(data, bytes) and data.startswith(UTF16_BOMS)
+
+
+def decode_upload(data: bytes | str, *, field: str = "file") -> str:
+    """Text of a file as spreadsheets save it: UTF-8 with or without a byte-order mark (Excel's "CSV
+    UTF-8"), UTF-16 with its mark (LibreOffice's UTF-16 CSV), any line endings. Anything else (a
+    binary file, a legacy code page) is refused by name rather than read as mojibake."""
+    if isinstance(data, str):
+        text = data
+    else:
+        if len(data) > MAX_FILE_BYTES:
+            raise Invalid(
+                "table.file_too_large", "The file is larger than {max} MB.", field=field, max=MAX_FILE_BYTES >> 20
+            )
+        if b"\x00" in data[:4096] and not is_utf16(data):
+            raise Invalid("table.binary", "The file is binary, not a text table.", field=field)
+        if is_utf16(data):
+            try:
+                text = data.decode("utf-16")
+            except UnicodeDecodeError:
+                raise Invalid("table.encoding", "The file is not UTF-8 or UTF-16 text.", field=field) from None
+        else:
+            try:
+                text = data.decode("utf-8-sig")
+            except UnicodeDecodeError as e:
+                raise Invalid(
+                    "table.encoding",
+                    "The file is not UTF-8 text (byte {offset}): save it as CSV UTF-8.",
+                    field=field,
+                    offset=e.start,
+                ) from None
+    text = text.lstrip("\ufeff")
+    if "\x00" in text or any(ord(c) < 32 and c not in "\t\r\n" for c in text[:4096]):
+        raise Invalid("table.binary", "The file is binary, not a text table.", field=field)
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def read_records(
+    text: str,
+    allowed: Sequence[str],
+    *,
+    required: Sequence[str] = (),
+    field: str = "file",
+    max_rows=MAX_ROWS,
+    tabs: bool = False,
+) -> list[tuple[int, dict[str, str]]]:
+    """A CSV file whose first line names its columns (API field names, in any order, any subset of
+    `allowed` that holds `required`) -> [(line, {column: text})]. The header is checked whole: an
+    unknown column, a missing required one, a repeated one or another delimiter is one clear error.
+    With `tabs` (a UTF-16 file: Excel's "Unicode text") a header of tabs and no comma makes the whole
+    file tab-separated, read by the same parser with the same quoting."""
+    lines = text.split("\n")
+    header_at = next((i for i, ln in enumerate(lines) if ln.strip() and not ln.lstrip().startswith("#")), None)
+    if header_at is None:
+        raise Invalid("table.empty", "The file has no header line.", field=field)
+    header_line = lines[header_at]
+    sep = "\t" if tabs and "\t" in header_line and "," not in header_line else ","
+    if sep == "," and "," not in header_line and len(allowed) > 1:
+        for sep, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
+            if sep in header_line:
+                raise Invalid(
+                    "table.delimiter",
+                    "Line {line}: fields are separated by {sep}; save the file as CSV with commas.",
+                    field=field,
+                    line=header_at + 1,
+                    sep=name,
+                )
+    header = [h.strip() for h in next(csv.reader([header_line], delimiter=sep))]
+    unknown = [h for h in header if h not in allowed]
+    if unknown:
+        raise Invalid(
+            "table.column_unknown",
+            "Line {line}: unknown column {column}; the columns are {columns}.",
+            field=field,
+            line=header_at + 1,
+            column=unknown[0][:64],
+            columns=", ".join(allowed),
+        )
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if repeated:
+        raise Invalid(
+            "table.column_repeated",
+            "Line {line}: column {column} appears twice.",
+            field=field,
+            line=header_at + 1,
+            column=repeated[0],
+        )
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise Invalid(
+            "table.column_missing",
+            "Line {line}: the column {column} is required.",
+            field=field,
+            line=header_at + 1,
+            column=missing[0],
+        )
+    body = "\n" * (header_at + 1) + "\n".join(lines[header_at + 1 :])
+    rows = _csv(body, header, field, sep)
+    if len(rows) > max_rows:
+        raise Invalid("table.too_many_rows", "At most {max} rows at a time.", field=field, max=max_rows)
+    return [(line, {c: row.get(c, "") for c in header}) for line, row in rows]
+
+
+def read_tree(text: str, *, field: str = "file") -> tuple[object, dict[int, int]]:
+    """A YAML (or JSON) document and, for every mapping in it, the line it starts on (by id() of
+    the loaded dict), so an error about an item names its line."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise Invalid(
+            "table.yaml_invalid",
+            "Line {line}: the YAML cannot be read.",
+            field=field,
+            line=mark.line + 1 if mark else 1,
+        ) from None
+    except RecursionError:  # thousands of nested [ or {: the parser's own stack, not a server error
+        raise Invalid("table.yaml_too_deep", "The YAML is nested too deep to be a table.", field=field) from None
+    lines: dict[int, int] = {}
+    seen: set[int] = set()
+
+    def walk(n, value) -> None:
+        # an alias (*name) is the node of its anchor again: walked once, so a few bytes of aliases
+        # cannot make this walk the same rows millions of times
+        if id(n) in seen:
+            return
+        seen.add(id(n))
+        if isinstance(n, yaml.MappingNode) and isinstance(value, dict):
+            lines[id(value)] = n.start_mark.line + 1
+            for k, v in n.value:
+                key = k.value
+                if key in value:
+                    walk(v, value[key])
+        elif isinstance(n, yaml.SequenceNode) and isinstance(value, list):
+            for child, item in zip(n.value, value, strict=False):
+                walk(child, item)
+
+    if node is not None:
+        walk(node, data)
+    return data, lines

@@ -22,17 +22,20 @@ from panel.services.pagination import Page, paginate
 
 SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_MULTILINE_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # tab and newline allowed
 MAX_ID = 2**63 - 1  # the largest id any database here stores; bigger ones cannot exist
 
 
-def clean_text(value, field: str, *, max_len: int = 200, required: bool = True) -> str:
-    """A single line of user text: trimmed, bounded, without control characters (NUL included)."""
-    value = "" if value is None else str(value).strip()
+def clean_text(value, field: str, *, max_len: int = 200, required: bool = True, multiline: bool = False) -> str:
+    """User text, trimmed and bounded, without control characters (NUL included): one line, or with
+    `multiline` (comments) newlines and tabs allowed, Windows line ends made \\n."""
+    value = "" if value is None else str(value)
+    value = (value.replace("\r\n", "\n") if multiline else value).strip()
     if required and not value:
         raise Invalid(f"{field}.required", "This field is required.", field=field)
     if len(value) > max_len:
         raise Invalid(f"{field}.too_long", "At most {max} characters.", field=field, max=max_len)
-    if _CONTROL_RE.search(value):
+    if (_MULTILINE_CONTROL_RE if multiline else _CONTROL_RE).search(value):
         raise Invalid(f"{field}.control_chars", "Control characters are not allowed.", field=field)
     return value
 

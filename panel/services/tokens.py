@@ -69,7 +69,9 @@ def token_create(actor: Actor, *, name: str, scope: str, days: int, user_id: int
         owner = _owner(actor, user_id)
         if not owner.is_active:
             raise Invalid("token.owner_inactive", "The account is deactivated.", field="user")
-        if scope == TokenScope.WRITE and not actor_for_user(owner, surface=actor.surface).can_write:
+        owner_actor = actor_for_user(owner, surface=actor.surface)
+        # SOC accounts change nothing else, but their containment actions need a write token.
+        if scope == TokenScope.WRITE and not (owner_actor.can_write or owner_actor.has_staff(Role.SOC)):
             raise Forbidden("token.write_not_allowed", "This account can only have read tokens.", field="scope")
         plaintext = security.new_token()
         token = ApiToken(

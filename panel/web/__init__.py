@@ -6,6 +6,8 @@ from flask import Flask, g, redirect, request, session, url_for
 
 from panel.extensions import babel, csrf, login_manager
 from panel.web import audit, auth, common, dashboard, orgs, users
+from panel.web import bulk as bulk_web
+from panel.web import health as health_web
 from panel.web import hosts as hosts_web
 from panel.web import jobs as jobs_web
 from panel.web import notifications as notifications_web
@@ -25,6 +27,8 @@ BLUEPRINTS = (
     quotas_web.bp,
     notifications_web.bp,
     jobs_web.bp,
+    bulk_web.bp,
+    health_web.bp,
 )
 LOCALES = ("km", "en")
 

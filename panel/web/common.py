@@ -22,10 +22,12 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin, current_user
 from markupsafe import escape
+from wtforms.validators import Length, ValidationError
 
 from panel.config import Settings
 from panel.errors import PanelError
 from panel.models.tenants import STAFF_ROLES
+from panel.services import jobs as jobs_svc
 from panel.services import request_kinds
 from panel.services import requests as requests_svc
 from panel.services import users as users_svc
@@ -143,6 +145,8 @@ STATUS_LABELS = {
     "wrong": _l("wrong"),
     "present": _l("present"),
     "absent": _l("being removed"),
+    "open": _l("open"),
+    "closed": _l("closed"),
 }
 
 
@@ -281,9 +285,11 @@ def error_text(err: PanelError) -> str:
         return err.text()
 
 
-def apply_error(form, err: PanelError) -> None:
-    """Show a service error beside the field it names, else at the top of the form."""
-    field = getattr(form, err.field, None) if err.field else None
+def apply_error(form, err: PanelError, fields: dict[str, str] | None = None) -> None:
+    """Show a service error beside the field it names, else at the top of the form. `fields` maps
+    a service field name to the form's where they differ (a new site's `fqdn` is `new_fqdn`)."""
+    name = (fields or {}).get(err.field, err.field) if err.field else None
+    field = getattr(form, name, None) if name else None
     if field is not None:
         field.errors = [*list(field.errors or []), error_text(err)]
     else:
@@ -308,6 +314,25 @@ def mfa_gate():
     return None
 
 
+def job_explanation(text: str | None) -> str:
+    """A job's explanation for people: the runner's wait texts in the page's language, the rest as
+    written (a failure's own words: the playbook's or the host's)."""
+    wait = jobs_svc.explanation_waiting(text or "")
+    if wait is None:
+        return text or ""
+    name, p = wait
+    if name == "host_busy":
+        return _("Waiting for job %(job)s to finish on host %(host)s: one job changes a host at a time.", **p)
+    return _("Waiting for host %(host)s to come out of maintenance; the job starts then.", **p)
+
+
+def explanation_class(text: str | None) -> str:
+    """A wait is a notice, not an error."""
+    if not text:
+        return ""
+    return "flash warning" if jobs_svc.explanation_waiting(text) else "flash error"
+
+
 def init_app(app: Flask) -> None:
     app.before_request(mfa_gate)
 
@@ -326,6 +351,8 @@ def init_app(app: Flask) -> None:
         field_value=field_value,
         role_text=role_text,
         idn=idn,
+        job_explanation=job_explanation,
+        explanation_class=explanation_class,
     )
 
 
@@ -372,3 +399,25 @@ def http_error_page(err):
         500: _("Something went wrong on our side. The error was recorded."),
     }
     return render_template("error.html", status=code, message=messages.get(code, "")), code
+
+
+# ---- form fields with the limits of a request kind's schema ----------------------------------------
+
+
+class SchemaLength(Length):
+    """The length of a request kind's schema field (`maxlength` on the input), refused with the
+    message of the rule behind the field when it has one, as the API and the CLI refuse it."""
+
+    def __init__(self, schema, name: str) -> None:
+        high = request_kinds.field_limits(schema, name)[1]
+        f = schema._declared_fields[name.removesuffix("[]")]
+        self.rule = (getattr(f, "inner", f) if name.endswith("[]") else f).metadata.get("rule_error")
+        super().__init__(max=-1 if high is None else high)  # the least is the field's own (DataRequired)
+
+    def __call__(self, form, field) -> None:
+        try:
+            super().__call__(form, field)
+        except ValidationError:
+            if not self.rule:
+                raise
+            raise ValidationError(_(self.rule[1]).format(min="", max=self.max, value="")) from None

@@ -10,6 +10,7 @@ from flask_login import login_required
 
 from panel.errors import PanelError
 from panel.models.tenants import Role
+from panel.services import drain as drain_svc
 from panel.services import hosts as hosts_svc
 from panel.web.common import actor, apply_error, error_text, nav, page_args
 from panel.web.forms.hosts import ConfirmForm, HostEditForm, HostFilterForm, HostRegisterForm
@@ -42,7 +43,7 @@ def index():
 @bp.route("/new", methods=["GET", "POST"])
 @login_required
 def register():
-    form = HostRegisterForm()
+    form = HostRegisterForm.with_capacities()
     status = 200
     if form.validate_on_submit():
         try:
@@ -54,38 +55,52 @@ def register():
                 os=form.os.data,
                 roles=form.roles.data,
                 ssh_user=form.ssh_user.data.strip(),
-                max_sites=form.max_sites.data,
-                max_mailboxes=form.max_mailboxes.data,
-                max_databases=form.max_databases.data,
+                capacities=form.capacities(),
                 fingerprint=form.fingerprint.data or None,
+                transport=form.transport.data,
+                winrm=form.winrm(),
             )
         except PanelError as err:
             apply_error(form, err)
             status = err.status
         else:
-            flash(
-                _("%(name)s is registered; its SSH host key %(fp)s is pinned.", name=host.name, fp=host.fingerprint),
-                "success",
-            )
+            if host.transport.value == "winrm":
+                flash(_("%(name)s is registered; it is reached over WinRM/HTTPS.", name=host.name), "success")
+            else:
+                flash(
+                    _(
+                        "%(name)s is registered; its SSH host key %(fp)s is pinned.",
+                        name=host.name,
+                        fp=host.fingerprint,
+                    ),
+                    "success",
+                )
             return redirect(url_for("hosts.detail", host_id=host.id))
     elif request.method == "POST":
         status = 422
     return render_template("hosts/register.html", form=form), status
 
 
-def _detail(host_id: int, edit=None, status=200):
+def _detail(host_id: int, edit=None, status=200, drain_report=None):
     a = actor()
     host = hosts_svc.host_get(a, host_id)
     if edit is None:
-        edit = HostEditForm(formdata=None, obj=host, roles=sorted(r.value for r in host.roles))
+        edit = HostEditForm.with_capacities(
+            formdata=None,
+            obj=host,
+            roles=sorted(host.roles),
+            **{f"capacity_{c.resource}": hosts_svc.capacity(host, c.resource) for c in hosts_svc.capacities()},
+        )
         edit.state.data = host.state.value
     return render_template(
         "hosts/detail.html",
         host=host,
+        capacities=[(_(c.label), hosts_svc.capacity(host, c.resource)) for c in hosts_svc.capacities()],
         edit=edit,
         confirm=ConfirmForm(),
         can_operate=_can_operate(a),
         is_admin=a.has_staff(Role.ADMIN) and a.can_write,
+        drain_report=drain_report,
     ), status
 
 
@@ -98,7 +113,7 @@ def detail(host_id: int):
 @bp.post("/<int:host_id>/edit")
 @login_required
 def edit(host_id: int):
-    form = HostEditForm()
+    form = HostEditForm.with_capacities(defaults=False)
     if not form.validate_on_submit():
         return _detail(host_id, form, 422)
     try:
@@ -107,9 +122,7 @@ def edit(host_id: int):
             host_id,
             state=form.state.data,
             roles=form.roles.data,
-            max_sites=form.max_sites.data,
-            max_mailboxes=form.max_mailboxes.data,
-            max_databases=form.max_databases.data,
+            capacities=form.capacities(),
         )
     except PanelError as err:
         if err.status in (403, 404):
@@ -170,3 +183,22 @@ def delete(host_id: int):
         return redirect(url_for("hosts.detail", host_id=host_id))
     flash(_("%(name)s was removed from the inventory.", name=host.name), "success")
     return redirect(url_for("hosts.index"))
+
+
+@bp.post("/<int:host_id>/drain")
+@login_required
+def drain(host_id: int):
+    """Plan (dry run) or drain: the report shows on the host's page, each object with its new host
+    or why it stays (the same service as `govhost hosts drain` and the API)."""
+    ConfirmForm().validate_on_submit()
+    dry_run = request.form.get("dry_run") == "1"
+    try:
+        report = drain_svc.host_drain(actor(), host_id, dry_run=dry_run)
+    except PanelError as err:
+        if err.status in (403, 404):
+            raise
+        flash(error_text(err), "error")
+        return redirect(url_for("hosts.detail", host_id=host_id))
+    if not dry_run:
+        flash(_("%(host)s is draining: %(count)s moves started.", host=report.host, count=report.moving), "success")
+    return _detail(host_id, drain_report=report)

@@ -12,7 +12,7 @@ from flask_login import login_required
 from panel.errors import PanelError
 from panel.models.jobs import JobStatus
 from panel.services import jobs as jobs_svc
-from panel.web.common import actor, error_text, nav, page_args, when
+from panel.web.common import actor, error_text, explanation_class, job_explanation, nav, page_args, when
 from panel.web.forms.jobs import JobActionForm
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs")
@@ -61,7 +61,13 @@ def progress(job_id: int):
         after = 0
     p = jobs_svc.job_events(actor(), job_id, after_counter=after)
     events = [{**e, "step": _(e["step"])} for e in p.events]
-    job = {**p.job, "started_at_text": when(p.job["started_at"]), "finished_at_text": when(p.job["finished_at"])}
+    job = {
+        **p.job,
+        "started_at_text": when(p.job["started_at"]),
+        "finished_at_text": when(p.job["finished_at"]),
+        "explanation": job_explanation(p.job["explanation"]),
+        "explanation_class": explanation_class(p.job["explanation"]),
+    }
     return jsonify(job=job, events=events, last_counter=p.last_counter)
 
 

@@ -55,6 +55,8 @@ class ActionModule(ActionBase):
         context = dict(args.pop("context", None) or {})
         pages = dict(args.pop("pages", None) or {})
         args["sites"] = render_batch(list(args.get("sites") or []), templates, context)
+        if args.get("acme_sites"):  # the create step's second pass: the same sites rendered with TLS
+            args["acme_sites"] = render_batch(list(args["acme_sites"]), templates, context)
         if pages:
             args["pages"] = {
                 name: _environment(path).get_template(os.path.basename(path)).render(**context)

@@ -40,6 +40,9 @@ options:
   maps: {type: raw, description: "{domains, mailboxes, aliases} (or its JSON): the host's whole desired state"}
   map_dir: {type: str, default: /etc/postfix/govhost}
   suspended_reply: {type: dict, description: "defer/reject -> postfix reply for a suspended mailbox"}
+  hashes_file: {type: str, description: "a users-file fragment (a moved domain's lines): hashes for the batch"}
+  export_domain: {type: str, description: "write this domain's users lines to export_path (a move); nothing else"}
+  export_path: {type: str}
 """
 
 # The panel validates; the host checks again so nothing odd becomes a line, a field or a path.
@@ -216,8 +219,35 @@ def apply_maps(module, map_dir: str, texts: dict[str, str]) -> list[str]:
 # ---- dovecot users -----------------------------------------------------------------------------
 
 
+def imported_hashes(module, path: str | None, users: list[dict]) -> dict[str, str]:
+    """The batch's hashes from a users-file fragment another host exported (a moved domain): only
+    for the batch's addresses, each checked like a given hash."""
+    if not path:
+        return {}
+    with open(path) as fh:
+        lines = parse(fh.read())
+    wanted = {u.get("address") for u in users}
+    return {addr: fields[0] for addr, fields in lines.items() if addr in wanted}
+
+
+def export_users(module, p: dict) -> dict:
+    """A move's first step on the old host: the domain's lines of the users file, to a 0600 file the
+    controller fetches (its content never passes through the job's events)."""
+    domain = p["export_domain"]
+    if not DOMAIN_RE.match(domain) or not p["export_path"]:
+        module.fail_json(msg="export_domain must be a domain name and export_path a path")
+    current = {}
+    if os.path.exists(p["path"]):
+        with open(p["path"]) as fh:
+            current = parse(fh.read())
+    mine = {a: f for a, f in current.items() if a.endswith("@" + domain)}
+    write(p["export_path"], render(mine), mode=0o600, group=None)
+    return {"changed": True, "exported": len(mine)}
+
+
 def apply_users(module, p: dict) -> dict:
     hashes = {str(k): str(v) for k, v in (p["hashes"] or {}).items()}
+    hashes = {**imported_hashes(module, p["hashes_file"], p["users"]), **hashes}
     for user in p["users"]:
         check(module, user, hashes)
     current = {}
@@ -277,10 +307,15 @@ def main() -> None:
             "maps": {"type": "raw"},
             "map_dir": {"type": "str", "default": "/etc/postfix/govhost"},
             "suspended_reply": {"type": "dict"},
+            "hashes_file": {"type": "str"},
+            "export_domain": {"type": "str"},
+            "export_path": {"type": "str"},
         },
         supports_check_mode=False,
     )
     p = module.params
+    if p["export_domain"] is not None:
+        module.exit_json(**export_users(module, p))
     p["users"], p["maps"] = decoded(module, p["users"], list, "users"), decoded(module, p["maps"], dict, "maps")
     replies = {**SUSPENDED_REPLY, **(p["suspended_reply"] or {})}
     if p["maps"] is not None:

@@ -15,6 +15,7 @@ import glob
 import os
 import pwd
 import re
+import resource
 import shutil
 import signal
 import stat
@@ -24,14 +25,16 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.govhost_accounts import users_add, users_remove
+from ansible.module_utils.govhost_acme import issue_all
 from ansible.module_utils.govhost_files import Journal, daemon_pid, run
 
 DOCUMENTATION = r"""
 module: govhost_sites
-short_description: Batched site provisioning steps for govhost (users, pools, vhosts, acme, usage)
+short_description: Batched site provisioning steps for govhost (create, users, pools, vhosts, acme, usage)
 options:
-  step: {type: str, required: true, choices: [users, sftp, pools, vhosts, acme, usage]}
+  step: {type: str, required: true, choices: [create, users, sftp, pools, vhosts, acme, usage]}
   sites: {type: list, elements: dict, required: true}
+  acme_sites: {type: list, elements: dict, default: []}
   tls_keys: {type: dict, default: {}, no_log: true}
   www_root: {type: str, default: /srv/www}
   archive_dir: {type: str, default: /var/lib/govhost/archive}
@@ -58,6 +61,8 @@ ACME_DIR = "/etc/govhost/acme"
 ACME_WEBROOT = "/var/lib/govhost/acme-webroot"
 PAGES_DIR = "/var/lib/govhost/pages"
 KEYS_DIR = "/etc/ssh/govhost_keys"
+NGINX_ERROR_LOG = "/var/log/nginx/error.log"
+NGINX_RELOAD_S = 30
 SFTP_GROUP = "govhost-sftp"
 
 
@@ -255,6 +260,9 @@ def tls_files(p, site, keys, journal):
     os.makedirs(target, mode=0o700, exist_ok=True)
     if site.get("tls") == "acme":
         live = os.path.join(p["acme_dir"], "live", site["fqdn"])
+        moved_here = os.path.isfile(os.path.join(target, "privkey.pem"))
+        if not os.path.exists(os.path.join(live, "fullchain.pem")) and moved_here:
+            return  # moved here with its files (site_move.yml); the acme step issues its own on this host next
         with open(os.path.join(live, "fullchain.pem"), "rb") as fh:
             chain = fh.read()
         with open(os.path.join(live, "privkey.pem"), "rb") as fh:
@@ -272,14 +280,95 @@ def vhost_paths(fqdn):
     return (os.path.join(NGINX_AVAILABLE, name), os.path.join(NGINX_ENABLED, name), os.path.join(NGINX_SUSPENDED, name))
 
 
+def nginx_files_needed():
+    """Descriptors nginx's master holds while it reloads: every vhost opens its access and error log,
+    and the old configuration's files stay open while the new one loads (so twice), plus sockets."""
+    vhosts = len(os.listdir(NGINX_ENABLED)) if os.path.isdir(NGINX_ENABLED) else 0
+    return 4 * vhosts + 1024
+
+
+def nofile_at_least(need, pid=0):
+    """Raise the open-files limit of PID (0: this process, whose children inherit it) to NEED.
+    systemd and sshd sessions start nginx with a soft limit of 1024: near 500 sites a reload failed
+    in the master ("Too many open files") while `nginx -t` and `nginx -s reload` both returned 0.
+    Without CAP_SYS_RESOURCE the hard limit stays and the soft one goes as far as it allows (the
+    reload check then says whether that was enough)."""
+    try:
+        soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+        if soft == resource.RLIM_INFINITY or soft >= need:
+            return
+        try:
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, (need, max(hard, need)))
+        except PermissionError:
+            if soft < hard:
+                resource.prlimit(pid, resource.RLIMIT_NOFILE, (min(need, hard), hard))
+    except (OSError, ValueError) as exc:
+        who = f"pid {pid}" if pid else "the module"
+        raise StepFailed(f"cannot raise the open-files limit of {who} to {need}: {exc}") from exc
+
+
+def children_of(pid):
+    kids = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            kids.add(int(entry))
+    return kids
+
+
+def log_since(path, offset):
+    try:
+        with open(path, errors="replace") as fh:
+            fh.seek(offset)
+            return [ln.strip() for ln in fh.read().splitlines() if "[emerg]" in ln or "[alert]" in ln]
+    except OSError:
+        return []
+
+
+def nginx_reload(master):
+    """SIGHUP only asks: the master loads the new configuration and starts new workers, or logs why
+    not and keeps serving the old one while the signal's sender saw success. Success here is a new
+    worker; an [emerg] in the error log or no new worker in time fails the step with nginx's words."""
+    before = children_of(master)
+    try:
+        offset = os.path.getsize(NGINX_ERROR_LOG)
+    except OSError:
+        offset = 0
+    os.kill(master, signal.SIGHUP)
+    deadline = time.monotonic() + NGINX_RELOAD_S
+    while True:
+        if children_of(master) - before:
+            return
+        errors = log_since(NGINX_ERROR_LOG, offset)
+        if errors or time.monotonic() > deadline:
+            raise StepFailed(
+                "nginx did not take the new configuration: "
+                + ("; ".join(errors[-3:]) or f"no new worker after {NGINX_RELOAD_S} s")
+            )
+        time.sleep(0.05)
+
+
 def nginx_apply():
+    need = nginx_files_needed()
+    nofile_at_least(need)  # nginx -t opens every log too, and an nginx started here inherits it
     res = run(["nginx", "-t"])
     if res.returncode != 0:
         lines = [ln for ln in res.stderr.splitlines() if "[emerg]" in ln or "failed" in ln]
         raise StepFailed("nginx -t failed: " + ("; ".join(lines) or res.stderr.strip()))
-    res = run(["nginx", "-s", "reload"]) if daemon_pid("/run/nginx.pid") else run(["nginx"])
-    if res.returncode != 0:
-        raise StepFailed(f"nginx reload failed: {res.stderr.strip()}")
+    master = daemon_pid("/run/nginx.pid")
+    if not master:
+        res = run(["nginx"])
+        if res.returncode != 0:
+            raise StepFailed(f"nginx did not start: {res.stderr.strip()}")
+        return
+    nofile_at_least(need, master)  # new workers fork from the master and inherit it
+    nginx_reload(master)
 
 
 def step_vhosts(p, journal):
@@ -319,51 +408,25 @@ def step_vhosts(p, journal):
     return {"certs": certs}
 
 
-# ---- step: ACME certificates (HTTP-01 through each site's own vhost) --------------------------
+# ---- step: ACME certificates (HTTP-01 through each site's own vhost; module_utils.govhost_acme) ---
 
 
 def step_acme(p, journal):
     acme = p["acme"] or {}
-    env = dict(os.environ)
+    bundle = ""
     if acme.get("ca_bundle_pem"):
         bundle = "/etc/govhost/acme-ca.pem"
         journal.write(bundle, acme["ca_bundle_pem"], 0o644)
-        env["REQUESTS_CA_BUNDLE"] = bundle
-    issued, errors = [], {}
-    for site in p["sites"]:
-        if site["state"] != "active" or site.get("tls") != "acme":
-            continue
-        argv = [
-            "certbot",
-            "certonly",
-            "-n",
-            "--agree-tos",
-            "--webroot",
-            "-w",
-            p["acme_webroot"],
-            "--config-dir",
-            p["acme_dir"],
-            "--work-dir",
-            "/var/lib/govhost/acme-work",
-            "--logs-dir",
-            "/var/log/govhost-acme",
-            "--server",
-            acme["directory"],
-            "--cert-name",
-            site["fqdn"],
-            "--key-type",
-            "ecdsa",
-        ]
-        argv += ["-m", acme["email"]] if acme.get("email") else ["--register-unsafely-without-email"]
-        argv.append("--force-renewal" if acme.get("force") else "--keep-until-expiring")
-        for name in [site["fqdn"], *site.get("aliases", [])]:
-            argv += ["-d", name]
-        res = run(argv, env=env, timeout=300)
-        if res.returncode != 0:
-            tail = [ln for ln in (res.stderr + res.stdout).splitlines() if ln.strip()][-4:]
-            errors[site["fqdn"]] = " ".join(tail)
-        else:
-            issued.append(site["fqdn"])
+    wanted = [s for s in p["sites"] if s["state"] == "active" and s.get("tls") == "acme"]
+    issued, errors = issue_all(
+        wanted,
+        directory=acme["directory"],
+        email=acme.get("email") or "",
+        ca_bundle=bundle,
+        acme_dir=p["acme_dir"],
+        webroot=p["acme_webroot"],
+        force=bool(acme.get("force")),
+    )
     if errors:
         raise StepFailed("ACME failed: " + "; ".join(f"{k}: {v}" for k, v in errors.items()))
     return {"issued": issued}
@@ -386,7 +449,43 @@ def step_usage(p, journal):
     return {"usage_mb": usage, "pruned": prune_archives(p["archive_dir"], p["archive_days"])}
 
 
+def step_create(p, journal):
+    """A create run in one call: users, sftp, pools and vhosts as the four roles' calls do them (each
+    its own snapshots: a failing step rolls back only its own files), then the new ACME sites
+    (acme_sites): certificates, and their vhosts again with TLS. A failure there leaves those sites on
+    HTTP and is returned as acme_error (the panel chains a certificate job), not a failed run."""
+    out = {}
+    web_pages = {k: v for k, v in p["pages"].items() if k != "sshd"}  # the sshd drop-in is no web page
+    steps = (
+        (step_users, p),
+        (step_sftp, {**p, "sites": [], "pages": {"sshd": p["pages"]["sshd"]}}),
+        (step_pools, p),
+        (step_vhosts, {**p, "pages": web_pages}),
+    )
+    for step, args in steps:
+        part = Journal()
+        try:
+            out.update(step(args, part))
+        except BaseException:
+            journal.before = part.before  # main() rolls back the failing step's files
+            raise
+        journal.changed |= part.changed
+    if not p["acme_sites"]:
+        return out
+    tls = {**p, "sites": p["acme_sites"], "pages": web_pages}
+    part = Journal()
+    try:
+        step_acme(tls, part)
+        out["certs"] = step_vhosts(tls, part)["certs"]
+    except (StepFailed, OSError, subprocess.SubprocessError) as exc:
+        part.rollback()  # the HTTP vhosts of the first pass keep serving
+        out["acme_error"] = str(exc)
+    journal.changed |= part.changed
+    return out
+
+
 STEPS = {
+    "create": step_create,
     "users": step_users,
     "sftp": step_sftp,
     "pools": step_pools,
@@ -401,6 +500,7 @@ def main():
         argument_spec={
             "step": {"type": "str", "required": True, "choices": sorted(STEPS)},
             "sites": {"type": "list", "elements": "dict", "required": True},
+            "acme_sites": {"type": "list", "elements": "dict", "default": []},
             "tls_keys": {"type": "dict", "default": {}, "no_log": True},
             "www_root": {"type": "str", "default": "/srv/www"},
             "archive_dir": {"type": "str", "default": "/var/lib/govhost/archive"},
@@ -419,7 +519,7 @@ def main():
             module.fail_json(msg=f"{key} must be an absolute path, got {p[key]!r}")
     journal = Journal()
     try:
-        for site in p["sites"]:
+        for site in p["sites"] + p["acme_sites"]:
             check_site(site)
         out = STEPS[p["step"]](p, journal)
     except (StepFailed, OSError, subprocess.SubprocessError) as exc:

@@ -43,6 +43,7 @@ from .hosts import (
 from .net import assert_pinned, guard_present, net_down, net_ready, net_up, port_open, route_dev, wait_port
 from .ssh import (
     ansible_ssh_common_args,
+    base_host_key,
     close_control_sockets,
     known_hosts_path,
     lab_key_path,
@@ -65,6 +66,7 @@ __all__ = [
     "ansible_ssh_common_args",
     "assert_pinned",
     "assign",
+    "base_host_key",
     "base_path",
     "build",
     "check_ip",

@@ -60,6 +60,22 @@ PACKAGES: tuple[str, ...] = (
     "roundcube-core",
     "roundcube-sqlite3",
     "php-sqlite3",
+    # Tenant databases (databases capability): PostgreSQL beside MariaDB, and the driver the
+    # govhost_postgresql module uses on the host.
+    "postgresql",
+    "python3-psycopg2",
+    # The CMS capability: Debian's WordPress (shared code, per-site wp-content; LAB.md section 8).
+    "wordpress",
+    "wordpress-theme-twentytwentythree",
+    # Databases' web console without a password: phpMyAdmin (signon) and Adminer. debootstrap
+    # satisfies adminer's `php-mysql | php-sqlite3 | php-pgsql` with the first, so Adminer's
+    # PostgreSQL driver is named.
+    "phpmyadmin",
+    "adminer",
+    "php-pgsql",
+    # The SOC issue: fail2ban jails on managed hosts, and nftables for address blocking.
+    "fail2ban",
+    "nftables",
 )
 # Bump when the customisation logic changes in a way the file contents below do not show.
 CUSTOM_VERSION = 1

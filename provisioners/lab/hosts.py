@@ -34,6 +34,7 @@ from .common import (
     veth_name,
 )
 from .discovery import Host, find_init, mounts_under, netns_pids, pids_rooted_in
+from .net import net_lock
 
 # Runs inside the new mount/pid/uts/ipc namespaces, before chroot: the host's own /proc, a
 # read-only /sys, a fresh /run, and a private devpts (never the machine's /dev).
@@ -71,8 +72,9 @@ def stop_host(name: str, paths: LabPaths | None = None) -> None:
         if run("umount", point, check=False).returncode != 0:
             run("umount", "-l", point, check=False)
     # veth before netns: `ip netns del` frees the veth asynchronously.
-    run("ip", "link", "del", veth_name(name), check=False)
-    run("ip", "netns", "del", netns_name(name), check=False)
+    with net_lock():
+        run("ip", "link", "del", veth_name(name), check=False)
+        run("ip", "netns", "del", netns_name(name), check=False)
     if ip:
         run("ip", "neigh", "del", ip, "dev", BRIDGE, check=False)
 
@@ -115,7 +117,10 @@ def _prepare_disk(host: Host, base: Path, paths: LabPaths) -> Path:
 def _plumb(host: Host) -> None:
     """netns + veth with the host's fixed MAC, attached to lab0."""
     ns, veth = host.netns, host.veth
-    run("ip", "netns", "add", ns)
+    # Serialized machine-wide: concurrent `ip netns add` (parallel test workers, other blocks) race on
+    # the /run/netns bind mount ("Bind /proc/self/ns/net -> /run/netns/X failed").
+    with net_lock():
+        run("ip", "netns", "add", ns)
     run("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "address", mac_for(host.ip), "netns", ns)
     run("ip", "link", "set", veth, "master", BRIDGE, "up")
     # Static neighbours both ways (MACs are fixed per address): no ARP round while the new

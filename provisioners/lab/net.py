@@ -8,9 +8,13 @@ route. Every block adds its own rule and route to the shared table 177 and remov
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import ipaddress
+import os
 import socket
 import time
+from collections.abc import Iterator
 
 from .common import BRIDGE, GATEWAY, GUARD_PREF, GUARD_TABLE, SUBNET, LabError, mac_for, require_root, run
 
@@ -81,9 +85,24 @@ def bridge_present() -> bool:
     return "UP" in flags and f"{GATEWAY}/{SUBNET.prefixlen}" in addr
 
 
+@contextlib.contextmanager
+def net_lock() -> Iterator[None]:
+    """One network change at a time on the machine: parallel test workers and other blocks' sessions
+    share table 177, and two `ip link add` of one bridge race (the second fails)."""
+    os.makedirs("/run/lock", exist_ok=True)
+    with open("/run/lock/govhost-lab-net.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
 def net_up() -> None:
     """Guard, then bridge; idempotent, and repairs a bridge that was set down (the kernel drops
     the table-177 route with the link, so it is re-added every time)."""
+    with net_lock():
+        _net_up()
+
+
+def _net_up() -> None:
     guard_up()
     if run("ip", "link", "show", "dev", BRIDGE, check=False).returncode != 0:
         # Fixed MAC: a bridge otherwise takes the lowest port MAC, changing as hosts come and go,

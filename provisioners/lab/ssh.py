@@ -8,7 +8,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from .common import BLOCK, GATEWAY, HOSTS_PATTERN, LabPaths, lab_paths
+from .common import BLOCK, GATEWAY, HOSTS_PATTERN, LabError, LabPaths, lab_paths
 
 # ControlPath names carry the address, so a reset can close exactly the sockets of its host.
 CONTROL_PATH_PATTERN = "%r@%h:%p"
@@ -23,6 +23,15 @@ def known_hosts_path(paths: LabPaths | None = None) -> Path:
     """known_hosts pinning the base image's host keys for the block (10.77.0.*: every host shares
     them); one file per block, so blocks never rewrite each other's."""
     return (paths or lab_paths()).cache / (f"known_hosts-{BLOCK}" if BLOCK else "known_hosts")
+
+
+def base_host_key(kind: str = "ssh-ed25519", paths: LabPaths | None = None) -> str:
+    """The base image's public host key of this type, which every host of the block presents."""
+    path = known_hosts_path(paths)
+    keys = dict(line.split()[1:3] for line in path.read_text().splitlines()) if path.exists() else {}
+    if kind not in keys:
+        raise LabError(f"no {kind} key in {path}: start the lab's hosts first")
+    return keys[kind]
 
 
 def write_known_hosts(base: Path, paths: LabPaths | None = None) -> Path:

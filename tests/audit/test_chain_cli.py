@@ -7,6 +7,7 @@ import json
 
 import pytest
 from sqlalchemy import insert, text
+from sqlalchemy.exc import IntegrityError
 
 from panel import db
 from panel.models.audit import AuditEntry
@@ -41,6 +42,20 @@ def broken(cli, *args) -> str:
 def test_intact_chain_verifies(chain, cli):
     r = cli("audit", "verify")
     assert r.exit_code == 0 and f"{chain} entries verified" in r.output
+
+
+def test_deleting_a_user_or_organization_named_by_entries_is_refused(chain, cli):
+    """actor_id and org_id are hashed: were the database to null them on a delete (ON DELETE SET
+    NULL), verify would report tampering nobody did. The foreign keys restrict instead: users and
+    organizations are deactivated, never deleted while an entry names them."""
+    for stmt in (
+        "DELETE FROM users WHERE username = 'dcadmin'",  # the actor of every entry of the chain
+        "DELETE FROM organizations WHERE slug = 'min1'",  # named by its org.create entry only
+    ):
+        with pytest.raises(IntegrityError):
+            sql(stmt)
+    r = cli("audit", "verify")
+    assert r.exit_code == 0 and f"{chain} entries verified" in r.output, r.output
 
 
 def test_edited_summary(chain, cli):

@@ -13,7 +13,7 @@ from panel import db
 from panel.models.audit import AuditEntry
 from panel.models.tenants import OrgKind, Role
 from panel.models.users import User
-from tests.factories import PASSWORD
+from tests.support.factories import PASSWORD
 
 TOKEN_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
 

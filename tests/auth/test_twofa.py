@@ -12,7 +12,7 @@ from panel.errors import Forbidden, Invalid, TooManyAttempts, Unauthorized
 from panel.models.tenants import Role
 from panel.services import auth as auth_svc
 from tests.auth.conftest import audit_rows, csrf_from, login, now_code, post_form, reload_user
-from tests.factories import PASSWORD
+from tests.support.factories import PASSWORD
 
 PAGES = ("/", "/users/", "/tokens/", "/profile", "/password", "/audit/")
 

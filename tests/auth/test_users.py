@@ -80,7 +80,7 @@ def test_staff_roles_only_in_the_datacenter(booted, make, staff_admin, ministry_
     ],
 )
 def test_password_policy_names_the_broken_rule(booted, make, webmaster, password, key):
-    from tests.factories import PASSWORD
+    from tests.support.factories import PASSWORD
 
     with pytest.raises(Invalid) as e:
         users_svc.password_change(make.actor_of(webmaster), old_password=PASSWORD, new_password=password)

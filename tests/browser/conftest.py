@@ -50,3 +50,18 @@ def log_in(page, username: str, password: str) -> None:
     page.fill("#username", username)
     page.fill("#password", password)
     page.click("main button[type=submit]")
+
+
+def through_network_changes(step, tries: int = 3):
+    """Run a browser step that talks to a lab host, again when Chromium cancelled it with
+    ERR_NETWORK_CHANGED: Chromium aborts requests in flight whenever an address or link changes on
+    the machine, and the gate's other sessions start and stop lab hosts (veths) beside this one.
+    A step that lands on Chromium's error page without raising (a form post) counts the same."""
+    for attempt in range(tries):
+        try:
+            result = step()
+        except Exception as e:
+            if "ERR_NETWORK_CHANGED" not in str(e) or attempt == tries - 1:
+                raise
+            continue
+        return result

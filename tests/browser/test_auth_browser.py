@@ -10,7 +10,7 @@ import pytest
 
 from panel.models.tenants import OrgKind, Role
 from tests.browser.conftest import log_in
-from tests.factories import PASSWORD
+from tests.support.factories import PASSWORD
 
 pytestmark = pytest.mark.browser
 

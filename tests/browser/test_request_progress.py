@@ -10,12 +10,12 @@ from panel.models.jobs import EventStatus, Job, JobEvent, JobStatus
 from panel.models.requests import Request, RequestStatus
 from panel.models.tenants import Role
 from tests.browser.conftest import log_in
-from tests.factories import PASSWORD
+from tests.support.factories import PASSWORD
 
 pytestmark = pytest.mark.browser
 
 VHOSTS = "Vhosts and TLS files of every site (one nginx -t, one reload; rollback and nginx's message on failure)"
-CERT = "Certificates by ACME HTTP-01 through each site's own vhost (certbot on the host; keys stay there)"
+CERT = "Certificates by ACME HTTP-01 through each site's own vhost (made on the host; keys stay there)"
 
 
 def _event(job_id: int, counter: int, task: str, status=None) -> None:

@@ -15,9 +15,7 @@ from panel import db
 from panel.capabilities.dns import claims
 from panel.capabilities.dns import rules as dns_rules
 from panel.capabilities.dns.models import ClaimMethod, DomainClaim
-from panel.capabilities.sites.models import Plan
 from panel.errors import Invalid
-from panel.models.hosts import Host, HostRole
 from panel.models.requests import Request
 from panel.models.tenants import OrgKind, Role
 from panel.services.names import clean_hostname, to_unicode
@@ -72,19 +70,9 @@ def ministry(make):
     staff = make.make_user(Role.ADMIN, dc)
     user = make.make_user(Role.ORG_ADMIN, org)
     claims.suffix_set(make.actor_of(staff), org_id=org.id, suffixes=["gov.kh"])
-    with db.unit_of_work() as s:
-        s.add(Plan(name="basic", disk_mb=100, memory_mb=64, max_children=2, upload_mb=8))
-        host = Host(
-            name="ns1",
-            address="10.77.0.249",
-            host_key_type="ssh-ed25519",
-            host_key="AAAAC3NzaC1lZDI1NTE5AAAAIA" + "x" * 43,
-            fingerprint="SHA256:" + "y" * 43,
-            max_sites=50,
-            facts={"php_versions": ["8.2"], "mail_server_at": "2026-01-01T00:00:00+00:00"},
-        )
-        host.roles = [HostRole.WEB, HostRole.DNS, HostRole.MAIL]
-        s.add(host)
+    make.make_plan("basic", disk_mb=100, memory_mb=64, max_children=2, upload_mb=8)
+    facts = {"php_versions": ["8.2"], "mail_server_at": "2026-01-01T00:00:00+00:00"}
+    make.make_host("ns1", roles=["web", "dns", "mail"], capacities={"sites": 50}, facts=facts)
     return org, api_headers(user)
 
 

@@ -21,13 +21,14 @@ from panel import boot, db
 from panel.capabilities.mail.models import Mailbox, MailboxStatus, MailDomain, MailDomainStatus
 from panel.capabilities.sites.models import Plan, Site, SiteStatus
 from panel.jobs import capabilities, runner
-from panel.models.hosts import Host, HostRole
+from panel.models.hosts import Host
 from panel.models.jobs import Job, JobHost, JobStatus
 from panel.models.notifications import Notification
 from panel.models.tenants import Role
 from panel.models.users import User
 from panel.services import notifications
 from provisioners.base import Result
+from tests.support import factories
 
 KEY = "AAAAC3NzaC1lZDI1NTE5AAAAIGtRMeUoXxYVtBDyP9QCy2JusoD6RgyGoAsIKrjeuMWM"
 SITE_KM = "គេហទំព័រ www.a.gov.test ប្រើ 150 MB លើសកម្រិតកញ្ចប់របស់វា 100 MB"
@@ -105,18 +106,14 @@ def finish(kind: str, host: Host, params: dict, data: dict) -> None:
     )
 
 
-def host(s, role: HostRole) -> Host:
-    h = Host(name=f"{role.value}1", address="10.77.0.240", host_key_type="ssh-ed25519", host_key=KEY, fingerprint="x")
-    h.roles = [role]
-    s.add(h)
-    s.flush()
-    return h
+def host(s, role: str) -> Host:
+    return s.merge(factories.make_host(f"{role}1", roles=[role]))
 
 
 def test_over_limit_site_notice_is_mailed_in_each_members_language(smtp, people):
     org, wm_km, admin_en, op, outsider = people
     with db.unit_of_work() as s:
-        web = host(s, HostRole.WEB)
+        web = host(s, "web")
         plan = Plan(name="basic", disk_mb=100)
         s.add(plan)
         s.flush()
@@ -136,7 +133,7 @@ def test_over_limit_site_notice_is_mailed_in_each_members_language(smtp, people)
         assert (row.kind, row.subject) == ("site.over_limit", "Site {fqdn} uses {used} MB, over its plan's {limit} MB")
         assert row.params == {"fqdn": "www.a.gov.test", "used": 150, "limit": 100}
     # the same row, read by each reader in their language (the web page passes its locale)
-    from tests.factories import actor_of
+    from tests.support.factories import actor_of
 
     assert notifications.notification_list(actor_of(wm_km)).items[0].subject == SITE_KM
     assert notifications.notification_list(actor_of(wm_km), locale="en").items[0].subject == SITE_EN
@@ -146,7 +143,7 @@ def test_over_quota_mailbox_notice_goes_to_the_ministrys_admins_in_their_languag
     org, _wm_km, admin_en, _op, _outsider = people  # only the ministry's admins hear of mailboxes
     set_locale(admin_en, "km")
     with db.unit_of_work() as s:
-        mail = host(s, HostRole.MAIL)
+        mail = host(s, "mail")
         dom = MailDomain(org_id=org.id, name="a.gov.test", host_id=mail.id, status=MailDomainStatus.ACTIVE)
         dom.dkim_selector = "g"
         s.add(dom)
@@ -167,6 +164,6 @@ def test_rows_written_before_messages_were_keys_are_shown_as_they_are(booted, pe
     _org, wm_km, *_ = people
     with db.unit_of_work() as s:
         s.add(Notification(user_id=wm_km.id, kind="site.over_limit", subject="Site x uses 5 MB {not a field}"))
-    from tests.factories import actor_of
+    from tests.support.factories import actor_of
 
     assert notifications.notification_list(actor_of(wm_km)).items[0].subject == "Site x uses 5 MB {not a field}"

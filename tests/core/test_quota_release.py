@@ -1,5 +1,5 @@
 """Deleting what a request made frees its budget through the one quota release (services.quotas),
-whichever capability's job deleted it: a site, the last mailbox of a create request, a zone."""
+whichever capability's job deleted it: a site, a mailbox of a create request (its share), a zone."""
 
 from __future__ import annotations
 
@@ -73,9 +73,11 @@ def test_a_deleted_site_frees_its_sites_and_disk(held):
     assert used(org) == {}
 
 
-def test_mailboxes_free_their_request_when_the_last_one_is_gone(held):
+def test_each_deleted_mailbox_frees_its_share_of_the_batch(held):
     org, host, rid = held("mailboxes", 2)
     with db.unit_of_work() as s:
+        req = s.get(Request, rid)
+        req.kind, req.payload = "mail.mailbox_create", {"local_parts": ["a", "b"], "quota_mb": 10}
         dom = MailDomain(org_id=org, name="a.gov.test", host_id=host, status=MailDomainStatus.ACTIVE, dkim_selector="g")
         s.add(dom)
         s.flush()
@@ -87,7 +89,7 @@ def test_mailboxes_free_their_request_when_the_last_one_is_gone(held):
         ]
         s.add_all(boxes)
     finish("mail.mailboxes", host, {"op": "delete", "mailbox_ids": [boxes[0].id]})
-    assert used(org) == {"mailboxes": 2}  # one of the request's mailboxes still lives
+    assert used(org) == {"mailboxes": 1}  # the request's other mailbox still lives
     finish("mail.mailboxes", host, {"op": "delete", "mailbox_ids": [boxes[1].id]})
     assert used(org) == {}
 
@@ -99,4 +101,57 @@ def test_a_deleted_zone_frees_its_request(held):
         s.add(zone)
     assert used(org) == {"dns_zones": 1}
     finish("dns.zone_delete", host, {"zone_id": zone.id, "zone_name": "a.gov.test"})
+    assert used(org) == {}
+
+
+def test_a_batch_end_moves_only_the_rows_in_the_state_it_expects(held):
+    """mail.mailboxes ends set-based (one UPDATE per chunk, not a move per mailbox): a create makes
+    its pending rows active, leaves a row that moved meanwhile alone; a password run stamps its row."""
+    org, host, rid = held("mailboxes", 3)
+    with db.unit_of_work() as s:
+        dom = MailDomain(org_id=org, name="a.gov.test", host_id=host, status=MailDomainStatus.ACTIVE, dkim_selector="g")
+        s.add(dom)
+        s.flush()
+        boxes = [
+            Mailbox(org_id=org, domain_id=dom.id, local_part=n, quota_mb=10, status=st, request_id=rid)
+            for n, st in (("a", MailboxStatus.PENDING), ("b", MailboxStatus.PENDING), ("c", MailboxStatus.DELETING))
+        ]
+        s.add_all(boxes)
+    ids = [b.id for b in boxes]
+    finish("mail.mailboxes", host, {"op": "create", "mailbox_ids": ids})
+    with db.unit_of_work() as s:
+        rows = {b.local_part: b for b in s.query(Mailbox).filter(Mailbox.id.in_(ids))}
+        assert {k: b.status for k, b in rows.items()} == {
+            "a": MailboxStatus.ACTIVE,
+            "b": MailboxStatus.ACTIVE,
+            "c": MailboxStatus.DELETING,
+        }
+        stamped = rows["a"].password_changed_at
+    finish("mail.mailboxes", host, {"op": "password", "mailbox_ids": [ids[0]]})
+    with db.unit_of_work() as s:
+        assert s.get(Mailbox, ids[0]).password_changed_at not in (None, stamped)
+        assert s.get(Mailbox, ids[1]).password_changed_at is None
+    assert used(org) == {"mailboxes": 3}
+
+
+def test_a_removed_mail_domain_frees_its_mailbox_batch(held):
+    """The domain's clean-up deletes its mailbox rows; their create request (a kind that keeps what
+    its live mailboxes hold) is released in full, not kept for rows that were live a moment before."""
+    org, host, rid = held("mailboxes", 2)
+    with db.unit_of_work() as s:
+        req = s.get(Request, rid)
+        req.kind, req.payload = "mail.mailbox_create", {"local_parts": ["a", "b"], "quota_mb": 10}
+        dom = MailDomain(
+            org_id=org, name="a.gov.test", host_id=host, status=MailDomainStatus.DELETING, dkim_selector="g"
+        )
+        s.add(dom)
+        s.flush()
+        s.add_all(
+            Mailbox(
+                org_id=org, domain_id=dom.id, local_part=n, quota_mb=10, status=MailboxStatus.ACTIVE, request_id=rid
+            )
+            for n in ("a", "b")
+        )
+    assert used(org) == {"mailboxes": 2}
+    finish("mail.domain", host, {"domain_id": dom.id, "remove": True, "previous": "active", "mailbox_ids": []})
     assert used(org) == {}

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from marshmallow import Schema
 
-from panel import capabilities
-from panel.config import Settings
+from panel import capabilities, config
+from panel.config import ConfigError, Settings, settings_class
 from panel.jobs import capabilities as job_kinds
 from panel.models.requests import ApprovalMode
 from panel.services import quotas, request_kinds, schedule
@@ -55,18 +56,46 @@ def test_every_part_named_exists_and_is_registered(name):
         assert sw.name in sweeps and sw.name.startswith(f"{name}.")
         if sw.every_setting:
             section, key = sw.every_setting.split(".")
-            assert typing.get_type_hints(typing.get_type_hints(Settings)[section])[key] is int, sw.every_setting
+            assert typing.get_type_hints(typing.get_type_hints(settings_class())[section])[key] is int, sw.every_setting
     assert m.label in KM, f"{name}: its label needs Khmer in panel/i18n_km.json"
 
 
+RECORDED_ONLY = {"soc.user_lock", "soc.token_revoke"}  # a SOC containment in the ministry's request list
+
+
 @pytest.mark.parametrize("name", NAMES)
-def test_every_kind_has_a_khmer_label_who_may_ask_and_an_approval_policy(name):
+def test_every_kind_has_a_schema_a_khmer_label_who_may_ask_and_an_approval_policy(name):
     for kind_name in _plugged(name).kinds:
         kind = request_kinds.get(kind_name)
         assert kind.label in KM, f"{kind_name}: label {kind.label!r} has no Khmer"
         assert isinstance(kind.default_policy, ApprovalMode), kind_name
-        assert kind.who_may_request, f"{kind_name}: nobody may ask for it"
+        # nobody asks for a recorded-only kind: requests.request_record files it for an action taken
+        assert kind.who_may_request or kind_name in RECORDED_ONLY, f"{kind_name}: nobody may ask for it"
         assert callable(kind.validate) and callable(kind.on_approve), kind_name
+        assert isinstance(kind.schema, type) and issubclass(kind.schema, Schema), f"{kind_name}: no payload schema"
+        for field_name, f in _fields(kind.schema):
+            error = f.metadata.get("rule_error")
+            if error:  # the rule's message, shown in Khmer like the rule's own refusal
+                assert error[1] in KM, f"{kind_name}.{field_name}: {error[1]!r} has no Khmer"
+
+
+def test_every_kind_the_core_knows_has_a_schema():
+    """The core's kinds and every enabled capability's (not the kinds tests define for themselves):
+    none is left without a payload schema."""
+    ours = [k for k in request_kinds.all() if k.validate.__module__.startswith("panel.")]
+    assert {"quota.change", "host.ping", "sites.site_create", "mail.alias_create"} <= {k.name for k in ours}
+    assert [k.name for k in ours if k.schema is None] == []
+
+
+def _fields(schema, prefix: str = ""):
+    for name, f in schema._declared_fields.items():
+        yield prefix + name, f
+        inner = getattr(f, "inner", None)
+        if inner is not None:
+            yield prefix + name + "[]", inner
+        nested = getattr(inner or f, "nested", None)
+        if isinstance(nested, type) and issubclass(nested, Schema):
+            yield from _fields(nested, f"{prefix}{name}.")
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -136,10 +165,50 @@ def _keys(cls, prefix: str = "") -> list[tuple[str, dataclasses.Field]]:
 
 def test_every_settings_key_has_a_default_and_a_line_in_config_example():
     example = yaml.safe_load((ROOT / "config.example.yaml").read_text(encoding="utf-8"))
-    for key, f in _keys(Settings):
+    for key, f in _keys(settings_class()):  # the core's keys and every registered section's
         has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
         assert has_default or key in NO_DEFAULT, f"settings key {key} has no default"
         node = example
         for part in key.split("."):
             assert isinstance(node, dict) and part in node, f"config.example.yaml has no line for {key}"
             node = node[part]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_capabilitys_settings_are_its_own_section(name):
+    """Its keys live in its package (settings.py), registered under its name; its sweeps read them."""
+    m = _plugged(name).manifest
+    if not m.settings:
+        return
+    section = capabilities.resolve(m, m.settings)
+    assert section.__module__ == f"{m.package}.settings" and config.sections()[name] is section
+    assert name not in {f.name for f in dataclasses.fields(Settings)}, f"panel/config.py still defines {name}"
+    for sw in m.sweeps:
+        assert not sw.every_setting or sw.every_setting.startswith(f"{name}."), f"{sw.name} reads another section"
+
+
+def test_an_unknown_but_new_settings_section_starts_with_its_defaults(tmp_path):
+    """A capability enabled after config.yaml was written: its section is missing and takes its
+    defaults; once it is unplugged, the same section in a file is an unknown key like any typo."""
+    from tests.cross.sectioned import MANIFEST
+
+    written = (ROOT / "config.example.yaml").read_text(encoding="utf-8")  # knows nothing of it
+    capabilities.plug(MANIFEST)
+    try:
+        settings = Settings.load(_write(tmp_path, written), env={})
+        assert settings.sectioned.every_minutes == 15
+        assert settings.sectioned.spool == str(tmp_path / "var" / "sectioned")  # a path key: from the file's folder
+        raw = yaml.safe_load(written) | {"sectioned": {"every_minutes": 5}}
+        assert Settings.load(_write(tmp_path, yaml.safe_dump(raw)), env={}).sectioned.every_minutes == 5
+        env = {"GOVHOST_SECTIONED__EVERY_MINUTES": "7"}
+        assert Settings.load(_write(tmp_path, written), env=env).sectioned.every_minutes == 7
+    finally:
+        capabilities.unplug(MANIFEST.name)
+    with pytest.raises(ConfigError, match="unknown config key: sectioned"):
+        Settings.load(_write(tmp_path, yaml.safe_dump(raw)), env={})
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -13,9 +13,9 @@ from panel.models.requests import RequestStatus
 from panel.models.tenants import Role
 from panel.services import quotas, request_kinds
 from panel.services import requests as requests_svc
-from tests import factories
 from tests.cross.toy.models import ToyThing
 from tests.jobs.conftest import consumer, wait_job  # noqa: F401  (fixture)
+from tests.support import factories
 from tests.support.surfaces import web_login
 
 TOY = "tests.cross.toy"

@@ -15,9 +15,9 @@ from panel import security
 from panel.models.tenants import OrgKind, Role
 from panel.services.tokens import token_create
 from provisioners import lab as L
-from tests.factories import PASSWORD
 from tests.lab.conftest import assert_lab_route, own_lab_hosts
 from tests.lab.suites import suite_hosts
+from tests.support.factories import PASSWORD
 
 PROBE_HOSTS = {n: ip for n, ip in suite_hosts("hosts").items() if n != "hpdemo"}  # far from the automatic .11 up
 TOKEN_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')

@@ -7,7 +7,8 @@ from sqlalchemy import select
 
 from panel import db
 from panel.models.audit import AuditEntry
-from panel.models.hosts import Host, HostRole, HostState
+from panel.models.hosts import Host, HostState
+from panel.services import hosts as svc
 from provisioners import lab as L
 from tests.hosts.conftest import change_host_key, keyscan, openssh_fingerprint
 from tests.lab.suites import suite_hosts
@@ -39,7 +40,7 @@ def test_demo_starts_registers_and_is_idempotent(demo_cli):
     assert fp in first.output and "probe ok" in first.output
     (host,) = _hosts()
     assert (host.name, host.address, host.state) == (NAME, IP, HostState.ACTIVE)
-    assert host.roles == set(HostRole) and host.fingerprint == fp and host.facts["hostname"] == NAME
+    assert host.roles == set(svc.ROLES) and host.fingerprint == fp and host.facts["hostname"] == NAME
 
     again = demo_cli()
     assert again.exit_code == 0, again.output

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from panel import db
 from panel.errors import Conflict, Forbidden, Invalid
 from panel.models.audit import AuditEntry
-from panel.models.hosts import Host, HostRole, HostState
+from panel.models.hosts import Host, HostState
 from panel.services import hosts as svc
 from provisioners import lab as L
 from tests.hosts.conftest import PROBE_HOSTS, change_host_key, keyscan, openssh_fingerprint
@@ -34,10 +34,10 @@ def test_register_pins_the_hosts_own_key(booted, make, operator, lab_target):
     hp = lab_target("hp1")
     kind, blob = keyscan(hp.ip)
     on_host = L.host_exec("hp1", "cat", "/etc/ssh/ssh_host_ed25519_key.pub").stdout.split()
-    host = svc.host_register(make.actor_of(operator, "cli"), name="hp1", address=hp.ip, roles=["web", "db"])
+    host = svc.host_register(make.actor_of(operator, "cli"), name="hp1", address=hp.ip, roles=["web", "dns"])
     assert (host.host_key_type, host.host_key) == (kind, blob) == tuple(on_host[:2])
     assert host.fingerprint == openssh_fingerprint(kind, blob)
-    assert host.roles == {HostRole.WEB, HostRole.DB} and host.state == HostState.ACTIVE
+    assert host.roles == {"web", "dns"} and host.state == HostState.ACTIVE
     entry = _audit("host.register")[-1]
     assert entry.object_id == str(host.id) and json.loads(entry.summary)["fingerprint"] == host.fingerprint
     assert blob not in entry.summary  # the fingerprint is enough in the log
@@ -138,9 +138,9 @@ def test_list_filters_by_role_and_state(booted, make, operator, lab_target):
     a = make.actor_of(operator, "cli")
     one = svc.host_register(a, name="hp1", address=PROBE_HOSTS["hp1"], roles=["web", "dns"])
     two = svc.host_register(a, name="hp2", address=PROBE_HOSTS["hp2"], roles=["mail"])
-    svc.host_update(a, two.id, state="draining", roles=["mail", "db"], max_sites=5)
+    svc.host_update(a, two.id, state="draining", roles=["mail", "dns"], capacities={"sites": 5})
     assert [h.name for h in svc.host_list(a, role="web").items] == ["hp1"]
-    assert [h.name for h in svc.host_list(a, role="db").items] == ["hp2"]
+    assert [h.name for h in svc.host_list(a, role="dns").items] == ["hp1", "hp2"]
     assert [h.name for h in svc.host_list(a, state="draining").items] == ["hp2"]
     assert svc.host_list(a, role="mail", state="active").total == 0
     assert svc.host_list(a).total == 2

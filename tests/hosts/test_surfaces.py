@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from panel.services import hosts as hosts_svc
 from provisioners import lab as L
 from tests.hosts.conftest import PROBE_HOSTS, change_host_key, keyscan, openssh_fingerprint, post_form
 
@@ -78,7 +79,8 @@ def test_api_refuses_bad_input(client, operator, api_token, field, value, text, 
 
 def test_api_refuses_malformed_bodies(client, operator, api_token):
     h = api_token(operator)
-    for body in ({"name": "web9"}, {**GOOD, "port": "abc"}, {**GOOD, "roles": "web"}, {**GOOD, "max_sites": -1}):
+    bad_capacities = ({**GOOD, "capacities": {"sites": -1}}, {**GOOD, "capacities": {"ftp": 1}})
+    for body in ({"name": "web9"}, {**GOOD, "port": "abc"}, {**GOOD, "roles": "web"}, *bad_capacities):
         r = client.post("/api/v1/hosts/", json=body, headers=h)
         assert r.status_code == 422 and r.json["key"] == "invalid", (body, r.json)
     r = client.post("/api/v1/hosts/", json={**GOOD, "roles": ["web", "; id"]}, headers=h)
@@ -95,9 +97,8 @@ def test_web_refuses_bad_input(client, operator, web_login, field, value, text, 
         **GOOD,
         "ssh_user": "root",
         "os": "linux",
-        "max_sites": "1",
-        "max_mailboxes": "1",
-        "max_databases": "1",
+        # every capacity the enabled capabilities declare (the form requires each)
+        **{f"capacity_{c.resource}": "1" for c in hosts_svc.capacities()},
         field: value,
     }
     r = post_form(client, "/hosts/new", form)
@@ -134,7 +135,7 @@ def test_register_and_probe_on_every_surface(client, cli, monkeypatch, operator,
     lab_target("hp2")
     fp = openssh_fingerprint(*keyscan(PROBE_HOSTS["hp1"]))
 
-    r = cli("hosts", "register", "hp1", PROBE_HOSTS["hp1"], "--roles", "web,db")
+    r = cli("hosts", "register", "hp1", PROBE_HOSTS["hp1"], "--roles", "web,dns", "--capacity", "sites=250")
     assert r.exit_code == 0, r.output
     assert fp in r.output
     r = cli("hosts", "probe", "hp1")
@@ -146,6 +147,7 @@ def test_register_and_probe_on_every_surface(client, cli, monkeypatch, operator,
     hp2 = r.json["id"]
     r = client.get("/api/v1/hosts/?role=web", headers=h)
     assert [x["name"] for x in r.json["items"]] == ["hp1"] and r.json["total"] == 1
+    assert r.json["items"][0]["capacities"]["sites"] == 250  # given with --capacity at registration
 
     web_login(operator)
     r = post_form(client, f"/hosts/{hp2}/probe", {}, page=f"/hosts/{hp2}")

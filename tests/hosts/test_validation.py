@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from panel.errors import Forbidden, Invalid, NotFound
-from panel.models.hosts import HostRole
 from panel.services import hosts as svc
 from provisioners import lab as L
 
@@ -73,15 +72,24 @@ def test_bad_ports_refused(port):
 
 def test_ports_and_roles_and_capacity():
     assert svc.validate_port(" 2222 ") == 2222 and svc.validate_port(65535) == 65535
-    assert svc.validate_roles("web, mail") == {HostRole.WEB, HostRole.MAIL}
-    assert svc.validate_roles(["dns", "db"]) == {HostRole.DNS, HostRole.DB}
-    for bad in (["web", "; id"], "web,ftp", ["{{ 7*7 }}"]):
+    assert svc.validate_roles("web, mail") == {"web", "mail"}
+    assert svc.validate_roles(["dns"]) == {"dns"}
+    for bad in (["web", "; id"], "web,ftp", ["{{ 7*7 }}"], ["backup"]):  # backup: no enabled capability declares it
         with pytest.raises(Invalid) as e:
             svc.validate_roles(bad)
         assert e.value.key == "host.role_invalid"
     with pytest.raises(Invalid) as e:
-        svc.validate_capacity("max_sites", -1)
-    assert e.value.field == "max_sites"
+        svc.validate_capacity("sites", -1)
+    assert e.value.field == "capacities" and e.value.params["what"] == "sites"
+    assert svc.validate_capacities("sites=5, mailboxes=7") == {"sites": 5, "mailboxes": 7}
+    for bad, key in (
+        ({"ftp": 1}, "host.capacity_unknown"),
+        ("sites", "host.capacity_format"),
+        ({"sites": -1}, "host.capacity_invalid"),
+    ):
+        with pytest.raises(Invalid) as e:
+            svc.validate_capacities(bad)
+        assert e.value.key == key and e.value.field == "capacities"
     with pytest.raises(Invalid):
         svc.validate_ssh_user("root; id")
     with pytest.raises(Invalid):

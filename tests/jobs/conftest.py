@@ -22,10 +22,10 @@ from panel.models.hosts import Host
 from panel.models.jobs import Job, JobEvent, JobStatus
 from panel.services.tokens import token_create
 from provisioners import lab as L
-from provisioners import probes
 from tests.conftest import settings_dict
 from tests.lab.conftest import assert_lab_route, own_lab_hosts
 from tests.lab.suites import suite_hosts
+from tests.support.factories import make_lab_host
 
 # PostgreSQL outages need PostgreSQL (a proxy we cut in front of it): not collected on SQLite runs,
 # rather than skipped (the gate fails on skips).
@@ -72,20 +72,7 @@ def lab_host(job_lab, booted):
         L.close_control_sockets(JOB_HOSTS[name])
         lab_host = L.host_reset(name)
         assert_lab_route(lab_host.ip)
-        kind, blob, fp = probes.fetch_host_key(lab_host.ip, 22, bind=L.GATEWAY)
-        with db.unit_of_work() as s:
-            host = Host(
-                name=name,
-                address=lab_host.ip,
-                port=22,
-                ssh_user="root",
-                host_key_type=kind,
-                host_key=blob,
-                fingerprint=fp,
-            )
-            s.add(host)
-            s.flush()
-            return host
+        return make_lab_host(name, lab_host.ip)
 
     yield make
     for name, ip in JOB_HOSTS.items():
@@ -144,16 +131,16 @@ def worker_process(booted, tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)  # ansible children of a killed worker
 
 
-def wait_job(job_id: int, statuses=None, timeout: float = 120.0, events: int = 0) -> Job:
+def wait_job(job_id: int, statuses=None, timeout: float = 120.0, events: int = 0, note: str = "") -> Job:
     """Poll the database until the job is in one of `statuses` (default: finished) with at least
-    `events` stored events."""
+    `events` stored events (and `note` in its explanation)."""
     wanted = set(statuses or (JobStatus.SUCCESSFUL, JobStatus.FAILED, JobStatus.ERROR, JobStatus.CANCELED))
     deadline = time.monotonic() + timeout
     while True:
         with db.unit_of_work() as s:
             job = s.get(Job, job_id, populate_existing=True)
             n = s.query(JobEvent).filter(JobEvent.job_id == job_id).count()
-            if job.status in wanted and n >= events:
+            if job.status in wanted and n >= events and note in job.explanation:
                 return job
         if time.monotonic() > deadline:
             raise AssertionError(f"job {job_id} is {job.status} with {n} events after {timeout}s")

@@ -32,11 +32,23 @@ SCRATCH = ("--save", "", "--appendonly", "no")  # no persistence: a restart come
 
 
 class RedisServer:
-    """Our own redis-server on a free port, without persistence (a restart empties it)."""
+    """Our own redis-server on a free port, without persistence (a restart empties it); with `conf`
+    (a config file such as deploy/redis/govhost.conf) that file's settings instead, and `bind` the
+    addresses it listens on (127.0.0.1 first); `extra` more arguments (e.g. --requirepass)."""
 
-    def __init__(self, workdir: Path, port: int | None = None):
+    def __init__(
+        self,
+        workdir: Path,
+        port: int | None = None,
+        conf: Path | None = None,
+        bind: tuple[str, ...] = (),
+        extra: tuple[str, ...] = (),
+    ):
         self.port = port or free_port()
         self.dir = workdir
+        self.conf = conf
+        self.bind = ("127.0.0.1", *bind)
+        self.extra = extra
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -45,8 +57,21 @@ class RedisServer:
 
     def start(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
+        head = [str(self.conf)] if self.conf else []
+        persistence = () if self.conf else SCRATCH
         self.proc = subprocess.Popen(
-            ["redis-server", *("--port", str(self.port), "--bind", "127.0.0.1"), *SCRATCH, "--dir", str(self.dir)],
+            [
+                "redis-server",
+                *head,
+                "--port",
+                str(self.port),
+                "--bind",
+                *self.bind,
+                *persistence,
+                "--dir",
+                str(self.dir),
+                *self.extra,
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -54,7 +79,7 @@ class RedisServer:
         while time.monotonic() < deadline:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.2) as c:
                 c.sendall(b"PING\r\n")
-                if c.recv(16).startswith(b"+PONG"):
+                if c.recv(64).startswith((b"+PONG", b"-NOAUTH")):  # up (with a password: up and asking for it)
                     return
             time.sleep(0.05)
         raise RuntimeError("redis-server did not start")
@@ -70,8 +95,9 @@ class TcpProxy:
     """127.0.0.1:<port> -> target; `cut()` drops every connection and refuses new ones until
     `restore()`: to the client it is the server going away."""
 
-    def __init__(self, target_port: int, target_host: str = "127.0.0.1"):
+    def __init__(self, target_port: int, target_host: str = "127.0.0.1", listen_host: str = "127.0.0.1"):
         self.target = (target_host, target_port)
+        self.listen_host = listen_host
         self.port = free_port()
         self.up = threading.Event()
         self.up.set()
@@ -85,7 +111,7 @@ class TcpProxy:
     def _listen(self) -> None:
         s = socket.socket()
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", self.port))
+        s.bind((self.listen_host, self.port))
         s.listen(64)
         s.settimeout(0.2)
         self._listener = s
@@ -129,7 +155,7 @@ class TcpProxy:
         """The same database URL, through this proxy."""
         prefix, rest = database_url.split("@", 1)
         _hostport, _, dbname = rest.partition("/")
-        return f"{prefix}@127.0.0.1:{self.port}/{dbname}"
+        return f"{prefix}@{self.listen_host}:{self.port}/{dbname}"
 
     def cut(self) -> None:
         self.up.clear()

@@ -17,8 +17,8 @@ from panel.models.requests import Request, RequestStatus
 from panel.models.tenants import OrgKind, Role
 from panel.services import notifications as notifications_svc
 from panel.services import request_kinds
-from tests.factories import actor_of
 from tests.jobs.conftest import wait_job
+from tests.support.factories import actor_of
 from tests.support.fixtures import audit_rows, post_form, reload, set_policy, web_login
 
 pytestmark = pytest.mark.lab

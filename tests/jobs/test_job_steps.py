@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from panel.i18n import memory
@@ -49,3 +50,22 @@ def test_ansible_generated_names_and_unknown_tasks():
 def test_every_step_has_khmer():
     km = memory()
     assert all(km.get(step) for step in {*STEPS.values(), OTHER})
+
+
+def test_capabilities_register_their_steps_and_unplugging_takes_them_out():
+    from panel import capabilities
+    from panel.services import job_steps
+
+    assert step_of("Create a zone") == "Updating the DNS zone"  # from panel/capabilities/dns/steps.py
+    capabilities.unplug("dns")
+    try:
+        assert step_of("Create a zone") == OTHER
+        assert step_of("Ping a managed host") == "Connecting to the server"  # the core's own stay
+    finally:
+        capabilities.plug(capabilities.manifest_of("dns"))
+    assert step_of("Create a zone") == "Updating the DNS zone"
+    with pytest.raises(job_steps.StepConflict, match="Create a zone"):
+        job_steps.register("toy", {"Something else": ("Create a zone",)})
+    job_steps.register("toy", {"Updating the DNS zone": ("Create a zone",)})  # a shared role: same step
+    job_steps.unregister("toy")
+    assert step_of("Create a zone") == "Updating the DNS zone"

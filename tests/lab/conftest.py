@@ -108,7 +108,11 @@ def lab() -> Iterator[Lab]:
         yield Lab({h.name: h for h in started}, paths)
     finally:
         L.hosts_down(list(LAB_HOSTS), paths)
-        L.close_control_sockets(None, paths)
+        # Only this suite's masters: the control dir is the block's, shared by the gate's sessions
+        # side by side, and closing all of them cut another session's job mid-run ("Data could
+        # not be sent to remote host" on the mail host, twice in gate runs).
+        for ip in LAB_HOSTS.values():
+            L.close_control_sockets(ip, paths)
         lock.close()
 
 

@@ -16,6 +16,21 @@ SUITES: dict[str, dict[str, int]] = {
     "provisioners": {"hp3": 233},
     "security": {"sec1": 237},
     "mail": {"mt1": 241, "mtdns": 242},
+    "databases": {"dbt1": 245, "dbw1": 244},  # a DB host and a web host (the allowed client)
+    "newcomer": {"ncdemo": 246},  # the quick start's demo host, started by ./scripts/demo in the test
+    # containment web host; fail2ban host and its attacker; a mail and a web host for the mail and
+    # WordPress jails, and their two attackers
+    "soc": {"socw1": 238, "socf1": 239, "socx1": 240, "socm1": 243, "socp1": 248, "socx2": 249, "socx3": 236},
+    # nginx in front of the panel, a managed host, and the network of a worker on "another machine"
+    "topology": {"tpproxy": 211, "tphost": 212, "tpworker": 213},
+    "colocation": {"colo1": 250},  # a ministry's arriving server, enrolled at hand-over
+    "cms": {"wpw1": 251, "wpdb1": 252},  # WordPress: a web host (BIND for Pebble too) and a DB host
+    # the network namespace the NOT-Windows recording SSH endpoint listens in (docs/windows.md, rung 2)
+    "windows": {"wr1": 216},
+    "moves": {"mv1": 197, "mv2": 198, "mvdns": 199},  # a site moved from mv1 to mv2; BIND for its zone
+    "mail_moves": {"mm1": 193, "mm2": 194, "mmdns": 195},  # a mail domain moved from mm1 to mm2; its BIND
+    # govhost's BIND for the gated real-Windows smoke test (rung 4; deselected unless GOVHOST_WINDOWS_HOST)
+    "windows_real": {"wreal1": 219},
 }
 
 

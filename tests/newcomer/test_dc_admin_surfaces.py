@@ -13,7 +13,7 @@ from sqlalchemy import select
 from panel import db
 from panel.capabilities.dns.models import ClaimSuffix
 from panel.capabilities.sites.models import Plan
-from panel.models.hosts import Host, HostRole
+from panel.models.hosts import Host
 from panel.models.jobs import Job
 from tests.support.fixtures import (  # noqa: F401 - fixtures
     admin,
@@ -33,7 +33,7 @@ def settings(settings):
     return dataclasses.replace(settings, dns=dataclasses.replace(settings.dns, primary_host="ns-a"))
 
 
-def _host(name: str, address: str, role: HostRole) -> Host:
+def _host(name: str, address: str, role: str) -> Host:
     with db.unit_of_work() as s:
         h = Host(name=name, address=address, host_key_type="ssh-ed25519", host_key="AAAA", fingerprint="SHA256:x")
         h.roles = {role}
@@ -47,13 +47,17 @@ def _jobs(kind: str) -> list[Job]:
         return list(s.scalars(select(Job).where(Job.kind == kind).order_by(Job.id)))
 
 
+# What a browser posts beside the typed fields: the selects' chosen options (Linux, no managed code).
+PLAN_FORM = {"upload_mb": 16, "max_execution_s": 30, "os": "linux", "managed_runtime": ""}
+
+
 def test_plans_on_the_web_and_the_api(app, admin, wm_a, login_as, token_for, cli):
     web = login_as(admin)
     r = post_form(web, "/sites/plans", {"name": "basic", "disk_mb": 500, "memory_mb": 128, "max_children": 3,
-                                        "upload_mb": 16, "max_execution_s": 30})  # fmt: skip
+                                        **PLAN_FORM})  # fmt: skip
     assert r.status_code == 302, r.get_data(as_text=True)[:2000]
     bad = post_form(web, "/sites/plans", {"name": "tiny", "disk_mb": 5, "memory_mb": 128, "max_children": 3,
-                                          "upload_mb": 16, "max_execution_s": 30})  # fmt: skip
+                                          **PLAN_FORM})  # fmt: skip
     assert bad.status_code == 422 and "tiny" in bad.get_data(as_text=True)
     page = web.get("/sites/plans").get_data(as_text=True)
     assert "basic" in page and 'name="disk_mb"' in page and "/sites/plans" in web.get("/sites/").get_data(as_text=True)
@@ -62,7 +66,7 @@ def test_plans_on_the_web_and_the_api(app, admin, wm_a, login_as, token_for, cli
     page = wm.get("/sites/plans").get_data(as_text=True)
     assert "basic" in page and 'name="disk_mb"' not in page
     refused = post_form(wm, "/sites/plans", {"name": "mine", "disk_mb": 500, "memory_mb": 128, "max_children": 3,
-                                             "upload_mb": 16, "max_execution_s": 30}, page="/sites/plans")  # fmt: skip
+                                             **PLAN_FORM}, page="/sites/plans")  # fmt: skip
     assert refused.status_code == 403
     api = app.test_client()
     body = {"name": "large", "disk_mb": 10000, "memory_mb": 512}
@@ -112,7 +116,7 @@ def test_suffixes_on_the_web_and_the_api(app, admin, wm_a, wm_b, min_a, min_b, l
 
 
 def test_dns_server_setup_on_the_web_and_the_api(app, admin, wm_a, login_as, token_for, booted):
-    host = _host("ns-a", "10.77.0.250", HostRole.DNS)
+    host = _host("ns-a", "10.77.0.250", "dns")
     web = login_as(admin)
     page = web.get("/dns/server").get_data(as_text=True)
     assert "ns-a" in page and "made by the first set-up" in page
@@ -135,7 +139,7 @@ def test_dns_server_setup_on_the_web_and_the_api(app, admin, wm_a, login_as, tok
 
 
 def test_mail_server_setup_on_the_web_and_the_api(app, admin, wm_a, login_as, token_for, booted):
-    host = _host("mx-a", "10.77.0.252", HostRole.MAIL)
+    host = _host("mx-a", "10.77.0.252", "mail")
     web = login_as(admin)
     page = web.get("/mail/servers").get_data(as_text=True)
     assert "mx-a" in page and "/mail/servers" in web.get("/mail/").get_data(as_text=True)

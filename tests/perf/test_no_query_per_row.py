@@ -14,16 +14,21 @@ import re
 import pytest
 from werkzeug.routing import Rule
 
+from panel.capabilities.databases import rules as databases_rules
 from panel.services import jobs
-from tests.factories import actor_of
 from tests.perf.querycount import count_statements, growth
 from tests.perf.world import World, shown
+from tests.support.factories import actor_of
 
 SMALL, LARGE = 3, 30
 API_MAX_PER_PAGE = 200
 
 # Path arguments: the world's pivot objects (their embedded lists grow with the world).
-ARGS = {"kind": lambda w: "host.ping"}  # a kind staff may ask for
+ARGS = {
+    "kind": lambda w: "host.ping",
+    "fmt": lambda w: "csv",
+    "what": lambda w: "rack",
+}  # a kind staff may ask for; a report format
 
 # Routes that are not pages of rows, with the reason.
 NOT_LISTS = {
@@ -35,6 +40,11 @@ NOT_LISTS = {
     "api_dns.zone_plan": "asks the BIND server (network); its records are read in one query",
     "sites.ca_pem": "a file (sites.acme_root_ca, unset here: 404), no rows",
     "api_sites.ca_pem": "a file (sites.acme_root_ca, unset here: 404), no rows",
+    "bulk.template": "a file (a CSV header line), no rows",
+    "api_bulk.template": "a file (a CSV header line), no rows",
+    "colocation.netbox_export": "a file: the whole floor as NetBox import rows, one query per object type",
+    "api_colocation.netbox_export": "a file: the whole floor as NetBox import rows, one query per object type",
+    "health.metrics": "Prometheus text for a staff API token, not the session this walk has (GROUP BY counts)",
 }
 
 # Query strings worth checking besides the bare path (other views of the same list).
@@ -53,12 +63,13 @@ SELECT = re.compile(r"<select\b.*?</select>", re.S)
 BOUNDED = {
     ("jobs.detail", "evt"): 1000,  # job_events(limit=1000); the page then polls by counter
     ("jobs.progress", "evt"): 500,  # job_events(limit=500) per poll
-    ("api_jobs.JobEvents", "evt"): 500,
+    ("api_jobs.job_events", "evt"): 500,
     ("requests.create", "hst"): 200,  # the host choice of a staff request form: host_list(per_page=200)
     ("mail.domain", "als"): 200,  # alias_list(per_page=200) beside the paginated mailboxes
     ("quotas.index", "org"): 500,  # request_orgs() caps at 500 ministries; no pager yet (told the lead)
     ("requests.detail", "cmt"): 100,  # one request's conversation, shown whole
     ("requests.detail", "usr"): 100,  # ... with its authors
+    ("databases.user", "pdb"): databases_rules.MAX_GRANTS,  # the databases one user reaches
 }
 # Embedded lists shown beside a full page, bounded by their own constant: (endpoint, kind) -> how many more.
 BESIDE_PAGE = {

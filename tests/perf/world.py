@@ -16,22 +16,77 @@ import re
 from dataclasses import dataclass, field
 
 from panel import db
+from panel.capabilities.cms.catalogue import CatalogueItem, ItemStatus
+from panel.capabilities.cms.models import Instance, InstanceStatus
+from panel.capabilities.cms.updates import PLAN_KIND, UpdateTarget
+from panel.capabilities.colocation.models import (
+    ColoServer,
+    ColoSite,
+    Rack,
+    Reservation,
+    Room,
+    UnitClaim,
+    Visit,
+    VisitorPass,
+)
+from panel.capabilities.databases.models import (
+    ConsoleStatus,
+    Database,
+    DbConsole,
+    DbGrant,
+    DbStatus,
+    DbUser,
+    Engine,
+    Profile,
+)
 from panel.capabilities.dns.models import ClaimMethod, DomainClaim, Record, Zone, ZoneStatus
 from panel.capabilities.mail.models import MailAlias, Mailbox, MailboxStatus, MailDomain
 from panel.capabilities.sites.models import Certificate, CertSource, Plan, SftpKey, Site, SiteAlias, SiteStatus
+from panel.capabilities.soc.models import SocDestination, Transport
 from panel.models.audit import AuditEntry, AuditHead
-from panel.models.hosts import Host, HostRole, HostRoleLink
+from panel.models.bulk import BulkPlan, BulkRow
+from panel.models.hosts import Host, HostRoleLink
 from panel.models.jobs import EventStatus, Job, JobEvent, JobHost, JobStatus
 from panel.models.notifications import Notification
 from panel.models.quotas import QuotaLimit, QuotaLimitChange, RequestQuota
 from panel.models.requests import Decision, Request, RequestApproval, RequestComment, RequestStatus
 from panel.models.tenants import Membership, Organization, OrgKind, Role
 from panel.models.users import ApiToken, TokenScope, User
+from panel.services import hosts as hosts_svc
 from panel.services.audit import GENESIS
 
 MARKER = re.compile(r"(?<![a-z])([a-z]+)(\d{4})q(?![a-z0-9])")
 HOUR = dt.timedelta(hours=1)
 MAX_ALIASES = 20  # panel.capabilities.sites.service.MAX_ALIASES (importing that module first hits an import cycle)
+
+
+def _item(slug: str) -> CatalogueItem:
+    """An approved catalogue plugin (the catalogue and update plans' pages list them)."""
+    return CatalogueItem(
+        kind="plugin",
+        slug=slug,
+        name=slug,
+        version="1.1",
+        main_file=f"{slug}/{slug}.php",
+        sha256="0" * 64,
+        size=1,
+        status=ItemStatus.APPROVED,
+    )
+
+
+def _instance(org_id: int, site: Site, title: str) -> Instance:
+    """A WordPress instance on the site (cms)."""
+    return Instance(
+        org_id=org_id,
+        site_id=site.id,
+        fqdn=site.fqdn,
+        host_id=site.host_id,
+        title=title,
+        admin_user="webadmin",
+        admin_email="web@perf.invalid",
+        status=InstanceStatus.ACTIVE,
+        db_name=title[:64],
+    )
 
 
 def marker(kind: str, i: int) -> str:
@@ -76,7 +131,7 @@ class World:
             fingerprint="SHA256:pivot",
             facts={"php_versions": ["8.2"]},
         )
-        host.role_links = [HostRoleLink(role=r) for r in HostRole]
+        host.role_links = [HostRoleLink(role=r) for r in hosts_svc.ROLES]
         s.add(host)
         s.flush()
         req = Request(
@@ -118,9 +173,72 @@ class World:
                 org_id=pivot.id, domain_id=dom.id, local_part="postmaster", quota_mb=100, status=MailboxStatus.ACTIVE
             )
         )
+        dest = SocDestination(name="siem", transport=Transport.FILE, target="/var/log/govhost-soc.jsonl")
+        s.add(dest)
+        colo_room = Room(site_id=_added(s, ColoSite(name="pivot-dc")).id, name="pivot-hall")
+        rack = _added(s, Rack(room_id=_added(s, colo_room).id, name="pivot-rack", height_u=42))
+        reservation = _added(s, Reservation(org_id=pivot.id, rack_id=rack.id, u_start=1, u_count=1, max_w=100))
+        s.add(UnitClaim(rack_id=rack.id, u=1, reservation_id=reservation.id))
+        visitor = _added(s, _pass(pivot.id, "pivot visitor"))
+        server = _added(s, _server(pivot.id, reservation.id, "pivot-srv"))
         s.flush()
+        bulk = BulkPlan(org_id=pivot.id, digest="0" * 64, counts={"create": 1}, quota={"sites": 1})
+        s.add(bulk)
+        s.flush()
+        s.add(
+            BulkRow(
+                plan_id=bulk.id,
+                seq=1,
+                kind="sites",
+                key="bulk.pivot.gov.kh",
+                action="create",
+                data={"fqdn": "bulk.pivot.gov.kh", "plan": "perf-0"},
+            )
+        )
+        s.flush()
+        database, db_user = self._database(s, "pivot", pivot.id, host.id)
+        console = _added(
+            s,
+            DbConsole(
+                org_id=pivot.id,
+                user_id=db_user.id,
+                host_id=host.id,
+                engine=Engine.MARIADB,
+                login="govhost_console_1",
+                ticket_sha256="0" * 64,
+                status=ConsoleStatus.CLOSED,
+                expires_at=db.utcnow(),
+            ),
+        )
+        inst = _added(s, _instance(pivot.id, site, "pivot news"))
+        item = _added(s, _item("pivot"))
+        update_plan = _added(
+            s,
+            Request(
+                kind=PLAN_KIND,
+                org_id=pivot.id,
+                requester_name="pivot",
+                status=RequestStatus.DONE,
+                summary="pivot update plan",
+                payload={"item_id": item.id},
+            ),
+        )
         self.ids = {
+            "item_id": item.id,
+            "update_plan_id": update_plan.id,
+            "instance_id": inst.id,
+            "database_id": database.id,
+            "db_user_id": db_user.id,
+            "console_id": console.id,
+            "plan_id": bulk.id,
+            "dest_id": dest.id,
             "org_id": pivot.id,
+            "rack_id": rack.id,
+            "reservation_id": reservation.id,
+            "colo_room_id": colo_room.id,
+            "pass_id": visitor.id,
+            "server_id": server.id,
+            "floor_id": rack.id,  # with what=rack: the colocation floor's edit page
             "host_id": host.id,
             "request_id": req.id,
             "job_id": job.id,
@@ -156,7 +274,7 @@ class World:
             last_probe_at=now,
             last_probe_ok=True,
         )
-        host.role_links = [HostRoleLink(role=HostRole.WEB), HostRoleLink(role=HostRole.MAIL)]
+        host.role_links = [HostRoleLink(role="web"), HostRoleLink(role="mail")]
         s.add_all([dep, user, host])
         s.flush()
         s.add_all(
@@ -172,6 +290,24 @@ class World:
         self._dns(s, i, org, host)
         self._mail(s, i, org, host)
         self._misc(s, i, org, user)
+        self._colo(s, i, org)
+        self._database(s, marker("dbs", i), org.id, host.id)
+        pivot_db = _added(s, Database(**self._db_fields(marker("pdb", i), self.ids["org_id"], host.id)))
+        s.add(DbGrant(user_id=self.ids["db_user_id"], database_id=pivot_db.id, profile=Profile.READ_ONLY))
+
+    @staticmethod
+    def _db_fields(name: str, org_id: int, host_id: int) -> dict:
+        fields = {"org_id": org_id, "host_id": host_id, "engine": Engine.MARIADB, "name": name[:64]}
+        return {**fields, "status": DbStatus.ACTIVE, "size_mb": 100, "conn_limit": 20}
+
+    def _database(self, s, name: str, org_id: int, host_id: int) -> tuple[Database, DbUser]:
+        """A database, a user of its own and the grant between them (the lists show users and grants)."""
+        database = _added(s, Database(**self._db_fields(name, org_id, host_id)))
+        user = _added(
+            s, DbUser(org_id=org_id, host_id=host_id, engine=Engine.MARIADB, name=name[:32], status=DbStatus.ACTIVE)
+        )
+        s.add(DbGrant(user_id=user.id, database_id=database.id, profile=Profile.READ_WRITE))
+        return database, user
 
     def _request(self, s, i, org, user, host) -> Request:
         # Even rows wait in the approvals queue (one of two approvals given); odd rows are done.
@@ -284,6 +420,22 @@ class World:
         s.add(site)
         s.flush()
         s.add(SftpKey(site_id=site.id, org_id=org.id, public_key="ssh-ed25519 AAAA k", fingerprint=f"SHA256:k{i}"))
+        inst = _added(s, _instance(org.id, site, marker("wp", i)))
+        item = _added(s, _item(marker("cat", i)))
+        s.add(
+            UpdateTarget(
+                request_id=self.ids["update_plan_id"],
+                instance_id=inst.id,
+                org_id=self.ids["org_id"],
+                host_id=host.id,
+                fqdn=site.fqdn,
+                kind="plugin",
+                slug=item.slug,
+                from_version="1.0",
+                to_version="1.1",
+                item_id=item.id,
+            )
+        )
         if i < MAX_ALIASES:  # the pivot site's aliases, up to what a site may have
             s.add(SiteAlias(site_id=self.ids["site_id"], name=f"{marker('sal', i)}.pivot-site.gov.kh"))
 
@@ -338,6 +490,17 @@ class World:
             )
         )
 
+    def _colo(self, s, i, org) -> None:
+        """A rack of its own and the ministry's 2 U in it (the floor's and the reservations' lists)."""
+        rack = _added(s, Rack(room_id=self.ids["colo_room_id"], name=marker("rck", i), height_u=42))
+        res = _added(
+            s, Reservation(org_id=org.id, rack_id=rack.id, u_start=1, u_count=2, max_w=200, label=marker("res", i))
+        )
+        s.add_all(UnitClaim(rack_id=rack.id, u=u, reservation_id=res.id) for u in (1, 2))
+        _added(s, _pass(org.id, marker("vis", i)))
+        _added(s, _server(org.id, res.id, marker("srv", i)))
+        s.add(Visit(pass_id=self.ids["pass_id"], org_id=self.ids["org_id"], checked_in_by=marker("vit", i)))
+
     def _misc(self, s, i, org, user) -> None:
         s.add_all(
             [
@@ -390,3 +553,20 @@ class World:
             )
         )
         head.hash = f"{head.seq:064d}"
+
+
+def _added(s, obj):
+    s.add(obj)
+    s.flush()
+    return obj
+
+
+def _server(org_id: int, reservation_id: int, name: str) -> ColoServer:
+    return ColoServer(org_id=org_id, reservation_id=reservation_id, name=name, address="192.0.2.10", received_by="perf")
+
+
+def _pass(org_id: int, name: str) -> VisitorPass:
+    now = db.utcnow()
+    return VisitorPass(
+        org_id=org_id, full_name=name, id_number="X1234567", valid_from=now, valid_until=now + HOUR, signer_name="x"
+    )

@@ -108,6 +108,41 @@ def test_request_page_links_its_jobs_with_plain_steps(login_as, min_a, wm_a, op1
     assert "Configuring the web server" not in km_page and "Create sites" not in km_page
 
 
+def test_a_waiting_job_says_why_in_the_page_language_as_a_notice(login_as, min_a, wm_a, op1):
+    """The runner's wait texts (host busy, host in maintenance) are shown translated and as a notice;
+    the API keeps the English words. The newcomer's Khmer journey met the busy-host one untranslated."""
+    from panel.jobs import runner
+
+    ministry = login_as(wm_a)
+    rid = _file(ministry, min_a.id)
+    waits = {
+        runner.WAIT_TEXT.format(job=16, host="ncdemo"): "16",
+        runner.MAINTENANCE_TEXT.format(host="web-2.dc"): "web-2.dc",
+    }
+    for text, word in waits.items():
+        with db.unit_of_work() as s:
+            job = Job(kind="sites.site_create", org_id=min_a.id, request_id=rid, status=JobStatus.PENDING)
+            job.explanation = text
+            s.add(job)
+            s.flush()
+            job_id = job.id
+        assert text in _text(ministry, f"/jobs/{job_id}")
+        assert 'class="flash warning"' in _text(ministry, f"/jobs/{job_id}")
+        post_form(ministry, "/language", {"locale": "km", "next": f"/jobs/{job_id}"}, page="/")
+        for page in (_text(ministry, f"/jobs/{job_id}"), _text(ministry, f"/requests/{rid}")):
+            shown = re.findall(r'<p[^>]*class="flash warning"[^>]*>([^<]+)</p>', page)[-1]  # this job: the last
+            assert word in shown and re.search("[\u1780-\u17ff]", shown), shown
+            assert text not in page, page[page.index(text) - 300 : page.index(text) + 50]
+        progress = ministry.get(f"/jobs/{job_id}/progress.json").get_json()["job"]
+        assert progress["explanation_class"] == "flash warning" and word in progress["explanation"]
+        assert re.search("[\u1780-\u17ff]", progress["explanation"]) and progress["explanation"] != text
+        post_form(ministry, "/language", {"locale": "en", "next": "/"}, page="/")
+    with db.unit_of_work() as s:  # a failure's own words stay as written, shown as an error
+        s.get(Job, job_id).explanation = "nginx: [emerg] unknown directive"
+    page = _text(ministry, f"/jobs/{job_id}")
+    assert 'class="flash error"' in page and "nginx: [emerg] unknown directive" in page
+
+
 def test_counts_use_the_right_plural(login_as, min_a, wm_a):
     ministry = login_as(wm_a)
     _file(ministry, min_a.id)

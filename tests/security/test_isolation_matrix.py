@@ -18,11 +18,26 @@ MISSING = 987654  # an id no row has
 PARAM = re.compile(r"<(?:(\w+)(?:\(([^)]*)\))?:)?(\w+)>")
 # Bodies that would pass validation, so the answer depends on scoping alone.
 API_BODY = {
+    "api_cms.instance_action": {"action": "suspend"},
+    "api_cms.app_password_issue": {"name": "Evil app"},
+    "api_cms.staging_create": {"fqdn": "staging.b.gov.kh"},
+    "api_colocation.server_advance": {"status": "racked"},
+    "api_colocation.server_hand_over": {"management": "customer"},
+    "api_databases.user_create": {"name": "evil", "profile": "owner"},
+    "api_databases.user_grant": {"database_id": 1, "profile": "owner"},
+    "api_databases.user_password": {},
+    "api_databases.server_setup": {"engines": ["mariadb"]},
+    "api_databases.link_set": {"workload_id": 1},
+    "api_databases.remote_request": {
+        "cidr": "203.0.113.0/24",
+        "reason": "Reporting office",
+        "expires_at": "2099-01-01",
+    },
     "api_dns.record_create": {"name": "www", "type": "A", "data": "192.0.2.9"},
     "api_dns.record_update": {"data": "192.0.2.9"},
     "api_dns.zone_apply": {"dry_run": False},
     "api_dns.suffix_set": {"suffixes": ["b.gov.kh"]},
-    "api_hosts.host_update": {"max_sites": 5},
+    "api_hosts.host_update": {"capacities": {"sites": 5}},
     "api_mail.alias_create": {"source": "x", "destinations": ["info@a.gov.kh"]},
     "api_mail.mailbox_create": {"mailboxes": [{"local_part": "x", "password": "Str0ng-pass-phrase"}]},
     "api_mail.mailbox_password": {"password": "Str0ng-pass-phrase"},
@@ -38,10 +53,19 @@ API_BODY = {
     "api_sites.sftp_key_add": {"public_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG3l b@b"},
     "api_sites.custom_nginx_set": {"custom_nginx": "# nothing"},
     "api_users.user_set_role": {"org_id": "@b", "role": "webmaster"},  # pull A's user into B
+    "api_soc.destination_update": {"name": "siem", "transport": "file", "target": "/tmp/soc.jsonl"},
+    "api_soc.destination_rewind": {"seq": 1},
 }
 WEB_FORM = {
+    "colocation.server_receive": {"name": "evil", "address": "192.0.2.21"},
+    "colocation.server_hand_over": {"management": "customer"},
+    "databases.user_new": {"name": "evil", "profile": "owner"},
+    "databases.user_grant": {"database_id": 1, "profile": "owner"},
+    "databases.server_setup": {"engine": "mariadb"},
+    "databases.link_new": {"workload_id": "1"},
+    "databases.remote_new": {"cidr": "203.0.113.0/24", "reason": "Reporting office", "expires_at": "2099-01-01"},
     "dns.record_create": {"name": "www", "rtype": "A", "data": "192.0.2.9"},
-    "hosts.edit": {"max_sites": "5"},
+    "hosts.edit": {"capacity_sites": "5"},
     "mail.alias_new": {"source": "x", "destinations": "info@a.gov.kh"},
     "mail.mailboxes_new": {"local_parts": "x", "password": "Str0ng-pass-phrase"},
     "mail.mailbox_password": {"password": "Str0ng-pass-phrase", "confirm": "Str0ng-pass-phrase"},
@@ -107,6 +131,18 @@ SAME_FOR_ANY_ID = {
             "api_users.user_end_sessions",
             "api_quotas.quota_set",
             "api_sites.custom_nginx_set",
+            "api_cms.instance_hardening_check",  # data-center staff only
+            # the SOC feed's destinations are data-center staff's: ministries are refused before any lookup
+            "soc.delete",
+            "api_soc.destination_get",
+            "api_soc.destination_update",
+            "api_soc.destination_delete",
+            "api_soc.destination_rewind",
+            # four-eyes decisions are the SOC's and DC admins': refused before any lookup
+            "soc.pending_approve",
+            "soc.pending_reject",
+            "api_soc.pending_approve",
+            "api_soc.pending_reject",
         )
     ),
 }
@@ -188,8 +224,15 @@ def test_owner_reaches_the_same_routes(world, app, client):
         f"/jobs/{ids['job_id']}",
         f"/mail/domains/{ids['domain_id']}",
         f"/mail/mailboxes/{ids['mailbox_id']}",
+        f"/databases/{ids['database_id']}",
+        f"/databases/users/{ids['db_user_id']}",
+        f"/databases/consoles/{ids['console_id']}",
         f"/orgs/{ids['org_id']}",
         f"/users/{ids['user_id']}",
+        f"/colocation/racks/{ids['rack_id']}",
+        f"/colocation/reservations/{ids['reservation_id']}",
+        f"/colocation/visitors/{ids['pass_id']}",
+        f"/colocation/servers/{ids['server_id']}",
     ):
         assert client.get(url).status_code == 200, url
     h = api_headers(world.a_admin)
@@ -198,7 +241,14 @@ def test_owner_reaches_the_same_routes(world, app, client):
         f"/api/v1/dns/zones/{ids['zone_id']}",
         f"/api/v1/jobs/{ids['job_id']}",
         f"/api/v1/mail/mailboxes/{ids['mailbox_id']}",
+        f"/api/v1/databases/{ids['database_id']}",
+        f"/api/v1/databases/users/{ids['db_user_id']}",
+        f"/api/v1/databases/consoles/{ids['console_id']}",
         f"/api/v1/requests/{ids['request_id']}",
         f"/api/v1/users/{ids['user_id']}",
+        f"/api/v1/colocation/racks/{ids['rack_id']}",
+        f"/api/v1/colocation/reservations/{ids['reservation_id']}",
+        f"/api/v1/colocation/visitors/{ids['pass_id']}",
+        f"/api/v1/colocation/servers/{ids['server_id']}",
     ):
         assert client.get(url, headers=h).status_code == 200, url

@@ -10,7 +10,7 @@ import socket
 import ssl
 import subprocess
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import dns.message
 import dns.query
@@ -45,6 +45,20 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
 
 def http_get(url: str, host_header: str | None = None, cafile: str | None = None, timeout: float = 10.0) -> Response:
     """GET url (http or https to a lab IP); cafile verifies, else the cert is not checked."""
+    return http_request("GET", url, host_header, cafile, timeout=timeout)
+
+
+def http_request(
+    method: str,
+    url: str,
+    host_header: str | None = None,
+    cafile: str | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+    timeout: float = 10.0,
+) -> Response:
+    """`method` url with headers and a body (http or https to a lab IP), as http_get."""
     parts = urlsplit(url)
     ip = parts.hostname or ""
     L.assert_pinned(ip)
@@ -56,11 +70,60 @@ def http_get(url: str, host_header: str | None = None, cafile: str | None = None
         conn = http.client.HTTPConnection(ip, parts.port, timeout=timeout, source_address=SOURCE)
     try:
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        conn.request("GET", path, headers={"Host": host_header} if host_header else {})
+        sent = {**({"Host": host_header} if host_header else {}), **(headers or {})}
+        conn.request(method, path, body=body, headers=sent)
         resp = conn.getresponse()
         return Response(resp.status, dict(resp.getheaders()), resp.read())
     finally:
         conn.close()
+
+
+class BrowserLike:
+    """A small HTTPS client from 10.77.0.1 that keeps cookies and follows redirects on one lab host,
+    as a browser would (the lab's snakeoil certificates are not verified)."""
+
+    def __init__(self, timeout: float = 20.0) -> None:
+        self.cookies: dict[str, str] = {}
+        self.timeout = timeout
+
+    def request(self, method: str, url: str, form: dict | None = None, follow: int = 5) -> Response:
+        parts = urlsplit(url)
+        ip = parts.hostname or ""
+        L.assert_pinned(ip)
+        ctx = ssl._create_unverified_context()  # noqa: S323 - lab snakeoil
+        conn = _PinnedHTTPS(ip, parts.port, ip, ctx, self.timeout)
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())} if self.cookies else {}
+        body = None
+        if form is not None:
+            body = urlencode(form)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        try:
+            conn.request(method, (parts.path or "/") + (f"?{parts.query}" if parts.query else ""), body, headers)
+            resp = conn.getresponse()
+            for name, value in resp.getheaders():
+                if name.lower() == "set-cookie":
+                    key, _, rest = value.partition("=")
+                    val = rest.split(";", 1)[0]
+                    if val in ("", "deleted"):
+                        self.cookies.pop(key.strip(), None)
+                    else:
+                        self.cookies[key.strip()] = val
+            out = Response(resp.status, dict(resp.getheaders()), resp.read())
+        finally:
+            conn.close()
+        location = out.headers.get("Location") or out.headers.get("location")
+        if follow and out.status in (301, 302, 303, 307, 308) and location:
+            target = urljoin(url, location)
+            if urlsplit(target).hostname != ip:
+                return out
+            return self.request("GET", target, None, follow - 1)
+        return out
+
+    def get(self, url: str) -> Response:
+        return self.request("GET", url)
+
+    def post(self, url: str, form: dict) -> Response:
+        return self.request("POST", url, form)
 
 
 def smtp(ip: str, port: int = 25, timeout: float = 10.0) -> smtplib.SMTP:

@@ -17,7 +17,7 @@ from panel.models.tenants import OrgKind, Role
 from panel.services import policies, quotas, request_kinds, tokens
 from panel.services.actor import system_actor
 from panel.services.request_kinds import RequestKind, reject_unknown, require_int
-from tests.factories import PASSWORD
+from tests.support.factories import PASSWORD
 
 MINISTRY = frozenset({Role.WEBMASTER, Role.ORG_ADMIN, Role.OPERATOR, Role.ADMIN})
 

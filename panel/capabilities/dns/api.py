@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from flask import jsonify
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from panel.api.common import ID, INT32, PageArgs, actor, authenticated, page_body, text
+from panel.api.common import ID, INT32, PageArgs, actor, operation, page_list, text
 from panel.api.jobs import JobSchema
-from panel.capabilities.dns import claims
+from panel.capabilities.dns import claims, kinds
 from panel.capabilities.dns import service as svc
 from panel.services import jobs as jobs_svc
 
@@ -51,9 +52,10 @@ class RecordPatchSchema(Schema):
     ttl = fields.Integer(allow_none=True, strict=True, validate=INT32)
 
 
-class ZoneRequestSchema(Schema):
+class ZoneRequestSchema(kinds.ZoneCreatePayload):
+    """The request kind's payload (dns.kinds), for an organization."""
+
     org_id = fields.Integer(required=True, strict=True, validate=_ID)
-    name = fields.String(required=True, validate=text(max=253))
 
 
 class ApplyArgs(Schema):
@@ -87,20 +89,14 @@ class ClaimInSchema(Schema):
     domain = fields.String(required=True, validate=text(max=253))
 
 
-def _doc(fn):
-    return blp.doc(security=[{"bearer": []}])(authenticated(fn))
-
-
-@blp.route("/zones", methods=["GET"])
-@_doc
+@operation(blp, "/zones")
 @blp.arguments(PageArgs, location="query")
 @blp.response(200)
 def zone_list(args):
-    return page_body(svc.zone_list(actor(), page=args["page"], per_page=args["per_page"]), ZoneSchema())
+    return page_list(svc.zone_list, args, ZoneSchema())
 
 
-@blp.route("/zones", methods=["POST"])
-@_doc
+@operation(blp, "/zones", "POST")
 @blp.arguments(ZoneRequestSchema)
 @blp.response(202)
 def zone_request(data):
@@ -109,24 +105,20 @@ def zone_request(data):
     return {"request_id": req.id, "status": req.status.value}
 
 
-@blp.route("/zones/<int:zone_id>", methods=["GET"])
-@_doc
+@operation(blp, "/zones/<int:zone_id>")
 @blp.response(200, ZoneSchema)
 def zone_get(zone_id: int):
     return svc.zone_get(actor(), zone_id)
 
 
-@blp.route("/zones/<int:zone_id>/records", methods=["GET"])
-@_doc
+@operation(blp, "/zones/<int:zone_id>/records")
 @blp.arguments(PageArgs, location="query")
 @blp.response(200)
 def record_list(args, zone_id: int):
-    page = svc.record_list(actor(), zone_id=zone_id, page=args["page"], per_page=args["per_page"])
-    return page_body(page, RecordSchema())
+    return page_list(svc.record_list, args, RecordSchema(), zone_id=zone_id)
 
 
-@blp.route("/zones/<int:zone_id>/records", methods=["POST"])
-@_doc
+@operation(blp, "/zones/<int:zone_id>/records", "POST")
 @blp.arguments(RecordInSchema)
 @blp.response(201, RecordSchema)
 def record_create(data, zone_id: int):
@@ -135,55 +127,54 @@ def record_create(data, zone_id: int):
     )
 
 
-@blp.route("/records/<int:record_id>", methods=["PATCH"])
-@_doc
+@operation(blp, "/records/<int:record_id>", "PATCH")
 @blp.arguments(RecordPatchSchema)
 @blp.response(200, RecordSchema)
 def record_update(data, record_id: int):
     return svc.record_update(actor(), record_id=record_id, **data)
 
 
-@blp.route("/records/<int:record_id>", methods=["DELETE"])
-@_doc
+@operation(blp, "/records/<int:record_id>", "DELETE")
 @blp.response(204)
 def record_delete(record_id: int):
     svc.record_delete(actor(), record_id=record_id)
 
 
-@blp.route("/zones/<int:zone_id>/plan", methods=["GET"])
-@_doc
+@operation(blp, "/zones/<int:zone_id>/plan")
 @blp.arguments(ApplyArgs, location="query")
 @blp.response(200, OutcomeSchema)
 def zone_plan(args, zone_id: int):
     return svc.dns_plan(actor(), zone_id, force=args["force"])
 
 
-@blp.route("/zones/<int:zone_id>/apply", methods=["POST"])
-@_doc
+@operation(blp, "/zones/<int:zone_id>/apply", "POST")
 @blp.arguments(ApplyArgs)
-@blp.response(200, OutcomeSchema)
+@blp.response(202, JobSchema)
+@blp.alt_response(200, schema=OutcomeSchema, description="dry_run: the plan, nothing sent")
 def zone_apply(args, zone_id: int):
-    return svc.dns_apply(actor(), zone_id, dry_run=args["dry_run"], force=args["force"])
+    """Send the zone's pending records to BIND by a `dns.records_apply` job (202, the job); with
+    dry_run the plan instead (200, read from BIND in this request, nothing sent)."""
+    a = actor()
+    if args["dry_run"]:
+        return jsonify(OutcomeSchema().dump(svc.dns_plan(a, zone_id, force=args["force"])))
+    return jobs_svc.job_public(a, svc.dns_apply(a, zone_id, force=args["force"]))
 
 
-@blp.route("/claims", methods=["GET"])
-@_doc
+@operation(blp, "/claims")
 @blp.arguments(PageArgs, location="query")
 @blp.response(200)
 def claim_list(args):
-    return page_body(claims.claim_list(actor(), page=args["page"], per_page=args["per_page"]), ClaimSchema())
+    return page_list(claims.claim_list, args, ClaimSchema())
 
 
-@blp.route("/claims", methods=["POST"])
-@_doc
+@operation(blp, "/claims", "POST")
 @blp.arguments(ClaimInSchema)
 @blp.response(201, ClaimSchema)
 def claim_create(data):
     return claims.claim_create(actor(), **data)
 
 
-@blp.route("/claims/<int:claim_id>/verify", methods=["POST"])
-@_doc
+@operation(blp, "/claims/<int:claim_id>/verify", "POST")
 @blp.response(200, ClaimSchema)
 def claim_verify(claim_id: int):
     return claims.claim_verify(actor(), claim_id)
@@ -222,18 +213,15 @@ class ServerSetupSchema(Schema):
     secondaries = fields.List(fields.String(validate=text(max=45)), load_default=list, validate=validate.Length(max=20))
 
 
-@blp.route("/suffixes", methods=["GET"])
-@_doc
+@operation(blp, "/suffixes")
 @blp.arguments(SuffixArgs, location="query")
 @blp.response(200)
 def suffix_list(args):
     """Suffixes organizations may claim names under (a ministry sees its own), a page at a time."""
-    page = claims.suffix_page(actor(), org_id=args["org_id"], page=args["page"], per_page=args["per_page"])
-    return page_body(page, SuffixSchema())
+    return page_list(claims.suffix_page, args, SuffixSchema())
 
 
-@blp.route("/suffixes/<int:org_id>", methods=["PUT"])
-@_doc
+@operation(blp, "/suffixes/<int:org_id>", "PUT")
 @blp.arguments(SuffixSetSchema)
 @blp.response(200, SuffixSchema(many=True))
 def suffix_set(data, org_id: int):
@@ -243,16 +231,14 @@ def suffix_set(data, org_id: int):
     return claims.suffix_page(a, org_id=org_id, per_page=500).items
 
 
-@blp.route("/server", methods=["GET"])
-@_doc
+@operation(blp, "/server")
 @blp.response(200, ServerInfoSchema)
 def server_info():
     """The primary DNS server the settings name (data-center staff)."""
     return svc.dns_server_info(actor())
 
 
-@blp.route("/server/setup", methods=["POST"])
-@_doc
+@operation(blp, "/server/setup", "POST")
 @blp.arguments(ServerSetupSchema)
 @blp.response(202, JobSchema)
 def server_setup(data):

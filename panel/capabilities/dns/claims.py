@@ -231,6 +231,18 @@ def domain_verified(org_id: int, fqdn: str) -> bool:
         return _covered(fqdn, domains) or _own_zone(s, chain, fqdn)
 
 
+def domains_verifier(org_id: int):
+    """domain_verified for many names of one organization: its claims and zones read once."""
+    with db.unit_of_work() as s:
+        chain = _org_chain(s, org_id)
+        domains = s.scalars(
+            select(DomainClaim.domain).where(DomainClaim.org_id.in_(chain), DomainClaim.verified_at.is_not(None))
+        ).all()
+        zones = s.scalars(select(Zone.name).where(Zone.org_id.in_(chain), Zone.status == ZoneStatus.ACTIVE)).all()
+    parents = [*domains, *zones]
+    return lambda fqdn: _covered(fqdn.rstrip(".").lower(), parents)
+
+
 def domain_require(actor: Actor, *, org_id: int, fqdn: str) -> None:
     """For sites and mail: refuse a name the ministry has not proven it controls."""
     if not domain_verified(org_id, fqdn):

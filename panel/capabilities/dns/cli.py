@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 from rich.table import Table
 
 from panel.capabilities.dns import claims
 from panel.capabilities.dns import service as svc
-from panel.cli.common import command, console
+from panel.cli.common import command, console, job_wait, print_page
 from panel.cli.users import acting, as_option
 
 
@@ -33,8 +35,7 @@ def zones(page: int, as_user: str | None) -> None:
             str(z.serial),
             z.applied_at.isoformat(timespec="seconds") if z.applied_at else "-",
         )
-    console.print(table)
-    console.print(f"page {result.page}/{result.pages}, {result.total} zones")
+    print_page(table, result, "zones")
 
 
 @dns.command("records")
@@ -51,8 +52,7 @@ def records(zone: str, page: int, as_user: str | None) -> None:
         table.add_row(
             str(r.id), r.name, r.rtype, str(r.ttl), r.data, r.source, r.state.value, "yes" if r.applied_at else "no"
         )
-    console.print(table)
-    console.print(f"page {result.page}/{result.pages}, {result.total} records")
+    print_page(table, result, "records")
 
 
 @dns.command("add")
@@ -106,16 +106,26 @@ def plan(zone: str, dry_run: bool, force: bool, as_user: str | None) -> None:
 @click.argument("zone")
 @click.option("--dry-run", is_flag=True, help="Show the change without sending it.")
 @click.option("--force", is_flag=True, help="Also remove records govhost did not make (staff).")
+@click.option("--timeout", default=300, type=click.IntRange(1, 86400), help="Seconds to wait for the job at most.")
 @as_option
 @command
-def apply(zone: str, dry_run: bool, force: bool, as_user: str | None) -> None:
-    """Send the change as one signed update, then confirm it by reading the zone back."""
-    z = svc.zone_by_name(acting(as_user), zone)
-    out = svc.dns_apply(acting(as_user), z.id, dry_run=dry_run, force=force)
-    _show(out)
-    console.print(
-        "dry run: nothing sent" if out.dry_run else f"applied: serial {out.serial}" if out.sent else "nothing to change"
-    )
+def apply(zone: str, dry_run: bool, force: bool, timeout: int, as_user: str | None) -> None:
+    """Send the change as one signed update by a job (a worker runs it), wait for its end and print
+    the outcome: exit 0 if it succeeded, 1 if it failed or is still running at the timeout."""
+    a = acting(as_user)
+    z = svc.zone_by_name(a, zone)
+    if dry_run:
+        _show(svc.dns_plan(a, z.id, force=force))
+        console.print("dry run: nothing sent")
+        return
+    job = svc.dns_apply(a, z.id, force=force)
+    console.print(f"job {job.id} submitted ({job.kind})", highlight=False)
+    d = job_wait(a, job.id, timeout=timeout)
+    if not d["finished"]:
+        console.print(f"job {job.id} still {d['status']} after {timeout} s: govhost jobs watch {job.id}", markup=False)
+        sys.exit(1)
+    console.print(f"job {job.id} {d['status']}: {d['explanation'] or '-'}", markup=False, highlight=False)
+    sys.exit(0 if d["status"] == "successful" else 1)
 
 
 @dns.command("claim")

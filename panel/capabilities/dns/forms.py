@@ -8,6 +8,9 @@ from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAr
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from panel.capabilities.dns.kinds import ZoneCreatePayload
+from panel.web.common import SchemaLength
+
 TYPES = [SelectChoice(t, t) for t in ("A", "AAAA", "CNAME", "MX", "TXT", "SRV", "CAA", "NS")]
 
 
@@ -20,7 +23,7 @@ class RecordForm(FlaskForm):
 
 class ZoneRequestForm(FlaskForm):
     org_id = SelectField(_l("Organization"), coerce=int)
-    name = StringField(_l("Zone (domain)"), validators=[DataRequired(), Length(max=253)])
+    name = StringField(_l("Zone (domain)"), validators=[DataRequired(), SchemaLength(ZoneCreatePayload, "name")])
 
 
 class ClaimForm(FlaskForm):

@@ -1,9 +1,12 @@
-"""DNS capabilities (dns.server_setup, zone.create, zone.delete) and the live path to BIND.
+"""DNS capabilities (dns.server_setup, dns.zone_create, dns.zone_delete, dns.records_apply) and
+the live path to BIND.
 
 The playbooks set BIND up and add or remove zones. Records never go through Ansible: they are
 planned and sent by provisioners.dns (AXFR + one RFC 2136 update), which takes ~0.1 s for 1,000
-records where a playbook run takes seconds. The services reach that path through `zone_plan` and
-`zone_converge` here, because only the jobs layer may import provisioners.
+records where a playbook run takes seconds. `dns.records_apply` is that path as a job the worker
+runs itself (no playbook): an explicit `dns apply` and what sites and mail publish reach BIND
+through it, never inside a web request. The service's read-only plan uses `zone_plan` here,
+because only the jobs layer may import provisioners.
 """
 
 from __future__ import annotations
@@ -58,8 +61,9 @@ def endpoint(session: Session) -> Endpoint:
     return Endpoint(host, D.Server(host.address, source=source_address(host.address) or None), tsig)
 
 
-def wanted_of(records: list[Record]) -> tuple[list[D.Rec], set[tuple[str, str, str]]]:
-    """Rows -> (records wanted on the server, every key govhost owns there, wanted or not)."""
+def wanted_of(records) -> tuple[list[D.Rec], set[tuple[str, str, str]]]:
+    """Rows (anything with name, rtype, data, ttl, state) -> (records wanted on the server, every key
+    govhost owns there, wanted or not)."""
     wanted, owned = [], set()
     for r in records:
         rec = D.rec(r.name, r.rtype, r.data, r.ttl)
@@ -101,7 +105,10 @@ class ZoneState:
 
 def zone_state(session: Session, zone: Zone) -> ZoneState:
     ep = endpoint(session)
-    records = list(session.scalars(select(Record).where(Record.zone_id == zone.id).order_by(Record.id)))
+    # Plain rows of the columns a plan needs, not ORM objects: for a 1,000-record zone, building and
+    # tracking the objects cost more than the AXFR (and mark_applied then has none to reconcile).
+    cols = (Record.id, Record.name, Record.rtype, Record.data, Record.ttl, Record.state)
+    records = session.execute(select(*cols).where(Record.zone_id == zone.id).order_by(Record.id)).all()
     wanted, owned = wanted_of(records)
     return ZoneState(
         zone.id,
@@ -175,6 +182,60 @@ def converge_now(zone_id: int) -> None:
             zone = s.get(Zone, zone_id)
             if zone is not None:
                 zone.last_error = text[:1000]
+
+
+# ---- dns.records_apply: a zone's pending rows to BIND, in the worker ---------------------------------
+
+
+def _step(counter: int, event: str, status: str | None, text: str = "") -> dict:
+    return {
+        "counter": counter,
+        "event": event,
+        "task": "Send the zone's changes",
+        "host": "",
+        "status": status,
+        "stdout": text,
+    }
+
+
+def _records_run(params: dict, cancelled, on_event) -> Result:
+    """Read the zone's rows (one short transaction), send them (AXFR + one UPDATE, no transaction
+    open), then mark what BIND took. A zone gone or not served any more: nothing to send. With
+    params force (staff, checked at submit) records govhost did not make are removed too."""
+    zone_id = params.get("zone_id")
+    with db.unit_of_work() as s:
+        zone = s.get(Zone, zone_id) if isinstance(zone_id, int) else None
+        if zone is None or zone.status != ZoneStatus.ACTIVE:
+            return Result("successful", 0, explanation="The zone is not served: nothing to send.")
+        state = zone_state(s, zone)
+    on_event(_step(1, "playbook_on_task_start", None))
+    try:
+        done = zone_converge(state, force=params.get("force") is True)
+    except PanelError as e:
+        on_event(_step(2, "runner_on_failed", "failed", e.text()))
+        return Result("failed", 1, explanation=e.text()[:1000])
+    with db.unit_of_work() as s:
+        zone = s.get(Zone, zone_id)
+        if zone is not None:
+            mark_applied(s, zone, state, done.serial_after)
+    summary = (
+        f"{len(done.plan.add)} added, {len(done.plan.remove)} removed, serial {done.serial_after}"
+        if done.sent
+        else f"nothing to change, serial {done.serial_after}"
+    )
+    on_event(_step(2, "runner_on_ok", "ok", summary))
+    return Result("successful", 0, explanation=summary)
+
+
+def _records_failed(job: Job, session: Session, result: Result) -> None:
+    """The rows stay pending (shown so); the zone says why. `dns apply` or the next change sends them."""
+    zone = session.get(Zone, job.params.get("zone_id"))
+    if zone is not None:
+        zone.last_error = (result.explanation or "the records could not be sent")[:1000]
+
+
+def _no_build(job: Job, session: Session):
+    return {}, {}, []
 
 
 # ---- job capabilities ---------------------------------------------------------------------------
@@ -264,7 +325,7 @@ def _zone_deleted(job: Job, session: Session, result: Result) -> None:
 def _zone_delete_failed(job: Job, session: Session, result: Result) -> None:
     zone = session.get(Zone, job.params["zone_id"])
     if zone is not None and zone.status == ZoneStatus.DELETING:
-        zone.move_to(ZoneStatus.ACTIVE)
+        zone.move_to(ZoneStatus(job.params.get("previous", ZoneStatus.ACTIVE.value)))
         zone.last_error = (result.explanation or "zone deletion failed")[:1000]
 
 
@@ -286,6 +347,17 @@ register(
         on_failure=_zone_create_failed,
         timeout_s=300,
         description=N_("Add a zone to BIND"),
+    )
+)
+register(
+    Capability(
+        "dns.records_apply",
+        "",
+        _no_build,
+        on_failure=_records_failed,
+        timeout_s=120,
+        description=N_("Send a zone's record changes to BIND"),
+        local=_records_run,
     )
 )
 register(

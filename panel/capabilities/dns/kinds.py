@@ -20,13 +20,26 @@ from panel.models.requests import ApprovalMode, Request
 from panel.models.tenants import Organization, Role
 from panel.services import jobs
 from panel.services.actor import Actor
-from panel.services.request_kinds import N_, RequestKind, register, reject_unknown, require_int
+from panel.services.names import MAX_NAME
+from panel.services.request_kinds import (
+    N_,
+    kinds_of,
+    reject_unknown,
+    require_int,
+    rule_error,
+    says,
+    text,
+)
 
 WHO = frozenset({Role.ORG_ADMIN, Role.WEBMASTER, Role.OPERATOR, Role.ADMIN})
 
 
 class ZoneCreatePayload(Schema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=253))  # rules.clean_domain checks it
+    name = fields.String(
+        required=True,
+        validate=text(min=1, max=MAX_NAME),
+        metadata=rule_error("name.too_long", "A domain name has at most {max} characters."),
+    )  # rules.clean_domain decides what the name means
 
 
 class ZoneDeletePayload(Schema):
@@ -96,20 +109,31 @@ def _delete_validate(actor: Actor, org: Organization, payload: dict) -> dict:
     return {"zone_id": zone.id, "name": zone.name}
 
 
-def _delete_start(actor: Actor, request: Request) -> list:
-    zone = _zone_of(request.payload)
+def zone_remove(actor: Actor, zone: Zone, request_id: int | None = None) -> list:
+    """The zone's dns.zone_delete job (removing a zone BIND never had is harmless: a failed one's
+    clean-up); when it succeeds the row goes and the name is free. A failed job puts the zone
+    back as it was."""
+    previous = zone.status.value
     zone.move_to(ZoneStatus.DELETING)
     host_id = zone.host_id or primary_host(db.session()).id
     return [
         jobs.job_submit(
             actor,
             kind="dns.zone_delete",
-            org_id=request.org_id,
+            org_id=zone.org_id,
             host_ids=[host_id],
-            params={"zone_id": zone.id, "zone_name": zone.name},
-            request_id=request.id,
+            params={"zone_id": zone.id, "zone_name": zone.name, "previous": previous},
+            request_id=request_id,
         )
     ]
+
+
+def _create_give_up(actor: Actor, request: Request) -> list:
+    """Cancelling a failed dns.zone_create request: whatever the create job left in BIND goes."""
+    zone = db.session().scalars(select(Zone).where(Zone.request_id == request.id)).first()
+    if zone is None or zone.status != ZoneStatus.FAILED:
+        return []
+    return zone_remove(actor, zone)
 
 
 def _delete_retry(actor: Actor, request: Request) -> list:
@@ -119,30 +143,28 @@ def _delete_retry(actor: Actor, request: Request) -> list:
     return []
 
 
-ZONE_CREATE = register(
-    RequestKind(
-        name="dns.zone_create",
-        label=N_("DNS zone"),
-        who_may_request=WHO,
-        validate=_create_validate,
-        schema=ZoneCreatePayload,
-        quota=lambda payload: {"dns_zones": 1},
-        place=_place,
-        on_approve=_create_start,
-        describe=lambda payload: (N_("zone {name}"), {"name": payload["name"]}),
-        default_policy=ApprovalMode.ONE,
-    )
+_kind = kinds_of("dns", WHO, default_policy=ApprovalMode.ONE)
+
+
+_kind(
+    "zone_create",
+    N_("DNS zone"),
+    validate=_create_validate,
+    schema=ZoneCreatePayload,
+    quota=lambda payload: {"dns_zones": 1},
+    place=_place,
+    on_give_up=_create_give_up,
+    describe=says(N_("zone {name}")),
+)(_create_start)
+
+
+@_kind(
+    "zone_delete",
+    N_("Delete a DNS zone"),
+    validate=_delete_validate,
+    schema=ZoneDeletePayload,
+    on_retry=_delete_retry,
+    describe=says(N_("delete the zone {name}")),
 )
-ZONE_DELETE = register(
-    RequestKind(
-        name="dns.zone_delete",
-        label=N_("Delete a DNS zone"),
-        who_may_request=WHO,
-        validate=_delete_validate,
-        schema=ZoneDeletePayload,
-        on_approve=_delete_start,
-        on_retry=_delete_retry,
-        describe=lambda payload: (N_("delete the zone {name}"), {"name": payload["name"]}),
-        default_policy=ApprovalMode.ONE,
-    )
-)
+def _delete_start(actor: Actor, request: Request) -> list:
+    return zone_remove(actor, _zone_of(request.payload), request.id)

@@ -29,8 +29,8 @@ ZONE_TRANSITIONS: dict[ZoneStatus, frozenset[ZoneStatus]] = {
     Z.PENDING: frozenset({Z.ACTIVE, Z.FAILED}),
     Z.FAILED: frozenset({Z.PENDING, Z.DELETING}),
     Z.ACTIVE: frozenset({Z.DELETING}),
-    # A failed delete leaves the zone served: back to active.
-    Z.DELETING: frozenset({Z.ACTIVE}),
+    # A failed delete leaves the zone as it was: served (active), or a failed one failed.
+    Z.DELETING: frozenset({Z.ACTIVE, Z.FAILED}),
 }
 
 

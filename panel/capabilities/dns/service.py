@@ -1,9 +1,12 @@
 """DNS use cases: zones, records, plan/apply against BIND, server setup, and the record templates
 that sites and mail publish through (`records_publish` / `records_withdraw`).
 
-Record rows are what govhost wants; `dns_apply` plans them against what BIND serves (AXFR), sends
-one batched RFC 2136 update, reads back, and only then marks rows applied. A failure (BIND down, a
-wrong TSIG key) raises with a clear key and leaves every row as it was, so a retry converges.
+Record rows are what govhost wants; a `dns.records_apply` job plans them against what BIND serves
+(AXFR), sends one batched RFC 2136 update, reads back, and only then marks rows applied. A failure
+(BIND down, a wrong TSIG key) fails the job with a clear text on the zone and leaves every row as it
+was, so a retry converges. Both an explicit `dns_apply` and what sites and mail publish (one job per
+zone and transaction) go that way, never inside a request; only the read-only plan (`dns_plan`, an
+AXFR) is answered in the request.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from sqlalchemy import select
 
 from panel import db, security
 from panel.boot import current as current_settings
+from panel.capabilities.dns import DNS_ROLE
 from panel.capabilities.dns import jobs as cap_dns
 from panel.capabilities.dns import rules as R
 
@@ -23,9 +27,11 @@ from panel.capabilities.dns import rules as R
 # the claim checks they need are offered here.
 from panel.capabilities.dns.claims import domain_require as domain_require
 from panel.capabilities.dns.claims import domain_verified as domain_verified
+from panel.capabilities.dns.claims import domains_verifier as domains_verifier
 from panel.capabilities.dns.models import DnsKey, Record, RecordOwner, RecordState, Zone, ZoneStatus
-from panel.errors import Conflict, Invalid, NotFound
-from panel.models.hosts import Host, HostRole
+from panel.errors import Conflict, Invalid, NotFound, PanelError
+from panel.models.hosts import Host
+from panel.models.jobs import Job
 from panel.models.tenants import Organization, Role
 from panel.services import hosts as hosts_svc
 from panel.services import jobs, requests
@@ -225,6 +231,32 @@ def _record_for_write(actor: Actor, record_id) -> Record:
     return row
 
 
+@audited("dns.records_add", "dns_zone", exclude=("records",))
+def records_add(actor: Actor, *, zone_id: int, records: list[RecordIn]) -> Zone:
+    """Many records of one zone at once (bulk provisioning), sent to BIND by a dns.records_apply job."""
+    with db.unit_of_work() as s:
+        zone = _zone_for_write(actor, zone_id)
+        clean = [clean_record(zone, r) for r in records]
+        check_conflicts(zone, clean, _records(s, zone.id))
+        for rec in clean:
+            _add(s, zone, rec, source="user")
+        apply_by_job(actor, s, zone)
+        return zone
+
+
+@audited("dns.records_remove", "dns_zone", exclude=("record_ids",))
+def records_remove(actor: Actor, *, zone_id: int, record_ids: list[int]) -> Zone:
+    """Many records of one zone removed at once (bulk provisioning's delete rows), sent to BIND by a
+    dns.records_apply job as record_delete's removals are."""
+    with db.unit_of_work() as s:
+        zone = _zone_for_write(actor, zone_id)
+        for row in s.scalars(select(Record).where(Record.zone_id == zone.id, Record.id.in_(list(record_ids)))).all():
+            if row.state == RecordState.PRESENT:
+                _retire(s, row)
+        apply_by_job(actor, s, zone)
+        return zone
+
+
 @audited("dns.record_update", "dns_record")
 def record_update(actor: Actor, *, record_id: int, data: str | None = None, ttl: int | None = None) -> Record:
     """A record's data or TTL changes: the old one is retired and a new one takes its place."""
@@ -314,31 +346,35 @@ def dns_plan(actor: Actor, zone_id, *, force: bool = False) -> ApplyOutcome:
     return _outcome(zone, plan, dry_run=True)
 
 
-def dns_apply(actor: Actor, zone_id, *, dry_run: bool = False, force: bool = False) -> ApplyOutcome:
+def dns_apply(actor: Actor, zone_id, *, dry_run: bool = False, force: bool = False) -> ApplyOutcome | Job:
+    """dry_run: the plan (`dns_plan`, an AXFR in this request, read only). Else the zone's pending
+    rows go to BIND by a `dns.records_apply` job, returned: never inside the caller's request."""
     if dry_run:
         return dns_plan(actor, zone_id, force=force)
-    return _apply(actor, zone_id=_id(zone_id), force=force)
+    return _apply_submit(actor, zone_id=_id(zone_id), force=force)[1]
 
 
-def _apply(actor: Actor, *, zone_id: int, force: bool = False) -> ApplyOutcome:
-    """Read what to send, send it (AXFR + UPDATE, no transaction open), then record what BIND took."""
+@audited("dns.apply", "dns_zone")
+def _apply_submit(actor: Actor, *, zone_id: int, force: bool = False) -> tuple[Zone, Job]:
     _check_force(actor, force)
     with db.unit_of_work() as s:
         zone = _active_zone(actor, zone_id)
         require_org_role(actor, zone.org_id)
-        state = cap_dns.zone_state(s, zone)
-    done = cap_dns.zone_converge(state, force=force)
-    return _applied(actor, state, done, zone_id=zone_id, force=force)
+        return zone, _records_job(actor, s, zone, force=force)
 
 
-@audited("dns.apply", "dns_zone")
-def _applied(actor: Actor, state, done, *, zone_id: int, force: bool = False) -> ApplyOutcome:
-    with db.unit_of_work() as s:
-        zone = get_scoped(Zone, zone_id, actor, "dns_zone")
-        cap_dns.mark_applied(s, zone, state, done.serial_after)
-        return _outcome(
-            zone, done.plan, sent=done.sent, attempts=done.attempts, seconds=done.seconds, serial=done.serial_after
-        )
+def _records_job(actor: Actor, s, zone: Zone, *, force: bool = False) -> Job:
+    """A `dns.records_apply` job for the zone (its host checked: down or changed raises)."""
+    params = {"zone_id": zone.id, "force": True} if force else {"zone_id": zone.id}
+    return jobs.job_create(
+        s,
+        kind="dns.records_apply",
+        host_ids=[zone.host_id or cap_dns.primary_host(s).id],
+        params=params,
+        org_id=zone.org_id,
+        created_by_id=actor.user_id,
+        created_by_name=actor.username,
+    )
 
 
 # ---- templates: what sites and mail publish -------------------------------------------------------
@@ -358,12 +394,38 @@ def zone_for(s, org_id: int, fqdn: str) -> Zone | None:
     return max(zones, key=lambda z: len(z.name), default=None)
 
 
+@dataclass(frozen=True)
+class ChallengeTarget:
+    """Where an ACME DNS-01 answer for a name goes: the hosted zone holding it and govhost's BIND
+    with its TSIG key (the secret for a job's secrets only: never a param, a log or a message)."""
+
+    zone: str
+    server: str
+    port: int
+    key_name: str
+    key_algorithm: str
+    key_secret: str = field(repr=False)
+
+
+def acme_challenge_target(s, org_id: int, fqdn: str) -> ChallengeTarget | None:
+    """The target for `_acme-challenge.<fqdn>` TXT records, or None when fqdn is not in an active
+    zone govhost serves for the organization (DNS-01 through govhost's BIND cannot answer for it).
+    Reads only (no network); raises Conflict when no DNS server is set up."""
+    zone = zone_for(s, org_id, fqdn)
+    if zone is None or zone.status != ZoneStatus.ACTIVE:
+        return None
+    ep = cap_dns.endpoint(s)
+    return ChallengeTarget(
+        zone.name, ep.server.address, ep.server.port, ep.tsig.name, ep.tsig.algorithm, ep.tsig.secret
+    )
+
+
 @audited("dns.records_publish", "dns_zone")
 def records_publish(actor: Actor, *, org_id: int, fqdn: str, source: str, records: list[dict]) -> Zone | None:
     """Make the records of `source` ("site:12", "mail:3") exactly `records` (dicts with name
     relative to the zone or absolute with a final dot, type, data, optional ttl). Returns the zone,
     or None when fqdn's zone is not hosted here (nothing to publish). Rows of other sources and
-    records made by hand are untouched. Sent to BIND by `dns_apply` (called after commit)."""
+    records made by hand are untouched. Sent to BIND by a `dns.records_apply` job after commit."""
     source = R._text(source, "source", 64)
     with db.unit_of_work() as s:
         zone = zone_for(s, org_id, fqdn)
@@ -375,15 +437,16 @@ def records_publish(actor: Actor, *, org_id: int, fqdn: str, source: str, record
         ]
         mine = [r for r in _records(s, zone.id) if r.source == source and r.state == RecordState.PRESENT]
         keep = {(r.name, r.rtype, r.data, r.ttl) for r in specs}
-        for row in mine:
-            if (row.name, row.rtype, row.data, row.ttl) not in keep:
-                _retire(s, row)
+        retired = [row for row in mine if (row.name, row.rtype, row.data, row.ttl) not in keep]
+        for row in retired:
+            _retire(s, row)
         have = {(r.name, r.rtype, r.data, r.ttl) for r in mine}
         new = [r for r in specs if (r.name, r.rtype, r.data, r.ttl) not in have]
         check_conflicts(zone, new, _records(s, zone.id))
         for rec in new:
             _add(s, zone, rec, source)
-        _apply_after_commit(actor, zone)
+        if new or retired or any(r.applied_at is None for r in mine):  # else BIND has it all already
+            apply_by_job(actor, s, zone)
         return zone
 
 
@@ -396,33 +459,54 @@ def records_withdraw(actor: Actor, *, source: str) -> int:
         for row in rows:
             _retire(s, row)
         for zone in s.scalars(select(Zone).where(Zone.id.in_(zones))):
-            _apply_after_commit(actor, zone)
+            apply_by_job(actor, s, zone)
         return len(rows)
 
 
-def _apply_after_commit(actor: Actor, zone: Zone) -> None:
-    """Publish right after the caller commits; if BIND cannot be reached, the rows stay unapplied
-    (shown as pending) and `dns apply` or the next publish sends them."""
+def apply_by_job(actor: Actor, s, zone: Zone) -> Job | None:
+    """Send the zone's pending rows with a `dns.records_apply` job once the caller commits: one job
+    per zone in a transaction (a bulk of 500 sites in one zone is one job). A pending zone sends
+    its rows when its create job ends. The zone's host down or changed: no job, the rows stay
+    pending, the zone says why, and `dns apply` or the next change sends them; the caller's
+    change itself always stands."""
     if zone.status != ZoneStatus.ACTIVE:
-        return
-    zone_id = zone.id
+        return None
+    queued = s.info.get("dns_records_jobs")
+    if queued is None or queued[0] is not s.info.get("on_commit"):  # a new unit of work
+        queued = s.info["dns_records_jobs"] = (s.info.get("on_commit"), {})
+    if zone.id in queued[1]:
+        return queued[1][zone.id]
+    try:
+        job = _records_job(actor, s, zone)
+    except PanelError as e:
+        zone.last_error = e.text()[:1000]
+        return None
+    queued[1][zone.id] = job
+    return job
 
-    def push():
-        try:
-            _apply(actor, zone_id=zone_id)
-        except (Conflict, Invalid) as e:
-            _note_error(zone_id, e.text())
-        except Exception as e:  # a failed push must never fail the caller's commit
-            _note_error(zone_id, str(e))
 
-    db.on_commit(push)
+def queued_apply_job(s, zone: Zone | None) -> Job | None:
+    """The `dns.records_apply` job this unit of work queued for `zone` (by records_publish or
+    records_withdraw), or None (nothing changed, the zone is not hosted here or its host is down):
+    for a caller that acts once BIND has the change (a site move removes the old host's copy then)."""
+    queued = s.info.get("dns_records_jobs")
+    if zone is None or queued is None or queued[0] is not s.info.get("on_commit"):
+        return None
+    return queued[1].get(zone.id)
 
 
-def _note_error(zone_id: int, text: str) -> None:
-    with db.unit_of_work() as s:
-        zone = s.get(Zone, zone_id)
-        if zone is not None:
-            zone.last_error = text[:1000]
+def records_switch(
+    actor: Actor, s, *, org_id: int, fqdn: str, source: str, records: list[dict]
+) -> tuple[Job | None, str]:
+    """records_publish for a caller that acts once BIND has the change (a move switches an object's
+    records to its new host, panel.services.moves): (the `dns.records_apply` job, ""), or (None,
+    why) when the zone is hosted here but its server takes no job now, or (None, "") when fqdn's
+    zone is not hosted here (nothing to switch)."""
+    zone = records_publish(actor, org_id=org_id, fqdn=fqdn, source=source, records=records)
+    if zone is None:
+        return None, ""
+    job = queued_apply_job(s, zone)
+    return job, "" if job is not None else (zone.last_error or "no DNS job")
 
 
 # ---- the server ---------------------------------------------------------------------------------
@@ -460,7 +544,7 @@ def dns_server_info(actor: Actor) -> ServerInfo:
         key = s.scalars(select(DnsKey.id).where(DnsKey.name == cfg.key_name)).first()
         return ServerInfo(
             primary_name=cfg.primary_host,
-            host_id=host.id if host is not None and HostRole.DNS in host.roles else None,
+            host_id=host.id if host is not None and DNS_ROLE in host.roles else None,
             nameservers=tuple(cfg.nameservers),
             key_name=cfg.key_name,
             key_made=key is not None,
@@ -470,7 +554,7 @@ def dns_server_info(actor: Actor) -> ServerInfo:
 
 def dns_hosts(actor: Actor) -> list[Host]:
     """Registered hosts with role dns (the choices of the server set-up)."""
-    return list(hosts_svc.host_list(actor, role=HostRole.DNS.value, per_page=200).items)
+    return list(hosts_svc.host_list(actor, role=DNS_ROLE, per_page=200).items)
 
 
 @audited("dns.server_setup", "job")
@@ -479,7 +563,7 @@ def dns_server_setup(actor: Actor, *, host_id: int | None = None, secondaries: t
     require_staff(actor, Role.ADMIN)
     with db.unit_of_work() as s:
         host = s.get(Host, _id(host_id)) if host_id else cap_dns.primary_host(s)
-        if host is None or HostRole.DNS not in host.roles:
+        if host is None or DNS_ROLE not in host.roles:
             raise Invalid("dns.host_not_dns", "The host must exist and have the role dns.", field="host_id")
         key = dns_key(s)
         return jobs.job_submit(

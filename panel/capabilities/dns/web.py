@@ -135,16 +135,14 @@ def apply(zone_id: int):
     if not form.validate_on_submit():
         return _zone_page(zone_id, status=422)
     try:
-        outcome = svc.dns_apply(actor(), zone_id, force=form.force.data)
+        job = svc.dns_apply(actor(), zone_id, force=form.force.data)
     except PanelError as err:
         if err.status == 404:
             raise
         flash(error_text(err), "error")
         return _zone_page(zone_id, status=err.status)
-    flash(
-        _("Applied: serial %(serial)s.", serial=outcome.serial) if outcome.sent else _("Nothing to change."), "success"
-    )
-    return _zone_page(zone_id, outcome=outcome)
+    flash(_("Job #%(id)s sends the zone's changes to the DNS server.", id=job.id), "success")
+    return redirect(url_for("jobs.detail", job_id=job.id))
 
 
 @bp.route("/claims", methods=["GET", "POST"])

@@ -11,26 +11,25 @@ from marshmallow import Schema, fields, validate
 
 from panel.api.common import (
     ID,
-    INT32,
     PageArgs,
     WindowArgs,
     actor,
-    authenticated,
-    page_body,
+    operation,
+    page_list,
     plain_dumper,
     text,
-    window_response,
+    window_list,
     window_schema,
 )
 from panel.api.jobs import JobSchema
+from panel.api.moves import move_schemas
+from panel.capabilities.mail import kinds, moves, rules
 from panel.capabilities.mail import passwords as pw
-from panel.capabilities.mail import rules
 from panel.capabilities.mail import service as mail_svc
 from panel.services import jobs as jobs_svc
+from panel.services.request_kinds import field_copy
 
 blp = Blueprint("api_mail", __name__, url_prefix="/mail", description="Mail domains, mailboxes and aliases")
-SECURITY = [{"bearer": []}]
-_TEXT = text(max=300)
 
 
 class MailDomainSchema(Schema):
@@ -80,30 +79,28 @@ class MailRequestSchema(Schema):
     summary = fields.String()
 
 
-class MailDomainIn(Schema):
-    org_id = fields.Integer(required=True, validate=ID)
-    name = fields.String(required=True, validate=_TEXT)
-    contact = fields.String(required=True, validate=_TEXT)
-    external_forwarding = fields.Boolean(load_default=False)
-    on_suspend = fields.String(load_default="defer", validate=validate.OneOf(["defer", "reject"]))
-    default_quota_mb = fields.Integer(load_default=1024, validate=INT32)  # the service: 10..102400
+# Request bodies: the fields of the request kinds' schemas (mail.kinds), one statement of the limits.
+
+
+class MailDomainIn(kinds.MailDomainPayload):
+    org_id = fields.Integer(required=True, strict=True, validate=ID)
 
 
 class MailNewMailbox(Schema):
-    local_part = fields.String(required=True, validate=_TEXT)
+    local_part = field_copy(kinds.MailboxesPayload, "local_parts[]", required=True)
     password = fields.String(required=True, load_only=True, validate=text(max=pw.MAX_LENGTH))
-    display_name = fields.String(load_default="", validate=_TEXT)
+    display_name = fields.String(load_default="", validate=text(max=kinds.MAX_DISPLAY_NAME))
 
 
 class MailMailboxesIn(Schema):
     mailboxes = fields.List(
         fields.Nested(MailNewMailbox), required=True, validate=validate.Length(min=1, max=rules.MAX_BATCH)
     )
-    quota_mb = fields.Integer(load_default=None, allow_none=True, validate=INT32)
+    quota_mb = field_copy(kinds.MailboxesPayload, "quota_mb", load_default=None)
 
 
 class MailQuotaIn(Schema):
-    quota_mb = fields.Integer(required=True, validate=INT32)
+    quota_mb = field_copy(kinds.MailboxQuotaPayload, "quota_mb")
 
 
 class MailPasswordIn(Schema):
@@ -111,70 +108,67 @@ class MailPasswordIn(Schema):
 
 
 class MailAliasIn(Schema):
-    source = fields.String(required=True, validate=_TEXT)
-    destinations = fields.List(fields.String(validate=_TEXT), required=True, validate=validate.Length(max=100))
+    source = field_copy(kinds.AliasPayload, "source")
+    destinations = field_copy(kinds.AliasPayload, "destinations")
 
 
-def _route(rule: str, methods=("GET",)):
-    return blp.route(rule, methods=list(methods))
-
-
-@_route("/domains")
-@blp.doc(security=SECURITY)
-@authenticated
+@operation(blp, "/domains")
 @blp.arguments(PageArgs, location="query")
 @blp.response(200)
 def domain_list(args):
-    page = mail_svc.mail_domain_list(actor(), page=args["page"], per_page=args["per_page"])
-    return page_body(page, MailDomainSchema())
+    return page_list(mail_svc.mail_domain_list, args, MailDomainSchema())
 
 
-@_route("/domains", ["POST"])
-@blp.doc(security=SECURITY)
-@authenticated
+@operation(blp, "/domains", "POST")
 @blp.arguments(MailDomainIn)
 @blp.response(201, MailRequestSchema)
 def domain_create(body):
     return mail_svc.mail_domain_create(actor(), **body)
 
 
-@_route("/domains/<int:domain_id>")
-@blp.doc(security=SECURITY)
-@authenticated
+@operation(blp, "/domains/<int:domain_id>")
 @blp.response(200, MailDomainSchema)
 def domain_get(domain_id: int):
     return mail_svc.mail_domain_get(actor(), domain_id)
 
 
-@_route("/domains/<int:domain_id>/dns-check", ["POST"])
-@blp.doc(security=SECURITY)
-@authenticated
+@operation(blp, "/domains/<int:domain_id>/dns-check", "POST")
 @blp.response(200, MailDomainSchema)
 def domain_dns_check(domain_id: int):
     return mail_svc.mail_domain_dns_check(actor(), domain_id=domain_id)
 
 
-@_route("/domains/<int:domain_id>/mailboxes")
-@blp.doc(security=SECURITY)
-@authenticated
+MailMoveInSchema, MailMoveSchema = move_schemas(
+    "MailMove", "domain_id", "the mail host to move to; none: the set-up mail host with the most room"
+)
+
+
+@operation(blp, "/domains/<int:domain_id>/move", "POST")
+@blp.arguments(MailMoveInSchema)
+@blp.response(202, MailMoveSchema)
+def domain_move(body, domain_id: int):
+    """Move the domain with its mailboxes to another mail host (DC operators and admins): a job
+    copies maildirs, users and DKIM key there, DNS is switched, then the old host's copy is removed;
+    any failure before the switch leaves it on the old host. Follow GET /mail/domains/{id}/moves."""
+    return moves.mail_domain_move(actor(), domain_id=domain_id, host_id=body["host_id"])
+
+
+@operation(blp, "/domains/<int:domain_id>/moves")
+@blp.response(200, MailMoveSchema(many=True))
+def domain_moves(domain_id: int):
+    """The domain's moves, newest first (data-center staff)."""
+    return moves.mail_domain_moves(actor(), domain_id)
+
+
+@operation(blp, "/domains/<int:domain_id>/mailboxes")
 @blp.arguments(WindowArgs(), location="query")
 @blp.response(200, window_schema(MailboxSchema))
 def mailbox_list(args, domain_id: int):
     """The domain's mailboxes by address, 50 a page: follow `next`; `total=true` also counts them."""
-    win = mail_svc.mailbox_window(
-        actor(),
-        domain_id=domain_id,
-        per_page=args["per_page"],
-        cursor=args["cursor"],
-        page=args["page"],
-        with_total=args["total"],
-    )
-    return window_response(win, _dump_mailboxes)
+    return window_list(mail_svc.mailbox_window, args, _dump_mailboxes, domain_id=domain_id)
 
 
-@_route("/domains/<int:domain_id>/mailboxes", ["POST"])
-@blp.doc(security=SECURITY)
-@authenticated
+@operation(blp, "/domains/<int:domain_id>/mailboxes", "POST")
 @blp.arguments(MailMailboxesIn)
 @blp.response(201, MailRequestSchema)
 def mailbox_create(body, domain_id: int):
@@ -183,86 +177,66 @@ def mailbox_create(body, domain_id: int):
     )
 
 
-@_route("/mailboxes/<int:mailbox_id>")
-@blp.doc(security=SECURITY)
-@authenticated
+@operation(blp, "/mailboxes/<int:mailbox_id>")
 @blp.response(200, MailboxSchema)
 def mailbox_get(mailbox_id: int):
     return mail_svc.mailbox_get(actor(), mailbox_id)
 
 
-@_route("/mailboxes/<int:mailbox_id>/quota", ["POST"])
-@blp.doc(security=SECURITY)
-@authenticated
+@operation(blp, "/mailboxes/<int:mailbox_id>/quota", "POST")
 @blp.arguments(MailQuotaIn)
 @blp.response(201, MailRequestSchema)
 def mailbox_quota(body, mailbox_id: int):
     return mail_svc.mailbox_quota_set(actor(), mailbox_id=mailbox_id, quota_mb=body["quota_mb"])
 
 
-@_route("/mailboxes/<int:mailbox_id>/password", ["POST"])
-@blp.doc(security=SECURITY)
-@authenticated
+@operation(blp, "/mailboxes/<int:mailbox_id>/password", "POST")
 @blp.arguments(MailPasswordIn)
 @blp.response(201, MailRequestSchema)
 def mailbox_password(body, mailbox_id: int):
     return mail_svc.mailbox_password_set(actor(), mailbox_id=mailbox_id, password=body["password"])
 
 
-@_route("/mailboxes/<int:mailbox_id>/suspend", ["POST"])
-@blp.doc(security=SECURITY)
-@authenticated
+@operation(blp, "/mailboxes/<int:mailbox_id>/suspend", "POST")
 @blp.response(201, MailRequestSchema)
 def mailbox_suspend(mailbox_id: int):
     return mail_svc.mailbox_suspend(actor(), mailbox_id=mailbox_id)
 
 
-@_route("/mailboxes/<int:mailbox_id>/unsuspend", ["POST"])
-@blp.doc(security=SECURITY)
-@authenticated
+@operation(blp, "/mailboxes/<int:mailbox_id>/unsuspend", "POST")
 @blp.response(201, MailRequestSchema)
 def mailbox_unsuspend(mailbox_id: int):
     return mail_svc.mailbox_unsuspend(actor(), mailbox_id=mailbox_id)
 
 
-@_route("/mailboxes/<int:mailbox_id>", ["DELETE"])
-@blp.doc(security=SECURITY)
-@authenticated
+@operation(blp, "/mailboxes/<int:mailbox_id>", "DELETE")
 @blp.response(201, MailRequestSchema)
 def mailbox_delete(mailbox_id: int):
     return mail_svc.mailbox_delete(actor(), mailbox_id=mailbox_id)
 
 
-@_route("/domains/<int:domain_id>/aliases")
-@blp.doc(security=SECURITY)
-@authenticated
+@operation(blp, "/domains/<int:domain_id>/aliases")
 @blp.arguments(PageArgs, location="query")
 @blp.response(200)
 def alias_list(args, domain_id: int):
-    page = mail_svc.alias_list(actor(), domain_id=domain_id, page=args["page"], per_page=args["per_page"])
-    return page_body(page, MailAliasSchema())
+    return page_list(mail_svc.alias_list, args, MailAliasSchema(), domain_id=domain_id)
 
 
-@_route("/domains/<int:domain_id>/aliases", ["POST"])
-@blp.doc(security=SECURITY)
-@authenticated
+@operation(blp, "/domains/<int:domain_id>/aliases", "POST")
 @blp.arguments(MailAliasIn)
 @blp.response(201, MailRequestSchema)
 def alias_create(body, domain_id: int):
     return mail_svc.alias_create(actor(), domain_id=domain_id, source=body["source"], destinations=body["destinations"])
 
 
-@_route("/aliases/<int:alias_id>", ["DELETE"])
-@blp.doc(security=SECURITY)
-@authenticated
+@operation(blp, "/aliases/<int:alias_id>", "DELETE")
 @blp.response(201, MailRequestSchema)
 def alias_delete(alias_id: int):
     return mail_svc.alias_delete(actor(), alias_id=alias_id)
 
 
-@_route("/ca.pem")
+@operation(blp, "/ca.pem")
 @blp.doc(
-    security=SECURITY,
     responses={
         "200": {
             "description": "The CA certificate, PEM-encoded",
@@ -270,7 +244,6 @@ def alias_delete(alias_id: int):
         }
     },
 )
-@authenticated
 def ca_pem():
     """The certificate of govhost's mail CA (install it once in mail apps)."""
     return Response(mail_svc.mail_ca_pem(actor()), mimetype="application/x-pem-file")
@@ -283,20 +256,15 @@ class MailServerSchema(Schema):
     state = fields.Function(lambda h: h.state.value)
 
 
-@_route("/servers")
-@blp.doc(security=SECURITY)
-@authenticated
+@operation(blp, "/servers")
 @blp.arguments(PageArgs, location="query")
 @blp.response(200)
 def server_list(args):
     """Registered hosts with role mail (data-center staff), a page at a time."""
-    page = mail_svc.mail_hosts(actor(), page=args["page"], per_page=args["per_page"])
-    return page_body(page, MailServerSchema())
+    return page_list(mail_svc.mail_hosts, args, MailServerSchema())
 
 
-@_route("/servers/<int:host_id>/setup", ["POST"])
-@blp.doc(security=SECURITY)
-@authenticated
+@operation(blp, "/servers/<int:host_id>/setup", "POST")
 @blp.response(202, JobSchema)
 def server_setup(host_id: int):
     """Install or repair postfix, dovecot, opendkim and webmail on the host (data-center staff)."""

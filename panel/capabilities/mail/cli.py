@@ -12,11 +12,14 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from panel.capabilities.mail import moves
 from panel.capabilities.mail import service as mail_svc
+from panel.capabilities.mail.kinds import AliasPayload, MailboxesPayload, MailboxQuotaPayload, MailDomainPayload
 from panel.capabilities.mail.rules import BATCH_COLUMNS, MAX_BATCH
-from panel.cli.common import cli_actor, command, console, print_swept
+from panel.cli.common import cli_actor, command, console, print_move, print_moves, print_page, print_swept, schema_type
 from panel.errors import PanelError
 from panel.services import auth as auth_svc
+from panel.services import hosts as hosts_svc
 from panel.services.tabular import read_table_lines
 
 AS = click.option("--as", "as_user", default=None, help="Act as this user (their rights) instead of root's.")
@@ -53,20 +56,32 @@ def domains(page: int, as_user: str | None) -> None:
             d.on_suspend.value,
             dns,
         )
-    console.print(table)
-    console.print(f"page {result.page} of {result.pages}, {result.total} domains")
+    print_page(table, result, "domains")
 
 
 @mail.command("domain-add")
-@click.argument("name")
+@click.argument("name", type=schema_type(MailDomainPayload, "name"))
 @click.option("--org", "org_id", required=True, type=int, help="Ministry id.")
-@click.option("--contact", required=True, help="Where postmaster@ and abuse@ deliver.")
+@click.option(
+    "--contact",
+    required=True,
+    type=schema_type(MailDomainPayload, "contact"),
+    help="Where postmaster@ and abuse@ deliver.",
+)
 @click.option("--external-forwarding/--no-external-forwarding", default=False)
 @click.option("--on-suspend", type=click.Choice(["defer", "reject"]), default="defer")
-@click.option("--quota", "quota_mb", default=1024, type=int, help="Default mailbox size (MB).")
+@click.option(
+    "--quota",
+    "quota_mb",
+    default=1024,
+    type=schema_type(MailDomainPayload, "default_quota_mb"),
+    help="Default mailbox size (MB).",
+)
+@click.option("--host", "host_id", type=int, default=None, help="Operators: place on this mail host.")
+@click.option("--exceed-capacity", is_flag=True, help="Operators: place on --host even past its mailboxes capacity.")
 @AS
 @command
-def domain_add(name, org_id, contact, external_forwarding, on_suspend, quota_mb, as_user) -> None:
+def domain_add(name, org_id, contact, external_forwarding, on_suspend, quota_mb, host_id, exceed_capacity, as_user):
     """Ask for mail for NAME (a verified domain of the ministry)."""
     _asked(
         mail_svc.mail_domain_create(
@@ -77,6 +92,8 @@ def domain_add(name, org_id, contact, external_forwarding, on_suspend, quota_mb,
             external_forwarding=external_forwarding,
             on_suspend=on_suspend,
             default_quota_mb=quota_mb,
+            host_id=host_id,
+            exceed_capacity=exceed_capacity,
         )
     )
 
@@ -93,6 +110,29 @@ def dns_check(domain: str, as_user: str | None) -> None:
         console.print(f"{status:8} {rec}", markup=False)
 
 
+@mail.command("move")
+@click.argument("domain")
+@click.option("--to", "to_host", default=None, help="Host name; default: the set-up mail host with the most room.")
+@AS
+@command
+def move(domain: str, to_host: str | None, as_user: str | None) -> None:
+    """Operators: move DOMAIN with its mailboxes to another mail host (copy, DNS switch, old host cleaned)."""
+    a = acting(as_user)
+    host_id = hosts_svc.host_find(a, to_host).id if to_host else None
+    m = moves.mail_domain_move(a, domain_id=mail_svc.mail_domain_by_name(a, domain).id, host_id=host_id)
+    print_move(m, f"domain {domain}")
+
+
+@mail.command("moves")
+@click.argument("domain")
+@AS
+@command
+def moves_(domain: str, as_user: str | None) -> None:
+    """A mail domain's moves, newest first."""
+    a = acting(as_user)
+    print_moves(moves.mail_domain_moves(a, mail_svc.mail_domain_by_name(a, domain).id))
+
+
 @mail.command("mailboxes")
 @click.argument("domain")
 @click.option("--page", default=1, type=int)
@@ -105,8 +145,7 @@ def mailboxes(domain: str, page: int, as_user: str | None) -> None:
     table = Table("id", "address", "status", "used / quota (MB)")
     for m in result.items:
         table.add_row(str(m.id), m.address, m.status.value, f"{m.used_mb} / {m.quota_mb}")
-    console.print(table)
-    console.print(f"page {result.page} of {result.pages}, {result.total} mailboxes")
+    print_page(table, result, "mailboxes")
 
 
 def _read_csv(path: Path) -> tuple[list[dict], list[int]]:
@@ -115,14 +154,20 @@ def _read_csv(path: Path) -> tuple[list[dict], list[int]]:
 
 @mail.command("create")
 @click.argument("domain")
-@click.argument("local_part", required=False)
+@click.argument("local_part", required=False, type=schema_type(MailboxesPayload, "local_parts[]"))
 @click.option(
     "--csv",
     "csv_file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Many mailboxes: lines of local_part,password[,display name] (one request, one job).",
 )
-@click.option("--quota", "quota_mb", default=None, type=int, help="MB each (default: the domain's).")
+@click.option(
+    "--quota",
+    "quota_mb",
+    default=None,
+    type=schema_type(MailboxesPayload, "quota_mb"),
+    help="MB each (default: the domain's).",
+)
 @AS
 @command
 def create(domain, local_part, csv_file, quota_mb, as_user) -> None:
@@ -162,7 +207,7 @@ def password(address: str, as_user: str | None) -> None:
 
 @mail.command("quota")
 @click.argument("address")
-@click.argument("quota_mb", type=int)
+@click.argument("quota_mb", type=schema_type(MailboxQuotaPayload, "quota_mb"))
 @AS
 @command
 def quota(address: str, quota_mb: int, as_user: str | None) -> None:
@@ -190,8 +235,8 @@ delete = _simple("delete", mail_svc.mailbox_delete, "Delete ADDRESS (its mail is
 
 @mail.command("alias-add")
 @click.argument("domain")
-@click.argument("source")
-@click.argument("destinations", nargs=-1, required=True)
+@click.argument("source", type=schema_type(AliasPayload, "source"))
+@click.argument("destinations", nargs=-1, required=True, type=schema_type(AliasPayload, "destinations[]"))
 @AS
 @command
 def alias_add(domain: str, source: str, destinations: tuple[str, ...], as_user: str | None) -> None:

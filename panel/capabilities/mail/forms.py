@@ -1,4 +1,6 @@
-"""Forms of the mail pages; the services do the real validation (names, passwords, policy)."""
+"""Forms of the mail pages. Their limits are the request kinds' schemas' (mail.kinds): what the
+form checks is what the API publishes and the service enforces; the services do the real
+validation (names, passwords, policy)."""
 
 from __future__ import annotations
 
@@ -9,14 +11,24 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, NumberRange, Optional
 
 from panel.capabilities.mail import passwords as pw
+from panel.capabilities.mail.kinds import AliasPayload, MailboxQuotaPayload, MailDomainPayload
+from panel.services.request_kinds import field_limits
+from panel.web.common import SchemaLength
 
-QUOTA = NumberRange(min=10, max=102400)
+QUOTA = NumberRange(*field_limits(MailboxQuotaPayload, "quota_mb"))
+_DESTINATIONS = field_limits(AliasPayload, "destinations")[1] * (field_limits(AliasPayload, "destinations[]")[1] + 1)
 
 
 class DomainForm(FlaskForm):
     org_id = SelectField(_l("Ministry or department"), coerce=int, validators=[InputRequired()])
-    name = StringField(_l("Domain (verified first under DNS)"), validators=[DataRequired(), Length(max=253)])
-    contact = StringField(_l("Contact for postmaster@ and abuse@"), validators=[DataRequired(), Length(max=300)])
+    name = StringField(
+        _l("Domain (verified first under DNS)"),
+        validators=[DataRequired(), SchemaLength(MailDomainPayload, "name")],
+    )
+    contact = StringField(
+        _l("Contact for postmaster@ and abuse@"),
+        validators=[DataRequired(), SchemaLength(MailDomainPayload, "contact")],
+    )
     external_forwarding = BooleanField(_l("Allow forwarding to addresses outside the ministry"))
     on_suspend = SelectField(
         _l("Mail for a suspended mailbox"),
@@ -33,9 +45,12 @@ class MailboxesForm(FlaskForm):
 
 
 class AliasForm(FlaskForm):
-    source = StringField(_l("Alias (the part before @)"), validators=[DataRequired(), Length(max=64)])
-    destinations = TextAreaField(
-        _l("Delivers to (addresses, one per line)"), validators=[DataRequired(), Length(max=5000)]
+    source = StringField(
+        _l("Alias (the part before @)"),
+        validators=[DataRequired(), SchemaLength(AliasPayload, "source")],
+    )
+    destinations = TextAreaField(  # up to MAX_DESTINATIONS addresses, one a line
+        _l("Delivers to (addresses, one per line)"), validators=[DataRequired(), Length(max=_DESTINATIONS)]
     )
 
 

@@ -11,17 +11,26 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sqlalchemy import case, select, update
+from sqlalchemy import case, delete, select, update
 from sqlalchemy.orm import Session
 
 from panel import events
-from panel.capabilities.mail import tls as mail_tls
-from panel.capabilities.mail.models import AliasStatus, MailAlias, Mailbox, MailboxStatus, MailDomain, MailDomainStatus
+from panel.capabilities.mail.models import (
+    AliasStatus,
+    MailAlias,
+    Mailbox,
+    MailboxStatus,
+    MailDomain,
+    MailDomainStatus,
+    MailMove,
+)
 from panel.db import utcnow
 from panel.jobs.capabilities import Capability, job_hosts, job_secrets, register, settings, target_of
 from panel.models.hosts import Host
 from panel.models.jobs import Job
+from panel.models.moves import LEAVING
 from panel.models.tenants import Role
+from panel.services import pki
 from panel.services.quotas import quota_release
 from provisioners.base import Result
 
@@ -35,11 +44,11 @@ OVER_QUOTA = N_("Mailbox {address} uses {used} MB, over its quota of {limit} MB:
 M = MailboxStatus
 ON_HOST = {M.PENDING: "active", M.ACTIVE: "active", M.SUSPENDED: "suspended"}
 UNDO = {"suspend": M.ACTIVE, "unsuspend": M.SUSPENDED}
-USAGE_CHUNK = 1000  # mailboxes per UPDATE: 2 bound values each, far below SQLite's 32,766
+USAGE_CHUNK = 1000  # mailboxes per UPDATE (usage: 2 bound values each), far below SQLite's 32,766
 
 
 def ca_dir() -> Path:
-    return settings().path("mail-ca")
+    return settings().path(pki.CA_FOLDER)
 
 
 def mail_name(host: Host) -> str:
@@ -47,9 +56,28 @@ def mail_name(host: Host) -> str:
     return host.name if "." in host.name else f"{host.name}.mail.govhost.invalid"
 
 
-def host_state(session: Session, host: Host, absent_ids: frozenset[int] = frozenset()) -> dict:
-    """govhost_mail: every domain, mailbox and alias the host should serve (three queries)."""
-    domains = list(session.scalars(select(MailDomain).where(MailDomain.host_id == host.id).order_by(MailDomain.name)))
+def host_state(
+    session: Session,
+    host: Host,
+    absent_ids: frozenset[int] = frozenset(),
+    *,
+    with_domain_ids: tuple[int, ...] = (),
+    without_domain_ids: tuple[int, ...] = (),
+) -> dict:
+    """govhost_mail: every domain, mailbox and alias the host should serve (three queries). A domain
+    moving away stays in its old host's state until its own clean-up (which passes it in
+    `without_domain_ids`): another job there meanwhile must not drop it before DNS has switched.
+    The move's copy adds the domain it brings (`with_domain_ids`)."""
+    leaving = select(MailMove.domain_id).where(
+        MailMove.from_host_id == host.id,
+        MailMove.status.in_(LEAVING),
+    )
+    on_host = (MailDomain.host_id == host.id) | MailDomain.id.in_(leaving)
+    if with_domain_ids:
+        on_host = on_host | MailDomain.id.in_(with_domain_ids)
+    if without_domain_ids:
+        on_host = on_host & MailDomain.id.not_in(without_domain_ids)
+    domains = list(session.scalars(select(MailDomain).where(on_host).order_by(MailDomain.name)))
     live = {d.id: d for d in domains if d.status in (MailDomainStatus.PENDING, MailDomainStatus.ACTIVE)}
     rows = session.execute(
         select(Mailbox.id, Mailbox.local_part, Mailbox.domain_id, Mailbox.quota_mb, Mailbox.status)
@@ -75,9 +103,10 @@ def host_state(session: Session, host: Host, absent_ids: frozenset[int] = frozen
     }
 
 
-def _tls(host: Host, state: dict) -> tuple[dict, dict]:
+def tls_for(host: Host, state: dict) -> tuple[dict, dict]:
+    """The host's certificate for its greeting name and every domain's mail name (extravars, secrets)."""
     names = [mail_name(host)] + [f"mail.{d['name']}" for d in state["domains"]]
-    key, chain = mail_tls.issue(ca_dir(), names, [host.address])
+    key, chain = pki.issue(ca_dir(), names, [host.address])
     return {"mail_tls_chain_pem": chain, "mail_webmail_names": [*names, host.address]}, {"mail_tls_key_pem": key}
 
 
@@ -91,7 +120,7 @@ def _one_host(job: Job, session: Session) -> Host:
 def _server_build(job: Job, session: Session):
     host = _one_host(job, session)
     state = host_state(session, host)
-    extra, secrets = _tls(host, state)
+    extra, secrets = tls_for(host, state)
     extra.update(
         govhost_mail=state,
         postfix_myhostname=mail_name(host),
@@ -104,14 +133,20 @@ def _server_build(job: Job, session: Session):
 
 
 def _domain_build(job: Job, session: Session):
+    """The host's whole state; a clean-up (params remove) also takes the removed domain's mailboxes
+    out of dovecot's users file (the domain is `deleting`, so the state no longer has it)."""
     host = _one_host(job, session)
     state = host_state(session, host)
-    extra, secrets = _tls(host, state)
+    extra, secrets = tls_for(host, state)
     extra["govhost_mail"] = state
+    if job.params.get("remove"):
+        gone = [{"address": b.address, "state": "absent"} for b in _boxes(job, session)]
+        extra["govhost_mail_changes_json"] = compact(gone)
+        extra["dovecot_archive_days"] = settings().mail.archive_days
     return extra, secrets, [target_of(host)]
 
 
-def _compact(value) -> str:
+def compact(value) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
@@ -132,8 +167,8 @@ def _mailboxes_build(job: Job, session: Session):
     # One JSON string each instead of structures: Ansible templates a structure leaf by leaf (about
     # 3 s per run for 1,000 mailboxes); a string passes untouched and the module checks each entry.
     extra = {
-        "govhost_mail_json": _compact(host_state(session, host, deleting)),
-        "govhost_mail_changes_json": _compact(changes),
+        "govhost_mail_json": compact(host_state(session, host, deleting)),
+        "govhost_mail_changes_json": compact(changes),
         "dovecot_archive_days": settings().mail.archive_days,
     }
     hashes = job_secrets(job)
@@ -152,6 +187,9 @@ def _store_dkim(session: Session, host: Host, result: Result) -> None:
 
 def _domain_done(job: Job, session: Session, result: Result) -> None:
     host = _one_host(job, session)
+    if job.params.get("remove"):
+        _domain_removed(session, job)
+        session.flush()
     _store_dkim(session, host, result)
     for dom in session.scalars(
         select(MailDomain).where(MailDomain.host_id == host.id, MailDomain.status == MailDomainStatus.PENDING)
@@ -165,11 +203,29 @@ def _domain_done(job: Job, session: Session, result: Result) -> None:
         )
 
 
+def _domain_removed(session: Session, job: Job) -> None:
+    """A clean-up succeeded: the domain's rows go (its mailboxes' budget with them), name free."""
+    dom = session.get(MailDomain, job.params.get("domain_id"))
+    if dom is None or dom.status != MailDomainStatus.DELETING:
+        return
+    made_by = set(session.scalars(select(Mailbox.request_id).where(Mailbox.domain_id == dom.id).distinct()))
+    session.execute(delete(MailAlias).where(MailAlias.domain_id == dom.id))
+    session.execute(delete(Mailbox).where(Mailbox.domain_id == dom.id))
+    # its moves go with it (their table is the core's: no cascade from this one)
+    session.execute(delete(MailMove).where(MailMove.domain_id == dom.id))
+    # after the rows are gone: the release keeps what a request's live mailboxes hold (none here)
+    quota_release(session, made_by)
+    session.delete(dom)
+
+
 def _domain_failed(job: Job, session: Session, result: Result) -> None:
     dom = session.get(MailDomain, job.params.get("domain_id"))
     if dom is not None and dom.status == MailDomainStatus.PENDING:
         dom.move_to(MailDomainStatus.FAILED)
         dom.last_error = (result.explanation or "")[:1000]
+    elif dom is not None and dom.status == MailDomainStatus.DELETING and job.params.get("remove"):
+        dom.move_to(MailDomainStatus(job.params.get("previous", "failed")))
+        dom.last_error = f"Clean-up failed: {result.explanation or ''}"[:1000]
 
 
 def _server_done(job: Job, session: Session, result: Result) -> None:
@@ -183,30 +239,25 @@ def _boxes(job: Job, session: Session) -> list[Mailbox]:
     return list(session.scalars(select(Mailbox).where(Mailbox.id.in_(ids)))) if ids else []
 
 
-def _release_if_gone(session: Session, request_ids: set[int]) -> None:
-    """A create request's budget is free again once every mailbox it made is deleted."""
-    alive = set(
-        session.scalars(
-            select(Mailbox.request_id).where(Mailbox.request_id.in_(request_ids), Mailbox.status != M.DELETED)
-        )
-    )
-    quota_release(session, request_ids - alive)
-
-
 def _mailboxes_done(job: Job, session: Session, result: Result) -> None:
     op, now = job.params.get("op"), utcnow()
-    boxes = _boxes(job, session)
-    for box in boxes:
-        if op == "create" and box.status == M.PENDING:
-            box.move_to(M.ACTIVE)
-        elif op == "delete" and box.status == M.DELETING:
-            box.move_to(M.DELETED)
-            box.deleted_at = now
-        elif op == "password":
-            box.password_changed_at = now
-    if op == "delete":
-        session.flush()
-        _release_if_gone(session, {b.request_id for b in boxes if b.request_id})
+    ids = job.params.get("mailbox_ids") or []
+    if op in ("create", "delete"):
+        # Set-based: one UPDATE per chunk of a batch instead of an object and a move per mailbox
+        # (the WHERE on the status is the transition check move_to makes: pending -> active,
+        # deleting -> deleted; a row in any other state is left as it is).
+        old, new = (M.PENDING, M.ACTIVE) if op == "create" else (M.DELETING, M.DELETED)
+        values = {"status": new, "updated_at": now} | ({"deleted_at": now} if op == "delete" else {})
+        for i in range(0, len(ids), USAGE_CHUNK):
+            session.execute(
+                update(Mailbox).where(Mailbox.id.in_(ids[i : i + USAGE_CHUNK]), Mailbox.status == old).values(**values)
+            )
+        if op == "delete":
+            made_by = session.scalars(select(Mailbox.request_id).where(Mailbox.id.in_(ids)).distinct())
+            # each deleted mailbox frees its share; the create request keeps what its others hold
+            quota_release(session, {r for r in made_by if r})
+    elif op == "password":
+        session.execute(update(Mailbox).where(Mailbox.id.in_(ids)).values(password_changed_at=now, updated_at=now))
     for alias in session.scalars(select(MailAlias).where(MailAlias.id.in_(job.params.get("alias_ids") or []))):
         if alias.status == AliasStatus.DELETING:
             session.delete(alias)

@@ -11,9 +11,10 @@ import datetime as dt
 import enum
 
 from sqlalchemy import JSON, Enum, ForeignKey, Index, String, Text, UniqueConstraint, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, synonym
 
 from panel.db import Base, utcnow
+from panel.models.moves import Move
 from panel.models.state import StateMachine
 
 
@@ -21,7 +22,7 @@ class MailDomainStatus(enum.StrEnum):
     PENDING = "pending"  # approved; the mail_domain job has not finished yet
     ACTIVE = "active"  # the host accepts mail for it and signs with its DKIM key
     FAILED = "failed"  # the job failed; a retry moves it back to pending
-    DELETING = "deleting"  # delete job submitted; the row goes when it succeeds
+    DELETING = "deleting"  # clean-up job submitted; the row goes when it succeeds (name free)
 
 
 class SuspendPolicy(enum.StrEnum):
@@ -43,15 +44,15 @@ DOMAIN_TRANSITIONS: dict[MailDomainStatus, frozenset[MailDomainStatus]] = {
     D.PENDING: frozenset({D.ACTIVE, D.FAILED}),
     D.FAILED: frozenset({D.PENDING, D.DELETING}),
     D.ACTIVE: frozenset({D.DELETING, D.PENDING}),  # pending again: re-applied (retry, repair)
-    D.DELETING: frozenset({D.ACTIVE}),  # a failed delete leaves it serving
+    D.DELETING: frozenset({D.ACTIVE, D.FAILED}),  # a failed delete leaves it as it was
 }
 M = MailboxStatus
 MAILBOX_TRANSITIONS: dict[MailboxStatus, frozenset[MailboxStatus]] = {
     M.PENDING: frozenset({M.ACTIVE, M.FAILED}),
-    M.FAILED: frozenset({M.PENDING, M.DELETED}),
+    M.FAILED: frozenset({M.PENDING, M.DELETING, M.DELETED}),
     M.ACTIVE: frozenset({M.SUSPENDED, M.DELETING}),
     M.SUSPENDED: frozenset({M.ACTIVE, M.DELETING}),
-    M.DELETING: frozenset({M.DELETED, M.ACTIVE, M.SUSPENDED}),
+    M.DELETING: frozenset({M.DELETED, M.ACTIVE, M.SUSPENDED, M.FAILED}),
     M.DELETED: frozenset(),
 }
 
@@ -109,8 +110,8 @@ class Mailbox(StateMachine, Base):
             "domain_id",
             "local_part",
             unique=True,
-            sqlite_where=text("status != 'deleted'"),
-            postgresql_where=text("status != 'deleted'"),
+            sqlite_where=text("status != 'DELETED'"),  # the enum's stored name
+            postgresql_where=text("status != 'DELETED'"),
         ),
         Index("ix_mailboxes_org_id_id", "org_id", "id"),
     )
@@ -164,3 +165,14 @@ class MailAlias(StateMachine, Base):
     @property
     def address(self) -> str:
         return f"{self.source}@{self.domain.name}"
+
+
+class MailMove(Move):
+    """One move of a mail domain (its mailboxes, aliases and DKIM key) from a mail host to another
+    (docs/mail.md, "Moving a domain to another mail host"): a core move (panel.models.moves) of
+    kind "mail_domain"."""
+
+    STATE_KIND = "mail_move"
+    __mapper_args__ = {"polymorphic_identity": "mail_domain"}
+
+    domain_id: Mapped[int] = synonym("object_id")

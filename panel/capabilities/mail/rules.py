@@ -23,6 +23,7 @@ REQUIRED_ROLES = ("postmaster", "abuse")
 # Names the mail system itself uses: never a mailbox nor an alias.
 SYSTEM_NAMES = frozenset({"mailer-daemon", "root", "nobody", "vmail", "dovecot", "postfix", "opendkim"})
 MAX_DESTINATIONS = 50
+MAX_ALIAS_BATCH = 1000  # aliases of one domain in one mail.alias_batch request (bulk files batch by it)
 MIN_QUOTA_MB, MAX_QUOTA_MB = 10, 102400
 MAX_BATCH = 1000
 # A mailbox batch as typed in the web form or given to the CLI (read by services.tabular).
@@ -74,9 +75,14 @@ def clean_address(value, field: str = "destinations") -> str:
     return f"{local}@{clean_hostname(domain, field)}"
 
 
+def split_words(text: str) -> list[str]:
+    """A list typed in one box (separated by spaces, commas, semicolons or lines) -> its items."""
+    return [v for v in re.split(r"[\s,;]+", text) if v]
+
+
 def clean_destinations(values, field: str = "destinations") -> list[str]:
     if isinstance(values, str):
-        values = [v for v in re.split(r"[\s,;]+", values) if v]
+        values = split_words(values)
     if not isinstance(values, (list, tuple)) or not values:
         raise Invalid("mail.destinations_required", "Give at least one destination address.", field=field)
     if len(values) > MAX_DESTINATIONS:
@@ -101,7 +107,7 @@ def clean_quota_mb(value, field: str = "quota_mb") -> int:
 def clean_local_parts(values, field: str = "local_parts") -> list[str]:
     """A batch of new mailbox names: at least one, at most MAX_BATCH, no duplicates."""
     if isinstance(values, str):
-        values = [v for v in re.split(r"[\s,;]+", values) if v]
+        values = split_words(values)
     if not isinstance(values, (list, tuple)) or not values:
         raise Invalid("mail.local_parts_required", "Give at least one mailbox name.", field=field)
     if len(values) > MAX_BATCH:

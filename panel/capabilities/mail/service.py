@@ -16,18 +16,17 @@ from sqlalchemy import bindparam, func, select
 from panel import db, events
 from panel.boot import current as current_settings
 from panel.capabilities.dns import service as dns_svc
+from panel.capabilities.mail import MAIL_ROLE, rules
 from panel.capabilities.mail import passwords as pw
-from panel.capabilities.mail import rules
-from panel.capabilities.mail import tls as mail_tls
 from panel.capabilities.mail.models import MailAlias, Mailbox, MailboxStatus, MailDomain, MailDomainStatus
 from panel.errors import Invalid, PanelError
-from panel.models.hosts import Host, HostRole
+from panel.models.hosts import Host
 from panel.models.jobs import Job, JobHost, JobStatus
 from panel.models.requests import Request, RequestStatus
 from panel.models.tenants import Role
 from panel.services import hosts as hosts_svc
 from panel.services import jobs as jobs_svc
-from panel.services import requests
+from panel.services import pki, requests
 from panel.services.actor import Actor, get_scoped, require_org_role, require_staff, scoped, system_actor
 from panel.services.audit import audited
 from panel.services.pagination import Page, Window, paginate, window
@@ -160,7 +159,7 @@ def alias_get(actor: Actor, alias_id) -> MailAlias:
 
 def mail_ca_pem(actor: Actor) -> str:
     """The certificate users install once so their mail apps trust govhost's mail hosts."""
-    return mail_tls.ca_pem(current_settings().path("mail-ca"))
+    return pki.ca_pem()
 
 
 def mail_host_name(actor: Actor, domain: MailDomain) -> str:
@@ -172,7 +171,7 @@ def mail_host_name(actor: Actor, domain: MailDomain) -> str:
 def mail_hosts(actor: Actor, *, page: int = 1, per_page: int = 50) -> Page:
     """Registered hosts with role mail (data-center staff): the mail servers page."""
     require_staff(actor, Role.ADMIN, Role.OPERATOR, Role.AUDITOR)
-    return hosts_svc.host_list(actor, role=HostRole.MAIL.value, page=page, per_page=per_page)
+    return hosts_svc.host_list(actor, role=MAIL_ROLE, page=page, per_page=per_page)
 
 
 @audited("mail.server_setup", "job")
@@ -224,19 +223,23 @@ def mail_domain_create(
     external_forwarding: bool = False,
     on_suspend: str = "defer",
     default_quota_mb: int = 1024,
+    host_id: int | None = None,
+    exceed_capacity: bool = False,
 ) -> Request:
-    return _ask(
-        actor,
-        "mail.domain_create",
-        org_id,
-        {
-            "name": name,
-            "contact": contact,
-            "external_forwarding": external_forwarding,
-            "on_suspend": on_suspend,
-            "default_quota_mb": default_quota_mb,
-        },
-    )
+    """Mail for a verified domain; data-center operators may choose the host (`host_id`, checked
+    against its mailboxes capacity unless `exceed_capacity`)."""
+    payload = {
+        "name": name,
+        "contact": contact,
+        "external_forwarding": external_forwarding,
+        "on_suspend": on_suspend,
+        "default_quota_mb": default_quota_mb,
+    }
+    if host_id is not None:
+        payload["host_id"] = host_id
+    if exceed_capacity:
+        payload["exceed_capacity"] = True
+    return _ask(actor, "mail.domain_create", org_id, payload)
 
 
 def mailbox_create(actor: Actor, *, domain_id, mailboxes: list[dict], quota_mb: int | None = None) -> Request:
@@ -313,7 +316,10 @@ def mailbox_delete(actor: Actor, *, mailbox_id) -> Request:
 
 
 def alias_create(actor: Actor, *, domain_id, source: str, destinations) -> Request:
+    """destinations: a list of addresses, or text with them separated by spaces, commas or lines."""
     dom = mail_domain_get(actor, domain_id)
+    if isinstance(destinations, str):
+        destinations = rules.split_words(destinations)
     return _ask(
         actor, "mail.alias_create", dom.org_id, {"domain_id": dom.id, "source": source, "destinations": destinations}
     )

@@ -11,19 +11,20 @@ from panel.api.common import (
     ID,
     WindowArgs,
     actor,
-    authenticated,
+    operation,
     plain_dumper,
     text,
-    window_response,
+    window_list,
     window_schema,
 )
+from panel.api.moves import move_schemas
+from panel.capabilities.sites import kinds, moves
 from panel.capabilities.sites import service as sites_svc
 from panel.capabilities.sites.models import SiteStatus
 from panel.services import quotas as quotas_svc
+from panel.services.request_kinds import field_copy
 
 blp = Blueprint("api_sites", __name__, url_prefix="/sites", description="Websites (nginx + PHP-FPM + TLS)")
-
-_TEXT = text(max=1000)
 
 
 class CertificateSchema(Schema):
@@ -90,6 +91,8 @@ class PlanSchema(Schema):
     max_children = fields.Integer()
     upload_mb = fields.Integer()
     max_execution_s = fields.Integer()
+    os = fields.Function(lambda p: p.os.value)
+    managed_runtime = fields.String()
 
 
 class RequestOutSchema(Schema):
@@ -126,17 +129,12 @@ class SiteListArgs(WindowArgs):
     org_id = fields.Integer(validate=ID)
 
 
-class SiteCreateSchema(Schema):
-    # Lengths only; the service validates names (IDNA, ownership, uniqueness) with precise keys.
-    org_id = fields.Integer(load_default=None, allow_none=True, validate=ID)
-    fqdn = fields.String(required=True, validate=_TEXT)
-    aliases = fields.List(fields.String(validate=_TEXT), load_default=list, validate=validate.Length(max=50))
-    plan = fields.String(required=True, validate=text(max=100))
-    php_version = fields.String(load_default="", validate=text(max=20))
-    tls = fields.String(load_default="acme", validate=text(max=20))
-    host_id = fields.Integer(load_default=None, allow_none=True, validate=ID)
-    # Operators: place on host_id even past its max_sites (recorded in the audited request).
-    exceed_capacity = fields.Boolean(load_default=False)
+# Request bodies: the request kinds' schemas (sites.kinds) and their fields, one statement of the
+# limits; the kinds' rules then decide what names mean (IDNA, ownership, uniqueness).
+
+
+class SiteCreateSchema(kinds.SiteCreatePayload):
+    org_id = fields.Integer(load_default=None, allow_none=True, strict=True, validate=ID)
 
 
 class SiteActionSchema(Schema):
@@ -144,14 +142,14 @@ class SiteActionSchema(Schema):
         required=True,
         validate=validate.OneOf(["change_plan", "alias_add", "alias_remove", "suspend", "unsuspend", "delete"]),
     )
-    plan = fields.String(validate=text(max=100))
-    alias = fields.String(validate=_TEXT)
+    plan = field_copy(kinds.SitePlanPayload, "plan", required=False)
+    alias = field_copy(kinds.SiteAliasPayload, "alias", required=False)
 
 
 class CertUploadSchema(Schema):
-    certificate = fields.String(required=True, validate=text(max=64000, multiline=True))
-    chain = fields.String(load_default="", validate=text(max=64000, multiline=True))
-    private_key = fields.String(required=True, load_only=True, validate=text(max=64000, multiline=True))
+    certificate = field_copy(kinds.SiteCertPayload, "certificate")
+    chain = field_copy(kinds.SiteCertPayload, "chain", load_default="")
+    private_key = fields.String(required=True, load_only=True, validate=text(max=kinds.MAX_CERT, multiline=True))
 
 
 class SftpKeyInSchema(Schema):
@@ -162,28 +160,15 @@ class CustomNginxSchema(Schema):
     custom_nginx = fields.String(required=True, validate=text(max=sites_svc.MAX_CUSTOM_NGINX, multiline=True))
 
 
-@blp.route("/")
-@blp.doc(security=[{"bearer": []}])
-@authenticated
+@operation(blp, "/")
 @blp.arguments(SiteListArgs(), location="query")
 @blp.response(200, window_schema(SiteListItemSchema))
 def site_list(args):
     """Sites by name, 50 a page: follow `next` (a cursor); `total=true` also counts them all."""
-    win = sites_svc.site_window(
-        actor(),
-        per_page=args["per_page"],
-        cursor=args["cursor"],
-        page=args["page"],
-        with_total=args["total"],
-        status=args.get("status"),
-        org_id=args.get("org_id"),
-    )
-    return window_response(win, _dump_sites)
+    return window_list(sites_svc.site_window, args, _dump_sites)
 
 
-@blp.route("/plans")
-@blp.doc(security=[{"bearer": []}])
-@authenticated
+@operation(blp, "/plans")
 @blp.response(200, PlanSchema(many=True))
 def plan_list():
     return sites_svc.plan_list(actor())
@@ -202,11 +187,11 @@ class PlanInSchema(Schema):
     max_children = fields.Integer(load_default=5, strict=True, validate=validate.Range(1, 200))
     upload_mb = fields.Integer(load_default=32, strict=True, validate=validate.Range(1, 2048))
     max_execution_s = fields.Integer(load_default=30, strict=True, validate=validate.Range(5, 3600))
+    os = fields.String(load_default="linux", validate=validate.OneOf(("linux", "windows")))
+    managed_runtime = fields.String(load_default="", validate=validate.OneOf(("", "v4.0", "v2.0")))
 
 
-@blp.route("/plans", methods=["POST"])
-@blp.doc(security=[{"bearer": []}])
-@authenticated
+@operation(blp, "/plans", "POST")
 @blp.arguments(PlanInSchema)
 @blp.response(201, PlanSchema)
 def plan_create(data):
@@ -223,9 +208,7 @@ def ca_pem():
     return Response(sites_svc.site_ca_pem(), mimetype="application/x-pem-file")
 
 
-@blp.route("/", methods=["POST"])
-@blp.doc(security=[{"bearer": []}])
-@authenticated
+@operation(blp, "/", "POST")
 @blp.arguments(SiteCreateSchema)
 @blp.response(201, RequestOutSchema)
 def site_create(body):
@@ -235,9 +218,7 @@ def site_create(body):
     return sites_svc.site_request(actor(), action="create", org_id=org_id, payload=payload)
 
 
-@blp.route("/<int:site_id>")
-@blp.doc(security=[{"bearer": []}])
-@authenticated
+@operation(blp, "/<int:site_id>")
 @blp.response(200, SiteDetailSchema)
 def site_get(site_id: int):
     """The site, its usage against its plan (disk_used_mb / disk_limit_mb) and the ministry's budget."""
@@ -247,9 +228,7 @@ def site_get(site_id: int):
     return SiteDetail(site, budget)
 
 
-@blp.route("/<int:site_id>/requests", methods=["POST"])
-@blp.doc(security=[{"bearer": []}])
-@authenticated
+@operation(blp, "/<int:site_id>/requests", "POST")
 @blp.arguments(SiteActionSchema)
 @blp.response(201, RequestOutSchema)
 def site_action(body, site_id: int):
@@ -257,9 +236,7 @@ def site_action(body, site_id: int):
     return sites_svc.site_request(actor(), action=action, site_id=site_id, payload=body)
 
 
-@blp.route("/<int:site_id>/certificate", methods=["POST"])
-@blp.doc(security=[{"bearer": []}])
-@authenticated
+@operation(blp, "/<int:site_id>/certificate", "POST")
 @blp.arguments(CertUploadSchema)
 @blp.response(201, RequestOutSchema)
 def site_cert_upload(body, site_id: int):
@@ -272,29 +249,45 @@ def site_cert_upload(body, site_id: int):
     )
 
 
-@blp.route("/<int:site_id>/sftp-keys", methods=["POST"])
-@blp.doc(security=[{"bearer": []}])
-@authenticated
+@operation(blp, "/<int:site_id>/sftp-keys", "POST")
 @blp.arguments(SftpKeyInSchema)
 @blp.response(201, SftpKeySchema)
 def sftp_key_add(body, site_id: int):
     return sites_svc.sftp_key_add(actor(), site_id=site_id, public_key=body["public_key"])
 
 
-@blp.route("/<int:site_id>/sftp-keys/<int:key_id>", methods=["DELETE"])
-@blp.doc(security=[{"bearer": []}])
-@authenticated
+@operation(blp, "/<int:site_id>/sftp-keys/<int:key_id>", "DELETE")
 @blp.response(204)
 def sftp_key_remove(site_id: int, key_id: int):
     sites_svc.site_get(actor(), site_id)
     sites_svc.sftp_key_remove(actor(), key_id=key_id)
 
 
-@blp.route("/<int:site_id>/custom-nginx", methods=["PUT"])
-@blp.doc(security=[{"bearer": []}])
-@authenticated
+@operation(blp, "/<int:site_id>/custom-nginx", "PUT")
 @blp.arguments(CustomNginxSchema)
 @blp.response(200, SiteSchema)
 def custom_nginx_set(body, site_id: int):
     site, _job = sites_svc.site_custom_nginx_set(actor(), site_id=site_id, custom_nginx=body["custom_nginx"])
     return site
+
+
+MoveInSchema, MoveSchema = move_schemas(
+    "Move", "site_id", "the web host to move to; none: the active one with the most room"
+)
+
+
+@operation(blp, "/<int:site_id>/move", "POST")
+@blp.arguments(MoveInSchema)
+@blp.response(202, MoveSchema)
+def site_move(body, site_id: int):
+    """Move the site to another web host (DC operators and admins): a job copies it there, DNS is
+    switched, then the old host's copy is removed; any failure before the switch leaves it serving
+    from the old host. Follow GET /sites/{id}/moves."""
+    return moves.site_move(actor(), site_id=site_id, host_id=body["host_id"])
+
+
+@operation(blp, "/<int:site_id>/moves")
+@blp.response(200, MoveSchema(many=True))
+def site_moves(site_id: int):
+    """The site's moves, newest first."""
+    return moves.site_moves(actor(), site_id)

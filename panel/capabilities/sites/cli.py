@@ -9,10 +9,13 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
+from panel.capabilities.sites import moves
 from panel.capabilities.sites import service as svc
 from panel.capabilities.sites import sweeps as site_schedule
-from panel.cli.common import command, console, print_swept
+from panel.capabilities.sites.kinds import SiteAliasPayload, SiteCreatePayload, SitePlanPayload
+from panel.cli.common import command, console, print_move, print_moves, print_page, print_swept, schema_type
 from panel.cli.users import acting, as_option
+from panel.services import hosts as hosts_svc
 
 
 @click.group()
@@ -40,8 +43,7 @@ def list_(status, page, as_user):
             s.tls_mode.value,
             f"{s.disk_used_mb:.0f}/{s.plan.disk_mb}",
         )
-    console.print(table)
-    console.print(f"page {result.page} of {result.pages}, {result.total} sites")
+    print_page(table, result, "sites")
 
 
 @sites.command("show")
@@ -65,14 +67,32 @@ def show(site_id, as_user):
 
 
 @sites.command("create")
-@click.argument("fqdn")
-@click.option("--plan", required=True)
-@click.option("--alias", "aliases", multiple=True, help="Another name of the site (repeat).")
-@click.option("--php", "php_version", default="", help="PHP version (default: the host's).")
-@click.option("--tls", default="acme", show_default=True, help="acme or none.")
+@click.argument("fqdn", type=schema_type(SiteCreatePayload, "fqdn"))
+@click.option("--plan", required=True, type=schema_type(SiteCreatePayload, "plan"))
+@click.option(
+    "--alias",
+    "aliases",
+    multiple=True,
+    type=schema_type(SiteCreatePayload, "aliases[]"),
+    help="Another name of the site (repeat).",
+)
+@click.option(
+    "--php",
+    "php_version",
+    default="",
+    type=schema_type(SiteCreatePayload, "php_version"),
+    help="PHP version (default: the host's).",
+)
+@click.option("--tls", default="acme", show_default=True, type=click.Choice(["acme", "none"]), help="acme or none.")
 @click.option("--org", "org_id", type=int, default=None, help="Organization id.")
-@click.option("--host", "host_id", type=int, default=None, help="Operators: place on this host.")
-@click.option("--exceed-capacity", is_flag=True, help="Operators: place on --host even past its max_sites.")
+@click.option(
+    "--host",
+    "host_id",
+    type=schema_type(SiteCreatePayload, "host_id"),
+    default=None,
+    help="Operators: place on this host.",
+)
+@click.option("--exceed-capacity", is_flag=True, help="Operators: place on --host even past its sites capacity.")
 @as_option
 @command
 def create(fqdn, plan, aliases, php_version, tls, org_id, host_id, exceed_capacity, as_user):
@@ -101,9 +121,11 @@ def _action(name: str, help_text: str, *extra):
     return sites.command(name.replace("_", "-"))(run)
 
 
-_action("change_plan", "Request another plan for SITE_ID.", click.option("--plan", required=True))
-_action("alias_add", "Request an alias for SITE_ID.", click.option("--alias", required=True))
-_action("alias_remove", "Remove an alias of SITE_ID.", click.option("--alias", required=True))
+_PLAN = click.option("--plan", required=True, type=schema_type(SitePlanPayload, "plan"))
+_ALIAS = click.option("--alias", required=True, type=schema_type(SiteAliasPayload, "alias"))
+_action("change_plan", "Request another plan for SITE_ID.", _PLAN)
+_action("alias_add", "Request an alias for SITE_ID.", _ALIAS)
+_action("alias_remove", "Remove an alias of SITE_ID.", _ALIAS)
 _action("suspend", "Suspend SITE_ID (suspended page, PHP stopped).")
 _action("unsuspend", "Unsuspend SITE_ID.")
 _action("delete", "Delete SITE_ID (its files are archived on the host).")
@@ -167,9 +189,11 @@ def custom_nginx(site_id, directives_file, as_user):
 @click.option("--max-children", type=int, default=5, show_default=True)
 @click.option("--upload-mb", type=int, default=32, show_default=True)
 @click.option("--max-execution-s", type=int, default=30, show_default=True)
+@click.option("--os", "os_name", default="linux", show_default=True, help="linux (nginx) or windows (IIS)")
+@click.option("--runtime", default="", help="Windows: the app pool's .NET CLR, v4.0 or v2.0 (default: none)")
 @as_option
 @command
-def plan_create(name, disk_mb, memory_mb, max_children, upload_mb, max_execution_s, as_user):
+def plan_create(name, disk_mb, memory_mb, max_children, upload_mb, max_execution_s, os_name, runtime, as_user):
     """Admins: add a hosting plan."""
     plan = svc.plan_create(
         acting(as_user),
@@ -179,6 +203,8 @@ def plan_create(name, disk_mb, memory_mb, max_children, upload_mb, max_execution
         max_children=max_children,
         upload_mb=upload_mb,
         max_execution_s=max_execution_s,
+        os=os_name,
+        managed_runtime=runtime,
     )
     console.print(f"plan {escape(plan.name)} created")
 
@@ -210,3 +236,25 @@ def usage(as_user):
     """Submit disk usage jobs for every host with sites (what the schedule runs)."""
     jobs = site_schedule.sites_usage_collect(acting(as_user))
     print_swept(jobs, "usage")
+
+
+@sites.command("move")
+@click.argument("site_id", type=int)
+@click.option("--to", "to_host", default=None, help="Host name; default: the active web host with the most room.")
+@as_option
+@command
+def move(site_id, to_host, as_user):
+    """Operators: move a website to another web host (copy, DNS switch, then removal from the old host)."""
+    a = acting(as_user)
+    host_id = hosts_svc.host_find(a, to_host).id if to_host else None
+    m = moves.site_move(a, site_id=site_id, host_id=host_id)
+    print_move(m, f"site {m.site_id}")
+
+
+@sites.command("moves")
+@click.argument("site_id", type=int)
+@as_option
+@command
+def moves_(site_id, as_user):
+    """A website's moves, newest first."""
+    print_moves(moves.site_moves(acting(as_user), site_id))

@@ -1,4 +1,6 @@
-"""Forms of the website pages; names, plans, keys and certificates are validated by the services."""
+"""Forms of the website pages. Their limits are the request kinds' schemas' (sites.kinds): what the
+form checks is what the API publishes and the service enforces; the services decide the rest
+(names, plans, keys and certificates)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,17 @@ from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAr
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from panel.capabilities.sites.service import MAX_CUSTOM_NGINX
+from panel.capabilities.sites.kinds import MAX_CERT, SiteAliasPayload, SiteCertPayload, SiteCreatePayload
+from panel.capabilities.sites.service import MAX_ALIASES, MAX_CUSTOM_NGINX
+from panel.services.request_kinds import field_limits, field_pattern
+from panel.web.common import SchemaLength
+
+_NAME = field_limits(SiteCreatePayload, "fqdn")[1]
+_PHP = field_limits(SiteCreatePayload, "php_version")[1]
+_PLAN = field_limits(SiteCreatePayload, "plan")[1]
+_CERT = field_limits(SiteCertPayload, "certificate")[1]
+_CHAIN = field_limits(SiteCertPayload, "chain")[1]
+assert field_limits(SiteAliasPayload, "alias")[1] == _NAME and _CERT == _CHAIN == MAX_CERT
 
 TLS_CHOICES = [SelectChoice("acme", _l("Automatic certificate (ACME)")), SelectChoice("none", _l("No HTTPS for now"))]
 
@@ -16,16 +28,21 @@ TLS_CHOICES = [SelectChoice("acme", _l("Automatic certificate (ACME)")), SelectC
 class SiteCreateForm(FlaskForm):
     fqdn = StringField(
         _l("Site name"),
-        validators=[DataRequired(), Length(max=1000)],
+        validators=[DataRequired(), SchemaLength(SiteCreatePayload, "fqdn")],
         render_kw={"autocapitalize": "none", "placeholder": "www.mptc.gov.kh"},
     )
     aliases = StringField(
         _l("Other names (aliases), separated by spaces"),
-        validators=[Length(max=3000)],
+        validators=[Length(max=MAX_ALIASES * (_NAME + 1))],  # up to MAX_ALIASES names and their spaces
         render_kw={"autocapitalize": "none"},
     )
-    plan = SelectField(_l("Plan"), choices=[], validators=[DataRequired()])
-    php_version = StringField(_l("PHP version"), default="8.2", validators=[Length(max=10)])
+    plan = SelectField(_l("Plan"), choices=[], validators=[DataRequired(), Length(max=_PLAN)])
+    php_version = StringField(
+        _l("PHP version"),
+        default="8.2",
+        validators=[Length(max=_PHP)],
+        render_kw={"pattern": field_pattern(SiteCreatePayload, "php_version").strip("^$")},
+    )
     tls = SelectField(_l("HTTPS"), choices=TLS_CHOICES, default="acme")
     org_id = SelectField(_l("Organization"), choices=[], coerce=int, validators=[Optional()])
     host_id = IntegerField(_l("Host id (operators only)"), validators=[Optional()])
@@ -38,7 +55,9 @@ class PlanForm(FlaskForm):
 
 class AliasForm(FlaskForm):
     alias = StringField(
-        _l("Alias"), validators=[DataRequired(), Length(max=1000)], render_kw={"autocapitalize": "none"}
+        _l("Alias"),
+        validators=[DataRequired(), SchemaLength(SiteAliasPayload, "alias")],
+        render_kw={"autocapitalize": "none"},
     )
 
 
@@ -56,12 +75,12 @@ class SftpKeyForm(FlaskForm):
 
 class CertUploadForm(FlaskForm):
     certificate = TextAreaField(
-        _l("Certificate (PEM)"), validators=[DataRequired(), Length(max=64000)], render_kw={"rows": 6}
+        _l("Certificate (PEM)"), validators=[DataRequired(), Length(max=_CERT)], render_kw={"rows": 6}
     )
-    chain = TextAreaField(_l("Intermediate certificates (PEM)"), validators=[Length(max=64000)], render_kw={"rows": 6})
+    chain = TextAreaField(_l("Intermediate certificates (PEM)"), validators=[Length(max=_CHAIN)], render_kw={"rows": 6})
     private_key = TextAreaField(
         _l("Private key (PEM, without passphrase)"),
-        validators=[DataRequired(), Length(max=64000)],
+        validators=[DataRequired(), Length(max=MAX_CERT)],
         render_kw={"rows": 6},
     )
 
@@ -84,4 +103,16 @@ class PlanCreateForm(FlaskForm):
     upload_mb = IntegerField(_l("Largest upload (MB)"), default=32, validators=[DataRequired(), NumberRange(1, 2048)])
     max_execution_s = IntegerField(
         _l("Longest PHP run (seconds)"), default=30, validators=[DataRequired(), NumberRange(5, 3600)]
+    )
+    os = SelectField(
+        _l("Operating system"),
+        choices=[SelectChoice("linux", "Linux (nginx)"), SelectChoice("windows", "Windows (IIS)")],
+    )
+    managed_runtime = SelectField(
+        _l(".NET runtime (Windows)"),
+        choices=[
+            SelectChoice("", _l("No managed code")),
+            SelectChoice("v4.0", ".NET CLR v4.0"),
+            SelectChoice("v2.0", ".NET CLR v2.0"),
+        ],
     )

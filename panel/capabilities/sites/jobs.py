@@ -2,8 +2,12 @@
 
 build() turns the Site rows into the batched `govhost_sites` list (states: active, suspended,
 absent); the hooks move the sites through their states with what the playbook published
-(set_stats: certificates, disk usage, archives). A new site with ACME gets its certificate job
-chained once it serves HTTP, so a slow CA never holds the site itself back.
+(set_stats: certificates, disk usage, archives). New sites with ACME (a batch of at most
+INLINE_ACME of them) get their certificates in the create run itself, in the same module call once
+the sites serve HTTP (role site_create): one playbook run, one task, no second job to chain. If the
+CA fails there, the sites are active on HTTP, the run says why (site_acme_error) and a
+`sites.site_cert` job is chained for them, as it is for a bigger batch (active first, certificates
+after), so a slow CA never holds the sites back.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from panel import events
+from panel.capabilities.sites import iis
 from panel.capabilities.sites.models import Certificate, CertSource, Site, SiteStatus, TlsMode
 from panel.db import utcnow
 from panel.jobs.capabilities import Capability, host_targets, job_secrets, register, settings
@@ -31,6 +36,7 @@ def N_(text: str) -> str:
     return text
 
 
+INLINE_ACME = 10  # new ACME sites whose certificates the create run issues itself (more: chained job)
 OVER_LIMIT = N_("Site {fqdn} uses {used} MB, over its plan's {limit} MB")
 STATES = {
     "sites.site_create": None,
@@ -40,6 +46,9 @@ STATES = {
     "sites.site_delete": "absent",
     "sites.site_cert": None,
     "sites.site_usage": None,
+    "sites.site_move": None,
+    "sites.site_move_cleanup": "absent",  # the old host's copy, once DNS points at the new one
+    "sites.site_move_undo": "absent",  # the new host's copy of a move that failed
 }
 
 
@@ -65,6 +74,7 @@ def site_entry(site: Site, job: Job) -> dict:
         "php_version": site.php_version,
         "tls": _tls(site, job),
         "custom_nginx": site.custom_nginx,
+        "app": site.app,
         "sftp_keys": [k.public_key for k in site.sftp_keys],
         "limits": site.plan.limits(),
     }
@@ -78,19 +88,39 @@ def _ca_bundle() -> str:
     return Path(path).read_text() if path and Path(path).is_file() else ""
 
 
+def _acme_vars(cfg, force: bool = False) -> dict:
+    return {
+        "acme_cert_directory": cfg.acme_directory,
+        "acme_cert_email": cfg.acme_email,
+        "acme_cert_ca_bundle_pem": _ca_bundle(),
+        "acme_cert_force": force,
+    }
+
+
+def _inline_acme(sites: list[Site], job: Job, cfg) -> list[dict]:
+    """The create run's second pass: the new ACME sites, as the certificate job would send them."""
+    wanted = [s for s in sites if s.tls_mode == TlsMode.ACME and s.certificate is None]
+    if not cfg.acme_directory or not wanted or len(wanted) > INLINE_ACME:
+        return []
+    return [{**site_entry(s, job), "tls": "acme"} for s in wanted]
+
+
 def build(job: Job, session: Session):
+    targets = host_targets(job, session)
+    if any(t.os == "windows" for t in targets):  # IIS: the Windows job path (docs/windows.md)
+        return iis.build(job, session, _sites(job, session), targets)
     cfg = settings().sites
+    sites = _sites(job, session)
     extravars = {
-        "govhost_sites": [site_entry(s, job) for s in _sites(job, session)],
+        "govhost_sites": [site_entry(s, job) for s in sites],
         "site_user_archive_days": cfg.archive_days,
     }
+    if job.kind == "sites.site_create":
+        extravars["govhost_sites_acme"] = _inline_acme(sites, job, cfg)
+        if extravars["govhost_sites_acme"]:
+            extravars.update(_acme_vars(cfg))
     if job.kind == "sites.site_cert":
-        extravars.update(
-            acme_cert_directory=cfg.acme_directory,
-            acme_cert_email=cfg.acme_email,
-            acme_cert_ca_bundle_pem=_ca_bundle(),
-            acme_cert_force=bool(job.params.get("force")),
-        )
+        extravars.update(_acme_vars(cfg, bool(job.params.get("force"))))
         if job.params.get("certificate"):
             extravars["govhost_tls_key_fqdn"] = extravars["govhost_sites"][0]["fqdn"]
             # The uploaded key travels only as a job secret (sealed in the row, a 0600 vars file for
@@ -103,8 +133,8 @@ def build(job: Job, session: Session):
 # ---- hooks ---------------------------------------------------------------------------------------
 
 
-def _done(job: Job, session: Session) -> list[Site]:
-    sites = _sites(job, session)
+def _done(job: Job, session: Session, sites: list[Site] | None = None) -> list[Site]:
+    sites = _sites(job, session) if sites is None else sites
     for site in sites:
         if site.busy_job_id == job.id:
             site.busy_job_id = None
@@ -112,11 +142,30 @@ def _done(job: Job, session: Session) -> list[Site]:
     return sites
 
 
+def _outcome(result: Result) -> tuple[set[str], dict[str, str]] | None:
+    """(sites applied, site -> why it failed) when the run reported each site's outcome (IIS:
+    govhost_iis_sites applies each site all or nothing on its own), else None: all failed."""
+    outcome = (result.data or {}).get("site_outcome")
+    if not isinstance(outcome, dict):
+        return None
+    failed = outcome.get("failed") if isinstance(outcome.get("failed"), dict) else {}
+    return {str(n) for n in outcome.get("applied") or []}, {str(k): str(v) for k, v in failed.items()}
+
+
 def _failed(job: Job, session: Session, result: Result) -> None:
-    for site in _sites(job, session):
+    sites, errors = _sites(job, session), {}
+    outcome = _outcome(result) if job.kind in SUCCESS else None
+    if outcome is not None:  # one bad site does not lose the others: they get what success gives
+        applied, errors = outcome
+        done = [s for s in sites if s.fqdn in applied]
+        if done:
+            SUCCESS[job.kind](job, session, result, done)
+        sites = [s for s in sites if s.fqdn not in applied]
+    for site in sites:
         if site.busy_job_id == job.id:
             site.busy_job_id = None
-        site.last_error = (result.explanation or "the job failed")[:2000]
+        why = f"{site.fqdn}: {errors[site.fqdn]}" if site.fqdn in errors else result.explanation
+        site.last_error = (why or "the job failed")[:2000]
         if job.kind == "sites.site_create":
             site.move_to(SiteStatus.FAILED)
         elif job.kind == "sites.site_delete":
@@ -143,27 +192,37 @@ def chain_job(session: Session, kind: str, sites: list[Site], params: dict | Non
     return job
 
 
-def _created(job: Job, session: Session, result: Result) -> None:
-    sites = _done(job, session)
+def _created(job: Job, session: Session, result: Result, sites: list[Site] | None = None) -> None:
+    sites = _done(job, session, sites)
     for site in sites:
         site.move_to(SiteStatus.ACTIVE)
+    data = result.data or {}
+    _record_certs(sites, data.get("site_certs") or {}, CertSource.ACME)
+    # IIS sites always get theirs by a chained job: its first play orders them on the controller
+    # (ACME DNS-01 through govhost's BIND, docs/windows.md), its second imports and binds them.
     if settings().sites.acme_directory:
-        chain_job(
-            session, "sites.site_cert", [s for s in sites if s.tls_mode == TlsMode.ACME and s.certificate is None]
-        )
+        missing = [s for s in sites if s.tls_mode == TlsMode.ACME and s.certificate is None]
+        if data.get("site_acme_error"):  # the run's certificate pass failed: said on the site until the retry
+            for site in missing:
+                site.last_error = f"Certificate: {data['site_acme_error']}"[:2000]
+        chain_job(session, "sites.site_cert", missing)
+
+
+def _updated(job: Job, session: Session, result: Result, sites: list[Site] | None = None) -> None:
+    _done(job, session, sites)
 
 
 def _state(target: SiteStatus):
-    def hook(job: Job, session: Session, result: Result) -> None:
-        for site in _done(job, session):
+    def hook(job: Job, session: Session, result: Result, sites: list[Site] | None = None) -> None:
+        for site in _done(job, session, sites):
             site.move_to(target)
 
     return hook
 
 
-def _deleted(job: Job, session: Session, result: Result) -> None:
+def _deleted(job: Job, session: Session, result: Result, sites: list[Site] | None = None) -> None:
     archives = (result.data or {}).get("site_archives") or {}
-    for site in _done(job, session):
+    for site in _done(job, session, sites):
         site.move_to(SiteStatus.DELETED)
         site.deleted_at, site.archive_path = utcnow(), str(archives.get(site.fqdn, ""))[:400]
         site.aliases = []  # the names are free again
@@ -182,15 +241,21 @@ def cert_facts(pem: str) -> dict:
         "issuer": cert.issuer.rfc4514_string()[:300],
         "serial": format(cert.serial_number, "x"),
         "fingerprint": cert.fingerprint(hashes.SHA256()).hex(":"),
+        "thumbprint": cert.fingerprint(hashes.SHA1()).hex().upper(),  # noqa: S303 - Windows' name for it
         "not_before": cert.not_valid_before_utc,
         "not_after": cert.not_valid_after_utc,
     }
 
 
-def _certified(job: Job, session: Session, result: Result) -> None:
+def _certified(job: Job, session: Session, result: Result, sites: list[Site] | None = None) -> None:
     pems = (result.data or {}).get("site_certs") or {}
     source = CertSource.CUSTOM if job.params.get("certificate") else CertSource.ACME
-    for site in _done(job, session):
+    _record_certs(_done(job, session, sites), pems, source)
+
+
+def _record_certs(sites: list[Site], pems: dict, source: CertSource) -> None:
+    """The certificates a run published (fqdn -> chain PEM) become each site's current one."""
+    for site in sites:
         if site.fqdn not in pems:
             continue
         facts = cert_facts(pems[site.fqdn])
@@ -202,9 +267,9 @@ def _certified(job: Job, session: Session, result: Result) -> None:
         site.tls_mode = TlsMode(source.value)
 
 
-def _measured(job: Job, session: Session, result: Result) -> None:
+def _measured(job: Job, session: Session, result: Result, sites: list[Site] | None = None) -> None:
     usage = (result.data or {}).get("site_usage") or {}
-    for site in _done(job, session):
+    for site in _done(job, session, sites):
         if site.fqdn not in usage:
             continue
         site.disk_used_mb, site.disk_measured_at = float(usage[site.fqdn]), utcnow()
@@ -231,12 +296,24 @@ def _notify_over(session: Session, site: Site) -> None:
     )
 
 
+# What success gives a site, by kind: also given to the sites a failed run reports applied.
+SUCCESS = {
+    "sites.site_create": _created,
+    "sites.site_update": _updated,
+    "sites.site_suspend": _state(SiteStatus.SUSPENDED),
+    "sites.site_unsuspend": _state(SiteStatus.ACTIVE),
+    "sites.site_delete": _deleted,
+    "sites.site_cert": _certified,
+    "sites.site_usage": _measured,
+}
+
 register(
     Capability(
         "sites.site_create",
         "site_create.yml",
         build,
-        on_success=_created,
+        windows_playbook="site_create_iis.yml",
+        on_success=SUCCESS["sites.site_create"],
         on_failure=_failed,
         description=N_("Create sites: user, directories, PHP pool, SFTP, vhost"),
     )
@@ -246,7 +323,8 @@ register(
         "sites.site_update",
         "site_update.yml",
         build,
-        on_success=lambda j, s, r: _done(j, s) and None,
+        windows_playbook="site_update_iis.yml",
+        on_success=SUCCESS["sites.site_update"],
         on_failure=_failed,
         description=N_("Converge sites to their settings"),
     )
@@ -256,7 +334,8 @@ register(
         "sites.site_suspend",
         "site_suspend.yml",
         build,
-        on_success=_state(SiteStatus.SUSPENDED),
+        windows_playbook="site_suspend_iis.yml",
+        on_success=SUCCESS["sites.site_suspend"],
         on_failure=_failed,
         description=N_("Suspend sites"),
     )
@@ -266,7 +345,8 @@ register(
         "sites.site_unsuspend",
         "site_unsuspend.yml",
         build,
-        on_success=_state(SiteStatus.ACTIVE),
+        windows_playbook="site_unsuspend_iis.yml",
+        on_success=SUCCESS["sites.site_unsuspend"],
         on_failure=_failed,
         description=N_("Unsuspend sites"),
     )
@@ -276,7 +356,8 @@ register(
         "sites.site_delete",
         "site_delete.yml",
         build,
-        on_success=_deleted,
+        windows_playbook="site_delete_iis.yml",
+        on_success=SUCCESS["sites.site_delete"],
         on_failure=_failed,
         description=N_("Delete sites (docroot archived)"),
     )
@@ -286,7 +367,8 @@ register(
         "sites.site_cert",
         "site_cert.yml",
         build,
-        on_success=_certified,
+        windows_playbook="site_cert_iis.yml",
+        on_success=SUCCESS["sites.site_cert"],
         on_failure=_failed,
         timeout_s=900,
         description=N_("Issue, renew or install site certificates"),
@@ -297,8 +379,19 @@ register(
         "sites.site_usage",
         "site_usage.yml",
         build,
-        on_success=_measured,
+        windows_playbook="site_usage_iis.yml",
+        on_success=SUCCESS["sites.site_usage"],
         on_failure=_failed,
         description=N_("Measure sites' disk usage"),
     )
 )
+
+
+def app_entry(session: Session, site_id: int, job: Job) -> dict:
+    """`sites.app_entry`: the site's entry of the batched `govhost_sites` list, as sites' own jobs
+    build it, for another capability's job that runs the nginx_vhost / php_fpm_pool roles on the
+    site's host (a WordPress install renders the site's vhost and pool for its app)."""
+    site = session.get(Site, site_id)
+    if site is None:
+        raise ValueError(f"no site {site_id}")
+    return site_entry(site, job)

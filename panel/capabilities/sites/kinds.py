@@ -7,6 +7,8 @@ writes the desired state and submits one job per host, so N sites on a host are 
 
 from __future__ import annotations
 
+from marshmallow import Schema, fields, validate
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from panel import db
@@ -15,37 +17,118 @@ from panel.capabilities.dns import service as dns
 from panel.capabilities.sites import service as sites
 from panel.capabilities.sites.certs import check_upload, info, load_trust, other_names, parse_chain
 from panel.capabilities.sites.models import Plan, Site, SiteAlias, SiteStatus, TlsMode
+from panel.capabilities.sites.rules import check_windows_site
 from panel.errors import Conflict, Invalid
+from panel.models.hosts import HostOS
 from panel.models.requests import ApprovalMode, Request
 from panel.models.tenants import Organization, Role
+from panel.services import hosts as hosts_svc
 from panel.services import requests
 from panel.services.actor import Actor
-from panel.services.names import clean_hostname
-from panel.services.request_kinds import N_, RequestKind, register, reject_unknown, require_int
+from panel.services.names import MAX_NAME, clean_hostname
+from panel.services.pagination import MAX_ID
+from panel.services.request_kinds import N_, RequestKind, register, reject_unknown, require_int, rule_error, text
 
 WHO = frozenset({Role.WEBMASTER, Role.ORG_ADMIN, Role.OPERATOR, Role.ADMIN})
 MAX_BULK = 500
+MAX_CERT = 64000  # a PEM certificate or chain (a chain of a dozen 4096-bit certificates fits)
+
+# ---- payload schemas: the limits the web form, the API body and the CLI share ---------------------
+# The rules below (names.clean_hostname, sites.clean_*) still decide what a value means; a value past
+# a schema limit fails with the rule's own key (rule_error), so every surface gets one answer.
 
 
-def _host_override(actor: Actor, payload: dict) -> int | None:
-    if payload.get("host_id") in (None, ""):
-        return None
-    if not actor.has_staff(Role.OPERATOR, Role.ADMIN):
-        raise Invalid("site.host_override_forbidden", "Only data-center operators choose the host.", field="host_id")
-    return require_int(payload, "host_id", minimum=1, maximum=2**63 - 1)
+def _hostname(description: str = "", **kw) -> fields.String:
+    return fields.String(
+        validate=text(min=1, max=MAX_NAME),
+        metadata=rule_error(
+            "name.too_long",
+            "A domain name has at most {max} characters.",
+            **({"description": description} if description else {}),
+        ),
+        **kw,
+    )
 
 
-def _exceed(payload: dict, host_id: int | None) -> bool:
-    """An operator may place sites on a full host only by saying so (recorded in the request's
-    audited payload)."""
-    value = payload.get("exceed_capacity", False)
-    if not isinstance(value, bool):
-        raise Invalid("site.exceed_invalid", "exceed_capacity is true or false.", field="exceed_capacity")
-    if value and host_id is None:
-        raise Invalid(
-            "site.exceed_without_host", "exceed_capacity applies only with a chosen host.", field="exceed_capacity"
-        )
-    return value
+def _aliases() -> fields.List:
+    return fields.List(
+        _hostname(),
+        validate=validate.Length(max=sites.MAX_ALIASES),
+        metadata=rule_error("site.aliases_invalid", "Give at most {max} alias names."),
+    )
+
+
+def _site_id() -> fields.Integer:
+    return fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=MAX_ID))
+
+
+class SiteNames(Schema):
+    """One site of a bulk create: its name and its aliases."""
+
+    fqdn = _hostname(required=True)
+    aliases = _aliases()
+
+
+class SiteCreatePayload(Schema):
+    """One site (fqdn, aliases) or, for data-center operators, many at once (sites)."""
+
+    fqdn = _hostname("the site's name; or give `sites` (operators: many at once)")
+    aliases = _aliases()
+    sites = fields.List(
+        fields.Nested(SiteNames),
+        validate=validate.Length(min=1, max=MAX_BULK),
+        metadata=rule_error("site.bulk_invalid", "Give from 1 to {max} sites."),
+    )
+    plan = fields.String(
+        required=True,
+        validate=text(min=1, max=64),
+        metadata=rule_error("site.plan_required", "Choose a hosting plan."),
+    )
+    php_version = fields.String(
+        validate=[validate.Length(max=5), validate.Regexp(r"^([5-9]\.[0-9]{1,2})?$")],
+        metadata=rule_error("site.php_invalid", "Choose a PHP version such as 8.2.", description="empty: the host's"),
+    )
+    tls = fields.String(
+        validate=validate.OneOf([TlsMode.ACME.value, TlsMode.NONE.value]),
+        metadata=rule_error("site.tls_invalid", "TLS is 'acme' (automatic certificate) or 'none'."),
+    )
+    host_id = fields.Integer(
+        allow_none=True,
+        strict=True,
+        validate=validate.Range(min=1, max=MAX_ID),
+        metadata={"description": "operators: place the sites on this host"},
+    )
+    exceed_capacity = fields.Boolean(
+        truthy={True},  # JSON true or false only, as the rule says ("yes" is refused, not read as true)
+        falsy={False},
+        metadata=rule_error(
+            "host.exceed_invalid",
+            "exceed_capacity is true or false.",
+            wrong_type_too=True,
+            description="operators: place on host_id even past its capacity (recorded in the request)",
+        ),
+    )
+
+
+class SitePayload(Schema):
+    """A change to one existing site (suspend, unsuspend, delete)."""
+
+    site_id = _site_id()
+
+
+class SitePlanPayload(SitePayload):
+    plan = SiteCreatePayload._declared_fields["plan"]
+
+
+class SiteAliasPayload(SitePayload):
+    alias = _hostname(required=True)
+
+
+class SiteCertPayload(SitePayload):
+    """The certificate's public parts; its private key travels as the request's secret."""
+
+    certificate = fields.String(required=True, validate=text(min=1, max=MAX_CERT, multiline=True))
+    chain = fields.String(validate=text(max=MAX_CERT, multiline=True))
 
 
 def _tls(value) -> str:
@@ -70,8 +153,7 @@ def _spec(actor: Actor, s: Session, org: Organization, item: dict, seen: set[str
 def _create_validate(actor: Actor, org: Organization, payload: dict) -> dict:
     reject_unknown(payload, {"fqdn", "aliases", "sites", "php_version", "plan", "host_id", "tls", "exceed_capacity"})
     s = db.session()
-    host_id = _host_override(actor, payload)
-    exceed = _exceed(payload, host_id)
+    host_id, exceed = hosts_svc.host_choice(actor, payload)
     plan = sites.plan_by_name(s, payload.get("plan"))
     items = payload.get("sites") if "sites" in payload else [payload]
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_BULK or not all(isinstance(i, dict) for i in items):
@@ -80,12 +162,14 @@ def _create_validate(actor: Actor, org: Organization, payload: dict) -> dict:
         raise Invalid("site.bulk_forbidden", "Only data-center operators create sites in bulk.", field="sites")
     seen: set[str] = set()
     specs = [_spec(actor, s, org, {k: v for k, v in i.items() if k in ("fqdn", "aliases")}, seen) for i in items]
-    host = sites.site_place(
-        s, count=len(specs), php_version=sites.clean_php(payload.get("php_version")), host_id=host_id, exceed=exceed
-    )
+    php = sites.clean_php(payload.get("php_version"))
+    host = sites.site_place(s, count=len(specs), php_version=php, host_id=host_id, exceed=exceed, os=plan.os)
+    if plan.os == HostOS.WINDOWS:  # before anything is stored or sent
+        for spec in specs:
+            check_windows_site(current_settings().sites.iis_root, org.id, spec["fqdn"], spec["aliases"])
     out = {
         "plan": plan.name,
-        "php_version": sites.clean_php(payload.get("php_version"), host),
+        "php_version": sites.clean_php(php, host if plan.os == HostOS.LINUX else None),
         "tls": _tls(payload.get("tls")),
         "host_id": host_id,
         **({"exceed_capacity": True} if exceed else {}),
@@ -99,6 +183,20 @@ def _create_quota(payload: dict) -> dict[str, int]:
     return {"sites": n, "disk_mb": n * plan.disk_mb}
 
 
+def _create_kept(s: Session, request: Request) -> dict[str, int]:
+    """What the request's sites that still live hold (a run may apply some sites and fail others):
+    a failed or deleted site holds nothing, any other still counts."""
+    live = set(
+        s.scalars(
+            select(Site.fqdn).where(
+                Site.request_id == request.id, Site.status.not_in([SiteStatus.FAILED, SiteStatus.DELETED])
+            )
+        )
+    )
+    items = [i for i in request.payload.get("sites") or [request.payload] if i["fqdn"] in live]
+    return _create_quota({**request.payload, "sites": items}) if items else {}
+
+
 def _create_place(s: Session, org: Organization, payload: dict) -> int:
     n = len(payload.get("sites") or [payload])
     return sites.site_place(
@@ -107,12 +205,18 @@ def _create_place(s: Session, org: Organization, payload: dict) -> int:
         php_version=payload["php_version"],
         host_id=payload.get("host_id"),
         exceed=payload.get("exceed_capacity", False),
+        os=sites.plan_by_name(s, payload["plan"]).os,
     ).id
 
 
 def _create_approve(actor: Actor, request: Request) -> list:
+    rows = _new_sites(actor, request, request.payload)
+    return [sites.submit_site_job(actor, "sites.site_create", rows, request_id=request.id)]
+
+
+def _new_sites(actor: Actor, request: Request, p: dict, app: str = "") -> list[Site]:
+    """The approved request's site rows (pending, names published); the caller submits their job."""
     s = db.session()
-    p = request.payload
     plan = sites.plan_by_name(s, p["plan"])
     rows = []
     for spec in p.get("sites") or [p]:
@@ -127,6 +231,7 @@ def _create_approve(actor: Actor, request: Request) -> list:
             request_id=request.id,
             quota_request_ids=[request.id],
             aliases=[SiteAlias(name=a) for a in spec["aliases"]],
+            app=app,
         )
         s.add(site)
         rows.append(site)
@@ -134,7 +239,7 @@ def _create_approve(actor: Actor, request: Request) -> list:
     for site in rows:
         site.system_user = f"site{site.id}"
         _publish(actor, site)
-    return [sites.submit_site_job(actor, "sites.site_create", rows, request_id=request.id)]
+    return rows
 
 
 def _publish(actor: Actor, site: Site) -> None:
@@ -176,11 +281,36 @@ def _one_site(fields: set[str], extra=None, statuses=(SiteStatus.ACTIVE, SiteSta
     return validate
 
 
+def _no_app(actor: Actor, site: Site, payload: dict) -> dict:
+    """A site running an application (WordPress) is suspended, unsuspended and deleted as that
+    application, whose own job also stops or archives what it has beside the vhost (its cron, its
+    database): one way, so the two never disagree."""
+    if site.app:
+        raise Conflict(
+            "site.app_managed",
+            "{fqdn} runs {app}: suspend, unsuspend or delete it on its {app} page.",
+            field="site_id",
+            fqdn=site.fqdn,
+            app=site.app,
+        )
+    return {}
+
+
 def _plan_extra(actor: Actor, site: Site, payload: dict) -> dict:
     plan = sites.plan_by_name(db.session(), payload.get("plan"))
     if plan.id == site.plan_id:
         raise Invalid("site.plan_same", "The site is already on plan {plan}.", field="plan", plan=plan.name)
     return {"plan": plan.name, "disk_delta_mb": max(0, plan.disk_mb - site.plan.disk_mb)}
+
+
+def _plan_kept(s: Session, request: Request) -> dict[str, int]:
+    """A plan change given up after its job failed: the site was put on the new plan at approval
+    (and the next converge applies it), so while it lives on that plan it holds the extra disk."""
+    site = s.get(Site, request.payload["site_id"])
+    plan_id = s.scalar(select(Plan.id).where(Plan.name == request.payload["plan"]))  # even if retired since
+    if site is None or site.status == SiteStatus.DELETED or site.plan_id != plan_id:
+        return {}
+    return {"disk_mb": request.payload["disk_delta_mb"]}
 
 
 def _alias_add_extra(actor: Actor, site: Site, payload: dict) -> dict:
@@ -267,7 +397,7 @@ def _change_approve(kind: str, apply):
 
 
 def _apply_plan(actor, s, site, request):
-    site.plan_id = sites.plan_by_name(s, request.payload["plan"]).id
+    site.plan = sites.plan_by_name(s, request.payload["plan"])  # the object: site.plan is read after
     site.quota_request_ids = [*site.quota_request_ids, request.id]
 
 
@@ -305,14 +435,15 @@ def _apply_cert(actor, s, site, request):
     }
 
 
-def _kind(name, label, validate, apply, job, quota=None, policy=ApprovalMode.ONE, secrets=None):
-    extra = {"validate_secrets": secrets} if secrets else {}
+def _kind(name, label, schema, validate, apply, job, quota=None, policy=ApprovalMode.ONE, secrets=None, **extra):
+    extra |= {"validate_secrets": secrets} if secrets else {}
     return register(
         RequestKind(
             name=name,
             label=label,
             who_may_request=WHO,
             validate=validate,
+            schema=schema,
             quota=quota or (lambda p: {}),
             place=_host_of,
             on_approve=_change_approve(job, apply),
@@ -332,9 +463,13 @@ SITE_CREATE = register(
         label=N_("New website"),
         who_may_request=WHO,
         validate=_create_validate,
+        schema=SiteCreatePayload,
         quota=_create_quota,
         place=_create_place,
         on_approve=_create_approve,
+        on_give_up=sites.site_create_give_up,
+        kept=_create_kept,
+        on_create=sites.names_hold,
         describe=_describe_create,
         default_policy=ApprovalMode.ONE,
     )
@@ -342,21 +477,26 @@ SITE_CREATE = register(
 _kind(
     "sites.site_change_plan",
     N_("Change a website's plan"),
+    SitePlanPayload,
     _one_site({"plan"}, _plan_extra),
     _apply_plan,
     "sites.site_update",
     quota=lambda p: {"disk_mb": p["disk_delta_mb"]},
+    kept=_plan_kept,
 )
 _kind(
     "sites.site_alias_add",
     N_("Add a website alias"),
+    SiteAliasPayload,
     _one_site({"alias"}, _alias_add_extra),
     _apply_alias_add,
     "sites.site_update",
+    on_create=sites.names_hold,
 )
 _kind(
     "sites.site_alias_remove",
     N_("Remove a website alias"),
+    SiteAliasPayload,
     _one_site({"alias"}, _alias_remove_extra),
     _apply_alias_remove,
     "sites.site_update",
@@ -365,17 +505,26 @@ _kind(
 _kind(
     "sites.site_suspend",
     N_("Suspend a website"),
-    _one_site(set()),
+    SitePayload,
+    _one_site(set(), _no_app),
     lambda *a: None,
     "sites.site_suspend",
     policy=ApprovalMode.AUTO,
 )
-_kind("sites.site_unsuspend", N_("Unsuspend a website"), _one_site(set()), lambda *a: None, "sites.site_unsuspend")
+_kind(
+    "sites.site_unsuspend",
+    N_("Unsuspend a website"),
+    SitePayload,
+    _one_site(set(), _no_app),
+    lambda *a: None,
+    "sites.site_unsuspend",
+)
 # A failed site can be deleted too: the job removes whatever its create job left on the host.
 _kind(
     "sites.site_delete",
     N_("Delete a website"),
-    _one_site(set(), statuses=(SiteStatus.ACTIVE, SiteStatus.SUSPENDED, SiteStatus.FAILED)),
+    SitePayload,
+    _one_site(set(), _no_app, statuses=(SiteStatus.ACTIVE, SiteStatus.SUSPENDED, SiteStatus.FAILED)),
     _apply_delete,
     "sites.site_delete",
 )
@@ -384,9 +533,72 @@ _kind(
 _kind(
     "sites.site_cert_upload",
     N_("Install a website certificate"),
+    SiteCertPayload,
     _one_site({"certificate", "chain"}, _cert_extra),
     _apply_cert,
     "sites.site_cert",
     policy=ApprovalMode.AUTO,
     secrets=_cert_secrets,
 )
+
+
+# ---- provider: a new site for another capability's application (cms: WordPress in one request) ---
+# The caller's request kind carries the site's fields beside its own and uses these for the site's
+# part of validate, quota, placement, name holds and approval, so both parts are one request, one
+# approval and one budget check (panel.services.providers).
+
+APP_SITE_FIELDS = ("fqdn", "aliases", "plan", "php_version", "tls")
+
+
+def _app_fields(payload: dict) -> dict:
+    return {k: payload[k] for k in APP_SITE_FIELDS if k in payload}
+
+
+def app_new_site_validate(actor: Actor, org: Organization, payload: dict) -> dict:
+    """`sites.app_new_site_validate`: the site fields of `payload` (APP_SITE_FIELDS; others are the
+    caller's) checked as a one-site `sites.site_create` checks them: names free and the ministry's,
+    plan, PHP, TLS, a host with room. Returns the clean site fields (plain values) to keep in the
+    caller's payload. Errors: those of sites.site_create (name.*, site.*, host.*)."""
+    clean = _create_validate(actor, org, _app_fields(payload))
+    return {k: v for k, v in clean.items() if k in APP_SITE_FIELDS}
+
+
+def app_new_site_quota(payload: dict) -> dict[str, int]:
+    """`sites.app_new_site_quota`: the budget the site of a clean payload takes (sites, disk_mb)."""
+    return _create_quota(_app_fields(payload))
+
+
+def app_new_site_place(s: Session, org: Organization, payload: dict) -> int:
+    """`sites.app_new_site_place`: the web host the site of a clean payload goes on."""
+    return _create_place(s, org, {**_app_fields(payload), "host_id": None})
+
+
+def app_new_site_hold(s: Session, request: Request) -> None:
+    """`sites.app_new_site_hold`: hold the site's names while the caller's request is open (its
+    on_create); the caller ends the hold with `sites.app_new_site_release` when it leaves the open
+    states. Errors: site.name_taken (a request took one since validate)."""
+    sites.names_hold(s, request)
+
+
+def app_new_site_release(s: Session, request_id: int) -> None:
+    """`sites.app_new_site_release`: end the name holds of the caller's request."""
+    sites.names_release(s, request_id)
+
+
+def app_new_site_kept(s: Session, request: Request) -> dict[str, int]:
+    """`sites.app_new_site_kept`: what the caller's request's site holds while it lives (sites,
+    disk_mb), for the caller's RequestKind.kept; {} once it failed or was deleted."""
+    return _create_kept(s, request)
+
+
+def app_new_site(actor: Actor, request: Request, *, app: str) -> dict:
+    """`sites.app_new_site`: at the caller's approval (in its transaction), the site of its clean
+    payload, serving `app` (one of sites.APPS) from its first run, and its create job, which
+    belongs to no request (the caller chains its own jobs from that job's end, as with
+    databases.app_database). Returns {"site_id", "fqdn", "user", "host_id", "job_id"}.
+    Errors: site.name_taken (taken since the request was filed)."""
+    if app not in sites.APPS:
+        raise ValueError(f"unknown app {app!r}")
+    (site,) = _new_sites(actor, request, _app_fields(request.payload), app=app)
+    job = sites.submit_site_job(actor, "sites.site_create", [site])
+    return {"site_id": site.id, "fqdn": site.fqdn, "user": site.system_user, "host_id": site.host_id, "job_id": job.id}

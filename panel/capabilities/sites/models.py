@@ -10,9 +10,11 @@ import datetime as dt
 import enum
 
 from sqlalchemy import JSON, Enum, Float, ForeignKey, Index, String, Text, UniqueConstraint, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, synonym
 
 from panel.db import Base, utcnow
+from panel.models.hosts import HostOS
+from panel.models.moves import Move
 from panel.models.state import StateMachine
 
 
@@ -63,6 +65,10 @@ class Plan(Base):
     upload_mb: Mapped[int] = mapped_column(default=32)  # upload_max_filesize, post_max_size, nginx body
     max_execution_s: Mapped[int] = mapped_column(default=30)
     is_active: Mapped[bool] = mapped_column(default=True)
+    # The OS its sites are placed on: nginx + PHP-FPM on Linux, IIS on Windows (docs/windows.md).
+    os: Mapped[HostOS] = mapped_column(Enum(HostOS, native_enum=False, length=10), default=HostOS.LINUX)
+    # IIS only: the application pool's .NET CLR ("v4.0"), or "" for No Managed Code.
+    managed_runtime: Mapped[str] = mapped_column(String(8), default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     def limits(self) -> dict:
@@ -106,6 +112,9 @@ class Site(StateMachine, Base):
     )
     tls_mode: Mapped[TlsMode] = mapped_column(Enum(TlsMode, native_enum=False, length=8), default=TlsMode.ACME)
     custom_nginx: Mapped[str] = mapped_column(Text, default="")  # set by data-center operators only
+    # The application another capability installed on the site ("wordpress": the cms capability);
+    # the vhost and pool templates serve it. Empty: plain files and PHP under public/.
+    app: Mapped[str] = mapped_column(String(16), default="", server_default="")
     request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id"))  # the create request
     quota_request_ids: Mapped[list] = mapped_column(JSON, default=list)  # released when the site is deleted
     busy_job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
@@ -153,6 +162,18 @@ class SiteAlias(Base):
     name: Mapped[str] = mapped_column(String(253))
 
 
+class SiteNameHold(Base):
+    """A name asked for by an open request (create or alias add), held until the request leaves the
+    open states: then the site or alias row holds it, or it is free again. Checking a name is one
+    indexed lookup here, never a scan of open requests' payloads, and the unique name makes two
+    requests racing for one name end with one Conflict."""
+
+    __tablename__ = "site_name_holds"
+
+    name: Mapped[str] = mapped_column(String(253), primary_key=True)  # IDNA form, as in the payload
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"), index=True)
+
+
 class SftpKey(Base):
     """A webmaster's SSH public key for the site's chrooted SFTP account."""
 
@@ -181,7 +202,19 @@ class Certificate(Base):
     issuer: Mapped[str] = mapped_column(String(300), default="")
     serial: Mapped[str] = mapped_column(String(80), default="")
     fingerprint: Mapped[str] = mapped_column(String(95))  # SHA-256 of the DER, hex with colons
+    # SHA-1 of the DER, upper-case hex: what Windows calls the thumbprint and IIS binds by (docs/windows.md)
+    thumbprint: Mapped[str] = mapped_column(String(40), default="", server_default="")
     not_before: Mapped[dt.datetime]
     not_after: Mapped[dt.datetime] = mapped_column(index=True)
     is_current: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class SiteMove(Move):
+    """One move of a site from a host to another (docs/sites.md, "Moving a site"): a core move
+    (panel.models.moves) of kind "site"."""
+
+    STATE_KIND = "site_move"
+    __mapper_args__ = {"polymorphic_identity": "site"}
+
+    site_id: Mapped[int] = synonym("object_id")

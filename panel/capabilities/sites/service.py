@@ -14,22 +14,36 @@ import hashlib
 import re
 from pathlib import Path
 
-from sqlalchemy import bindparam, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, object_session
 
 from panel import db, events
 from panel.boot import current as current_settings
 from panel.capabilities.dns import service as dns_svc
-from panel.capabilities.sites.models import LIVE, Plan, SftpKey, Site, SiteAlias, SiteStatus
+from panel.capabilities.sites import CAPACITY, WEB_ROLE
+from panel.capabilities.sites.models import (
+    LIVE,
+    Plan,
+    SftpKey,
+    Site,
+    SiteAlias,
+    SiteMove,
+    SiteNameHold,
+    SiteStatus,
+)
 from panel.errors import Conflict, Invalid, NotFound, PanelError
-from panel.models.hosts import Host, HostOS, HostRole, HostState, with_role
+from panel.models.hosts import Host, HostOS, HostState, with_role
+from panel.models.moves import MoveStatus
 from panel.models.requests import Request, RequestStatus
 from panel.models.tenants import Organization, Role
-from panel.services import jobs, requests
+from panel.services import hosts as hosts_svc
+from panel.services import jobs, moves, requests
 from panel.services.actor import Actor, get_scoped, require_org_role, require_staff, scoped, system_actor
 from panel.services.audit import audited
 from panel.services.names import clean_hostname, is_under
 from panel.services.pagination import Page, Window, paginate, window
+from panel.services.workloads import Placed
 
 MAX_ALIASES = 20
 MAX_CUSTOM_NGINX = 4000
@@ -140,8 +154,12 @@ def site_by_name(actor: Actor, fqdn: str) -> Site:
 
 
 def live_site(actor: Actor, site_id, *, statuses=(SiteStatus.ACTIVE, SiteStatus.SUSPENDED)) -> Site:
-    """A site the actor may see, in one of `statuses`, not busy with another job."""
-    site = get_scoped(Site, _id(site_id), actor, "site")
+    """A site the actor may see, in one of `statuses`, not being moved to another host."""
+    return site_ready(get_scoped(Site, _id(site_id), actor, "site"), statuses=statuses)
+
+
+def site_ready(site: Site, *, statuses=(SiteStatus.ACTIVE, SiteStatus.SUSPENDED)) -> Site:
+    """The site, if it is in one of `statuses` and not being moved to another host."""
     if site.status not in statuses:
         raise Conflict(
             "site.state",
@@ -149,6 +167,11 @@ def live_site(actor: Actor, site_id, *, statuses=(SiteStatus.ACTIVE, SiteStatus.
             field="site_id",
             status=site.status.value,
             wanted=" or ".join(s.value for s in statuses),
+        )
+    moving = moves.open_move(db.session(), SiteMove, site.id)
+    if moving is not None:
+        raise Conflict(
+            "site.moving", "The site is being moved to another host (move {id}); try again when it ends.", id=moving.id
         )
     return site
 
@@ -184,6 +207,9 @@ def plan_admin(actor: Actor) -> bool:
     return actor.has_staff(Role.ADMIN) and actor.can_write
 
 
+MANAGED_RUNTIMES = ("", "v4.0", "v2.0")  # IIS application pools' .NET CLR versions
+
+
 @audited("site.plan_create", "site_plan")
 def plan_create(
     actor: Actor,
@@ -194,8 +220,19 @@ def plan_create(
     max_children: int = 5,
     upload_mb: int = 32,
     max_execution_s: int = 30,
+    os: str = "linux",
+    managed_runtime: str = "",
 ) -> Plan:
+    """A hosting plan; `os` decides where its sites are placed (nginx on Linux, IIS on Windows) and
+    `managed_runtime` is the IIS pool's .NET CLR ("v4.0", "v2.0", or "" for No Managed Code)."""
     require_staff(actor, Role.ADMIN)
+    plan_os = hosts_svc.validate_os(os)
+    if managed_runtime not in MANAGED_RUNTIMES or (managed_runtime and plan_os != HostOS.WINDOWS):
+        raise Invalid(
+            "site.plan_runtime",
+            "The managed runtime is v4.0, v2.0 or empty (No Managed Code), and only on Windows plans.",
+            field="managed_runtime",
+        )
     if not isinstance(name, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$", name.strip()):
         raise Invalid("site.plan_name", "A plan name has letters, digits, spaces, dots and dashes.", field="name")
     values = {
@@ -214,7 +251,7 @@ def plan_create(
     with db.unit_of_work() as s:
         if s.scalars(select(Plan).where(Plan.name == name.strip())).first():
             raise Conflict("site.plan_exists", "A plan named {name} exists.", field="name", name=name.strip())
-        plan = Plan(name=name.strip(), **values)
+        plan = Plan(name=name.strip(), os=plan_os, managed_runtime=managed_runtime, **values)
         s.add(plan)
         s.flush()
         return plan
@@ -223,11 +260,16 @@ def plan_create(
 # ---- names ---------------------------------------------------------------------------------------
 
 
+def split_names(text: str | None) -> list[str]:
+    """Names as typed in one box (separated by spaces or commas) -> the list a payload carries."""
+    return [v for v in re.split(r"[\s,]+", text or "") if v]
+
+
 def clean_aliases(values, fqdn: str) -> list[str]:
     if values in (None, ""):
         return []
     if isinstance(values, str):
-        values = [v for v in re.split(r"[\s,]+", values) if v]
+        values = split_names(values)
     if not isinstance(values, (list, tuple)) or len(values) > MAX_ALIASES:
         raise Invalid("site.aliases_invalid", "Give at most {max} alias names.", field="aliases", max=MAX_ALIASES)
     out = []
@@ -241,24 +283,53 @@ def clean_aliases(values, fqdn: str) -> list[str]:
 def name_taken(
     s: Session, name: str, *, exclude_site_id: int | None = None, exclude_request_id: int | None = None
 ) -> bool:
-    """In use by a live site (as its name or an alias), or asked for by an open request."""
+    """In use by a live site (as its name or an alias), or held by an open request (SiteNameHold):
+    three indexed lookups, however many requests are open."""
     site = s.scalars(select(Site.id).where(Site.fqdn == name, Site.deleted_at.is_(None))).first()
     alias = s.scalars(select(SiteAlias.site_id).where(SiteAlias.name == name)).first()
     if (site and site != exclude_site_id) or (alias and alias != exclude_site_id):
         return True
-    pending = s.scalars(
-        select(Request).where(
-            Request.kind.in_(("sites.site_create", "sites.site_alias_add")), Request.status.in_(OPEN_REQUEST)
-        )
-    )
-    return any(r.id != exclude_request_id and name in _asked_names(r.payload) for r in pending)
+    held = s.scalar(select(SiteNameHold.request_id).where(SiteNameHold.name == name))
+    return held is not None and held != exclude_request_id
 
 
 def _asked_names(payload: dict) -> set[str]:
-    names = {payload.get("fqdn"), payload.get("alias"), *payload.get("aliases", [])}
+    """The names a create or alias-add payload asks for (an alias add also names its site's fqdn,
+    which the site holds already)."""
+    if payload.get("alias"):
+        return {payload["alias"]}
+    names = {payload.get("fqdn"), *payload.get("aliases", [])}
     for spec in payload.get("sites", []):
         names |= {spec.get("fqdn"), *spec.get("aliases", [])}
     return {n for n in names if n}
+
+
+NAME_KINDS = ("sites.site_create", "sites.site_alias_add")
+
+
+def names_hold(s: Session, request: Request) -> None:
+    """The request's names are held while it is open (the kinds' on_create). validate() found them
+    free; a request that took one since (a race) makes this flush fail on the unique name."""
+    names = sorted(_asked_names(request.payload))
+    s.add_all([SiteNameHold(name=n, request_id=request.id) for n in names])
+    try:
+        s.flush()
+    except IntegrityError:
+        raise Conflict(
+            "site.name_taken", "{name} is already used by another site.", field="fqdn", name=", ".join(names[:3])
+        ) from None
+
+
+@events.request_moved.connect
+def _names_release(req: Request, *, old: RequestStatus, new: RequestStatus, **_) -> None:
+    """Out of the open states the holds end: the site and alias rows hold the names from here (they
+    are written on approval), or the request was rejected or cancelled and the names are free."""
+    if req.kind in NAME_KINDS and new not in OPEN_REQUEST and old in OPEN_REQUEST:
+        names_release(object_session(req) or db.session(), req.id)
+
+
+def names_release(s: Session, request_id: int) -> None:
+    s.execute(delete(SiteNameHold).where(SiteNameHold.request_id == request_id))
 
 
 def check_names(
@@ -303,39 +374,52 @@ def clean_php(value, host: Host | None = None) -> str:
 
 
 def site_place(
-    s: Session, *, count: int = 1, php_version: str = DEFAULT_PHP, host_id: int | None = None, exceed: bool = False
+    s: Session,
+    *,
+    count: int = 1,
+    php_version: str = DEFAULT_PHP,
+    host_id: int | None = None,
+    exceed: bool = False,
+    os: HostOS = HostOS.LINUX,
+    exclude: int | None = None,
 ) -> Host:
     """The operator's choice if given (within its capacity unless `exceed`: explicit and audited),
-    else the active Linux web host with the most free room."""
+    else the active web host of the plan's OS with the most free room (PHP matters on Linux only),
+    never `exclude` (the host a moving site leaves)."""
     if host_id is not None:
         host = s.get(Host, host_id)
-        if host is None or HostRole.WEB not in host.roles or host.os != HostOS.LINUX:
+        if host is None or WEB_ROLE not in host.roles or host.os != os:
+            if os == HostOS.WINDOWS:
+                raise Invalid(
+                    "site.host_invalid_windows",
+                    "Host {id} is not a Windows web host.",
+                    field="host_id",
+                    id=str(host_id),
+                )
             raise Invalid("site.host_invalid", "Host {id} is not a Linux web host.", field="host_id", id=str(host_id))
         used = s.scalar(select(func.count()).where(Site.host_id == host.id, Site.status.in_(LIVE))) or 0
-        if used + count > host.max_sites and not exceed:
-            raise Conflict(
-                "site.host_full",
-                "Host {host} has room for {free} more site(s), not {count}; set exceed_capacity to place them anyway.",
-                field="host_id",
-                host=host.name,
-                free=max(0, host.max_sites - used),
-                count=count,
-            )
+        used += _incoming(s).get(host.id, 0)
+        hosts_svc.host_room(host, resource=CAPACITY, used=used, count=count, exceed=exceed)
         return host
     live = select(Site.host_id, func.count().label("n")).where(Site.status.in_(LIVE)).group_by(Site.host_id).subquery()
     rows = s.execute(
         select(Host, func.coalesce(live.c.n, 0))
         .outerjoin(live, live.c.host_id == Host.id)
         .where(
-            with_role(HostRole.WEB),
+            with_role(WEB_ROLE),
             Host.state == HostState.ACTIVE,
-            Host.os == HostOS.LINUX,
+            Host.os == os,
             Host.key_mismatch_at.is_(None),
+            Host.id != (exclude or 0),
         )
     ).all()
-    fits = [
-        (h.max_sites - n, h.id, h) for h, n in rows if h.max_sites - n >= count and php_version in host_php_versions(h)
-    ]
+    incoming = _incoming(s)
+    free = [(hosts_svc.capacity(h, CAPACITY) - n - incoming.get(h.id, 0), h.id, h) for h, n in rows]
+    fits = [f for f in free if f[0] >= count and (os == HostOS.WINDOWS or php_version in host_php_versions(f[2]))]
+    if not fits and os == HostOS.WINDOWS:
+        raise Conflict(
+            "site.no_capacity_windows", "No active Windows web host has room for {count} more site(s).", count=count
+        )
     if not fits:
         raise Conflict(
             "site.no_capacity",
@@ -344,6 +428,17 @@ def site_place(
             php=php_version,
         )
     return max(fits)[2]
+
+
+def _incoming(s: Session) -> dict[int, int]:
+    """Sites being copied to each host by a move (their rows still name the old host): they take
+    their room on the new host from the start, so a drain never fills a host past its capacity."""
+    rows = s.execute(
+        select(SiteMove.to_host_id, func.count())
+        .where(SiteMove.status == MoveStatus.COPYING)
+        .group_by(SiteMove.to_host_id)
+    )
+    return dict(rows.all())
 
 
 def host_address(site: Site) -> str:
@@ -556,23 +651,106 @@ def _id(value) -> int:
     return value
 
 
-@events.request_moved.connect
-def _clean_up_given_up(req: Request, *, old: RequestStatus, new: RequestStatus, **_) -> None:
-    """A failed site.create request was cancelled (given up): its failed sites get a delete job that
-    removes what the create job left on the host (user, PHP-FPM pool, vhost, folders); when it ends
-    they are `deleted`, their names free. The budget is freed by the cancel itself."""
-    if req.kind != "sites.site_create" or old != RequestStatus.FAILED or new != RequestStatus.CANCELLED:
-        return
+def site_create_give_up(actor: Actor, req: Request) -> list:
+    """A failed site.create request was cancelled (given up): its failed sites get a delete job per
+    host that removes what the create job left there (user, PHP-FPM pool, vhost, folders); when it
+    ends they are `deleted`, their names free. The budget is freed by the cancel itself."""
     s = db.session()
     failed = list(s.scalars(select(Site).where(Site.request_id == req.id, Site.status == SiteStatus.FAILED)))
     by_host: dict[int, list[Site]] = {}
     for site in failed:
         by_host.setdefault(site.host_id, []).append(site)
-    actor = system_actor("worker", "sites")
     for host_sites in by_host.values():
         for site in host_sites:
             dns_svc.records_withdraw(actor, source=f"site:{site.id}")
         cleanup_failed(s, host_sites)
+    return [site.busy_job_id for site in failed if site.status == SiteStatus.DELETING]
 
 
 __all__ = ["Organization", "is_under"]
+
+
+# ---- a site as a workload other capabilities link to (databases: who may connect) -----------------
+
+WORKLOAD_LIST_MAX = 500  # a form's choice list; a link names sites by id beyond that
+
+
+def site_workloads(session: Session, org_id: int, ids=None) -> dict:
+    """The ministry's live sites (those ids only, when given) with the web host each runs on."""
+    stmt = select(Site.id, Site.fqdn, Site.host_id).where(
+        Site.org_id == org_id, Site.status.in_(LIVE), Site.status != SiteStatus.DELETING
+    )
+    stmt = stmt.where(Site.id.in_(ids)) if ids is not None else stmt.order_by(Site.fqdn).limit(WORKLOAD_LIST_MAX)
+    return {i: Placed(i, fqdn, host_id) for i, fqdn, host_id in session.execute(stmt)}
+
+
+# ---- provider: a site for another capability's application (panel.services.providers) -----------
+
+APPS = ("wordpress",)  # the applications the vhost and pool templates know how to serve
+
+
+def app_site(actor: Actor, site_id, *, org_id: int, app: str, claim: bool = False) -> dict:
+    """`sites.app_site`: an active site of ministry `org_id` the actor may see, for an application
+    another capability installs on it (`app`: one of APPS). Refuses a site that serves another
+    application. `claim=True` (at the request's approval, in its transaction) records the app on the
+    site, so every later job of the site (sites' own too) renders the app's vhost and pool.
+    Returns plain values: {"site_id", "fqdn", "user", "host_id", "host_address", "tls", "plan",
+    "php_version"} (plan: its name; a copy of the site, such as a WordPress staging site, asks for
+    the same). Errors: site.not_found (404, also another ministry's), site.state, site.app_taken."""
+    if app not in APPS:
+        raise ValueError(f"unknown app {app!r}")
+    site = live_site(actor, site_id, statuses=(SiteStatus.ACTIVE,))
+    if site.org_id != org_id:
+        raise NotFound("site.not_found", "Not found.", field="site_id", id=str(site.id))
+    if site.app not in ("", app) or (claim and site.app == app):
+        raise Conflict("site.app_taken", "{fqdn} already serves an application.", field="site_id", fqdn=site.fqdn)
+    if claim:
+        site.app = app
+    host = db.session().get(Host, site.host_id)
+    cert = site.certificate
+    return {
+        "site_id": site.id,
+        "fqdn": site.fqdn,
+        "user": site.system_user,
+        "host_id": site.host_id,
+        "host_address": host.address if host else "",
+        "tls": cert.source.value if cert is not None else "none",
+        "plan": site.plan.name,
+        "php_version": site.php_version,
+    }
+
+
+def app_release(site_id: int, app: str) -> None:
+    """`sites.app_release`: the application left the site (its install failed or it was removed);
+    the site serves plain files again from its next job on."""
+    site = db.session().get(Site, site_id)
+    if site is not None and site.app == app:
+        site.app = ""
+
+
+def app_state(session: Session, site_id: int, *, app: str, suspended: bool) -> None:
+    """`sites.app_state`: the application's own job suspended (or unsuspended) the site it runs on,
+    rendering the site's vhost and pool that way (cms: WordPress's cron too); the site's status
+    follows, so every later job of the site (sites' own: certificates, aliases) renders it the same.
+    Nothing happens to a site that no longer serves `app` or is not live."""
+    site = session.get(Site, site_id)
+    if site is None or site.app != app or site.status not in (SiteStatus.ACTIVE, SiteStatus.SUSPENDED):
+        return
+    site.move_to(SiteStatus.SUSPENDED if suspended else SiteStatus.ACTIVE)
+
+
+def plan_names(actor: Actor) -> list[str]:
+    """`sites.plan_names`: the active hosting plans' names, smallest first (another capability's form
+    that asks for a new site: cms)."""
+    return [p.name for p in plan_list(actor)]
+
+
+def acme_server() -> dict[str, str]:
+    """Provider `sites.acme_server`: where the sites' certificates come from, as plain values:
+    {"directory": the ACME directory URL, "" when certificates are not automatic; "ca_bundle": the
+    file that verifies that server's own TLS, or ""; "root_ca": the root its certificates chain to,
+    which browsers of a private data center must trust, or ""}. The lab's `govhost lab demo
+    --pebble` starts its ACME server there and the demo names the root, neither reading this
+    capability's settings itself."""
+    s = current_settings().sites
+    return {"directory": s.acme_directory, "ca_bundle": s.acme_ca_bundle, "root_ca": s.acme_root_ca}

@@ -10,6 +10,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 from wtforms.fields.choices import SelectChoice
 
+from panel.capabilities.sites import WEB_ROLE, moves
 from panel.capabilities.sites import service as svc
 from panel.capabilities.sites.forms import (
     AliasForm,
@@ -23,11 +24,14 @@ from panel.capabilities.sites.forms import (
 )
 from panel.errors import PanelError
 from panel.models.tenants import Role
+from panel.services import hosts as hosts_svc
 from panel.services import quotas as quotas_svc
 from panel.services import requests as requests_svc
 from panel.services.actor import Actor
 from panel.web.common import actor, apply_error, error_text, nav, page_args, refuse_unless_may_ask, status_text
 from panel.web.dashboard import SHOWN, Card, Contribution
+from panel.web.forms.moves import MoveForm
+from panel.web.moves import may_move, move_form
 
 bp = Blueprint("sites", __name__, url_prefix="/sites", template_folder="templates")
 ASKED_SHOWN = 5  # requested sites listed above the sites on page 1 (tests/perf allows the page this many more)
@@ -79,6 +83,8 @@ def plans():
                 max_children=form.max_children.data,
                 upload_mb=form.upload_mb.data,
                 max_execution_s=form.max_execution_s.data,
+                os=form.os.data,
+                managed_runtime=form.managed_runtime.data,
             )
         except PanelError as err:
             apply_error(form, err)
@@ -117,7 +123,7 @@ def create():
     if form.validate_on_submit():
         payload = {
             "fqdn": form.fqdn.data,
-            "aliases": form.aliases.data or "",
+            "aliases": svc.split_names(form.aliases.data),
             "plan": form.plan.data,
             "php_version": form.php_version.data,
             "tls": form.tls.data,
@@ -151,11 +157,21 @@ def _forms() -> dict:
     }
 
 
+def _move_form(a: Actor, form: MoveForm | None = None) -> MoveForm:
+    """The active web hosts to choose from (the service checks room, OS and PHP again)."""
+    return move_form(a, WEB_ROLE, _("The web host with the most room"), form)
+
+
 def _detail(site_id: int, status: int = 200, **forms):
     a = actor()
     site = svc.site_get(a, site_id)
     ctx = {**_forms(), **forms, "budget": disk_budget(a, site.org_id)}
-    return render_template("sites/detail.html", site=site, is_staff=a.has_staff(), **ctx), status
+    if may_move(a):
+        ctx["move_form"] = _move_form(a, forms.get("move_form"))
+        ctx["moves"] = moves.site_moves(a, site.id)[:5]
+        ctx["site_host"] = hosts_svc.host_get(a, site.host_id) if site.host_id else None
+    staff = a.has_staff(Role.OPERATOR, Role.ADMIN)
+    return render_template("sites/detail.html", site=site, is_staff=staff, **ctx), status
 
 
 def disk_budget(a, org_id: int):
@@ -186,70 +202,68 @@ def _asked(req) -> str:
     return _("Request #%(id)s is %(status)s.", id=req.id, status=status_text(req.status))
 
 
+def _ask(site_id: int, form_name: str, form, action: str, payload: dict | None = None, secrets: dict | None = None):
+    """A form that asks for `action` on the site (a request); see _submit."""
+    return _submit(
+        site_id,
+        form_name,
+        form,
+        lambda: _asked(svc.site_request(actor(), action=action, site_id=site_id, payload=payload, secrets=secrets)),
+    )
+
+
 @bp.post("/<int:site_id>/plan")
 @login_required
 def change_plan(site_id: int):
     form = PlanForm(prefix="plan")
     _plans(form)
-    return _submit(
-        site_id,
-        "plan_form",
-        form,
-        lambda: _asked(
-            svc.site_request(actor(), action="change_plan", site_id=site_id, payload={"plan": form.plan.data})
-        ),
-    )
+    return _ask(site_id, "plan_form", form, "change_plan", {"plan": form.plan.data})
 
 
 @bp.post("/<int:site_id>/aliases")
 @login_required
 def alias_add(site_id: int):
     form = AliasForm(prefix="alias")
-    return _submit(
-        site_id,
-        "alias_form",
-        form,
-        lambda: _asked(
-            svc.site_request(actor(), action="alias_add", site_id=site_id, payload={"alias": form.alias.data})
-        ),
-    )
+    return _ask(site_id, "alias_form", form, "alias_add", {"alias": form.alias.data})
 
 
 @bp.post("/<int:site_id>/aliases/<path:alias>/remove")
 @login_required
 def alias_remove(site_id: int, alias: str):
     form = ConfirmForm()
-    return _submit(
-        site_id,
-        "confirm",
-        form,
-        lambda: _asked(svc.site_request(actor(), action="alias_remove", site_id=site_id, payload={"alias": alias})),
-    )
+    return _ask(site_id, "confirm", form, "alias_remove", {"alias": alias})
 
 
 @bp.post("/<int:site_id>/<any(suspend, unsuspend, delete):action>")
 @login_required
 def lifecycle(site_id: int, action: str):
     form = ConfirmForm()
-    return _submit(site_id, "confirm", form, lambda: _asked(svc.site_request(actor(), action=action, site_id=site_id)))
+    return _ask(site_id, "confirm", form, action)
 
 
 @bp.post("/<int:site_id>/certificate")
 @login_required
 def cert_upload(site_id: int):
     form = CertUploadForm(prefix="cert")
+    payload = {"certificate": form.certificate.data, "chain": form.chain.data or ""}
+    return _ask(site_id, "cert_form", form, "cert_upload", payload, {"private_key": form.private_key.data})
+
+
+@bp.post("/<int:site_id>/move")
+@login_required
+def move(site_id: int):
+    a = actor()
+    if not may_move(a):
+        moves.site_move(a, site_id=site_id)  # refuses: not found (another ministry's) or forbidden
+    form = _move_form(a, MoveForm(prefix="move"))
     return _submit(
         site_id,
-        "cert_form",
+        "move_form",
         form,
-        lambda: _asked(
-            svc.site_request(
-                actor(),
-                action="cert_upload",
-                site_id=site_id,
-                payload={"certificate": form.certificate.data, "chain": form.chain.data or ""},
-                secrets={"private_key": form.private_key.data},
-            )
+        lambda: _(
+            "Move %(id)s started: job #%(job)s copies the site to its new host.",
+            id=(m := moves.site_move(a, site_id=site_id, host_id=form.host_id.data or None)).id,
+            job=m.job_id,
         ),
     )
 

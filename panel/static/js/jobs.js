@@ -9,6 +9,8 @@
     var tbody = compact ? null : document.getElementById("job-events");
     var staff = tbody && tbody.dataset.staff === "true";
     var after = parseInt(box.dataset.after || "0", 10);
+    var explanationClass = "";
+    var leaving = false;
     // Status words in the page's language (the JSON carries raw values such as "running").
     var labels = JSON.parse(box.dataset.statusLabels || "{}");
     function label(value) { return labels[value] || value || ""; }
@@ -46,10 +48,11 @@
       if (!el) { return; }
       el.textContent = name === "status" ? label(value) : (value || "");
       if (name === "status") { el.className = "badge " + value; }
-      if (name === "explanation" && value) { el.className = "flash error"; }
+      if (name === "explanation") { el.className = value ? (explanationClass || "flash error") : ""; }
     }
 
     function poll() {
+      if (leaving) { return; }
       fetch(box.dataset.jobProgress + "?after=" + after, {credentials: "same-origin", headers: {"Accept": "application/json"}})
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (data) {
@@ -59,11 +62,20 @@
           setField("status", data.job.status);
           setField("started_at", data.job.started_at_text);
           setField("finished_at", data.job.finished_at_text);
+          explanationClass = data.job.explanation_class;
           setField("explanation", data.job.explanation);
+          if (leaving) { return; }
           if (data.job.finished) { window.location.reload(); } else { setTimeout(poll, 1000); }
         })
         .catch(function () { setTimeout(poll, 3000); });
     }
+    // A user who leaves the page (a link, a form) is not pulled back by the reload at the job's end.
+    // Still here 5 s later (the link was a download, or back from the browser's cache): follow again.
+    window.addEventListener("beforeunload", function () {
+      if (leaving) { return; }
+      leaving = true;
+      setTimeout(function () { leaving = false; poll(); }, 5000);
+    });
     setTimeout(poll, 1000);
   }
   Array.prototype.forEach.call(document.querySelectorAll("[data-job-progress]"), follow);

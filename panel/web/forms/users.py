@@ -16,6 +16,7 @@ ROLE_LABELS = {
     Role.OPERATOR: _l("Operator (data center)"),
     Role.ADMIN: _l("Administrator (data center)"),
     Role.AUDITOR: _l("Auditor (data center)"),
+    Role.SOC: _l("Security operation center (data center)"),
 }
 
 

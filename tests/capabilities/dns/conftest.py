@@ -14,13 +14,14 @@ import uuid
 from dataclasses import dataclass
 
 import pytest
+from sqlalchemy import select
 
 from panel import db, security
 from panel.capabilities.dns.models import DnsKey, Zone
 from panel.jobs import queue, tasks
 from panel.jobs.runner import run_job
-from panel.models.hosts import Host, HostRole
-from panel.models.jobs import Job
+from panel.models.hosts import Host
+from panel.models.jobs import Job, JobStatus
 from panel.models.tenants import OrgKind, Role
 from panel.services import jobs as jobs_svc
 from panel.services.actor import system_actor
@@ -144,7 +145,7 @@ def dns_env(booted, bind, make):
             host_key=target.host_key,
             fingerprint="test",
         )
-        host.roles = {HostRole.DNS}
+        host.roles = {"dns"}
         s.add(host)
         s.add(DnsKey(name="govhost", secret_sealed=security.seal(bind.secret)))
         s.flush()
@@ -199,6 +200,43 @@ def live_zone(dns_env, booted):
     return create
 
 
+@pytest.fixture
+def send_records(booted):
+    """send_records() -> how many pending `dns.records_apply` jobs it ran (as the worker would),
+    each to success: what sites and mail publish reaches BIND only through them."""
+
+    def run() -> int:
+        with db.unit_of_work() as s:
+            ids = list(
+                s.scalars(
+                    select(Job.id)
+                    .where(Job.kind == "dns.records_apply", Job.status == JobStatus.PENDING)
+                    .order_by(Job.id)
+                )
+            )
+        for job_id in ids:
+            assert run_job(job_id, booted) == "successful", _job_text(job_id)
+        return len(ids)
+
+    return run
+
+
+@pytest.fixture
+def applied(booted):
+    """applied(actor, zone_id, force=False) -> the `dns.records_apply` job that `dns_apply` submits,
+    run here as the worker would and returned finished (its status and explanation)."""
+    from panel.capabilities.dns import service as svc
+
+    def run(actor, zone_id: int, *, force: bool = False) -> Job:
+        job = svc.dns_apply(actor, zone_id, force=force)
+        assert job.kind == "dns.records_apply" and job.status == JobStatus.PENDING  # nothing sent yet
+        run_job(job.id, booted)
+        with db.unit_of_work() as s:
+            return s.get(Job, job.id)
+
+    return run
+
+
 def _job_text(job_id: int) -> str:
     with db.unit_of_work() as s:
         job = s.get(Job, job_id)
@@ -232,10 +270,10 @@ def web_host(booted):
             host_key_type=target.host_key_type,
             host_key=target.host_key,
             fingerprint="test",
-            max_sites=10,
+            capacities={"sites": 10},
             facts={"php_versions": ["8.2"]},
         )
-        host.roles = {HostRole.WEB}
+        host.roles = {"web"}
         s.add(host)
         s.flush()
     return host

@@ -15,7 +15,7 @@ from panel import db, security
 from panel.boot import current as current_settings
 from panel.capabilities.dns import claims
 from panel.capabilities.dns import service as svc
-from panel.capabilities.dns.models import DnsKey, Record, RecordState
+from panel.capabilities.dns.models import DnsKey, Record, RecordState, Zone
 from panel.errors import PanelError
 from panel.jobs.runner import run_job
 from panel.models.audit import AuditEntry
@@ -38,7 +38,7 @@ def key_of(fn, *args, **kw) -> str:
     return e.value.key
 
 
-def test_records_apply_to_bind_and_validation_keys(bind, ministry, live_zone):
+def test_records_apply_to_bind_and_validation_keys(bind, ministry, live_zone, applied):
     a = ministry("A")
     zone = live_zone(a.org)
     assert answers(bind, zone.name, "NS") == {"ns1.govhost.test."}
@@ -49,8 +49,9 @@ def test_records_apply_to_bind_and_validation_keys(bind, ministry, live_zone):
     svc.record_create(a.actor, zone_id=zone.id, name="sub", rtype="NS", data="ns.elsewhere.test")
     plan = svc.dns_plan(a.actor, zone.id)
     assert len(plan.add) == 5 and not plan.remove
-    out = svc.dns_apply(a.actor, zone.id)
-    assert out.sent and out.serial > 1
+    job = applied(a.actor, zone.id)
+    assert job.status.value == "successful" and job.explanation.startswith("5 added, 0 removed, serial ")
+    assert int(job.explanation.rsplit(" ", 1)[1]) > 1
     assert answers(bind, f"www.{zone.name}") == {"10.77.0.11"}
     assert answers(bind, f"_sip._tcp.{zone.name}", "SRV") == {"10 5 5060 sip.govhost.test."}
     with db.unit_of_work() as s:
@@ -82,26 +83,27 @@ def test_records_apply_to_bind_and_validation_keys(bind, ministry, live_zone):
     assert key_of(svc.record_create, a.actor, zone_id=z, name="alias", rtype="TXT", data="x") == "dns.cname_conflict"
 
 
-def test_delete_and_update_reach_bind(bind, ministry, live_zone):
+def test_delete_and_update_reach_bind(bind, ministry, live_zone, applied):
     a = ministry("A")
     zone = live_zone(a.org)
     rec = svc.record_create(a.actor, zone_id=zone.id, name="app", rtype="A", data="10.77.0.61")
-    svc.dns_apply(a.actor, zone.id)
+    applied(a.actor, zone.id)
     new = svc.record_update(a.actor, record_id=rec.id, data="10.77.0.62")
-    svc.dns_apply(a.actor, zone.id)
+    applied(a.actor, zone.id)
     assert answers(bind, f"app.{zone.name}") == {"10.77.0.62"}
     svc.record_delete(a.actor, record_id=new.id)
-    out = svc.dns_apply(a.actor, zone.id)
-    assert len(out.remove) == 1 and answers(bind, f"app.{zone.name}") == set()
+    assert applied(a.actor, zone.id).explanation.startswith("0 added, 1 removed,")
+    assert answers(bind, f"app.{zone.name}") == set()
+    assert applied(a.actor, zone.id).explanation.startswith("nothing to change, serial ")
     with db.unit_of_work() as s:
         assert s.scalars(select(Record).where(Record.zone_id == zone.id)).all() == []
 
 
-def test_readding_a_record_whose_removal_is_not_applied_yet(app, bind, ministry, live_zone, make):
+def test_readding_a_record_whose_removal_is_not_applied_yet(app, bind, ministry, live_zone, make, applied):
     a = ministry("A")
     zone = live_zone(a.org)
     rec = svc.record_create(a.actor, zone_id=zone.id, name="back", rtype="A", data="10.77.0.63")
-    svc.dns_apply(a.actor, zone.id)
+    applied(a.actor, zone.id)
     svc.record_delete(a.actor, record_id=rec.id)  # on BIND still: the removal waits for the next apply
     from panel.services.tokens import token_create
 
@@ -113,71 +115,77 @@ def test_readding_a_record_whose_removal_is_not_applied_yet(app, bind, ministry,
     )
     assert r.status_code == 201, r.get_data(as_text=True)
     assert r.json["state"] == "present" and r.json["applied_at"] is None
-    svc.dns_apply(a.actor, zone.id)
+    applied(a.actor, zone.id)
     assert answers(bind, f"back.{zone.name}") == {"10.77.0.63"}
     with db.unit_of_work() as s:
         rows = s.scalars(select(Record).where(Record.zone_id == zone.id, Record.data == "10.77.0.63")).all()
         assert [(r.state, r.applied_at is not None) for r in rows] == [(RecordState.PRESENT, True)]
 
 
-def test_hand_made_records_are_kept_unless_forced(bind, ministry, live_zone, staff, make):
+def test_hand_made_records_are_kept_unless_forced(bind, ministry, live_zone, staff, make, applied):
     a = ministry("A")
     zone = live_zone(a.org)
     upd = dns.update.UpdateMessage(zone.name + ".", keyring=bind.tsig.key(), keyname="govhost")
     upd.add(f"manual.{zone.name}.", 300, "A", "10.77.0.70")
     assert dns.query.tcp(upd, bind.ip, timeout=5, source=L.GATEWAY).rcode() == dns.rcode.NOERROR
     svc.record_create(a.actor, zone_id=zone.id, name="ours", rtype="A", data="10.77.0.71")
-    out = svc.dns_apply(a.actor, zone.id)
-    assert any(f"manual.{zone.name}." in line for line in out.unmanaged)
+    assert any(f"manual.{zone.name}." in line for line in svc.dns_plan(a.actor, zone.id).unmanaged)
+    assert applied(a.actor, zone.id).explanation.startswith("1 added, 0 removed,")
     assert answers(bind, f"manual.{zone.name}") == {"10.77.0.70"}
     assert key_of(svc.dns_apply, a.actor, zone.id, force=True) == "auth.forbidden"
-    svc.dns_apply(make.actor_of(staff), zone.id, force=True)
+    assert applied(make.actor_of(staff), zone.id, force=True).explanation.startswith("0 added, 1 removed,")
     assert answers(bind, f"manual.{zone.name}") == set()
     assert answers(bind, f"ours.{zone.name}") == {"10.77.0.71"}
 
 
-def test_wrong_key_fails_nothing_applied_then_retry_converges(bind, ministry, live_zone):
+def test_wrong_key_fails_nothing_applied_then_retry_converges(bind, ministry, live_zone, applied):
     a = ministry("A")
     zone = live_zone(a.org)
     rec = svc.record_create(a.actor, zone_id=zone.id, name="k", rtype="A", data="10.77.0.80")
     with db.unit_of_work() as s:
         key = s.scalars(select(DnsKey)).one()
         key.secret_sealed = security.seal(base64.b64encode(b"w" * 32).decode())
-    assert key_of(svc.dns_apply, a.actor, zone.id) == "dns.tsig_rejected"
+    job = applied(a.actor, zone.id)
+    assert job.status.value == "failed" and "(BADSIG)" in job.explanation
     with db.unit_of_work() as s:
         assert s.get(Record, rec.id).applied_at is None
+        assert "(BADSIG)" in s.get(Zone, zone.id).last_error  # the zone says why
         s.scalars(select(DnsKey)).one().secret_sealed = security.seal(bind.secret)
     assert answers(bind, f"k.{zone.name}") == set()
-    assert svc.dns_apply(a.actor, zone.id).sent
+    assert applied(a.actor, zone.id).status.value == "successful"
     assert answers(bind, f"k.{zone.name}") == {"10.77.0.80"}
 
 
-def test_bind_down_is_a_clear_failure(bind, ministry, live_zone):
+def test_bind_down_is_a_clear_failure(bind, ministry, live_zone, applied):
     a = ministry("A")
     zone = live_zone(a.org)
     svc.record_create(a.actor, zone_id=zone.id, name="down", rtype="A", data="10.77.0.90")
     L.host_exec(bind.name, "sh", "-c", "/etc/init.d/named stop </dev/null >/dev/null 2>&1")
     try:
-        with pytest.raises(PanelError) as e:
-            svc.dns_apply(a.actor, zone.id)
-        assert e.value.key == "dns.unreachable" and "not answering" in e.value.text()
+        assert key_of(svc.dns_plan, a.actor, zone.id) == "dns.unreachable"
+        job = applied(a.actor, zone.id)
+        assert job.status.value == "failed" and "not answering" in job.explanation
     finally:
         L.host_exec(bind.name, "sh", "-c", "/etc/init.d/named start </dev/null >/dev/null 2>&1")
         L.wait_port(bind.ip, 53, 10)
-    assert svc.dns_apply(a.actor, zone.id).sent
+    assert applied(a.actor, zone.id).status.value == "successful"
+    assert answers(bind, f"down.{zone.name}") == {"10.77.0.90"}
+    with db.unit_of_work() as s:
+        assert s.get(Zone, zone.id).last_error == ""  # cleared by the success
 
 
-def test_publish_and_withdraw_touch_only_their_source(bind, ministry, live_zone):
+def test_publish_and_withdraw_touch_only_their_source(bind, ministry, live_zone, send_records, applied):
     a = ministry("A")
     zone = live_zone(a.org)
     mine = svc.record_create(a.actor, zone_id=zone.id, name="www", rtype="A", data="10.77.0.11")
-    svc.dns_apply(a.actor, zone.id)
+    applied(a.actor, zone.id)
     site = [{"name": "shop", "type": "A", "data": "10.77.0.12"}, {"name": "shop", "type": "AAAA", "data": "fd00::12"}]
     got = svc.records_publish(
         system_actor("worker"), org_id=a.org.id, fqdn=f"shop.{zone.name}", source="site:12", records=site
     )
     assert got.id == zone.id
-    assert answers(bind, f"shop.{zone.name}") == {"10.77.0.12"}  # applied after commit
+    assert send_records() == 1
+    assert answers(bind, f"shop.{zone.name}") == {"10.77.0.12"}  # sent by the job
     assert (
         svc.records_publish(
             system_actor("worker"), org_id=a.org.id, fqdn="shop.elsewhere.test", source="site:13", records=site
@@ -185,13 +193,14 @@ def test_publish_and_withdraw_touch_only_their_source(bind, ministry, live_zone)
         is None
     )
     assert svc.records_withdraw(system_actor("worker"), source="site:12") == 2
+    assert send_records() == 1
     assert answers(bind, f"shop.{zone.name}") == set()
     assert answers(bind, f"www.{zone.name}") == {"10.77.0.11"}
     with db.unit_of_work() as s:
         assert s.get(Record, mine.id).state == RecordState.PRESENT
 
 
-def test_claims_verify_with_txt_token(bind, ministry, live_zone, staff, make):
+def test_claims_verify_with_txt_token(bind, ministry, live_zone, staff, make, applied):
     a, b = ministry("A"), ministry("B")
     admin = make.actor_of(staff)
     hosting = live_zone(b.org)  # the TXT token is served by our BIND, the configured resolver
@@ -204,10 +213,10 @@ def test_claims_verify_with_txt_token(bind, ministry, live_zone, staff, make):
     assert key_of(claims.claim_verify, a.actor, claim.id) == "dns.claim_token_missing"
     assert not claims.domain_verified(a.org.id, f"www.{domain}")
     svc.record_create(b.actor, zone_id=hosting.id, name="_govhost-challenge.claim", rtype="TXT", data="wrong")
-    svc.dns_apply(b.actor, hosting.id)
+    applied(b.actor, hosting.id)
     assert key_of(claims.claim_verify, a.actor, claim.id) == "dns.claim_token_missing"
     svc.record_create(b.actor, zone_id=hosting.id, name="_govhost-challenge.claim", rtype="TXT", data=claim.token)
-    svc.dns_apply(b.actor, hosting.id)
+    applied(b.actor, hosting.id)
     assert claims.claim_verify(a.actor, claim.id).verified_at is not None
     assert claims.domain_verified(a.org.id, f"www.{domain}")
     assert key_of(claims.domain_require, b.actor, org_id=b.org.id, fqdn="www.unclaimed.test") == "dns.domain_unverified"
@@ -229,11 +238,11 @@ def test_other_ministry_gets_404(ministry, live_zone):
     assert svc.zone_list(b.actor).total == 0
 
 
-def test_secret_never_in_job_output_events_or_audit(bind, ministry, live_zone, staff, make, dns_env):
+def test_secret_never_in_job_output_events_or_audit(bind, ministry, live_zone, staff, make, dns_env, applied):
     a = ministry("A")
     zone = live_zone(a.org)
     svc.record_create(a.actor, zone_id=zone.id, name="s", rtype="A", data="10.77.0.5")
-    svc.dns_apply(a.actor, zone.id)
+    applied(a.actor, zone.id)
     job = svc.dns_server_setup(make.actor_of(staff), host_id=dns_env.id)
     assert run_job(job.id, current_settings()) == "successful"
     secret = bind.secret

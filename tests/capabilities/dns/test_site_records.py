@@ -36,7 +36,7 @@ def site_rows(site_id: int) -> list[Record]:
 
 
 @pytest.fixture
-def hosted(bind, ministry, live_zone, web_host, staff, make):
+def hosted(bind, ministry, live_zone, web_host, staff, make, applied):
     """Ministry A with its zone live on BIND, a plan, the web host, a record of its own (www) and
     one an operator added with nsupdate (hand)."""
     a = ministry("A")
@@ -44,7 +44,7 @@ def hosted(bind, ministry, live_zone, web_host, staff, make):
     with db.unit_of_work() as s:
         s.add(Plan(name="basic", disk_mb=100, memory_mb=64, max_children=2, upload_mb=8))
     svc.record_create(a.actor, zone_id=zone.id, name="www", rtype="A", data="10.77.0.11")
-    svc.dns_apply(a.actor, zone.id)
+    applied(a.actor, zone.id)
     upd = dns.update.UpdateMessage(zone.name + ".", keyring=bind.tsig.key(), keyname="govhost")
     upd.add(f"hand.{zone.name}.", 300, "A", "10.77.0.70")
     assert dns.query.tcp(upd, bind.ip, timeout=5, source=L.GATEWAY).rcode() == dns.rcode.NOERROR
@@ -68,7 +68,7 @@ def _create_site(bind, a, zone, approver) -> Site:
         return s.scalars(select(Site).where(Site.request_id == req.id)).one()
 
 
-def test_site_approval_publishes_its_records(bind, hosted):
+def test_site_approval_publishes_its_records(bind, hosted, send_records):
     a, zone, approver = hosted
     site = _create_site(bind, a, zone, approver)
     assert site.status == SiteStatus.REQUESTED and site.host_id is not None
@@ -77,7 +77,10 @@ def test_site_approval_publishes_its_records(bind, hosted):
         (f"alt.{zone.name}", "A", WEB_HOST[1]),
         (f"portal.{zone.name}", "A", WEB_HOST[1]),
     ]
-    assert all(r.applied_at is not None for r in rows), "published right after the approval committed"
+    # the approval only wrote the rows and a job: nothing reached BIND inside it
+    assert all(r.applied_at is None for r in rows) and answers(bind, f"portal.{zone.name}") == set()
+    assert send_records() == 1, "one dns.records_apply job for the approval"
+    assert all(r.applied_at is not None for r in site_rows(site.id)), "sent by the job"
     assert answers(bind, f"portal.{zone.name}") == {WEB_HOST[1]}
     assert answers(bind, f"alt.{zone.name}") == {WEB_HOST[1]}
     plan = svc.dns_plan(a.actor, zone.id)
@@ -88,9 +91,10 @@ def test_site_approval_publishes_its_records(bind, hosted):
         assert s.scalars(select(AuditEntry).where(AuditEntry.action == "dns.records_publish")).first() is not None
 
 
-def test_site_delete_withdraws_only_its_records(bind, hosted):
+def test_site_delete_withdraws_only_its_records(bind, hosted, send_records):
     a, zone, approver = hosted
     site = _create_site(bind, a, zone, approver)
+    send_records()
     with db.unit_of_work() as s:  # what the site.create job's success leaves (cap_sites._created)
         row = s.get(Site, site.id)
         row.move_to(SiteStatus.ACTIVE)
@@ -99,6 +103,8 @@ def test_site_delete_withdraws_only_its_records(bind, hosted):
 
     req = sites.site_request(a.actor, action="delete", site_id=site.id)
     requests.request_approve(approver, req.id)
+    assert answers(bind, f"portal.{zone.name}") == {WEB_HOST[1]}, "withdrawn by the job, not by the approval"
+    assert send_records() == 1
     assert answers(bind, f"portal.{zone.name}") == set()
     assert answers(bind, f"alt.{zone.name}") == set()
     assert answers(bind, f"www.{zone.name}") == {"10.77.0.11"}

@@ -1,5 +1,6 @@
 """Web and API against the lab BIND: plan and dry-run show the diff and send nothing (the zone's
-serial does not move, the name does not answer); apply makes it live, confirmed by a query; domain
+serial does not move, the name does not answer); apply submits a `dns.records_apply` job and sends
+nothing in the request; the job makes it live, confirmed by a query; domain
 claims are created, fail with the precise key while the token is missing or wrong, and pass once the
 TXT token is published (by hand with a signed update, or through a zone govhost manages)."""
 
@@ -37,7 +38,7 @@ def by_hand(bind, zone: str, name: str, txt: str) -> None:
     assert dns.query.tcp(upd, bind.ip, timeout=5, source=L.GATEWAY).rcode() == dns.rcode.NOERROR
 
 
-def test_api_plan_dry_run_then_apply(bind, ministry, live_zone, client, api_token):
+def test_api_plan_dry_run_then_apply(bind, ministry, live_zone, client, api_token, send_records):
     a = ministry("A")
     zone = live_zone(a.org)
     h = api_token(a.user)
@@ -54,11 +55,15 @@ def test_api_plan_dry_run_then_apply(bind, ministry, live_zone, client, api_toke
     assert answers(bind, f"api.{zone.name}") == set() and serial(bind, zone.name) == before  # nothing sent
 
     done = client.post(f"{base}/apply", headers=h, json={})
-    assert done.status_code == 200, done.get_json()
-    body = done.get_json()
-    assert body["sent"] and not body["dry_run"] and body["add"] == [line] and body["serial"] > before
+    assert done.status_code == 202, done.get_json()
+    job = done.get_json()
+    assert job["kind"] == "dns.records_apply" and job["status"] == "pending" and job["org_id"] == a.org.id
+    assert answers(bind, f"api.{zone.name}") == set() and serial(bind, zone.name) == before  # not in the request
+    assert send_records() == 1  # the worker's part
+    job = client.get(f"/api/v1/jobs/{job['id']}", headers=h).get_json()
+    assert job["status"] == "successful" and job["explanation"].startswith("1 added, 0 removed, serial "), job
     assert answers(bind, f"api.{zone.name}") == {"10.77.0.101"}
-    assert serial(bind, zone.name) == body["serial"]
+    assert serial(bind, zone.name) == int(job["explanation"].rsplit(" ", 1)[1]) > before
     [rec] = client.get(f"{base}/records", headers=h).get_json()["items"]
     assert rec["applied_at"] is not None
     again = client.get(f"{base}/plan", headers=h).get_json()
@@ -68,11 +73,12 @@ def test_api_plan_dry_run_then_apply(bind, ministry, live_zone, client, api_toke
     assert gone.status_code == 204
     assert client.get(f"{base}/plan", headers=h).get_json()["remove"] == [line]
     assert answers(bind, f"api.{zone.name}") == {"10.77.0.101"}  # still served until apply
-    assert client.post(f"{base}/apply", headers=h, json={}).get_json()["remove"] == [line]
+    assert client.post(f"{base}/apply", headers=h, json={}).status_code == 202
+    assert send_records() == 1
     assert answers(bind, f"api.{zone.name}") == set()
 
 
-def test_web_plan_shows_diff_and_apply_publishes(bind, ministry, live_zone, client, web_login):
+def test_web_plan_shows_diff_and_apply_publishes(bind, ministry, live_zone, client, web_login, send_records):
     a = ministry("A")
     zone = live_zone(a.org)
     page = f"/dns/zones/{zone.id}"
@@ -91,11 +97,37 @@ def test_web_plan_shows_diff_and_apply_publishes(bind, ministry, live_zone, clie
     assert answers(bind, f"web.{zone.name}") == set() and serial(bind, zone.name) == before
 
     done = post_form(client, f"{page}/apply", {}, page=page)
-    text = done.get_data(as_text=True)
-    assert done.status_code == 200 and line in text and "Applied: serial" in text, text[:2000]
+    assert done.status_code == 302 and "/jobs/" in done.headers["Location"], done.get_data(as_text=True)[:2000]
+    assert answers(bind, f"web.{zone.name}") == set() and serial(bind, zone.name) == before  # not in the request
+    assert send_records() == 1
+    text = client.get(done.headers["Location"]).get_data(as_text=True)
+    assert "sends the zone&#39;s changes to the DNS server" in text and "1 added, 0 removed" in text, text[:3000]
     assert answers(bind, f"web.{zone.name}") == {"10.77.0.102"} and serial(bind, zone.name) > before
     assert "published" in client.get(page).get_data(as_text=True)
     client.get("/logout")
+
+
+def test_cli_apply_waits_for_the_job_and_prints_its_outcome(request, bind, ministry, live_zone, cli):
+    a = ministry("A")
+    zone = live_zone(a.org)
+    request.getfixturevalue("consumer")  # a real worker, started once the zone exists
+    svc.record_create(a.actor, zone_id=zone.id, name="cli", rtype="A", data="10.77.0.103")
+    dry = cli("dns", "apply", zone.name, "--dry-run", "--as", a.user.username)
+    assert dry.exit_code == 0 and "1 to add" in dry.output and "dry run: nothing sent" in dry.output, dry.output
+    assert answers(bind, f"cli.{zone.name}") == set()
+    r = cli("dns", "apply", zone.name, "--as", a.user.username)
+    assert r.exit_code == 0, r.output
+    assert "dns.records_apply" in r.output and "successful: 1 added, 0 removed, serial" in r.output, r.output
+    assert answers(bind, f"cli.{zone.name}") == {"10.77.0.103"}
+
+    svc.record_create(a.actor, zone_id=zone.id, name="cli2", rtype="A", data="10.77.0.104")
+    L.host_exec(bind.name, "sh", "-c", "/etc/init.d/named stop </dev/null >/dev/null 2>&1")
+    try:
+        r = cli("dns", "apply", zone.name, "--as", a.user.username)
+    finally:
+        L.host_exec(bind.name, "sh", "-c", "/etc/init.d/named start </dev/null >/dev/null 2>&1")
+        L.wait_port(bind.ip, 53, 10)
+    assert r.exit_code == 1 and "failed:" in r.output and "not answering" in r.output, r.output
 
 
 @pytest.fixture
@@ -140,7 +172,7 @@ def test_api_claim_fails_precisely_then_verifies(bind, claimant, client, api_tok
     assert client.post("/api/v1/dns/zones", headers=h, json=zone_ask).status_code == 202  # now it may ask
 
 
-def test_web_claim_token_through_a_zone(bind, claimant, client, web_login):
+def test_web_claim_token_through_a_zone(bind, claimant, client, web_login, applied):
     a, b, hosting = claimant
     domain = f"web-claim.{hosting.name}"
     web_login(a.user)
@@ -157,7 +189,7 @@ def test_web_claim_token_through_a_zone(bind, claimant, client, web_login):
     assert not claims.domain_verified(a.org.id, f"www.{domain}")
 
     svc.record_create(b.actor, zone_id=hosting.id, name="_govhost-challenge.web-claim", rtype="TXT", data=claim.token)
-    svc.dns_apply(b.actor, hosting.id)
+    applied(b.actor, hosting.id)
     assert answers(bind, f"_govhost-challenge.{domain}", "TXT") == {f'"{claim.token}"'}
     r = post_form(client, f"/dns/claims/{claim.id}/verify", {}, page="/dns/claims")
     assert r.status_code == 302

@@ -18,7 +18,7 @@ from panel.capabilities.mail.models import Mailbox, MailboxStatus, MailDomain, M
 from panel.errors import PanelError
 from panel.jobs import queue, tasks
 from panel.models.audit import AuditEntry
-from panel.models.hosts import Host, HostRole, HostState
+from panel.models.hosts import Host, HostState
 from panel.models.jobs import Job, JobStatus
 from panel.models.notifications import Notification
 from panel.models.tenants import OrgKind, Role
@@ -147,7 +147,7 @@ def mail_rows(booted, make):
                 fingerprint="x",
                 state=state,
             )
-            host.roles = {HostRole.MAIL}
+            host.roles = {"mail"}
             s.add(host)
             s.flush()
             dom = MailDomain(

@@ -13,7 +13,7 @@ from panel import db
 from panel.capabilities.dns.models import ClaimMethod, DomainClaim
 from panel.capabilities.mail.kinds import place_mail_host
 from panel.errors import Conflict
-from panel.models.hosts import Host, HostRole
+from panel.models.hosts import Host
 from panel.models.requests import Request
 from panel.models.tenants import OrgKind, Role
 from tests.support.surfaces import api_headers, web_login
@@ -37,9 +37,9 @@ def world(make):
             host_key_type="ssh-ed25519",
             host_key="AAAAC3NzaC1lZDI1NTE5AAAAIA" + "x" * 43,
             fingerprint="SHA256:" + "y" * 43,
-            max_mailboxes=100,
+            capacities={"mailboxes": 100},
         )
-        host.roles = [HostRole.WEB, HostRole.MAIL]  # tagged mail, but mail server-setup never ran
+        host.roles = ["web", "mail"]  # tagged mail, but mail server-setup never ran
         s.add(host)
         s.flush()
         host_id = host.id

@@ -14,7 +14,6 @@ from panel.capabilities.mail import service as mail_svc
 from panel.capabilities.mail.models import Mailbox, MailboxStatus, MailDomain, MailDomainStatus
 from panel.errors import Conflict, Invalid, NotFound
 from panel.models.audit import AuditEntry
-from panel.models.hosts import Host, HostRole
 from panel.models.jobs import Job
 from panel.models.requests import Request
 from panel.models.tenants import Role
@@ -28,11 +27,8 @@ HOSTILE = ["; id", "{{ 7*7 }}", "../etc", "a\x00b", "a\nb", "x" * 300, "សួ�
 def two(make):
     a, b = make.make_org("Ministry A"), make.make_org("Ministry B")
     ua, ub = make.make_user(Role.ORG_ADMIN, a), make.make_user(Role.ORG_ADMIN, b)
+    host = make.make_host("mx1", roles=["mail"])
     with db.unit_of_work() as s:
-        host = Host(name="mx1", address="10.77.0.250", host_key_type="ssh-ed25519", host_key="AAAA", fingerprint="x")
-        host.roles = {HostRole.MAIL}
-        s.add(host)
-        s.flush()
         doms = {}
         for key, org in (("a", a), ("b", b)):
             dom = MailDomain(

@@ -4,6 +4,7 @@ the real job path (Huey consumer in a thread, ansible-runner, the lab hosts)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import ipaddress
@@ -29,14 +30,14 @@ from panel import db
 from panel.capabilities.dns.models import ClaimMethod, DomainClaim
 from panel.capabilities.sites.models import Plan
 from panel.jobs import queue, tasks
-from panel.models.hosts import Host, HostRole
+from panel.models.hosts import Host
 from panel.models.tenants import Role
 from panel.services import policies
 from panel.services.actor import system_actor
 from provisioners import lab as L
-from provisioners import probes
 from tests.lab.conftest import assert_lab_route, own_lab_hosts
 from tests.lab.suites import suite_hosts
+from tests.support.factories import make_lab_host
 
 SITE_HOSTS = suite_hosts("sites")  # each suite its own addresses: tests/lab/suites.py
 PEBBLE_PORT, PEBBLE_MGMT = 14050, 15050
@@ -76,41 +77,36 @@ def pebble(tmp_path_factory, site_lab):
     """Pebble on 10.77.0.1 (ACME directory + its root CA), resolving names at BIND on st1."""
     if not shutil.which("pebble"):
         pytest.skip("Debian package pebble is not installed")
-    d = tmp_path_factory.mktemp("pebble")
+    with pebble_at(tmp_path_factory.mktemp("pebble"), PEBBLE_PORT, PEBBLE_MGMT, SITE_HOSTS["st1"]) as ca:
+        yield SimpleNamespace(directory=ca.directory, tls_cert=str(ca.tls_cert), root=str(ca.roots), log=ca.log)
+
+
+@contextlib.contextmanager
+def pebble_at(d: Path, port: int, mgmt: int, dns_server: str):
+    """Pebble on the lab gateway resolving at dns_server (DNS-01 answers are looked up there); its
+    directory, its listener's certificate (the ACME client's CA bundle) and its roots."""
     crt, key = _self_signed(d)
     cfg = {
         "pebble": {
-            "listenAddress": f"{L.GATEWAY}:{PEBBLE_PORT}",
-            "managementListenAddress": f"{L.GATEWAY}:{PEBBLE_MGMT}",
-            "certificate": str(crt),
-            "privateKey": str(key),
-            "httpPort": 80,
-            "tlsPort": 443,
-            "ocspResponderURL": "",
-            "externalAccountBindingRequired": False,
+            "listenAddress": f"{L.GATEWAY}:{port}", "managementListenAddress": f"{L.GATEWAY}:{mgmt}",
+            "certificate": str(crt), "privateKey": str(key), "httpPort": 80, "tlsPort": 443,
+            "ocspResponderURL": "", "externalAccountBindingRequired": False,
         }
-    }
+    }  # fmt: skip
     (d / "pebble.json").write_text(json.dumps(cfg))
     env = {**os.environ, "PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0", "PEBBLE_AUTHZREUSE": "0"}
-    with open(d / "pebble.log", "w") as log:
+    with (d / "pebble.log").open("w") as log:
         proc = subprocess.Popen(
-            ["pebble", "-config", str(d / "pebble.json"), "-dnsserver", f"{SITE_HOSTS['st1']}:53"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
+            ["pebble", "-config", str(d / "pebble.json"), "-dnsserver", f"{dns_server}:53"],
+            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        )  # fmt: skip
     try:
-        # 10.77.0.1 is this machine's own lab0 address: the connection stays local.
-        wait_for(lambda: _listening(L.GATEWAY, PEBBLE_PORT), 15)
+        wait_for(lambda: _listening(L.GATEWAY, port), 15)
         ctx = ssl.create_default_context(cafile=str(crt))
-        root = urllib.request.urlopen(f"https://{L.GATEWAY}:{PEBBLE_MGMT}/roots/0", context=ctx, timeout=10).read()
-        (d / "root.pem").write_bytes(root)
+        root = urllib.request.urlopen(f"https://{L.GATEWAY}:{mgmt}/roots/0", context=ctx, timeout=10).read()
+        (d / "roots.pem").write_bytes(root)
         yield SimpleNamespace(
-            directory=f"https://{L.GATEWAY}:{PEBBLE_PORT}/dir",
-            tls_cert=str(crt),
-            root=str(d / "root.pem"),
-            log=d / "pebble.log",
+            directory=f"https://{L.GATEWAY}:{port}/dir", tls_cert=crt, roots=d / "roots.pem", log=d / "pebble.log"
         )
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -172,30 +168,17 @@ def web_host(site_lab, booted):
     """web_host("st1") -> a Host row (role web, PHP 8.2) for the pristine lab host."""
     made = []
 
-    def make(name: str = "st1", *, bind: bool = False, max_sites: int = 200) -> Host:
+    def make(name: str = "st1", *, bind: bool = False, capacity: int = 200) -> Host:
         L.close_control_sockets(SITE_HOSTS[name])
         lab_host = L.host_reset(name)
         assert_lab_route(lab_host.ip)
         if bind:
             start_bind(name)
-        kind, blob, fp = probes.fetch_host_key(lab_host.ip, 22, bind=L.GATEWAY)
-        with db.unit_of_work() as s:
-            host = Host(
-                name=name,
-                address=lab_host.ip,
-                port=22,
-                ssh_user="root",
-                host_key_type=kind,
-                host_key=blob,
-                fingerprint=fp,
-                max_sites=max_sites,
-                facts={"php_versions": ["8.2"]},
-            )
-            host.roles = [HostRole.WEB]
-            s.add(host)
-            s.flush()
-            made.append(name)
-            return host
+        host = make_lab_host(
+            name, lab_host.ip, ["web"], capacities={"sites": capacity}, facts={"php_versions": ["8.2"]}
+        )
+        made.append(name)
+        return host
 
     yield make
     for name in made:

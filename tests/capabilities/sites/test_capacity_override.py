@@ -10,23 +10,16 @@ from panel import db
 from panel.capabilities.sites.models import Site, SiteStatus
 from panel.errors import PanelError
 from panel.models.audit import AuditEntry
-from panel.models.hosts import Host, HostRole
 from tests.capabilities.sites.test_surfaces import ask
 
 
 @pytest.fixture
-def small_host(booted, world):
+def small_host(world, make):
     """A web host with room for 3 sites, 2 of them taken."""
-    with db.unit_of_work() as s:
-        h = Host(name="small1", address="10.77.0.251", host_key_type="ssh-ed25519", host_key="AAAA",
-                 fingerprint="SHA256:y", max_sites=3, facts={"php_versions": ["8.2"]})  # fmt: skip
-        h.roles = [HostRole.WEB]
-        s.add(h)
-        s.flush()
-        for i in range(2):
-            s.add(Site(org_id=world.b.id, fqdn=f"s{i}.b.gov.test", plan_id=1, host_id=h.id, system_user=f"u{i}",
-                       status=SiteStatus.ACTIVE))  # fmt: skip
-        return h
+    h = make.make_host("small1", roles=["web"], capacities={"sites": 3}, facts={"php_versions": ["8.2"]})
+    for i in range(2):
+        make.make_site(world.b, f"s{i}.b.gov.test", host=h, plan=make.make_plan("basic"))
+    return h
 
 
 def test_override_within_capacity_is_placed(world, small_host):
@@ -38,7 +31,7 @@ def test_override_past_capacity_is_refused_without_exceed(world, small_host, cli
     bulk = {"sites": [{"fqdn": "x1.a.gov.test"}, {"fqdn": "x2.a.gov.test"}]}
     with pytest.raises(PanelError) as exc:
         ask(world.op, world.a, "x.a.gov.test", host_id=small_host.id, **bulk)
-    assert exc.value.key == "site.host_full" and exc.value.params["free"] == 1 and exc.value.status == 409
+    assert exc.value.key == "host.full" and exc.value.params["free"] == 1 and exc.value.status == 409
     out = cli("sites", "create", "y.a.gov.test", "--plan", "basic", "--org", str(world.a.id), "--host",
               str(small_host.id), "--as", world.op_user.username)  # fmt: skip
     assert out.exit_code == 0, out.output  # one more still fits
@@ -47,7 +40,7 @@ def test_override_past_capacity_is_refused_without_exceed(world, small_host, cli
                    status=SiteStatus.REQUESTED))  # fmt: skip
     out = cli("sites", "create", "z.a.gov.test", "--plan", "basic", "--org", str(world.a.id), "--host",
               str(small_host.id), "--as", world.op_user.username)  # fmt: skip
-    assert out.exit_code == 2 and "site.host_full" in out.output
+    assert out.exit_code == 2 and "host.full" in out.output
 
 
 def test_exceeding_is_explicit_and_audited(world, small_host):
@@ -59,7 +52,7 @@ def test_exceeding_is_explicit_and_audited(world, small_host):
     assert entry.actor_name == world.op_user.username and "exceed_capacity" in entry.summary
     with pytest.raises(PanelError) as exc:
         ask(world.op, world.a, "w.a.gov.test", exceed_capacity=True)
-    assert exc.value.key == "site.exceed_without_host"
+    assert exc.value.key == "host.exceed_without_host"
     with pytest.raises(PanelError) as exc:
         ask(world.op, world.a, "w.a.gov.test", host_id=small_host.id, exceed_capacity="yes")
-    assert exc.value.key == "site.exceed_invalid"
+    assert exc.value.key == "host.exceed_invalid"

@@ -14,7 +14,7 @@ from panel import db
 from panel.capabilities.sites.certs import check_upload, load_trust
 from panel.capabilities.sites.models import Plan, Site, SiteStatus
 from panel.errors import Invalid
-from panel.models.hosts import Host, HostRole
+from panel.models.hosts import Host
 from tests.capabilities.sites.test_names_certs import _cert, _pem, ec
 from tests.support.fixtures import login_as, post_form, token_for  # noqa: F401 - fixtures
 
@@ -45,7 +45,7 @@ def settings(settings, tmp_path_factory, pki):
 def site(world):
     with db.unit_of_work() as s:
         host = Host(name="webx", address="10.77.0.250", host_key_type="ssh-ed25519", host_key="AAAA", fingerprint="x")
-        host.roles = [HostRole.WEB]
+        host.roles = ["web"]
         s.add(host)
         s.flush()
         plan = s.query(Plan).filter_by(name="basic").one()

@@ -9,9 +9,9 @@ from panel import db
 from panel.capabilities.sites import service as svc
 from panel.capabilities.sites.models import Site, SiteStatus
 from panel.errors import PanelError
-from panel.models.hosts import Host, HostRole
+from panel.models.tenants import OrgKind, Role
 from panel.services import requests
-from tests.support.fixtures import login_as, post_form, token_for  # noqa: F401 - fixtures
+from tests.support.fixtures import _staff, login_as, post_form, token_for  # noqa: F401 - fixtures
 
 HOSTILE = [
     "a;rm -rf /",
@@ -24,21 +24,8 @@ HOSTILE = [
 
 
 @pytest.fixture
-def host(booted):
-    with db.unit_of_work() as s:
-        h = Host(
-            name="webx",
-            address="10.77.0.250",
-            host_key_type="ssh-ed25519",
-            host_key="AAAA",
-            fingerprint="SHA256:x",
-            max_sites=50,
-            facts={"php_versions": ["8.2"]},
-        )
-        h.roles = [HostRole.WEB]
-        s.add(h)
-        s.flush()
-        return h
+def host(make):
+    return make.make_host("webx", roles=["web"], capacities={"sites": 50}, facts={"php_versions": ["8.2"]})
 
 
 def ask(actor, org, fqdn, **kw):
@@ -84,46 +71,36 @@ def test_placement_and_quota(world, host):
 def test_only_operators_pick_the_host(world, host):
     with pytest.raises(PanelError) as exc:
         ask(world.wa, world.a, "x.a.gov.test", host_id=host.id)
-    assert exc.value.key == "site.host_override_forbidden"
+    assert exc.value.key == "host.override_forbidden"
 
 
 @pytest.fixture
-def site_b(world, host):
-    with db.unit_of_work() as s:
-        site = Site(
-            org_id=world.b.id,
-            fqdn="www.b.gov.test",
-            plan_id=1,
-            host_id=host.id,
-            system_user="site1",
-            status=SiteStatus.ACTIVE,
-        )
-        s.add(site)
-        s.flush()
-        return site
+def site_b(world, host, make):
+    return make.make_site(world.b, "www.b.gov.test", host=host, plan=make.make_plan("basic"), system_user="site1")
 
 
 def test_other_ministry_gets_404_everywhere(world, site_b, login_as, token_for, cli):
+    sid = site_b.id  # read before a request ends the session the fixture's row belongs to
     with pytest.raises(PanelError) as exc:
-        svc.site_get(world.wa, site_b.id)
+        svc.site_get(world.wa, sid)
     assert exc.value.status == 404
     with pytest.raises(PanelError) as exc:
-        svc.site_request(world.wa, action="suspend", site_id=site_b.id)
+        svc.site_request(world.wa, action="suspend", site_id=sid)
     assert exc.value.status == 404
     web = login_as(world.wa_user)
-    assert web.get(f"/sites/{site_b.id}").status_code == 404
+    assert web.get(f"/sites/{sid}").status_code == 404
     assert "www.b.gov.test" not in web.get("/sites/").get_data(as_text=True)
-    assert post_form(web, f"/sites/{site_b.id}/suspend", {}, page="/sites/").status_code == 404
+    assert post_form(web, f"/sites/{sid}/suspend", {}, page="/sites/").status_code == 404
     headers = token_for(world.wa_user)
     c = web.application.test_client()
-    r = c.get(f"/api/v1/sites/{site_b.id}", headers=headers)
+    r = c.get(f"/api/v1/sites/{sid}", headers=headers)
     assert r.status_code == 404 and r.json["key"] == "site.not_found"
-    r = c.post(f"/api/v1/sites/{site_b.id}/requests", json={"action": "delete"}, headers=headers)
+    r = c.post(f"/api/v1/sites/{sid}/requests", json={"action": "delete"}, headers=headers)
     assert r.status_code == 404
     assert all(i["fqdn"] != "www.b.gov.test" for i in c.get("/api/v1/sites/", headers=headers).json["items"])
-    result = cli("sites", "show", str(site_b.id), "--as", world.wa_user.username)
+    result = cli("sites", "show", str(sid), "--as", world.wa_user.username)
     assert result.exit_code == 2 and "site.not_found" in result.output
-    assert c.get(f"/api/v1/sites/{site_b.id}", headers=token_for(world.wb_user)).status_code == 200
+    assert c.get(f"/api/v1/sites/{sid}", headers=token_for(world.wb_user)).status_code == 200
 
 
 def test_hostile_values_on_every_surface(world, host, login_as, token_for, cli):
@@ -148,7 +125,11 @@ def test_hostile_values_on_every_surface(world, host, login_as, token_for, cli):
         assert s.query(Site).count() == 0
 
 
-def test_custom_nginx_is_for_operators(world, site_b):
+def test_custom_nginx_is_for_operators(world, site_b, login_as, make):
+    # the form is on the site's page for the data center's staff only (it was shown to nobody)
+    assert "Custom nginx directives" not in login_as(world.wb_user).get(f"/sites/{site_b.id}").get_data(as_text=True)
+    staff = _staff(make, make.make_org("DC", kind=OrgKind.DATACENTER, slug="dcn"), Role.OPERATOR, "nginxop")
+    assert "Custom nginx directives" in login_as(staff).get(f"/sites/{site_b.id}").get_data(as_text=True)
     with pytest.raises(PanelError) as exc:
         svc.site_custom_nginx_set(world.wb, site_id=site_b.id, custom_nginx="add_header X-A b;")
     assert exc.value.status == 403

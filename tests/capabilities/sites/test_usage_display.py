@@ -10,27 +10,13 @@ import pytest
 from panel import db
 from panel.capabilities.sites import service as svc
 from panel.capabilities.sites.models import Site
-from panel.models.hosts import Host, HostRole
 from panel.services import requests
 from tests.support.fixtures import login_as, set_limit, token_for  # noqa: F401 - fixtures
 
 
 @pytest.fixture
-def host(booted):
-    with db.unit_of_work() as s:
-        h = Host(
-            name="webu",
-            address="10.77.0.249",
-            host_key_type="ssh-ed25519",
-            host_key="AAAA",
-            fingerprint="SHA256:u",
-            max_sites=50,
-            facts={"php_versions": ["8.2"]},
-        )
-        h.roles = [HostRole.WEB]
-        s.add(h)
-        s.flush()
-        return h
+def host(make):
+    return make.make_host("webu", roles=["web"], capacities={"sites": 50}, facts={"php_versions": ["8.2"]})
 
 
 def approved_site(world, fqdn: str, plan: str) -> Site:

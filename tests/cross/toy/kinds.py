@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from marshmallow import Schema, fields
+
 from panel import db
 from panel.models.requests import Request
 from panel.models.tenants import MINISTRY_ROLES
 from panel.services import jobs
-from panel.services.request_kinds import RequestKind, register, reject_unknown, require_text
+from panel.services.request_kinds import RequestKind, register, reject_unknown, require_text, text
 from tests.cross.toy.models import ToyThing
+
+
+class ToyPayload(Schema):
+    name = fields.String(required=True, validate=text(min=1, max=40))
 
 
 def _validate(actor, org, payload: dict) -> dict:
@@ -37,6 +43,7 @@ register(
         label="Create a toy thing",
         who_may_request=MINISTRY_ROLES,
         validate=_validate,
+        schema=ToyPayload,
         quota=lambda payload: {"toys": 1},
         on_approve=_on_approve,
         describe=lambda payload: f"toy {payload['name']}",

@@ -6,13 +6,12 @@ import dataclasses
 
 import pytest
 
-from panel import db
-from panel.models.hosts import Host, HostRole
+from panel.models.hosts import Host
 from provisioners import lab as L
-from provisioners import probes
 from tests.capabilities.sites.conftest import consumer, world  # noqa: F401  (fixtures)
 from tests.lab.conftest import assert_lab_route, own_lab_hosts
 from tests.lab.suites import suite_hosts
+from tests.support.factories import make_lab_host
 
 SEC_HOSTS = suite_hosts("security")
 
@@ -33,20 +32,6 @@ def web_host(sec_lab, booted) -> Host:
     ip = SEC_HOSTS["sec1"]
     L.close_control_sockets(ip)
     assert_lab_route(L.host_reset("sec1").ip)
-    kind, blob, fp = probes.fetch_host_key(ip, 22, bind=L.GATEWAY)
-    with db.unit_of_work() as s:
-        host = Host(
-            name="sec1",
-            address=ip,
-            port=22,
-            ssh_user="root",
-            host_key_type=kind,
-            host_key=blob,
-            fingerprint=fp,
-            facts={"php_versions": ["8.2"]},
-        )
-        host.roles = [HostRole.WEB]
-        s.add(host)
-        s.flush()
+    host = make_lab_host("sec1", ip, ["web"], facts={"php_versions": ["8.2"]})
     yield host
     L.close_control_sockets(ip)
