@@ -67,6 +67,9 @@ class Capability:
     # The playbook run instead when the job's host runs Windows (IIS over SSH, docs/windows.md);
     # empty: the kind does not run on Windows hosts and such a job fails before anything is sent.
     windows_playbook: str = ""
+    # What a finished run may write as its explanation, as N_() texts with %(name)s fields (the
+    # API shows the English; the web matches the text and shows it in the reader's language).
+    outcomes: tuple[str, ...] = ()
 
     def playbook_for(self, targets: Sequence[Target]) -> str:
         """The playbook file name for these targets (one OS per run: placement keeps them apart)."""

@@ -8,6 +8,7 @@ the traceback. Secrets are sealed on the row at submit and never leave it except
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -226,6 +227,24 @@ def explanation_waiting(text: str) -> tuple[str, dict[str, str]] | None:
         m = pattern.match(text or "")
         if m:
             return name, m.groupdict()
+    return None
+
+
+@functools.cache
+def _outcome_pattern(message: str) -> re.Pattern:
+    """An N_() text with %(name)s fields as a pattern with named groups."""
+    return re.compile(re.sub(r"%\\\((\w+)\\\)s", r"(?P<\1>.+?)", re.escape(message)) + "$")
+
+
+def explanation_outcome(kind: str, text: str) -> tuple[str, dict[str, str]] | None:
+    """(message, fields) when `text` is one of the outcomes job kind `kind` declares (Capability.
+    outcomes), so the web can show it in the reader's language; None for anything else (a failure's
+    own words, the host's or the playbook's, are shown as written)."""
+    cap = capabilities.find(kind) if kind and text else None
+    for message in cap.outcomes if cap else ():
+        m = _outcome_pattern(message).match(text)
+        if m:
+            return message, m.groupdict()
     return None
 
 

@@ -314,23 +314,27 @@ def mfa_gate():
     return None
 
 
-def job_explanation(text: str | None) -> str:
-    """A job's explanation for people: the runner's wait texts in the page's language, the rest as
-    written (a failure's own words: the playbook's or the host's)."""
+def job_explanation(text: str | None, kind: str = "") -> str:
+    """A job's explanation for people: the runner's wait texts and the outcomes job kind `kind`
+    declares in the page's language, the rest as written (a failure's own words: the playbook's or
+    the host's)."""
     wait = jobs_svc.explanation_waiting(text or "")
     if wait is None:
-        return text or ""
+        outcome = jobs_svc.explanation_outcome(kind, text or "")
+        return _(outcome[0], **outcome[1]) if outcome else text or ""
     name, p = wait
     if name == "host_busy":
         return _("Waiting for job %(job)s to finish on host %(host)s: one job changes a host at a time.", **p)
     return _("Waiting for host %(host)s to come out of maintenance; the job starts then.", **p)
 
 
-def explanation_class(text: str | None) -> str:
-    """A wait is a notice, not an error."""
+def explanation_class(text: str | None, kind: str = "") -> str:
+    """A wait is a notice, a declared outcome plain text, anything else an error."""
     if not text:
         return ""
-    return "flash warning" if jobs_svc.explanation_waiting(text) else "flash error"
+    if jobs_svc.explanation_waiting(text):
+        return "flash warning"
+    return "" if jobs_svc.explanation_outcome(kind, text) else "flash error"
 
 
 def init_app(app: Flask) -> None:

@@ -65,8 +65,8 @@ def progress(job_id: int):
         **p.job,
         "started_at_text": when(p.job["started_at"]),
         "finished_at_text": when(p.job["finished_at"]),
-        "explanation": job_explanation(p.job["explanation"]),
-        "explanation_class": explanation_class(p.job["explanation"]),
+        "explanation": job_explanation(p.job["explanation"], p.job["kind"]),
+        "explanation_class": explanation_class(p.job["explanation"], p.job["kind"]),
     }
     return jsonify(job=job, events=events, last_counter=p.last_counter)
 

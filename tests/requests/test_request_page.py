@@ -143,6 +143,35 @@ def test_a_waiting_job_says_why_in_the_page_language_as_a_notice(login_as, min_a
     assert 'class="flash error"' in page and "nginx: [emerg] unknown directive" in page
 
 
+def test_a_declared_outcome_is_shown_in_the_page_language_and_not_as_an_error(login_as, min_a, wm_a, op1):
+    """A finished job's explanation that its kind declares (Capability.outcomes: DNS's records job
+    writes what it sent) is shown translated and as plain text, the API keeps the English words, and
+    the same words under another kind stay as written. The newcomer's Khmer journey met this one
+    untranslated, shown as an error on a successful job."""
+    ministry = login_as(wm_a)
+    rid = _file(ministry, min_a.id)
+    text = "1 added, 0 removed, serial 4"
+    ids = {}
+    for kind in ("dns.records_apply", "sites.site_create"):
+        with db.unit_of_work() as s:
+            job = Job(kind=kind, org_id=min_a.id, request_id=rid, status=JobStatus.SUCCESSFUL, explanation=text)
+            s.add(job)
+            s.flush()
+            ids[kind] = job.id
+    records = ids["dns.records_apply"]
+    page = _text(ministry, f"/jobs/{records}")
+    assert text in page and 'class="flash error"' not in page
+    post_form(ministry, "/language", {"locale": "km", "next": f"/jobs/{records}"}, page="/")
+    added_1 = "\u1794\u17b6\u1793\u1794\u1793\u17d2\u1790\u17c2\u1798 1"  # "added 1" in Khmer
+    page = _text(ministry, f"/jobs/{records}")
+    assert text not in page and added_1 in page
+    assert page.count(text) == 0 and _text(ministry, "/jobs/").count(text) == 1  # the list: the other job's only
+    progress = ministry.get(f"/jobs/{records}/progress.json").get_json()["job"]
+    assert progress["explanation_class"] == "" and "serial" not in progress["explanation"], progress
+    assert text in _text(ministry, f"/jobs/{ids['sites.site_create']}")  # not that kind's outcome: as written
+    post_form(ministry, "/language", {"locale": "en", "next": "/"}, page="/")
+
+
 def test_counts_use_the_right_plural(login_as, min_a, wm_a):
     ministry = login_as(wm_a)
     _file(ministry, min_a.id)

@@ -187,6 +187,10 @@ def converge_now(zone_id: int) -> None:
 # ---- dns.records_apply: a zone's pending rows to BIND, in the worker ---------------------------------
 
 
+RECORDS_SENT = N_("%(added)s added, %(removed)s removed, serial %(serial)s")
+RECORDS_UNCHANGED = N_("nothing to change, serial %(serial)s")
+
+
 def _step(counter: int, event: str, status: str | None, text: str = "") -> dict:
     return {
         "counter": counter,
@@ -218,11 +222,14 @@ def _records_run(params: dict, cancelled, on_event) -> Result:
         zone = s.get(Zone, zone_id)
         if zone is not None:
             mark_applied(s, zone, state, done.serial_after)
-    summary = (
-        f"{len(done.plan.add)} added, {len(done.plan.remove)} removed, serial {done.serial_after}"
-        if done.sent
-        else f"nothing to change, serial {done.serial_after}"
-    )
+    if done.sent:
+        summary = RECORDS_SENT % {
+            "added": len(done.plan.add),
+            "removed": len(done.plan.remove),
+            "serial": done.serial_after,
+        }
+    else:
+        summary = RECORDS_UNCHANGED % {"serial": done.serial_after}
     on_event(_step(2, "runner_on_ok", "ok", summary))
     return Result("successful", 0, explanation=summary)
 
@@ -358,6 +365,7 @@ register(
         timeout_s=120,
         description=N_("Send a zone's record changes to BIND"),
         local=_records_run,
+        outcomes=(RECORDS_SENT, RECORDS_UNCHANGED),
     )
 )
 register(

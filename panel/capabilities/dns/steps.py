@@ -37,6 +37,7 @@ STEPS: dict[str, tuple[str, ...]] = {
         "The rndc tool reaches named with this host's key",
     ),
     DNS_ZONE: (
+        "Send the zone's changes",  # dns.records_apply (no playbook: one RFC 2136 update)
         "Create a zone",
         "Delete a zone",
         "The zone's stanza is gone",

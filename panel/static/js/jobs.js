@@ -19,7 +19,7 @@
       var td = document.createElement("td");
       if (cls) {
         var span = document.createElement(cls === "pre" ? "pre" : "span");
-        if (cls !== "pre") { span.className = "badge " + cls; }
+        if (cls !== "pre") { span.className = "badge " + cls; } else { span.translate = false; }  // the host's words
         span.textContent = text || "";
         td.appendChild(span);
       } else {
