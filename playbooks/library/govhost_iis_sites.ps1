@@ -28,6 +28,7 @@ $siteSpec = @{
     hostnames = @{ type = 'list'; elements = 'str'; required = $true }
     bindings = @{ type = 'list'; elements = 'dict'; required = $true; options = $bindingSpec }
     runtime = @{ type = 'str'; default = ''; choices = @('', 'v2.0', 'v4.0') }
+    quota_mb = @{ type = 'int'; required = $true }
     path = @{ type = 'str'; required = $true }
     wwwroot = @{ type = 'str'; required = $true }
     logs = @{ type = 'str'; required = $true }
@@ -61,11 +62,13 @@ $module.Result.sshd_changed = $false
 # The panel checked every value; checked again so nothing odd becomes a path, an account or a name.
 $FqdnRe = '^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$'
 $Root = $p.root.TrimEnd('\') + '\'
+$MaxQuotaMb = 10000000  # the panel's largest plan (API: disk_mb at most 10^7)
 
 function Assert-Entry($Site) {
     if ($Site.name -notmatch $FqdnRe) { throw "refused site name '$($Site.name)'" }
     if ($Site.pool -cnotmatch '^site[0-9]{1,9}$') { throw "refused pool name '$($Site.pool)'" }
     if ($Site.sftp.user -cnotmatch '^sftp[0-9]{1,9}$') { throw "refused account name '$($Site.sftp.user)'" }
+    if ($Site.quota_mb -lt 1 -or $Site.quota_mb -gt $MaxQuotaMb) { throw "refused disk quota $($Site.quota_mb) MB" }
     foreach ($h in $Site.hostnames) { if ($h -notmatch $FqdnRe) { throw "refused host name '$h'" } }
     foreach ($b in $Site.bindings) {
         if ($b.hostname -notmatch $FqdnRe) { throw "refused binding host name '$($b.hostname)'" }
@@ -131,6 +134,39 @@ function Set-Rights([string]$Path, [object[]]$Rules, [bool]$Protect) {
         $a.SetSecurityDescriptorSddlForm($before, 'Access')
         $i.SetAccessControl($a)
     }.GetNewClosure()
+    return $true
+}
+
+# ---- disk quota: the plan's size as a hard FSRM quota on the site's folder ------------------------
+# Hard: writes past it fail for every account, the site's code, its SFTP account and IIS's own log
+# writer alike (logs lie in the folder). A limit below what the folder holds is taken (FSRM allows
+# it); nothing more can be written there until files are removed or the plan grows.
+
+function Set-Quota([string]$Path, [int]$Mb) {
+    $bytes = [uint64]$Mb * 1MB
+    $q = Get-FsrmQuota -Path $Path -ErrorAction SilentlyContinue
+    if ($null -eq $q) {
+        New-FsrmQuota -Path $Path -Size $bytes -Description 'govhost: the site plan''s disk size' | Out-Null
+        Add-Undo { Remove-FsrmQuota -Path $Path -Confirm:$false }.GetNewClosure()
+        return $true
+    }
+    if ($q.Size -eq $bytes -and -not $q.SoftLimit -and -not $q.Disabled) { return $false }
+    $old = @{ Size = $q.Size; SoftLimit = [bool]$q.SoftLimit; Disabled = [bool]$q.Disabled }
+    Set-FsrmQuota -Path $Path -Size $bytes -SoftLimit:$false -Disabled:$false | Out-Null
+    Add-Undo {
+        Set-FsrmQuota -Path $Path -Size $old.Size -SoftLimit:$old.SoftLimit -Disabled:$old.Disabled | Out-Null
+    }.GetNewClosure()
+    return $true
+}
+
+function Remove-Quota([string]$Path) {
+    # No FSRM, no quota to remove (a host bootstrapped before quotas; its live sites fail until then).
+    if ($null -eq (Get-Command Get-FsrmQuota -ErrorAction SilentlyContinue)) { return $false }
+    $q = Get-FsrmQuota -Path $Path -ErrorAction SilentlyContinue
+    if ($null -eq $q) { return $false }
+    $size, $soft = $q.Size, [bool]$q.SoftLimit
+    Remove-FsrmQuota -Path $Path -Confirm:$false
+    Add-Undo { New-FsrmQuota -Path $Path -Size $size -SoftLimit:$soft | Out-Null }.GetNewClosure()
     return $true
 }
 
@@ -295,6 +331,7 @@ function Set-LiveSite($Site) {
     $active = $Site.state -eq 'active'
     $changed = $false
     foreach ($f in @($Site.path, $Site.wwwroot, $Site.logs)) { if (Set-Folder $f) { $changed = $true } }
+    if (Set-Quota $Site.path $Site.quota_mb) { $changed = $true }
     if (Set-Pool $Site.pool $Site.runtime $active) { $changed = $true }
     # The folder: inheritance cut; Administrators and SYSTEM full control, its own pool reads.
     $rules = @($p.admins | ForEach-Object { , @($_, 'FullControl', 'ContainerInherit, ObjectInherit') })
@@ -344,6 +381,7 @@ function Remove-Site($Site) {
             $changed = $true
         }
     }
+    if (Remove-Quota $Site.path) { $changed = $true }
     if (Test-Path -LiteralPath $Site.path) { Remove-Item -LiteralPath $Site.path -Recurse -Force; $changed = $true }
     return $changed
 }
@@ -378,6 +416,14 @@ try {
     Import-Module WebAdministration
 } catch {
     $module.FailJson("IIS management scripting (WebAdministration) is not installed: $($_.Exception.Message)", $_)
+}
+if (@($p.sites | Where-Object { $_.state -ne 'absent' }).Count -gt 0) {
+    try {
+        Import-Module FileServerResourceManager
+    } catch {
+        $module.FailJson("File Server Resource Manager (FS-Resource-Manager) is not installed, so the sites' disk quotas" +
+            " cannot be set: run the host's bootstrap again (it installs the feature): $($_.Exception.Message)", $_)
+    }
 }
 if ($p.sftp -and -not (Test-Path -LiteralPath $p.keys_dir)) { [void][System.IO.Directory]::CreateDirectory($p.keys_dir) }
 

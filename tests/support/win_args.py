@@ -7,12 +7,19 @@ of the Windows collections against the module's documented options: unknown opti
 allowed), values outside `choices`, required options missing, recursively into literal suboptions.
 Templated values ("{{ ... }}") cannot be known here: the wire-contract tests see what they become.
 
+govhost's own PowerShell modules are checked twice more: their argument spec as Windows reads it
+(the `$spec` hashtable in the .ps1, what Ansible.Basic validates against there) must say what their
+documentation (the .yml beside it, what every rung here checks calls against) says: the same
+options, types, required, choices, elements and defaults, into suboptions. Otherwise a documented
+option the .ps1 lacks passes every rung and Windows refuses it ("Unsupported parameters").
+
 `python -m tests.support.win_args` prints the problems and exits 1 if there are any.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -153,8 +160,126 @@ def check(playbooks: list[Path] | None = None, roles_dir: Path = PLAYBOOKS / "ro
     return found, problems
 
 
+# ---- govhost's own modules: the .ps1's argument spec against the .yml documentation --------------
+
+_TOKEN = re.compile(
+    r"\s*(?:(?P<open>@\{|@\()|(?P<close>[})])|(?P<sep>[;,\n])|(?P<eq>=)|'(?P<sq>(?:[^']|'')*)'"
+    r'|"(?P<dq>[^"$`]*)"|\$(?P<var>\w+)|(?P<num>-?[0-9]+)|(?P<word>\w+))',
+    re.ASCII,
+)
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    text = re.sub(r"(?m)^\s*#.*$|\s#.*$", "", text)  # comments (none inside the specs' strings)
+    out, pos = [], 0
+    while pos < len(text):
+        if text[pos] in " \t\r":
+            pos += 1
+            continue
+        m = _TOKEN.match(text, pos)
+        if not m:
+            raise ValueError(f"cannot read the PowerShell spec at {text[pos : pos + 40]!r}")
+        kind = m.lastgroup
+        out.append((kind, m.group(kind)))
+        pos = m.end()
+    return out
+
+
+class _Spec:
+    """The PowerShell literals a module's argument spec is written in: hashtables, arrays, strings,
+    numbers, $true/$false/$null and variables assigned before (`$siteSpec = @{...}`)."""
+
+    def __init__(self, tokens, variables: dict):
+        self.t, self.i, self.vars = tokens, 0, variables
+
+    def _skip(self, kinds=("sep",)):
+        while self.i < len(self.t) and self.t[self.i][0] in kinds and self.t[self.i][1] in ";\n":
+            self.i += 1
+
+    def value(self):
+        self._skip()
+        kind, text = self.t[self.i]
+        self.i += 1
+        if kind == "open" and text == "@{":
+            out = {}
+            while True:
+                self._skip()
+                if self.t[self.i][0] == "close":
+                    self.i += 1
+                    return out
+                key = self.t[self.i][1]
+                assert self.t[self.i + 1][0] == "eq", f"expected = after {key}"
+                self.i += 2
+                out[key] = self.value()
+        if kind == "open":
+            items = []
+            while True:
+                while self.t[self.i][0] == "sep":
+                    self.i += 1
+                if self.t[self.i][0] == "close":
+                    self.i += 1
+                    return items
+                items.append(self.value())
+        if kind in ("sq", "dq"):
+            return text.replace("''", "'") if kind == "sq" else text
+        if kind == "num":
+            return int(text)
+        if kind == "var":
+            consts = {"true": True, "false": False, "null": None}
+            return consts[text.lower()] if text.lower() in consts else self.vars[text]
+        raise ValueError(f"unexpected {text!r} in the PowerShell spec")
+
+
+def ps_spec(path: Path) -> dict:
+    """The `options` of the `$spec` a govhost PowerShell module hands to Ansible.Basic."""
+    head = path.read_text().split("[Ansible.Basic.AnsibleModule]::Create", 1)[0]
+    variables: dict = {}
+    for m in re.finditer(r"(?m)^\$(\w+)\s*=\s*(?=@\{)", head):
+        parser = _Spec(_tokens(head[m.end() :]), variables)
+        variables[m.group(1)] = parser.value()
+    return variables["spec"]["options"]
+
+
+_TYPE_DEFAULT = "str"
+
+
+def spec_problems(ps: dict, doc: dict, path: str = "") -> list[str]:
+    """Where the .ps1's options and the documentation's differ (names, type, required, choices,
+    elements, default, suboptions)."""
+    problems = [f"{path}{k}: documented, not in the module's spec" for k in doc if k not in ps]
+    problems += [f"{path}{k}: in the module's spec, not documented" for k in ps if k not in doc]
+    for name in (k for k in doc if k in ps):
+        p, d = ps[name], doc[name]
+        attrs = (("type", _TYPE_DEFAULT), ("required", False), ("choices", None), ("elements", None))
+        for attr, default in (*attrs, ("default", None)):
+            mine, said = p.get(attr, default), d.get(attr, default)
+            if mine != said:
+                problems.append(f"{path}{name}: {attr} is {mine!r} in the module, {said!r} documented")
+        if p.get("options") or d.get("suboptions"):
+            problems += spec_problems(p.get("options") or {}, d.get("suboptions") or {}, f"{path}{name}.")
+    return problems
+
+
+def own_modules(library: Path = PLAYBOOKS / "library") -> list[Path]:
+    return sorted(p for p in library.glob("govhost_*.ps1") if p.with_suffix(".yml").is_file())
+
+
+def own_module_problems(modules: list[Path] | None = None) -> list[str]:
+    """Each govhost PowerShell module's spec against its documentation: "module: option: what"."""
+    problems = []
+    for ps1 in own_modules() if modules is None else modules:
+        doc = yaml.safe_load(ps1.with_suffix(".yml").read_text())["DOCUMENTATION"]["options"]
+        problems += [f"{ps1.stem}: {p}" for p in spec_problems(ps_spec(ps1), doc)]
+    return problems
+
+
 def main() -> int:
     found, problems = check()
+    own = own_module_problems()
+    for p in own:
+        print(p)
+    print(f"{len(own_modules())} govhost PowerShell module specs checked against their documentation")
+    problems += own
     for p in problems:
         print(p)
     print(f"{len(found)} Windows module calls checked, {len(problems)} problem(s)")

@@ -66,6 +66,8 @@ def site_entry(site: Site, job: Job, root: str) -> dict:
         # a site keeps its HTTPS bindings through updates and suspension (the recorded thumbprint)
         "bindings": bindings(site.names, cert.thumbprint if cert is not None else ""),
         "runtime": site.plan.managed_runtime,
+        # the plan's disk size, a hard FSRM quota on the site's folder (a plan change is an update job)
+        "quota_mb": int(site.plan.disk_mb),
         **dirs,
         "archive": f"{root.rstrip(chr(92))}\\archive\\{site.fqdn}-job{job.id}.zip",
         "sftp": sftp_entry(site, dirs["path"]),

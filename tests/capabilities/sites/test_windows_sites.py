@@ -141,6 +141,7 @@ def test_windows_job_build_and_inventory(world, win, make):
             "hostnames": ["w.a.gov.test"],
             "bindings": [{"port": 80, "hostname": "w.a.gov.test", "protocol": "http"}],
             "runtime": "v4.0",
+            "quota_mb": 100,  # the plan's disk_mb, a hard FSRM quota on the site's folder
             "path": f"{ROOT}\\org{world.a.id}\\w.a.gov.test",
             "wwwroot": f"{ROOT}\\org{world.a.id}\\w.a.gov.test\\wwwroot",
             "logs": f"{ROOT}\\org{world.a.id}\\w.a.gov.test\\logs",

@@ -134,9 +134,37 @@ def test_the_endpoint_refuses_what_govhost_iis_sites_would_refuse():
         "sites[0].bindings[0].protocol: 'ftp' is not one of ['http', 'https']",
         "sites[0].bindings[0].sni: unsupported parameter",
         "sites[0].sftp.match: str is not a list",
+        "sites[0].quota_mb: missing required argument",
         "suspended_pool: missing required argument",
         "suspended_path: missing required argument",
         "admins: missing required argument",
         "sftp: str is not a bool",
     ])  # fmt: skip
     assert notwindows.own_module_spec("microsoft.iis.website") is None  # the collections' own: not ours to check
+
+
+def test_govhost_modules_spec_on_windows_is_the_documented_one():
+    """What Ansible.Basic validates on Windows is the .ps1's own `$spec`; every other rung checks
+    calls against the .yml documentation. Both must say the same, or a documented option (the
+    site's disk quota, quota_mb) passes every rung here and Windows refuses it."""
+    assert [p.name for p in win_args.own_modules()] == ["govhost_iis_sites.ps1", "govhost_iis_usage.ps1"]
+    assert win_args.own_module_problems() == []
+    site = win_args.ps_spec(PLAYBOOKS / "library" / "govhost_iis_sites.ps1")["sites"]["options"]
+    assert site["quota_mb"] == {"type": "int", "required": True}
+
+
+def test_a_module_spec_that_differs_from_its_documentation_fails_the_check(tmp_path):
+    library = PLAYBOOKS / "library"
+    text = (library / "govhost_iis_sites.ps1").read_text()
+    text = text.replace("    quota_mb = @{ type = 'int'; required = $true }\n", "")
+    text = text.replace("port = @{ type = 'int'; required = $true }", "port = @{ type = 'str'; required = $true }")
+    text = text.replace("sftp = @{ type = 'bool'; default = $false }", "sftp = @{ type = 'bool'; default = $true }")
+    text = text.replace("    keys_dir = @{", "    bogus = @{ type = 'str' }\n    keys_dir = @{")
+    (tmp_path / "govhost_iis_sites.ps1").write_text(text)
+    shutil.copy(library / "govhost_iis_sites.yml", tmp_path / "govhost_iis_sites.yml")
+    assert sorted(win_args.own_module_problems([tmp_path / "govhost_iis_sites.ps1"])) == [
+        "govhost_iis_sites: bogus: in the module's spec, not documented",
+        "govhost_iis_sites: sftp: default is True in the module, False documented",
+        "govhost_iis_sites: sites.bindings.port: type is 'str' in the module, 'int' documented",
+        "govhost_iis_sites: sites.quota_mb: documented, not in the module's spec",
+    ]

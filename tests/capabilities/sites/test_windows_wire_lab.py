@@ -206,6 +206,25 @@ def test_each_site_kind_sends_its_reviewed_module_calls(world, win, booted):
     assert all(c["no_log"] is True for c in calls(ep))
 
 
+def test_a_plan_change_sends_the_new_disk_quota(world, win, booted, make):
+    """The plan's disk size is the site folder's hard FSRM quota: set by the create job, changed by
+    the update job a plan change starts (the module sets it again on every run of the site)."""
+    ep = win.endpoint
+    make.make_plan("iis-big", os=HostOS.WINDOWS, managed_runtime="v4.0", disk_mb=500)
+    ask(world, "create", payload={"fqdn": "w.a.gov.test", "plan": "iis"})
+    run_pending(booted)
+    (create,) = [c for c in calls(ep) if c["module"] == "govhost_iis_sites"]
+    assert [s["quota_mb"] for s in create["args"]["sites"]] == [100]
+    ep.record.write_text("")
+    ask(world, "change_plan", site_id=the_site("w.a.gov.test").id, payload={"plan": "iis-big"})
+    jobs = run_pending(booted)
+    assert [(j.kind, j.status) for j in jobs] == [("sites.site_update", JobStatus.SUCCESSFUL)], job_output(jobs[0])
+    (update,) = [c for c in calls(ep) if c["module"] == "govhost_iis_sites"]
+    assert [(s["name"], s["quota_mb"], s["path"]) for s in update["args"]["sites"]] == [
+        ("w.a.gov.test", 500, create["args"]["sites"][0]["path"])
+    ]
+
+
 def test_a_failing_module_fails_the_job_and_the_site_with_its_message(world, win, booted):
     ep = win.endpoint
     why = "IIS management scripting (WebAdministration) is not installed"
