@@ -18,7 +18,7 @@ from panel.api.common import (
     window_schema,
 )
 from panel.api.moves import move_schemas
-from panel.capabilities.sites import kinds, moves
+from panel.capabilities.sites import certs, kinds, moves
 from panel.capabilities.sites import service as sites_svc
 from panel.capabilities.sites.models import SiteStatus
 from panel.services import quotas as quotas_svc
@@ -147,9 +147,19 @@ class SiteActionSchema(Schema):
 
 
 class CertUploadSchema(Schema):
-    certificate = field_copy(kinds.SiteCertPayload, "certificate")
+    """The certificate, chain and private key in PEM form, or instead a PFX (PKCS#12) file in
+    base64 with its password (the panel unpacks it into the same parts; the password is not kept)."""
+
+    certificate = field_copy(kinds.SiteCertPayload, "certificate", required=False, load_default="")
     chain = field_copy(kinds.SiteCertPayload, "chain", load_default="")
-    private_key = fields.String(required=True, load_only=True, validate=text(max=kinds.MAX_CERT, multiline=True))
+    private_key = fields.String(load_default="", load_only=True, validate=text(max=kinds.MAX_CERT, multiline=True))
+    pfx = fields.String(
+        load_default="",
+        load_only=True,
+        validate=text(max=certs.MAX_PFX_B64, multiline=True),
+        metadata={"description": f"a PFX file (at most {certs.MAX_PFX} bytes) in base64, instead of the PEM fields"},
+    )
+    pfx_password = fields.String(load_default="", load_only=True, validate=text(max=certs.MAX_PFX_PASSWORD))
 
 
 class SftpKeyInSchema(Schema):
@@ -245,7 +255,8 @@ def site_cert_upload(body, site_id: int):
         action="cert_upload",
         site_id=site_id,
         payload={"certificate": body["certificate"], "chain": body["chain"]},
-        secrets={"private_key": body["private_key"]},
+        secrets={"private_key": body["private_key"]}
+        | ({"pfx": body["pfx"], "pfx_password": body["pfx_password"]} if body["pfx"] else {}),
     )
 
 

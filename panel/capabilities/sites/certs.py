@@ -1,10 +1,13 @@
 """Checks of an uploaded certificate (with `cryptography`): it parses, its key matches, the chain
 links up, the dates are current, and it covers every name of the site. Each failure has its own
-key and a message that says exactly what is wrong. Also: the public facts of a PEM certificate.
+key and a message that says exactly what is wrong. Also: the public facts of a PEM certificate,
+an uploaded PFX (PKCS#12) unpacked into the same PEM parts, and the PFX an IIS host imports.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import warnings
 from dataclasses import dataclass
@@ -13,11 +16,15 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.utils import CryptographyDeprecationWarning
 
 from panel.errors import Invalid
 
 MAX_PEM = 64_000
+MAX_PFX = 48_000  # bytes of an uploaded PFX file (a key and a dozen certificates fit)
+MAX_PFX_B64 = 4 * (MAX_PFX // 3) + 4  # the same file in base64 (the API's form)
+MAX_PFX_PASSWORD = 1024
 MIN_DAYS_LEFT = 1
 SYSTEM_TRUST = "/etc/ssl/certs/ca-certificates.crt"  # Debian's bundle of the public CAs
 
@@ -258,3 +265,97 @@ def check_upload(
             issuer=current.issuer.rfc4514_string()[:120],
         )
     return facts
+
+
+# ---- PFX (PKCS#12): an upload unpacked, and the file an IIS host imports ----------------------------
+
+
+def _pfx_bad(key: str, message: str, **params) -> Invalid:
+    return _bad(key, message, "pfx", **params)
+
+
+def _pem_of(cert: x509.Certificate) -> str:
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _path_from(leaf: x509.Certificate, others: list[x509.Certificate]) -> list[x509.Certificate]:
+    """The certificates of `others` that lead up from the leaf, in order (a PFX keeps them in no
+    particular order; what is not on the leaf's path is not served, so it is left out)."""
+    path, current, left = [], leaf, [c for c in others if c != leaf]
+    while True:
+        parent = next((c for c in left if c.subject == current.issuer and _signed_by(current, c)), None)
+        if parent is None or parent == current:
+            return path
+        path.append(parent)
+        left.remove(parent)
+        current = parent
+
+
+def from_pfx(data, password) -> tuple[str, str, str]:
+    """(certificate PEM, chain PEM, private key PEM) of an uploaded PFX file (bytes, or base64 as
+    the API sends it), which are then checked like a PEM upload. The password only opens it here:
+    it is not kept anywhere."""
+    if isinstance(data, str):
+        if len(data) > MAX_PFX_B64:
+            raise _pfx_bad("site.pfx_too_large", "The PFX file is too large (at most {max} bytes).", max=MAX_PFX)
+        try:
+            data = base64.b64decode("".join(data.split()), validate=True)
+        except (binascii.Error, ValueError):
+            data = b""
+    if not isinstance(data, bytes | bytearray):
+        data = b""
+    if len(data) > MAX_PFX:
+        raise _pfx_bad("site.pfx_too_large", "The PFX file is too large (at most {max} bytes).", max=MAX_PFX)
+    if not isinstance(password, str) or len(password) > MAX_PFX_PASSWORD or "\x00" in password:
+        raise _bad("site.pfx_password_invalid", "The PFX password is text of at most {max} characters.",
+                   "pfx_password", max=MAX_PFX_PASSWORD)  # fmt: skip
+    opened = None
+    # a PFX exported without a password is protected by the empty one (or by none at all)
+    for secret in [password.encode()] if password else [None, b""]:
+        try:
+            opened = pkcs12.load_key_and_certificates(bytes(data), secret)
+            break
+        except (ValueError, TypeError):
+            continue
+    if opened is None:
+        raise _pfx_bad(
+            "site.pfx_unreadable", "The PFX file cannot be opened: it is not a PKCS#12 file, or its password is wrong."
+        )
+    key, leaf, others = opened
+    if key is None or leaf is None:
+        raise _pfx_bad("site.pfx_no_key", "The PFX file holds no private key and certificate; export it with its key.")
+    chain = _path_from(leaf, list(others))
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return _pem_of(leaf), "".join(_pem_of(c) for c in chain), key_pem
+
+
+def windows_key_refusal(cert_pem: str) -> Invalid | None:
+    """Why IIS could not serve this certificate (Schannel takes RSA and ECDSA keys only), or None."""
+    key = parse_chain(cert_pem)[0].public_key()
+    if isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
+        return None
+    return _bad(
+        "site.cert_key_windows",
+        "IIS cannot serve a certificate with an {type} key; upload one with an RSA or ECDSA key.",
+        type=type(key).__name__.removesuffix("PublicKey").removeprefix("_"),
+    )
+
+
+def windows_pfx(cert_pem: str, chain_pem: str, key_pem: str, password: str, name: str) -> tuple[bytes, str]:
+    """(PFX bytes, SHA-1 thumbprint) of an uploaded certificate for an IIS host: key, leaf and chain,
+    protected by `password` with 3DES/SHA-1 as Windows Server 2016/2019 import it (what the central
+    ACME path builds, community.crypto's compatibility2022), friendly name the site's name."""
+    leaf, *rest = parse_chain(cert_pem)
+    chain = rest + (parse_chain(chain_pem, "chain") if (chain_pem or "").strip() else [])
+    key = _load_key(key_pem)
+    encryption = (
+        serialization.PrivateFormat.PKCS12.encryption_builder()
+        .kdf_rounds(2048)
+        .key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC)
+        .hmac_hash(hashes.SHA1())  # noqa: S303 - what older Windows verifies a PFX's MAC with
+        .build(password.encode())
+    )
+    pfx = pkcs12.serialize_key_and_certificates(name.encode(), key, leaf, chain or None, encryption)
+    return pfx, leaf.fingerprint(hashes.SHA1()).hex().upper()  # noqa: S303 - Windows' thumbprint

@@ -9,7 +9,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from panel.capabilities.sites import moves
+from panel.capabilities.sites import certs, moves
 from panel.capabilities.sites import service as svc
 from panel.capabilities.sites import sweeps as site_schedule
 from panel.capabilities.sites.kinds import SiteAliasPayload, SiteCreatePayload, SitePlanPayload
@@ -131,22 +131,31 @@ _action("unsuspend", "Unsuspend SITE_ID.")
 _action("delete", "Delete SITE_ID (its files are archived on the host).")
 
 
+_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
 @sites.command("cert-upload")
 @click.argument("site_id", type=int)
-@click.option("--cert", "cert_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--key", "key_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--chain", "chain_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--cert", "cert_file", type=_FILE, help="the certificate (PEM)")
+@click.option("--key", "key_file", type=_FILE, help="its private key (PEM, no passphrase)")
+@click.option("--chain", "chain_file", type=_FILE, help="intermediate certificates (PEM)")
+@click.option("--pfx", "pfx_file", type=_FILE, help="instead: a PFX (PKCS#12) file with key and chain")
+@click.option("--pfx-password-file", type=_FILE, help="a file holding the PFX's password (never an argument)")
 @as_option
 @command
-def cert_upload(site_id, cert_file, key_file, chain_file, as_user):
-    """Install a custom certificate (PEM files) on SITE_ID."""
-    req = svc.site_request(
-        acting(as_user),
-        action="cert_upload",
-        site_id=site_id,
-        payload={"certificate": cert_file.read_text(), "chain": chain_file.read_text() if chain_file else ""},
-        secrets={"private_key": key_file.read_text()},
-    )
+def cert_upload(site_id, cert_file, key_file, chain_file, pfx_file, pfx_password_file, as_user):
+    """Install a custom certificate on SITE_ID: --cert and --key (PEM files), or --pfx."""
+    if pfx_file is None and (cert_file is None or key_file is None):
+        raise click.UsageError("give --cert and --key (PEM files), or --pfx")
+    if pfx_file is not None and (cert_file or key_file or chain_file):
+        raise click.UsageError("give --pfx or the PEM files (--cert, --key, --chain), not both")
+    if pfx_file is not None:
+        password = pfx_password_file.read_text().rstrip("\r\n") if pfx_password_file else ""
+        payload, secrets = {}, {"pfx": pfx_file.read_bytes()[: certs.MAX_PFX + 1], "pfx_password": password}
+    else:
+        payload = {"certificate": cert_file.read_text(), "chain": chain_file.read_text() if chain_file else ""}
+        secrets = {"private_key": key_file.read_text()}
+    req = svc.site_request(acting(as_user), action="cert_upload", site_id=site_id, payload=payload, secrets=secrets)
     console.print(f"request {req.id} ({req.kind}) is {req.status.value}")
 
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
+from flask_wtf.file import FileField
+from wtforms import BooleanField, IntegerField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from panel.capabilities.sites.certs import MAX_PFX_PASSWORD
 from panel.capabilities.sites.kinds import MAX_CERT, SiteAliasPayload, SiteCertPayload, SiteCreatePayload
 from panel.capabilities.sites.service import MAX_ALIASES, MAX_CUSTOM_NGINX
 from panel.services.request_kinds import field_limits, field_pattern
@@ -74,15 +76,15 @@ class SftpKeyForm(FlaskForm):
 
 
 class CertUploadForm(FlaskForm):
-    certificate = TextAreaField(
-        _l("Certificate (PEM)"), validators=[DataRequired(), Length(max=_CERT)], render_kw={"rows": 6}
-    )
+    """The PEM fields, or a PFX file and its password (the service refuses both or neither)."""
+
+    certificate = TextAreaField(_l("Certificate (PEM)"), validators=[Length(max=_CERT)], render_kw={"rows": 6})
     chain = TextAreaField(_l("Intermediate certificates (PEM)"), validators=[Length(max=_CHAIN)], render_kw={"rows": 6})
     private_key = TextAreaField(
-        _l("Private key (PEM, without passphrase)"),
-        validators=[DataRequired(), Length(max=MAX_CERT)],
-        render_kw={"rows": 6},
+        _l("Private key (PEM, without passphrase)"), validators=[Length(max=MAX_CERT)], render_kw={"rows": 6}
     )
+    pfx = FileField(_l("Or a PFX file (with its key and chain)"), render_kw={"accept": ".pfx,.p12"})
+    pfx_password = PasswordField(_l("PFX password"), validators=[Length(max=MAX_PFX_PASSWORD)])
 
 
 class CustomNginxForm(FlaskForm):

@@ -9,11 +9,14 @@ before the run: a hostile one fails the job before anything is sent (ProvisionEr
 Certificates are issued centrally (`site_cert_iis.yml`, docs/windows.md): the controller orders
 them by ACME with DNS-01 answers in govhost's own BIND (HTTP-01 cannot reach an IIS host from the
 CA's side here), builds a PFX whose password is a job secret, and the Windows host only imports it
-and binds it by thumbprint. No ACME client runs on Windows.
+and binds it by thumbprint. No ACME client runs on Windows. A ministry's own certificate (uploaded
+as PEM and key, or as a PFX the panel unpacked into those) takes the same Windows play: the panel
+packs it into a PFX with the job's password, and the controller play orders nothing.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets as pysecrets
 
@@ -21,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from panel import security
 from panel.capabilities.dns import service as dns_svc
+from panel.capabilities.sites import certs
 from panel.capabilities.sites.models import Site, SiteStatus
 from panel.capabilities.sites.rules import check_windows_site
 from panel.errors import Invalid, PanelError
@@ -116,10 +120,38 @@ def _challenges(session: Session, site: Site) -> tuple[dict, dns_svc.ChallengeTa
     return zones, target
 
 
+UPLOAD_PFX = "iis_cert_upload_pfx"  # the secret var of an uploaded certificate's PFX (base64)
+
+
+def _upload_build(job: Job, sites: list[Site], targets: list[Target]):
+    """A ministry's own certificate for its one site: packed here into a PFX protected by the job's
+    password (the key is a job secret, so is the PFX), bound by its thumbprint like an ACME one."""
+    cfg = settings().sites
+    if len(sites) != 1:
+        raise ProvisionError("nothing was sent to the Windows host: an uploaded certificate is for one site")
+    (site,) = sites
+    cert_pem, chain_pem = job.params["certificate"], job.params.get("chain") or ""
+    key_pem = job_secrets(job).get("govhost_tls_key", "")
+    refusal = certs.windows_key_refusal(cert_pem)
+    if refusal is not None or not key_pem:
+        why = refusal.text() if refusal is not None else "the uploaded certificate's private key is missing"
+        raise ProvisionError(f"nothing was sent to the Windows host: {why}")
+    pfx, thumbprint = certs.windows_pfx(cert_pem, chain_pem, key_pem, pfx_password(job), site.fqdn)
+    fullchain = cert_pem.strip() + "\n" + (chain_pem.strip() + "\n" if chain_pem.strip() else "")
+    extravars = {
+        "govhost_iis_sites": [{**site_entry(site, job, cfg.iis_root), "https": https_bindings(site.names)}],
+        "iis_site_root": cfg.iis_root,
+        # public parts only: the role adds the PFX from the secrets
+        "iis_cert_upload": {"name": site.fqdn, "thumbprint": thumbprint, "fullchain": fullchain},
+    }
+    secrets = {PFX_PASSWORD: pfx_password(job), UPLOAD_PFX: base64.b64encode(pfx).decode()}
+    return extravars, secrets, targets
+
+
 def _cert_build(job: Job, session: Session, sites: list[Site], targets: list[Target]):
     cfg = settings().sites
     if job.params.get("certificate"):
-        raise ProvisionError("nothing was sent to the Windows host: uploaded certificates are not built for IIS yet")
+        return _upload_build(job, sites, targets)
     if not cfg.acme_directory:
         raise ProvisionError(
             "nothing was sent to the Windows host: no ACME server is configured (sites.acme_directory)"

@@ -15,7 +15,14 @@ from panel import db
 from panel.boot import current as current_settings
 from panel.capabilities.dns import service as dns
 from panel.capabilities.sites import service as sites
-from panel.capabilities.sites.certs import check_upload, info, load_trust, other_names, parse_chain
+from panel.capabilities.sites.certs import (
+    check_upload,
+    info,
+    load_trust,
+    other_names,
+    parse_chain,
+    windows_key_refusal,
+)
 from panel.capabilities.sites.models import Plan, Site, SiteAlias, SiteStatus, TlsMode
 from panel.capabilities.sites.rules import check_windows_site
 from panel.errors import Conflict, Invalid
@@ -339,6 +346,7 @@ def _cert_secrets(actor: Actor, org: Organization, secrets: dict) -> dict:
 def _cert_extra(actor: Actor, site: Site, payload: dict) -> dict:
     # The key arrives as a request secret; the public parts are checked again with it on approval.
     _cert_names_owned(site, payload.get("certificate"))
+    _cert_for_os(site, payload.get("certificate"))
     return {"certificate": payload.get("certificate"), "chain": payload.get("chain") or ""}
 
 
@@ -370,6 +378,14 @@ def _cert_names_owned(site: Site, cert_pem) -> None:
             field="certificate",
             names=", ".join(foreign[:5]),
         )
+
+
+def _cert_for_os(site: Site, cert_pem) -> None:
+    """An IIS site's certificate must have a key Windows can serve (RSA or ECDSA)."""
+    if site.plan.os == HostOS.WINDOWS:
+        refusal = windows_key_refusal(cert_pem)
+        if refusal is not None:
+            raise refusal
 
 
 def _trust_args() -> dict:
@@ -428,6 +444,7 @@ def _apply_delete(actor, s, site, request):
 def _apply_cert(actor, s, site, request):
     from_request = requests.request_secrets(request)["private_key"]
     _cert_names_owned(site, request.payload["certificate"])  # claims may have changed since
+    _cert_for_os(site, request.payload["certificate"])  # so may the site's plan
     check_upload(request.payload["certificate"], request.payload["chain"], from_request, site.names, **_trust_args())
     return {
         "params": {"certificate": request.payload["certificate"], "chain": request.payload["chain"]},

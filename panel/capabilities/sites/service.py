@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, object_session
 from panel import db, events
 from panel.boot import current as current_settings
 from panel.capabilities.dns import service as dns_svc
-from panel.capabilities.sites import CAPACITY, WEB_ROLE
+from panel.capabilities.sites import CAPACITY, WEB_ROLE, certs
 from panel.capabilities.sites.models import (
     LIVE,
     Plan,
@@ -512,6 +512,8 @@ def site_request(
     if action not in ACTIONS:
         raise Invalid("site.action_unknown", "Unknown site action: {action}.", field="action", action=str(action)[:32])
     payload = dict(payload or {})
+    if action == "cert_upload" and secrets and {"pfx", "pfx_password"} & set(secrets):
+        payload, secrets = _pfx_upload(payload, secrets)
     if action != "create":
         with db.unit_of_work():
             site = get_scoped(Site, _id(site_id), actor, "site")
@@ -521,6 +523,19 @@ def site_request(
             raise Invalid("site.org_required", "Choose the organization the site belongs to.", field="org_id")
         org_id = next(iter(actor.org_roles))
     return requests.request_create(actor, kind=f"sites.site_{action}", org_id=org_id, payload=payload, secrets=secrets)
+
+
+def _pfx_upload(payload: dict, secrets: dict) -> tuple[dict, dict]:
+    """A certificate uploaded as a PFX file becomes the PEM certificate, chain and key a PEM upload
+    gives (then checked the same way); its password is used here to open it and kept nowhere."""
+    if (payload.get("certificate") or "").strip() or (secrets.get("private_key") or "").strip():
+        raise Invalid(
+            "site.cert_two_forms",
+            "Upload either a PFX file or the certificate and its private key in PEM form, not both.",
+            field="pfx",
+        )
+    cert, chain, key = certs.from_pfx(secrets.get("pfx"), secrets.get("pfx_password") or "")
+    return {**payload, "certificate": cert, "chain": chain}, {"private_key": key}
 
 
 # ---- SFTP keys -----------------------------------------------------------------------------------

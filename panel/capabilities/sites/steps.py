@@ -68,6 +68,7 @@ STEPS: dict[str, tuple[str, ...]] = {
         "Site certificates",
         "Certificates by ACME HTTP-01 through each site's own vhost (made on the host; keys stay there)",
         "Certificates issued on the controller (ACME DNS-01 through govhost's BIND, PFX built)",
+        "ACME orders, unless the ministry uploaded its own certificate",
         "Working folder on the controller (removed at the end of the run)",
         "Order, answer and build each site's certificate",
         "ACME account key of this run",

@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 from wtforms.fields.choices import SelectChoice
 
-from panel.capabilities.sites import WEB_ROLE, moves
+from panel.capabilities.sites import WEB_ROLE, certs, moves
 from panel.capabilities.sites import service as svc
 from panel.capabilities.sites.forms import (
     AliasForm,
@@ -245,8 +245,11 @@ def lifecycle(site_id: int, action: str):
 @login_required
 def cert_upload(site_id: int):
     form = CertUploadForm(prefix="cert")
-    payload = {"certificate": form.certificate.data, "chain": form.chain.data or ""}
-    return _ask(site_id, "cert_form", form, "cert_upload", payload, {"private_key": form.private_key.data})
+    payload = {"certificate": form.certificate.data or "", "chain": form.chain.data or ""}
+    secrets = {"private_key": form.private_key.data or ""}
+    if form.pfx.data:  # a PFX file instead of the PEM fields (the service says if both are given)
+        secrets |= {"pfx": form.pfx.data.read(certs.MAX_PFX + 1), "pfx_password": form.pfx_password.data or ""}
+    return _ask(site_id, "cert_form", form, "cert_upload", payload, secrets)
 
 
 @bp.post("/<int:site_id>/move")

@@ -372,6 +372,9 @@ def central_ca(endpoint, tmp_path_factory):
 def settings(settings, request):
     """The cert test's panel: Pebble as its ACME server, wr1's BIND as its DNS, every certificate
     due for renewal at once (so the real renewal sweep picks the Windows site)."""
+    if "upload_pki" in request.fixturenames:  # the ministry's own CA is the panel's trust store
+        store = request.getfixturevalue("upload_pki").store
+        return dataclasses.replace(settings, sites=dataclasses.replace(settings.sites, cert_trust_store=str(store)))
     if "central_ca" not in request.fixturenames:
         return settings
     ca = request.getfixturevalue("central_ca").pebble
@@ -517,3 +520,77 @@ def test_central_certificate_issued_by_pebble_is_the_one_bound_by_thumbprint(
     with db.unit_of_work() as s:
         rows = s.scalars(select(Certificate).where(Certificate.site_id == site.id)).all()
         assert sorted((c.thumbprint, c.is_current) for c in rows) == sorted([(thumb, False), (new_thumb, True)])
+
+
+# ---- a ministry's own certificate on IIS (uploaded as a PFX; packed again by the panel) ----------
+
+
+@pytest.fixture(scope="module")
+def upload_pki(tmp_path_factory):
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    from tests.capabilities.sites.test_names_certs import _cert, _pem
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), rsa.generate_private_key(65537, 2048)
+    ca = _cert("Government Test CA", ca_key, ca=True)
+    leaf = _cert("w.a.gov.test", key, "Government Test CA", ca_key, names=["w.a.gov.test", "www.a.gov.test"])
+    store = tmp_path_factory.mktemp("trust") / "gov-ca.pem"
+    store.write_text(_pem(ca))
+    return SimpleNamespace(ca=ca, leaf=leaf, key=key, store=store, pem=_pem)
+
+
+def test_an_uploaded_pfx_is_imported_and_bound_by_its_thumbprint(world, win, booted, upload_pki):
+    """The ministry uploads its own certificate as a PFX for an IIS site: the panel unpacks and
+    checks it, the certificate job packs it again with the job's own password (the ministry's PFX
+    password is used once and kept nowhere), orders nothing by ACME, and the Windows play imports it
+    (key not exportable) and binds it on every name by its thumbprint, which the site records."""
+    pki, ep = upload_pki, win.endpoint
+    ask(world, "create", payload={"fqdn": "w.a.gov.test", "plan": "iis", "aliases": ["www.a.gov.test"], "tls": "none"})
+    assert [j.status for j in run_pending(booted)] == [JobStatus.SUCCESSFUL]
+    site = the_site("w.a.gov.test")
+    ep.record.write_text("")
+    own_password = "ministry-pfx-passw0rd"
+    own_pfx = pkcs12.serialize_key_and_certificates(
+        b"w", pki.key, pki.leaf, [pki.ca], serialization.BestAvailableEncryption(own_password.encode())
+    )
+    req = svc.site_request(
+        world.wa, action="cert_upload", site_id=site.id, secrets={"pfx": own_pfx, "pfx_password": own_password}
+    )
+    assert req.status == RequestStatus.PROVISIONING  # installing one's own certificate: approved at once
+    (job,) = run_pending(booted)
+    assert (job.kind, job.status) == ("sites.site_cert", JobStatus.SUCCESSFUL), job_output(job)
+    sent = calls(ep)
+    assert sent[0]["module"] == "ansible.windows.win_tempfile"  # nothing ran for ACME: no zone, no BIND
+    wire = _wire_cert(sent)
+    key, leaf, chain = pkcs12.load_key_and_certificates(wire.pfx, wire.password.encode())
+    assert leaf == pki.leaf and chain == [pki.ca] and wire.password != own_password
+    pub = serialization.PublicFormat.SubjectPublicKeyInfo
+    assert key.public_key().public_bytes(serialization.Encoding.DER, pub) == pki.key.public_key().public_bytes(
+        serialization.Encoding.DER, pub
+    )
+    thumb = pki.leaf.fingerprint(hashes.SHA1()).hex().upper()  # noqa: S303 - Windows' thumbprint
+    assert wire.thumbprints == {thumb}
+    assert sorted(b["hostname"] for b in wire.https) == ["w.a.gov.test", "www.a.gov.test"]
+    assert wire.store["key_exportable"] is False and wire.store["store_name"] == "WebHosting"
+    with db.unit_of_work() as s:
+        current = s.scalars(select(Certificate).where(Certificate.site_id == site.id, Certificate.is_current)).one()
+        assert (current.thumbprint, current.source.value) == (thumb, "custom")
+        assert s.get(Site, site.id).tls_mode.value == "custom"
+    check_against_reviewed("site_cert_upload", normalised_cert(sent, site, [job], wire))
+    # Neither PFX, password nor key in anything an operator reads.
+    with db.unit_of_work() as s:
+        events = " ".join(f"{e.task} {e.stdout}" for e in s.scalars(select(JobEvent)).all())
+        audit = " ".join(a.summary for a in s.scalars(select(AuditEntry)).all())
+        params = json.dumps([j.params for j in s.scalars(select(Job)).all()])
+    key_line = pki.pem(pki.key).splitlines()[2]
+    pfx_part = base64.b64encode(wire.pfx).decode()[100:160]
+    for secret in (wire.password, own_password, key_line, pfx_part, base64.b64encode(own_pfx).decode()[100:160]):
+        for text in (events, audit, params, job_output(job)):
+            assert secret not in text
+
+    # A later job keeps the HTTPS bindings by the recorded thumbprint (here: suspension).
+    ep.record.write_text("")
+    ask(world, "suspend", site_id=site.id, payload={})
+    assert [j.status for j in run_pending(booted)] == [JobStatus.SUCCESSFUL]
+    (entry,) = next(c for c in calls(ep) if c["module"] == "govhost_iis_sites")["args"]["sites"]
+    assert {b["certificate_hash"] for b in entry["bindings"] if b["protocol"] == "https"} == {thumb}
