@@ -80,6 +80,9 @@ def _transport(
     except (paramiko.SSHException, OSError, EOFError) as e:
         t.close()
         raise ProbeError(f"no SSH handshake with {address} port {port}: {e or type(e).__name__}") from None
+    if not t.initial_kex_done:  # paramiko's start_client returns at its timeout without raising
+        t.close()
+        raise ProbeError(f"no SSH handshake with {address} port {port} within {timeout:g} s")
     return t
 
 

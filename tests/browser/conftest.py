@@ -40,7 +40,7 @@ def live_server(app):
 def page(browser, live_server):
     context = browser.new_context(base_url=live_server, locale="en-US", viewport={"width": 1200, "height": 800})
     pg = context.new_page()
-    pg.set_default_timeout(10_000)
+    pg.set_default_timeout(30_000)  # the gate runs beside lab sessions on 2 cores: pages took 10+ s at load 20
     yield pg
     context.close()
 

@@ -103,7 +103,7 @@ def test_stale_control_socket_does_not_hang_after_reset(lab, lab_host):
     started = time.monotonic()
     again = ssh_run(host, "echo again", control_persist="60", timeout=20)
     assert again.stdout.strip() == "again", again.stderr
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 15  # a hang waits for the 20 s timeout; a loaded machine takes 5+ s
     L.close_control_sockets(host.ip, lab.paths)
 
 

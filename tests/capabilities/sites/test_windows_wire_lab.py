@@ -93,7 +93,7 @@ def endpoint(tmp_path_factory):
                 argv, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(ROOT)}
             )
         try:
-            wait_for(lambda: L.port_open(ip, PORT), 15)
+            wait_for(lambda: L.port_open(ip, PORT), 60)  # a Python process: slow to start on a loaded machine
             yield SimpleNamespace(ip=ip, record=record, faults=faults, log=d / "endpoint.log")
         finally:
             proc.terminate()
