@@ -70,6 +70,12 @@ class Capability:
     # What a finished run may write as its explanation, as N_() texts with %(name)s fields (the
     # API shows the English; the web matches the text and shows it in the reader's language).
     outcomes: tuple[str, ...] = ()
+    # False: a `local` kind that only talks to a service on its hosts over the network (an RFC 2136
+    # update to BIND), never changing their files. It neither waits for the host's running playbook
+    # jobs nor makes them wait: such jobs have a lane of their own per host (one at a time there too),
+    # so a site's DNS record is sent while its create job starts Ansible, not before it. Maintenance
+    # still holds it.
+    holds_hosts: bool = True
 
     def playbook_for(self, targets: Sequence[Target]) -> str:
         """The playbook file name for these targets (one OS per run: placement keeps them apart)."""
@@ -152,6 +158,12 @@ def find(kind: str) -> Capability | None:
 def kinds() -> list[str]:
     _load()
     return sorted(_registry)
+
+
+def side_lane_kinds() -> tuple[str, ...]:
+    """The kinds that do not hold their hosts (Capability.holds_hosts False)."""
+    _load()
+    return tuple(sorted(k for k, cap in _registry.items() if not cap.holds_hosts))
 
 
 # ---- helpers for build functions ------------------------------------------------------------

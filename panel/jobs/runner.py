@@ -25,7 +25,7 @@ import time
 import traceback as tb
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, literal, select, true
 from sqlalchemy.orm import Session
 
 from panel import db, events, logs
@@ -125,10 +125,11 @@ def busy_host(s: Session, job: Job) -> tuple[int | None, str] | None:
     held = next((h.name for h in hosts if h.state == HostState.MAINTENANCE), None)
     if held is not None:
         return None, held
+    lane = same_lane(job.kind)
     row = s.execute(
         select(JobHost.job_id, JobHost.host_name)
         .join(Job, Job.id == JobHost.job_id)
-        .where(JobHost.host_id.in_(ids), Job.status == JobStatus.RUNNING, Job.id != job.id)
+        .where(JobHost.host_id.in_(ids), Job.status == JobStatus.RUNNING, Job.id != job.id, lane)
         .limit(1)
     ).first()
     if row is None:
@@ -144,11 +145,21 @@ def busy_host(s: Session, job: Job) -> tuple[int | None, str] | None:
                 Job.status == JobStatus.PENDING,
                 Job.id < job.id,
                 ~Job.explanation.startswith(MAINTENANCE_PREFIX),
+                lane,
             )
             .order_by(JobHost.job_id)
             .limit(1)
         ).first()
     return (row.job_id, row.host_name) if row else None
+
+
+def same_lane(kind: str):
+    """The jobs that share a host's lane with a job of `kind`: the kinds that hold their hosts, or
+    those that do not (Capability.holds_hosts; one job at a time in each)."""
+    side = capabilities.side_lane_kinds()
+    if not side:
+        return true()
+    return Job.kind.in_(side) if kind in side else Job.kind.notin_(side)
 
 
 def wake_waiting(s: Session, job: Job) -> None:
@@ -164,11 +175,13 @@ def wake_hosts(s: Session, ids: list[int], exclude: int | None = None) -> None:
         return
     from panel.jobs import queue  # queue imports this module
 
-    nxt = s.scalars(
+    side = capabilities.side_lane_kinds()
+    lane = case((Job.kind.in_(side), 1), else_=0) if side else literal(0)
+    nxt = s.scalars(  # the oldest of each host's lane (a waiting DNS update never hides a site job)
         select(func.min(JobHost.job_id))
         .join(Job, Job.id == JobHost.job_id)
         .where(JobHost.host_id.in_(ids), Job.status == JobStatus.PENDING, Job.id != (exclude or 0))
-        .group_by(JobHost.host_id)
+        .group_by(JobHost.host_id, lane)
     ).all()
     prio = queue.fair_priorities(s, nxt)
     for job_id in sorted(set(nxt)):

@@ -68,3 +68,40 @@ def test_a_job_queued_at_once_does_not_overtake_an_older_one_of_its_host(booted)
         assert runner.claim(older) == runner.CLAIMED
     finally:
         logs.request_id.reset(token)
+
+
+def test_jobs_that_do_not_hold_their_host_have_a_lane_of_their_own(booted, monkeypatch):
+    """A kind with holds_hosts=False (DNS's records job: one RFC 2136 update, no file of the host)
+    runs beside the host's playbook job and is never waited for by one; such jobs still go one at
+    a time among themselves; the end of a job wakes the oldest waiting job of each lane."""
+    from panel import logs
+    from panel.jobs import capabilities, queue, runner
+    from panel.jobs import noop as noop_kind
+
+    side = capabilities.Capability("test.side_noop", "", noop_kind._build, local=noop_kind._run, holds_hosts=False)
+    capabilities.register(side)
+    token = logs.request_id.set("")
+    try:
+        a = host("lanea", 204)
+        site_job = noop(a, 0)
+        assert runner.claim(site_job) == runner.CLAIMED
+        dns_job = jobs_svc.job_submit(ACTOR, kind="test.side_noop", org_id=None, host_ids=[a], params={}).id
+        assert runner.claim(dns_job) == runner.CLAIMED  # beside the running playbook job
+        dns_next = jobs_svc.job_submit(ACTOR, kind="test.side_noop", org_id=None, host_ids=[a], params={}).id
+        site_next = noop(a, 0)
+        assert runner.claim(dns_next) == runner.WAITING
+        assert runner.claim(site_next) == runner.WAITING
+        with db.unit_of_work() as s:
+            assert s.get(Job, dns_next).explanation == runner.WAIT_TEXT.format(job=dns_job, host="lanea")
+            assert s.get(Job, site_next).explanation == runner.WAIT_TEXT.format(job=site_job, host="lanea")
+        woken = []
+        monkeypatch.setattr(queue, "enqueue_after_commit", lambda job_id, prio=0: woken.append(job_id))
+        with db.unit_of_work() as s:
+            runner.wake_hosts(s, [a])
+        assert sorted(woken) == sorted([dns_next, site_next])  # not only the host's oldest pending job
+        with db.unit_of_work() as s:
+            s.get(Job, site_job).move_to(JobStatus.SUCCESSFUL)
+        assert runner.claim(site_next) == runner.CLAIMED  # an older pending records job holds it not back
+    finally:
+        logs.request_id.reset(token)
+        capabilities.unregister("test.side_noop")

@@ -366,6 +366,10 @@ register(
         description=N_("Send a zone's record changes to BIND"),
         local=_records_run,
         outcomes=(RECORDS_SENT, RECORDS_UNCHANGED),
+        # One RFC 2136 update over the network, no file of the host touched: it runs beside the
+        # host's playbook jobs (a new site's record reaches BIND while its create job starts
+        # Ansible, well before the run's ACME order needs it), one records job at a time.
+        holds_hosts=False,
     )
 )
 register(
