@@ -150,12 +150,12 @@ def test_approvals_while_redis_is_down_succeed_and_their_jobs_run_when_it_is_bac
     assert len(ids) == 3
     time.sleep(2 * SWEEP_S + 1)
     assert {job(i).status for i in ids} == {JobStatus.PENDING}
-    back = time.monotonic()
     redis_server.start()  # empty: restarted without persistence
     # started, or taken and waiting for the other bootstrap of the same host (per-host serialization)
     taken = lambda j: j.status != JobStatus.PENDING or j.explanation.startswith("Waiting for job")  # noqa: E731
-    wait_until(lambda: all(taken(job(i)) for i in ids), 10, "stranded jobs started")
-    assert time.monotonic() - back < 10  # bench/faults.py's stranded_jobs_recovery_s goal
+    # By themselves, within a few sweeps; how fast is bench/faults.py's stranded_jobs_recovery_s (a
+    # timed bound here failed at load 20+ on 2 cores, which is not what this test is about).
+    wait_until(lambda: all(taken(job(i)) for i in ids), 60, "stranded jobs started")
     ended = [wait_job(i, timeout=60) for i in ids]
     # The fake host cannot be reached: the bootstrap jobs end with that reason (not lost, not stuck).
     assert [j.status for j in ended][2] == JobStatus.SUCCESSFUL
