@@ -13,7 +13,7 @@ from panel.capabilities.cms import hardening, updates
 from panel.capabilities.cms import service as cms_svc
 from panel.capabilities.cms.apps import AppPasswordPayload
 from panel.capabilities.cms.catalogue import ItemStatus
-from panel.capabilities.cms.kinds import InstancePayload, SiteInstancePayload
+from panel.capabilities.cms.kinds import SITE_FIELDS, InstancePayload, SiteInstancePayload
 from panel.capabilities.cms.models import InstanceStatus
 from panel.capabilities.cms.staging import StagingPayload
 from panel.services.request_kinds import field_copy, text
@@ -81,14 +81,8 @@ class CmsInstanceListArgs(PageArgs):
     status = fields.String(validate=validate.OneOf([s.value for s in InstanceStatus]))
 
 
-class CmsNewSiteIn(Schema):
+class CmsNewSiteIn(Schema.from_dict({k: field_copy(SiteInstancePayload, k) for k in SITE_FIELDS})):
     """A new site for the instance, asked in the same request (as for POST /sites/, one site)."""
-
-    fqdn = field_copy(SiteInstancePayload, "fqdn")
-    aliases = field_copy(SiteInstancePayload, "aliases")
-    plan = field_copy(SiteInstancePayload, "plan")
-    php_version = field_copy(SiteInstancePayload, "php_version")
-    tls = field_copy(SiteInstancePayload, "tls")
 
 
 class CmsInstanceIn(Schema):

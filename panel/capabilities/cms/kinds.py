@@ -27,7 +27,6 @@ from panel.models.requests import ApprovalMode, Request, RequestStatus
 from panel.models.tenants import Organization, Role
 from panel.services import providers, requests
 from panel.services.actor import Actor, system_actor
-from panel.services.names import MAX_NAME
 from panel.services.pagination import MAX_ID
 from panel.services.request_kinds import (
     N_,
@@ -211,35 +210,13 @@ STAGING_CREATE = "cms.staging_create"  # cms.staging: a new site too, its instan
 NEW_SITE_KINDS = (SITE_INSTANCE_CREATE, STAGING_CREATE)
 PASSWORD_KINDS = ("cms.instance_create", SITE_INSTANCE_CREATE)  # a staging copy keeps the live one's users
 SITE_JOB = "sites.site_create"
-SITE_FIELDS = ("fqdn", "aliases", "plan", "php_version", "tls")
+# the site's fields, limits and error keys are the sites capability's (plugged before cms, which requires it)
+_SITE = providers.call("sites.app_new_site_fields")
+SITE_FIELDS = tuple(_SITE)
 INSTANCE_FIELDS = ("title", "admin_user", "admin_email", "language")
 
 
-class SiteInstancePayload(Schema):
-    fqdn = fields.String(
-        required=True,
-        validate=text(min=1, max=MAX_NAME),
-        metadata=rule_error(
-            "name.too_long", "A domain name has at most {max} characters.", description="the new site's name"
-        ),
-    )
-    aliases = fields.List(
-        fields.String(validate=text(min=1, max=MAX_NAME)),
-        metadata=rule_error("site.aliases_invalid", "Give at most {max} alias names."),
-    )
-    plan = fields.String(
-        required=True,
-        validate=text(min=1, max=64),
-        metadata=rule_error("site.plan_required", "Choose a hosting plan."),
-    )
-    php_version = fields.String(
-        validate=[validate.Length(max=5), validate.Regexp(r"^([5-9]\.[0-9]{1,2})?$")],
-        metadata=rule_error("site.php_invalid", "Choose a PHP version such as 8.2.", description="empty: the host's"),
-    )
-    tls = fields.String(
-        validate=validate.OneOf(["acme", "none"]),
-        metadata=rule_error("site.tls_invalid", "TLS is 'acme' (automatic certificate) or 'none'."),
-    )
+class SiteInstancePayload(Schema.from_dict(_SITE)):
     title = InstancePayload._declared_fields["title"]
     admin_user = InstancePayload._declared_fields["admin_user"]
     admin_email = InstancePayload._declared_fields["admin_email"]
@@ -248,9 +225,7 @@ class SiteInstancePayload(Schema):
 
 def _site_instance_validate(actor: Actor, org: Organization, payload: dict) -> dict:
     reject_unknown(payload, {*SITE_FIELDS, *INSTANCE_FIELDS})
-    site = providers.call(
-        "sites.app_new_site_validate", actor, org, {k: payload[k] for k in SITE_FIELDS if k in payload}
-    )
+    site = providers.call("sites.app_new_site_validate", actor, org, payload)  # it reads the site's fields
     return {
         **site,
         "title": rules.clean_title(payload.get("title")),

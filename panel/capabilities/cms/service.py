@@ -51,9 +51,6 @@ def instance_get(actor: Actor, instance_id) -> Instance:
         return get_scoped(Instance, valid_id(instance_id, "cms_instance"), actor, "cms_instance")
 
 
-NEW_SITE_FIELDS = ("fqdn", "aliases", "plan", "php_version", "tls")
-
-
 def instance_create(
     actor: Actor,
     *,
@@ -77,7 +74,7 @@ def instance_create(
     if new_site is None:
         kind, payload = "cms.instance_create", {"site_id": site_id, **wp}
     else:
-        unknown = sorted(set(new_site) - set(NEW_SITE_FIELDS))
+        unknown = sorted(set(new_site) - set(providers.call("sites.app_new_site_fields")))
         if unknown:
             name = str(unknown[0])[:64]
             raise Invalid("request.field_unknown", "Unknown field: {name}.", field=name, name=name)

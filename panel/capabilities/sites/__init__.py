@@ -51,6 +51,7 @@ MANIFEST = Manifest(
         Provide("sites.app_state", "service:app_state"),
         Provide("sites.app_entry", "jobs:app_entry"),
         # a new site for an application, in the caller's one request (cms.site_instance_create)
+        Provide("sites.app_new_site_fields", "kinds:app_new_site_fields"),
         Provide("sites.app_new_site_validate", "kinds:app_new_site_validate"),
         Provide("sites.app_new_site_quota", "kinds:app_new_site_quota"),
         Provide("sites.app_new_site_place", "kinds:app_new_site_place"),

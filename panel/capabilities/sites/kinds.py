@@ -571,6 +571,14 @@ def _app_fields(payload: dict) -> dict:
     return {k: payload[k] for k in APP_SITE_FIELDS if k in payload}
 
 
+def app_new_site_fields() -> dict[str, fields.Field]:
+    """`sites.app_new_site_fields`: the payload fields of the site (APP_SITE_FIELDS, `fqdn`
+    required), with a one-site `sites.site_create`'s limits and error keys, for the caller's kind
+    schema (marshmallow), so its API and forms state the site's limits as POST /sites/ does."""
+    declared = SiteCreatePayload._declared_fields
+    return {"fqdn": _hostname("the new site's name", required=True)} | {k: declared[k] for k in APP_SITE_FIELDS[1:]}
+
+
 def app_new_site_validate(actor: Actor, org: Organization, payload: dict) -> dict:
     """`sites.app_new_site_validate`: the site fields of `payload` (APP_SITE_FIELDS; others are the
     caller's) checked as a one-site `sites.site_create` checks them: names free and the ministry's,
