@@ -28,6 +28,9 @@ class Role(enum.StrEnum):
 
 MINISTRY_ROLES = frozenset({Role.WEBMASTER, Role.ORG_ADMIN})
 STAFF_ROLES = frozenset({Role.OPERATOR, Role.ADMIN, Role.AUDITOR, Role.SOC})
+# Who asks for a ministry's hosting objects (sites, mail, DNS, databases, WordPress): its webmasters
+# and org admins, and the data center's operators and admins on its behalf (docs/security.md).
+MANAGER_ROLES = MINISTRY_ROLES | {Role.OPERATOR, Role.ADMIN}
 
 
 class Organization(Base):

@@ -24,14 +24,13 @@ from panel.jobs.capabilities import Capability, host_targets, job_secrets
 from panel.jobs.capabilities import register as register_job
 from panel.models.jobs import Job
 from panel.models.requests import ApprovalMode, Request
-from panel.models.tenants import Organization, Role
+from panel.models.tenants import MANAGER_ROLES, Organization
 from panel.services import jobs, providers, requests
 from panel.services.actor import Actor
 from panel.services.pagination import MAX_ID
 from panel.services.request_kinds import N_, RequestKind, register, reject_unknown, require_int, rule_error, text
 from provisioners.base import Result
 
-MANAGERS = frozenset({Role.ORG_ADMIN, Role.WEBMASTER, Role.OPERATOR, Role.ADMIN})
 ISSUE, REVOKE, JOB = "cms.app_password_issue", "cms.app_password_revoke", "cms.app_password"
 A = AppPasswordStatus
 LIVE = (A.PENDING, A.ACTIVE, A.FAILED, A.REVOKING)
@@ -179,7 +178,7 @@ register(
     RequestKind(
         name=ISSUE,
         label=N_("App password for a WordPress site"),
-        who_may_request=MANAGERS,
+        who_may_request=MANAGER_ROLES,
         validate=_issue_validate,
         validate_secrets=_issue_secrets,
         place=_place,
@@ -193,7 +192,7 @@ register(
     RequestKind(
         name=REVOKE,
         label=N_("Revoke a WordPress app password"),
-        who_may_request=MANAGERS,
+        who_may_request=MANAGER_ROLES,
         validate=_revoke_validate,
         place=_place,
         on_approve=_revoke_start,

@@ -24,7 +24,7 @@ from panel.capabilities.cms.models import LIVE, Instance, InstanceStatus
 from panel.errors import Conflict, Invalid, PanelError
 from panel.models.jobs import Job, JobStatus
 from panel.models.requests import ApprovalMode, Request, RequestStatus
-from panel.models.tenants import Organization, Role
+from panel.models.tenants import MANAGER_ROLES, Organization
 from panel.services import providers, requests
 from panel.services.actor import Actor, system_actor
 from panel.services.pagination import MAX_ID
@@ -38,8 +38,6 @@ from panel.services.request_kinds import (
     says,
     text,
 )
-
-MANAGERS = frozenset({Role.ORG_ADMIN, Role.WEBMASTER, Role.OPERATOR, Role.ADMIN})
 
 
 class InstancePayload(Schema):
@@ -185,7 +183,7 @@ INSTANCE_CREATE = register(
     RequestKind(
         name="cms.instance_create",
         label=N_("New WordPress site"),
-        who_may_request=MANAGERS,
+        who_may_request=MANAGER_ROLES,
         validate=_validate,
         validate_secrets=_validate_secrets,
         quota=lambda p: {"cms_instances": 1, "databases": 1},
@@ -316,7 +314,7 @@ SITE_INSTANCE = register(
     RequestKind(
         name=SITE_INSTANCE_CREATE,
         label=N_("New website with WordPress"),
-        who_may_request=MANAGERS,
+        who_may_request=MANAGER_ROLES,
         validate=_site_instance_validate,
         validate_secrets=_validate_secrets,
         quota=_site_instance_quota,

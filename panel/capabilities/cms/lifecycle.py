@@ -26,14 +26,13 @@ from panel.jobs.capabilities import Capability, host_targets
 from panel.jobs.capabilities import register as register_job
 from panel.models.jobs import Job
 from panel.models.requests import ApprovalMode, Request
-from panel.models.tenants import Organization, Role
+from panel.models.tenants import MANAGER_ROLES, Organization
 from panel.services import jobs, providers
 from panel.services.actor import Actor
 from panel.services.pagination import MAX_ID
 from panel.services.request_kinds import N_, RequestKind, register, reject_unknown, require_int
 from provisioners.base import Result
 
-MANAGERS = frozenset({Role.ORG_ADMIN, Role.WEBMASTER, Role.OPERATOR, Role.ADMIN})
 S = InstanceStatus
 SUSPEND, UNSUSPEND, DELETE = "cms.instance_suspend", "cms.instance_unsuspend", "cms.instance_delete"
 ACTIONS = ("suspend", "unsuspend", "delete")
@@ -98,7 +97,7 @@ for _kind, _label, _policy in (
         RequestKind(
             name=_kind,
             label=_label,
-            who_may_request=MANAGERS,
+            who_may_request=MANAGER_ROLES,
             validate=_validator(_kind),
             place=_place,
             on_approve=_starter(_kind),

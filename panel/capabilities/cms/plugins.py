@@ -26,7 +26,7 @@ from panel.errors import Conflict, Invalid
 from panel.jobs.capabilities import Capability, host_targets, register
 from panel.models.jobs import Job
 from panel.models.requests import ApprovalMode, Request
-from panel.models.tenants import Organization, Role
+from panel.models.tenants import MANAGER_ROLES, Organization
 from panel.services import jobs, providers, requests
 from panel.services.actor import Actor
 from panel.services.pagination import MAX_ID
@@ -35,7 +35,6 @@ from panel.services.request_kinds import register as register_kind
 
 INSTALL = "cms.plugin_install"
 NOT_IN_CATALOGUE = "Only approved items of the data center's catalogue can be installed."
-MANAGERS = frozenset({Role.ORG_ADMIN, Role.WEBMASTER, Role.OPERATOR, Role.ADMIN})
 
 
 class ItemState(enum.StrEnum):
@@ -232,7 +231,7 @@ PLUGIN_INSTALL = register_kind(
     RequestKind(
         name=INSTALL,
         label=N_("Install a plugin or theme from the catalogue"),
-        who_may_request=MANAGERS,
+        who_may_request=MANAGER_ROLES,
         validate=_validate,
         place=lambda s, org, p: p.get("host_id"),
         on_approve=_start,

@@ -31,7 +31,7 @@ from panel.jobs.capabilities import Capability, host_targets
 from panel.jobs.capabilities import register as register_job
 from panel.models.jobs import Job
 from panel.models.requests import ApprovalMode, Request
-from panel.models.tenants import Organization
+from panel.models.tenants import MANAGER_ROLES, Organization
 from panel.services import jobs, providers
 from panel.services.actor import Actor
 from panel.services.names import MAX_NAME
@@ -126,7 +126,7 @@ register(
     RequestKind(
         name=CREATE,
         label=N_("Staging copy of a WordPress site"),
-        who_may_request=kinds.MANAGERS,
+        who_may_request=MANAGER_ROLES,
         validate=_create_validate,
         quota=lambda p: {**providers.call("sites.app_new_site_quota", p), "cms_instances": 1, "databases": 1},
         place=_place,
@@ -186,7 +186,7 @@ register(
     RequestKind(
         name=PUSH,
         label=N_("Push a staging copy to its live WordPress site"),
-        who_may_request=kinds.MANAGERS,
+        who_may_request=MANAGER_ROLES,
         validate=_push_validate,
         place=_place,
         on_approve=_push_start,

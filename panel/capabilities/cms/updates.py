@@ -23,7 +23,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from panel import db, events
 from panel.capabilities.cms.catalogue import CatalogueItem, approved_item, version_key
 from panel.capabilities.cms.models import Instance, InstanceStatus
-from panel.capabilities.cms.plugins import MANAGERS, InstanceItem, ItemState, item_vars, site_of
+from panel.capabilities.cms.plugins import InstanceItem, ItemState, item_vars, site_of
 from panel.db import Base, utcnow
 from panel.errors import Conflict, Invalid, NotFound
 from panel.jobs.capabilities import Capability, host_targets, register
@@ -31,7 +31,7 @@ from panel.jobs.submit import job_create, usable_hosts
 from panel.models.jobs import Job
 from panel.models.requests import ApprovalMode, Request, RequestStatus
 from panel.models.state import StateMachine
-from panel.models.tenants import Organization, OrgKind
+from panel.models.tenants import MANAGER_ROLES, Organization, OrgKind
 from panel.services import requests
 from panel.services.actor import Actor, get_scoped
 from panel.services.pagination import MAX_ID, Page, paginate
@@ -260,7 +260,7 @@ UPDATE_PLAN = register_kind(
     RequestKind(
         name=PLAN_KIND,
         label=N_("Update a plugin or theme on several WordPress sites"),
-        who_may_request=MANAGERS,
+        who_may_request=MANAGER_ROLES,
         validate=_validate,
         on_create=_record_plan,
         on_approve=_start,

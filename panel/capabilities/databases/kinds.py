@@ -39,7 +39,7 @@ from panel.jobs.submit import job_create, pending_to_join, usable_hosts
 from panel.models.hosts import Host, HostState, with_role
 from panel.models.jobs import RETRYABLE, Job
 from panel.models.requests import ApprovalMode, Request, RequestStatus
-from panel.models.tenants import Organization, Role
+from panel.models.tenants import MANAGER_ROLES, Organization, Role
 from panel.services import audit, jobs, requests, workloads
 from panel.services import hosts as hosts_svc
 from panel.services.actor import Actor
@@ -56,7 +56,6 @@ from panel.services.request_kinds import (
     text,
 )
 
-MANAGERS = frozenset({Role.ORG_ADMIN, Role.WEBMASTER, Role.OPERATOR, Role.ADMIN})
 S = DbStatus
 
 
@@ -300,7 +299,7 @@ def _row_validator(model) -> Callable[[Actor, Organization, dict], dict]:
     return validate
 
 
-_register = kinds_of("databases", MANAGERS)
+_register = kinds_of("databases", MANAGER_ROLES)
 
 
 def _kind(name: str, label: str, describe, *, on, policy: ApprovalMode = ApprovalMode.AUTO, **more) -> Callable:

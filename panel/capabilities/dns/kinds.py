@@ -17,7 +17,7 @@ from panel.capabilities.dns.jobs import primary_host
 from panel.capabilities.dns.models import Zone, ZoneStatus
 from panel.errors import Conflict, Forbidden, NotFound
 from panel.models.requests import ApprovalMode, Request
-from panel.models.tenants import Organization, Role
+from panel.models.tenants import MANAGER_ROLES, Organization
 from panel.services import jobs
 from panel.services.actor import Actor
 from panel.services.names import MAX_NAME
@@ -30,8 +30,6 @@ from panel.services.request_kinds import (
     says,
     text,
 )
-
-WHO = frozenset({Role.ORG_ADMIN, Role.WEBMASTER, Role.OPERATOR, Role.ADMIN})
 
 
 class ZoneCreatePayload(Schema):
@@ -143,7 +141,7 @@ def _delete_retry(actor: Actor, request: Request) -> list:
     return []
 
 
-_kind = kinds_of("dns", WHO, default_policy=ApprovalMode.ONE)
+_kind = kinds_of("dns", MANAGER_ROLES, default_policy=ApprovalMode.ONE)
 
 
 _kind(

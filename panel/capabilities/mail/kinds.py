@@ -30,7 +30,7 @@ from panel.capabilities.mail.models import (
 from panel.errors import Conflict, Invalid, NotFound
 from panel.models.hosts import Host, HostState, with_role
 from panel.models.requests import ApprovalMode, Request
-from panel.models.tenants import Organization, Role
+from panel.models.tenants import MANAGER_ROLES, Organization
 from panel.services import hosts as hosts_svc
 from panel.services import jobs, moves, requests
 from panel.services.actor import Actor
@@ -48,10 +48,9 @@ from panel.services.request_kinds import (
     text,
 )
 
-MANAGERS = frozenset({Role.ORG_ADMIN, Role.WEBMASTER, Role.OPERATOR, Role.ADMIN})
 # Unless a kind says otherwise: the ministry's managers ask (webmasters too, docs/security.md), the
 # approval is automatic and the request runs on its mail domain's host.
-_kind = kinds_of("mail", MANAGERS, default_policy=ApprovalMode.AUTO, place=on_host_of(MailDomain, "domain_id"))
+_kind = kinds_of("mail", MANAGER_ROLES, default_policy=ApprovalMode.AUTO, place=on_host_of(MailDomain, "domain_id"))
 MAILBOX_OPS = ("quota", "password", "suspend", "unsuspend", "delete")
 MAX_ADDRESS = rules.MAX_LOCAL + 1 + MAX_NAME  # local@domain
 MAX_DISPLAY_NAME = 200

@@ -28,7 +28,7 @@ from panel.capabilities.sites.rules import check_windows_site
 from panel.errors import Conflict, Invalid
 from panel.models.hosts import HostOS
 from panel.models.requests import ApprovalMode, Request
-from panel.models.tenants import Organization, Role
+from panel.models.tenants import MANAGER_ROLES, Organization, Role
 from panel.services import hosts as hosts_svc
 from panel.services import requests
 from panel.services.actor import Actor
@@ -36,7 +36,6 @@ from panel.services.names import MAX_NAME, clean_hostname
 from panel.services.pagination import MAX_ID
 from panel.services.request_kinds import N_, RequestKind, register, reject_unknown, require_int, rule_error, text
 
-WHO = frozenset({Role.WEBMASTER, Role.ORG_ADMIN, Role.OPERATOR, Role.ADMIN})
 MAX_BULK = 500
 MAX_CERT = 64000  # a PEM certificate or chain (a chain of a dozen 4096-bit certificates fits)
 
@@ -458,7 +457,7 @@ def _kind(name, label, schema, validate, apply, job, quota=None, policy=Approval
         RequestKind(
             name=name,
             label=label,
-            who_may_request=WHO,
+            who_may_request=MANAGER_ROLES,
             validate=validate,
             schema=schema,
             quota=quota or (lambda p: {}),
@@ -478,7 +477,7 @@ SITE_CREATE = register(
     RequestKind(
         name="sites.site_create",
         label=N_("New website"),
-        who_may_request=WHO,
+        who_may_request=MANAGER_ROLES,
         validate=_create_validate,
         schema=SiteCreatePayload,
         quota=_create_quota,
