@@ -14,7 +14,7 @@ from flask_login import current_user, login_user, logout_user
 from panel.errors import PanelError
 from panel.services import auth as auth_svc
 from panel.services import users as users_svc
-from panel.web.common import SessionUser, actor, apply_error, client_addr
+from panel.web.common import SessionUser, actor, apply_error, client_addr, handle_form
 from panel.web.forms.auth import CodeForm, EnrolForm, LanguageForm, LoginForm, PasswordChangeForm, TotpDisableForm
 
 bp = Blueprint("auth", __name__)
@@ -67,31 +67,27 @@ def login():
     if current_user.is_authenticated and session.get("mfa_ok"):
         return redirect(url_for("dashboard.index"))
     form = LoginForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            user = auth_svc.login_password(
-                form.username.data, form.password.data, client_addr=client_addr(), request_id=g.get("request_id", "")
-            )
-        except PanelError as err:
-            apply_error(form, err)
-            status = err.status
-        else:
-            needs = auth_svc.needs_second_factor(user)
-            target = safe_next(form.next.data)
-            _start_session(user, mfa_ok=not needs)
-            session["next"] = target
-            if user.totp_enabled:
-                return redirect(url_for("auth.twofa"))
-            if needs:
-                return redirect(url_for("auth.enrol"))
-            return _after_login()
-    elif request.method == "POST":
-        status = 422
-    else:
+    done = handle_form(
+        form,
+        lambda: auth_svc.login_password(
+            form.username.data, form.password.data, client_addr=client_addr(), request_id=g.get("request_id", "")
+        ),
+    )
+    if done.ok:
+        user = done.value
+        needs = auth_svc.needs_second_factor(user)
+        target = safe_next(form.next.data)
+        _start_session(user, mfa_ok=not needs)
+        session["next"] = target
+        if user.totp_enabled:
+            return redirect(url_for("auth.twofa"))
+        if needs:
+            return redirect(url_for("auth.enrol"))
+        return _after_login()
+    if request.method != "POST":
         form.next.data = safe_next(request.args.get("next"))
     form.password.data = ""
-    return no_store(render_template("auth/login.html", form=form)), status
+    return no_store(render_template("auth/login.html", form=form)), done.status
 
 
 @bp.route("/twofa", methods=["GET", "POST"])
@@ -103,22 +99,17 @@ def twofa():
     if not current_user.user.totp_enabled:
         return redirect(url_for("auth.enrol"))
     form = CodeForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            auth_svc.login_second_factor(
-                current_user.id, form.code.data, client_addr=client_addr(), request_id=g.get("request_id", "")
-            )
-        except PanelError as err:
-            apply_error(form, err)
-            status = err.status
-        else:
-            session["mfa_ok"] = True
-            return _after_login()
-    elif request.method == "POST":
-        status = 422
+    done = handle_form(
+        form,
+        lambda: auth_svc.login_second_factor(
+            current_user.id, form.code.data, client_addr=client_addr(), request_id=g.get("request_id", "")
+        ),
+    )
+    if done.ok:
+        session["mfa_ok"] = True
+        return _after_login()
     form.code.data = ""
-    return render_template("auth/twofa.html", form=form), status
+    return render_template("auth/twofa.html", form=form), done.status
 
 
 @bp.route("/enrol", methods=["GET", "POST"])

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from flask import (
     Flask,
@@ -294,6 +297,28 @@ def apply_error(form, err: PanelError, fields: dict[str, str] | None = None) -> 
         field.errors = [*list(field.errors or []), error_text(err)]
     else:
         flash(error_text(err), "error")
+
+
+@dataclass(frozen=True)
+class FormResult:
+    """What `handle_form` did: `ok` with the service's answer (`value`), else the form's `status`."""
+
+    ok: bool
+    value: Any = None
+    status: int = 200
+
+
+def handle_form(form, call: Callable[[], Any], fields: dict[str, str] | None = None, on_error=None) -> FormResult:
+    """A form page's round, the same on every page: once the posted form validates, call() (the
+    service); its refusal goes beside its field (apply_error with `fields`, or `on_error(err)`) and
+    the page answers with the refusal's status; a post that fails validation is 422; a GET, 200."""
+    if form.validate_on_submit():
+        try:
+            return FormResult(True, call())
+        except PanelError as err:
+            (on_error or (lambda e: apply_error(form, e, fields)))(err)
+            return FormResult(False, status=err.status)
+    return FormResult(False, status=422 if request.method == "POST" else 200)
 
 
 def mfa_gate():

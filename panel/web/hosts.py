@@ -12,7 +12,7 @@ from panel.errors import PanelError
 from panel.models.tenants import Role
 from panel.services import drain as drain_svc
 from panel.services import hosts as hosts_svc
-from panel.web.common import actor, apply_error, error_text, nav, page_args
+from panel.web.common import actor, apply_error, error_text, handle_form, nav, page_args
 from panel.web.forms.hosts import ConfirmForm, HostEditForm, HostFilterForm, HostRegisterForm
 
 bp = Blueprint("hosts", __name__, url_prefix="/hosts")
@@ -44,41 +44,33 @@ def index():
 @login_required
 def register():
     form = HostRegisterForm.with_capacities()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            host = hosts_svc.host_register(
-                actor(),
-                name=form.name.data.strip(),
-                address=form.address.data.strip(),
-                port=form.port.data,
-                os=form.os.data,
-                roles=form.roles.data,
-                ssh_user=form.ssh_user.data.strip(),
-                capacities=form.capacities(),
-                fingerprint=form.fingerprint.data or None,
-                transport=form.transport.data,
-                winrm=form.winrm(),
-            )
-        except PanelError as err:
-            apply_error(form, err)
-            status = err.status
+    done = handle_form(
+        form,
+        lambda: hosts_svc.host_register(
+            actor(),
+            name=form.name.data.strip(),
+            address=form.address.data.strip(),
+            port=form.port.data,
+            os=form.os.data,
+            roles=form.roles.data,
+            ssh_user=form.ssh_user.data.strip(),
+            capacities=form.capacities(),
+            fingerprint=form.fingerprint.data or None,
+            transport=form.transport.data,
+            winrm=form.winrm(),
+        ),
+    )
+    if done.ok:
+        host = done.value
+        if host.transport.value == "winrm":
+            flash(_("%(name)s is registered; it is reached over WinRM/HTTPS.", name=host.name), "success")
         else:
-            if host.transport.value == "winrm":
-                flash(_("%(name)s is registered; it is reached over WinRM/HTTPS.", name=host.name), "success")
-            else:
-                flash(
-                    _(
-                        "%(name)s is registered; its SSH host key %(fp)s is pinned.",
-                        name=host.name,
-                        fp=host.fingerprint,
-                    ),
-                    "success",
-                )
-            return redirect(url_for("hosts.detail", host_id=host.id))
-    elif request.method == "POST":
-        status = 422
-    return render_template("hosts/register.html", form=form), status
+            flash(
+                _("%(name)s is registered; its SSH host key %(fp)s is pinned.", name=host.name, fp=host.fingerprint),
+                "success",
+            )
+        return redirect(url_for("hosts.detail", host_id=host.id))
+    return render_template("hosts/register.html", form=form), done.status
 
 
 def _detail(host_id: int, edit=None, status=200, drain_report=None):

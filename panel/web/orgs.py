@@ -11,7 +11,7 @@ from wtforms.fields.choices import SelectChoice
 from panel.errors import Forbidden, PanelError
 from panel.models.tenants import OrgKind, Role
 from panel.services import tenants
-from panel.web.common import actor, apply_error, nav, page_args
+from panel.web.common import actor, apply_error, handle_form, nav, page_args
 from panel.web.forms.orgs import KIND_LABELS, ConfirmForm, OrgCreateForm, OrgEditForm, OrgSearchForm
 
 bp = Blueprint("orgs", __name__, url_prefix="/orgs")
@@ -53,26 +53,21 @@ def create():
         raise Forbidden("auth.forbidden", "This needs one of the roles: {roles}.", roles="admin")
     form = OrgCreateForm()
     form.parent_id.choices = [SelectChoice("", "-")] + [SelectChoice(str(o.id), o.name) for o in tenants.ministries(a)]
-    status = 200
-    if form.validate_on_submit():
-        try:
-            org = tenants.org_create(
-                a,
-                slug=form.slug.data,
-                name=form.name.data,
-                name_km=form.name_km.data or "",
-                kind=form.kind.data,
-                parent_id=form.parent_id.data,
-            )
-        except PanelError as err:
-            apply_error(form, err)
-            status = err.status
-        else:
-            flash(_("The organization was created."), "success")
-            return redirect(url_for("orgs.detail", org_id=org.id))
-    elif request.method == "POST":
-        status = 422
-    return render_template("orgs/create.html", form=form), status
+    done = handle_form(
+        form,
+        lambda: tenants.org_create(
+            a,
+            slug=form.slug.data,
+            name=form.name.data,
+            name_km=form.name_km.data or "",
+            kind=form.kind.data,
+            parent_id=form.parent_id.data,
+        ),
+    )
+    if done.ok:
+        flash(_("The organization was created."), "success")
+        return redirect(url_for("orgs.detail", org_id=done.value.id))
+    return render_template("orgs/create.html", form=form), done.status
 
 
 def _detail(org_id: int, form=None, status: int = 200):

@@ -16,7 +16,7 @@ from panel.services import hosts as hosts_svc
 from panel.services import policies as policies_svc
 from panel.services import request_kinds
 from panel.services import requests as requests_svc
-from panel.web.common import actor, apply_error, error_text, nav, page_args
+from panel.web.common import actor, apply_error, error_text, handle_form, nav, page_args
 from panel.web.forms.requests import (
     FORMS,
     MODE_LABELS,
@@ -85,19 +85,13 @@ def create(kind: str):
         abort(404)
     form = form_cls()
     form.fill(_choices(a, form))
-    status = 200
-    if form.validate_on_submit():
-        try:
-            req = requests_svc.request_create(a, kind=kind, org_id=form.org_id.data or None, payload=form.payload())
-        except PanelError as err:
-            apply_error(form, err)
-            status = err.status
-        else:
-            flash(_("Request #%(id)s was submitted.", id=req.id), "success")
-            return redirect(url_for("requests.detail", request_id=req.id))
-    elif request.method == "POST":
-        status = 422
-    return render_template("requests/create.html", form=form, kind=request_kinds.get(kind)), status
+    done = handle_form(
+        form, lambda: requests_svc.request_create(a, kind=kind, org_id=form.org_id.data or None, payload=form.payload())
+    )
+    if done.ok:
+        flash(_("Request #%(id)s was submitted.", id=done.value.id), "success")
+        return redirect(url_for("requests.detail", request_id=done.value.id))
+    return render_template("requests/create.html", form=form, kind=request_kinds.get(kind)), done.status
 
 
 def _detail(request_id: int, status: int = 200, comment_form=None, decision_form=None):

@@ -12,7 +12,7 @@ from panel.errors import PanelError
 from panel.models.tenants import Role
 from panel.services import users as users_svc
 from panel.web.auth import no_store
-from panel.web.common import actor, apply_error, nav, page_args
+from panel.web.common import actor, apply_error, handle_form, nav, page_args
 from panel.web.forms.users import ConfirmForm, RoleForm, SearchForm, UserCreateForm, role_choices
 
 bp = Blueprint("users", __name__, url_prefix="/users")
@@ -50,25 +50,21 @@ def index():
 def create():
     form = UserCreateForm()
     _fill_choices(form)
-    status = 200
-    if form.validate_on_submit():
-        try:
-            user, one_time = users_svc.user_create(
-                actor(),
-                username=form.username.data.strip(),
-                email=form.email.data,
-                full_name=form.full_name.data or "",
-                org_id=form.org_id.data,
-                role=form.role.data,
-            )
-        except PanelError as err:
-            apply_error(form, err)
-            status = err.status
-        else:
-            return no_store(render_template("users/secret.html", user=user, one_time=one_time, created=True))
-    elif request.method == "POST":
-        status = 422
-    return render_template("users/create.html", form=form), status
+    done = handle_form(
+        form,
+        lambda: users_svc.user_create(
+            actor(),
+            username=form.username.data.strip(),
+            email=form.email.data,
+            full_name=form.full_name.data or "",
+            org_id=form.org_id.data,
+            role=form.role.data,
+        ),
+    )
+    if done.ok:
+        user, one_time = done.value
+        return no_store(render_template("users/secret.html", user=user, one_time=one_time, created=True))
+    return render_template("users/create.html", form=form), done.status
 
 
 def _detail(user_id: int, role_form=None, status=200):

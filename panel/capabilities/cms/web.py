@@ -19,7 +19,16 @@ from panel.models.tenants import Role
 from panel.services import requests as requests_svc
 from panel.services.actor import Actor
 from panel.web.auth import no_store
-from panel.web.common import actor, apply_error, error_text, nav, page_args, refuse_unless_may_ask, status_text
+from panel.web.common import (
+    actor,
+    apply_error,
+    error_text,
+    handle_form,
+    nav,
+    page_args,
+    refuse_unless_may_ask,
+    status_text,
+)
 from panel.web.dashboard import SHOWN, Card, Contribution
 
 bp = Blueprint("cms", __name__, url_prefix="/cms", template_folder="templates")
@@ -66,33 +75,30 @@ def new():
     form.plan.choices = [SelectChoice(n, n) for n in cms_svc.plan_choices(a)]
     if request.method == "GET" and request.args.get("site_id"):
         form.site_id.data = request.args.get("site_id", type=int)
-    status = 200
-    if form.validate_on_submit():
-        try:
-            issued = cms_svc.instance_create(
-                a,
-                org_id=org_id,
-                **_site_of(form),
-                title=form.title.data,
-                admin_user=form.admin_user.data,
-                admin_email=form.admin_email.data,
-                language=form.language.data,
-            )
-        except PanelError as err:
-            apply_error(form, err, fields={"fqdn": "new_fqdn"})
-            status = err.status
-        else:
-            page = render_template(
-                "cms/issued.html",
-                req=issued.request,
-                password=issued.password,
-                admin_user=issued.request.payload["admin_user"],
-                fqdn=issued.request.payload["fqdn"],
-            )
-            return no_store(page), 201
-    elif request.method == "POST":
-        status = 422
-    return render_template("cms/new.html", form=form, orgs=orgs, org_id=org_id), status
+    done = handle_form(
+        form,
+        lambda: cms_svc.instance_create(
+            a,
+            org_id=org_id,
+            **_site_of(form),
+            title=form.title.data,
+            admin_user=form.admin_user.data,
+            admin_email=form.admin_email.data,
+            language=form.language.data,
+        ),
+        fields={"fqdn": "new_fqdn"},
+    )
+    if done.ok:
+        issued = done.value
+        page = render_template(
+            "cms/issued.html",
+            req=issued.request,
+            password=issued.password,
+            admin_user=issued.request.payload["admin_user"],
+            fqdn=issued.request.payload["fqdn"],
+        )
+        return no_store(page), 201
+    return render_template("cms/new.html", form=form, orgs=orgs, org_id=org_id), done.status
 
 
 def _site_of(form: InstanceForm) -> dict:

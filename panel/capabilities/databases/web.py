@@ -3,7 +3,7 @@ shows a new password once, and the DB servers page for data-center staff."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, redirect, render_template, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
@@ -24,7 +24,16 @@ from panel.errors import PanelError
 from panel.models.tenants import Role
 from panel.services import requests as requests_svc
 from panel.web.auth import no_store
-from panel.web.common import actor, apply_error, error_text, nav, page_args, refuse_unless_may_ask, status_text
+from panel.web.common import (
+    actor,
+    apply_error,
+    error_text,
+    handle_form,
+    nav,
+    page_args,
+    refuse_unless_may_ask,
+    status_text,
+)
 
 bp = Blueprint("databases", __name__, url_prefix="/databases", template_folder="templates")
 
@@ -63,25 +72,20 @@ def new():
     orgs = requests_svc.request_orgs(actor())
     form.org_id.choices = [SelectChoice(o.id, o.name) for o in orgs]
     prefixes = {o.id: db_svc.name_prefix(actor(), o.id) for o in orgs}
-    status = 200
-    if form.validate_on_submit():
-        try:
-            return _filed(
-                db_svc.database_create(
-                    actor(),
-                    org_id=form.org_id.data,
-                    engine=form.engine.data,
-                    name=form.name.data,
-                    size_mb=form.size_mb.data,
-                    conn_limit=form.conn_limit.data,
-                )
-            )
-        except PanelError as err:
-            apply_error(form, err)
-            status = err.status
-    elif request.method == "POST":
-        status = 422
-    return render_template("databases/new.html", form=form, prefixes=prefixes), status
+    done = handle_form(
+        form,
+        lambda: db_svc.database_create(
+            actor(),
+            org_id=form.org_id.data,
+            engine=form.engine.data,
+            name=form.name.data,
+            size_mb=form.size_mb.data,
+            conn_limit=form.conn_limit.data,
+        ),
+    )
+    if done.ok:
+        return _filed(done.value)
+    return render_template("databases/new.html", form=form, prefixes=prefixes), done.status
 
 
 def _detail(dbrow, user_form=None, status=200, link_form=None, remote_form=None):

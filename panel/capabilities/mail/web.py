@@ -21,6 +21,7 @@ from panel.web.common import (
     actor,
     apply_error,
     error_text,
+    handle_form,
     nav,
     page_args,
     refuse_unless_may_ask,
@@ -40,18 +41,12 @@ def _filed(req) -> Response:
 def _submit(form, call, template: str, strip=None, on_error=None, **ctx):
     """Validate, call the service, or re-render with the error beside its field (422);
     `strip(form)` removes what must not be sent back (passwords) before re-rendering."""
-    status = 200
-    if form.validate_on_submit():
-        try:
-            return _filed(call())
-        except PanelError as err:
-            (on_error or (lambda e: apply_error(form, e)))(err)
-            status = err.status
-    elif request.method == "POST":
-        status = 422
+    done = handle_form(form, call, on_error=on_error)
+    if done.ok:
+        return _filed(done.value)
     if strip is not None and request.method == "POST":
         strip(form)
-    return render_template(template, form=form, **ctx), status
+    return render_template(template, form=form, **ctx), done.status
 
 
 @bp.get("/")

@@ -4,7 +4,7 @@ API and the CLI; a service error goes back to the form (422) or to a flash messa
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
@@ -28,7 +28,16 @@ from panel.services import hosts as hosts_svc
 from panel.services import quotas as quotas_svc
 from panel.services import requests as requests_svc
 from panel.services.actor import Actor
-from panel.web.common import actor, apply_error, error_text, nav, page_args, refuse_unless_may_ask, status_text
+from panel.web.common import (
+    actor,
+    apply_error,
+    error_text,
+    handle_form,
+    nav,
+    page_args,
+    refuse_unless_may_ask,
+    status_text,
+)
 from panel.web.dashboard import SHOWN, Card, Contribution
 from panel.web.forms.moves import MoveForm
 from panel.web.moves import may_move, move_form
@@ -72,31 +81,26 @@ def plans():
     """Hosting plans: everyone may read them; data-center admins create them (svc.plan_create)."""
     a = actor()
     form = PlanCreateForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            plan = svc.plan_create(
-                a,
-                name=form.name.data,
-                disk_mb=form.disk_mb.data,
-                memory_mb=form.memory_mb.data,
-                max_children=form.max_children.data,
-                upload_mb=form.upload_mb.data,
-                max_execution_s=form.max_execution_s.data,
-                os=form.os.data,
-                managed_runtime=form.managed_runtime.data,
-            )
-        except PanelError as err:
-            apply_error(form, err)
-            status = err.status
-        else:
-            flash(_("The plan %(name)s was created.", name=plan.name), "success")
-            return redirect(url_for("sites.plans"))
-    elif request.method == "POST":
-        status = 422
+    done = handle_form(
+        form,
+        lambda: svc.plan_create(
+            a,
+            name=form.name.data,
+            disk_mb=form.disk_mb.data,
+            memory_mb=form.memory_mb.data,
+            max_children=form.max_children.data,
+            upload_mb=form.upload_mb.data,
+            max_execution_s=form.max_execution_s.data,
+            os=form.os.data,
+            managed_runtime=form.managed_runtime.data,
+        ),
+    )
+    if done.ok:
+        flash(_("The plan %(name)s was created.", name=done.value.name), "success")
+        return redirect(url_for("sites.plans"))
     return render_template(
         "sites/plans.html", plans=svc.plan_list(a, active_only=False), form=form, can_create=svc.plan_admin(a)
-    ), status
+    ), done.status
 
 
 @bp.get("/ca.pem")
@@ -119,29 +123,27 @@ def create():
     form = SiteCreateForm()
     _plans(form)
     form.org_id.choices = [SelectChoice(0, "-")] + [SelectChoice(o, str(o)) for o in sorted(a.org_roles)]
-    status = 200
-    if form.validate_on_submit():
-        payload = {
-            "fqdn": form.fqdn.data,
-            "aliases": svc.split_names(form.aliases.data),
-            "plan": form.plan.data,
-            "php_version": form.php_version.data,
-            "tls": form.tls.data,
-        }
-        if form.host_id.data:
-            payload["host_id"] = form.host_id.data
-            payload["exceed_capacity"] = bool(form.exceed_capacity.data)
-        try:
-            req = svc.site_request(a, action="create", org_id=form.org_id.data or None, payload=payload)
-        except PanelError as err:
-            apply_error(form, err)
-            status = err.status
-        else:
-            flash(_("Request #%(id)s is %(status)s.", id=req.id, status=status_text(req.status)), "success")
-            return redirect(url_for("sites.index"))
-    elif request.method == "POST":
-        status = 422
-    return render_template("sites/new.html", form=form), status
+    done = handle_form(
+        form, lambda: svc.site_request(a, action="create", org_id=form.org_id.data or None, payload=_payload(form))
+    )
+    if done.ok:
+        flash(_("Request #%(id)s is %(status)s.", id=done.value.id, status=status_text(done.value.status)), "success")
+        return redirect(url_for("sites.index"))
+    return render_template("sites/new.html", form=form), done.status
+
+
+def _payload(form: SiteCreateForm) -> dict:
+    payload = {
+        "fqdn": form.fqdn.data,
+        "aliases": svc.split_names(form.aliases.data),
+        "plan": form.plan.data,
+        "php_version": form.php_version.data,
+        "tls": form.tls.data,
+    }
+    if form.host_id.data:
+        payload["host_id"] = form.host_id.data
+        payload["exceed_capacity"] = bool(form.exceed_capacity.data)
+    return payload
 
 
 def _forms() -> dict:
