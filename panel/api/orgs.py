@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from panel.api.common import PageArgs, actor, operation, page_body, text
+from panel.api.common import PageArgs, actor, operation, page_body, page_list, text
 from panel.services import tenants
 
 blp = Blueprint("api_orgs", __name__, url_prefix="/orgs", description="Organizations: ministries, departments")
@@ -54,8 +54,7 @@ class MemberSchema(Schema):
 @blp.arguments(OrgListArgs, location="query")
 @blp.response(200)
 def org_list(args):
-    page = tenants.org_list(actor(), args["page"], args["per_page"], q=args["q"])
-    return page_body(page, OrgSchema())
+    return page_list(tenants.org_list, args, OrgSchema())
 
 
 @operation(blp, "/", "POST")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from panel.api.common import PageArgs, actor, operation, page_body, text
+from panel.api.common import PageArgs, actor, operation, page_list, text
 from panel.config import TOKEN_DAYS_MAX
 from panel.models.users import TokenScope
 from panel.services import tokens as tokens_svc
@@ -48,7 +48,7 @@ class TokenCreatedSchema(TokenSchema):
 @blp.arguments(PageArgs, location="query")
 @blp.response(200)
 def token_list(args):
-    return page_body(tokens_svc.token_list(actor(), args["page"], args["per_page"]), TokenSchema())
+    return page_list(tokens_svc.token_list, args, TokenSchema())
 
 
 @operation(blp, "/", "POST")

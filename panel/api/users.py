@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from panel.api.common import ID, PageArgs, actor, operation, page_body, text
+from panel.api.common import ID, PageArgs, actor, operation, page_list, text
 from panel.models.tenants import Role
 from panel.services import users as users_svc
 
@@ -75,8 +75,7 @@ class MeSchema(UserSchema):
 @blp.arguments(UserListArgs, location="query")
 @blp.response(200)
 def user_list(args):
-    page = users_svc.user_list(actor(), args["page"], args["per_page"], q=args["q"])
-    return page_body(page, UserSchema())
+    return page_list(users_svc.user_list, args, UserSchema())
 
 
 @operation(blp, "/", "POST")

@@ -6,7 +6,7 @@ from flask import Response
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from panel.api.common import ID, PageArgs, actor, authenticated, page_body, text
+from panel.api.common import ID, PageArgs, actor, authenticated, page_body, page_list, text
 from panel.capabilities.colocation import edit as ed
 from panel.capabilities.colocation import netbox as nb
 from panel.capabilities.colocation import rules as R
@@ -248,7 +248,7 @@ def colocation_request(data):
 @blp.arguments(PageArgs, location="query")
 @blp.response(200)
 def reservation_list(args):
-    return page_body(svc.reservation_list(actor(), page=args["page"], per_page=args["per_page"]), ReservationSchema())
+    return page_list(svc.reservation_list, args, ReservationSchema())
 
 
 @blp.route("/reservations/<int:reservation_id>", methods=["GET"])
@@ -392,8 +392,7 @@ class SignerSchema(Schema):
 @blp.arguments(PassArgs, location="query")
 @blp.response(200)
 def visitor_list(args):
-    page = vis.visitor_list(actor(), page=args["page"], per_page=args["per_page"], status=args["status"])
-    return page_body(page, PassSchema())
+    return page_list(vis.visitor_list, args, PassSchema())
 
 
 @blp.route("/visitors", methods=["POST"])
@@ -518,7 +517,7 @@ class HandOverIn(Schema):
 @blp.response(200)
 def server_list(args):
     """A ministry's own servers (DC staff: all), newest first."""
-    return page_body(srv.server_list(actor(), page=args["page"], per_page=args["per_page"]), ServerSchema())
+    return page_list(srv.server_list, args, ServerSchema())
 
 
 @blp.route("/servers", methods=["POST"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from panel.api.common import ID, PageArgs, actor, operation, page_body
+from panel.api.common import ID, PageArgs, actor, operation, page_list
 from panel.api.jobs import JobSchema
 from panel.capabilities.databases import rules
 from panel.capabilities.databases import service as db_svc
@@ -161,8 +161,7 @@ def _issued(issued) -> dict:
 @blp.arguments(PageArgs, location="query")
 @blp.response(200)
 def database_list(args):
-    page = db_svc.database_list(actor(), page=args["page"], per_page=args["per_page"])
-    return page_body(page, DatabaseSchema())
+    return page_list(db_svc.database_list, args, DatabaseSchema())
 
 
 @operation(blp, "", "POST")
@@ -226,8 +225,7 @@ def remote_revoke(database_id: int, access_id: int):
 @blp.arguments(PageArgs, location="query")
 @blp.response(200)
 def user_list(args, database_id: int):
-    page = db_svc.db_user_list(actor(), database_id=database_id, page=args["page"], per_page=args["per_page"])
-    return page_body(page, DbUserSchema())
+    return page_list(db_svc.db_user_list, args, DbUserSchema(), database_id=database_id)
 
 
 @operation(blp, "/<int:database_id>/users", "POST")
@@ -319,8 +317,7 @@ class DbServerSchema(Schema):
 @blp.response(200)
 def server_list(args):
     """Registered hosts with role db (data-center staff), a page at a time."""
-    page = db_svc.db_hosts(actor(), page=args["page"], per_page=args["per_page"])
-    return page_body(page, DbServerSchema())
+    return page_list(db_svc.db_hosts, args, DbServerSchema())
 
 
 @operation(blp, "/servers/<int:host_id>/setup", "POST")
