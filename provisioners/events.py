@@ -7,11 +7,11 @@ language ("Host web1 could not be reached over SSH: ...", "Task 'Install package
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .base import Event, EventSink, Result
-from .redact import redact
+from .redact import redactor
 
 _HOST_EVENTS = {
     "runner_on_ok": "ok",
@@ -64,8 +64,8 @@ def _msg(res: Any) -> str:
 class EventCollector:
     """The event_handler of one run: forwards redacted events, remembers what explains the end."""
 
-    def __init__(self, secrets: Mapping[str, str], sink: EventSink | None):
-        self.secrets = dict(secrets)
+    def __init__(self, secrets: Mapping[str, str] | Iterable[str], sink: EventSink | None):
+        self.redact = redactor(secrets)
         self.sink = sink
         self.failures: list[tuple[str, str, str]] = []  # host, task, message
         self.unreachable: dict[str, str] = {}
@@ -79,14 +79,14 @@ class EventCollector:
         if kind not in _KEPT:
             return False
         data = ev.get("event_data") or {}
-        stdout = redact((ev.get("stdout") or "").strip("\r\n"), self.secrets)[:MAX_STDOUT]
+        stdout = self.redact((ev.get("stdout") or "").strip("\r\n"))[:MAX_STDOUT]
         if kind in ("verbose", "warning", "error") and not stdout.strip():
             return False
         status = _HOST_EVENTS.get(kind)
         res = data.get("res") or {}
         if status == "ok" and isinstance(res, Mapping) and res.get("changed"):
             status = "changed"
-        task = redact(str(data.get("task") or data.get("play") or ""), self.secrets)
+        task = self.redact(str(data.get("task") or data.get("play") or ""))
         host = str(data.get("host") or "")
         self._remember(kind, host, task, res, data, stdout)
         if self.sink is not None:
@@ -106,9 +106,9 @@ class EventCollector:
         if kind == "runner_on_unreachable":
             full = str(res)  # a loop's items carry the message, not its own msg
             changed = "HOST IDENTIFICATION HAS CHANGED" in full or "Host key verification failed" in full
-            self.unreachable[host] = KEY_CHANGED if changed else redact(_msg(res), self.secrets)
+            self.unreachable[host] = KEY_CHANGED if changed else self.redact(_msg(res))
         elif kind in ("runner_on_failed", "runner_on_async_failed") and not data.get("ignore_errors"):
-            self.failures.append((host, task, redact(_msg(res), self.secrets)))
+            self.failures.append((host, task, self.redact(_msg(res))))
         elif kind in ("error", "verbose") and "ERROR" in stdout:
             self.errors.append(" ".join(stdout.split())[:MAX_MSG])
         elif kind == "playbook_on_stats":
@@ -135,7 +135,7 @@ class EventCollector:
         parts += [f"Task '{t}' failed on {h}: {m or 'no message'}" for h, t, m in self.unrescued()[:5]]
         if not parts:
             parts = self.errors[-2:] or [f"Ansible stopped with exit code {rc}."]
-        return redact(" ".join(p if p.endswith(".") else p + "." for p in parts), self.secrets)[:2000]
+        return self.redact(" ".join(p if p.endswith(".") else p + "." for p in parts))[:2000]
 
     def unrescued(self) -> list[tuple[str, str, str]]:
         """The failures Ansible's own summary still counts: a task whose block's `rescue` handled it

@@ -430,6 +430,7 @@ def execute(job_id: int, settings: Settings) -> JobStatus:
                 timeout=cap.timeout_s or settings.ansible.timeout_s,
                 workdir_parent=settings.path("jobs"),
                 cancel=watch,
+                also_redact=list(known.values()),
             )
         if result.status == "canceled" and watch.reason == "drain":
             writer.flush(wait=True)

@@ -100,3 +100,13 @@ def test_explanations_are_plain_and_redacted():
     assert seen[0]["stdout"] == f"x {MASK}" and seen[0]["status"] == "unreachable"
     assert "res" not in seen[0]
     assert c.result("timeout", None, 60).explanation.startswith("The job did not finish within 60 seconds")
+
+
+def test_redact_many_secrets_sharing_a_prefix_masks_each_longest_first():
+    # A batch's hashes all begin alike: each is found whole, a secret inside a longer one too.
+    hashes = [f"{{ARGON2ID}}$argon2id$v=19$m=1024,t=1,p=1$salt{i:04d}$h{i:04d}" for i in range(300)]
+    text = f"a {hashes[7]} b {hashes[299][:-2]} c {quote_plus(hashes[3])} d"
+    out = redact(text, [*hashes, "{ARGON2ID}$argon2id"])
+    assert out == f"a {MASK} b {MASK}$v=19$m=1024,t=1,p=1$salt0299$h02 c {MASK} d"
+    c = EventCollector([*hashes], None)
+    assert c.redact(f"x{hashes[0]}y") == f"x{MASK}y"

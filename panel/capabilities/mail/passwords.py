@@ -4,21 +4,20 @@ The clear password exists only in the request that carries it: it is checked, ha
 scheme dovecot verifies, and only the hash is sealed on the request and then the job. It never
 reaches the database in clear, the host, a log or job output.
 
-Schemes: a password a user sets (reset, single create) is hashed with ARGON2ID (RFC 9106 second
-recommended profile, m=19 MiB t=2: ~0.1 s here). A batch create hashes hundreds of first
-passwords in one request, where argon2 would cost minutes; those use SHA512-CRYPT (glibc/libxcrypt
-crypt(3), 5,000 rounds, dovecot's and Debian's long-time default), computed in C on all cores.
-Dovecot reads the scheme from each line's {PREFIX}, so both live in one users file; a user's own
-reset moves them to argon2id.
+Both profiles are argon2id (dovecot's {ARGON2ID}, libsodium: one lane). A password a person sets
+alone (reset, a single new mailbox) gets the full profile, RFC 9106's second recommendation as
+OWASP sizes it (m=19 MiB, t=2: 33 ms of CPU here). The first passwords of a batch (up to
+rules.MAX_BATCH in one request, what bulk files make) get BATCH: m=1 MiB, t=1, 0.5 ms of CPU each,
+so 1,000 cost half a second on this machine's two cores instead of 33 s; still memory-hard, so an
+attacker's GPU pays for a mebibyte of memory per guess. The owner's own reset moves a mailbox to the
+full profile. docs/security.md says why this, and not hashing later in the job.
+Lines of older batches ({SHA512-CRYPT}) are still accepted wherever a hash is checked.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 import re
-import threading
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 
@@ -29,6 +28,7 @@ from panel.errors import Invalid
 MIN_LENGTH = 12
 MAX_LENGTH = 128
 ARGON2 = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
+BATCH = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 # Passwords people pick when told "a strong password"; refused whatever their length.
 COMMON = frozenset(
     {
@@ -44,14 +44,6 @@ COMMON = frozenset(
         "passw0rd!234",
     }
 )
-
-_libcrypt = ctypes.CDLL(ctypes.util.find_library("crypt") or "libcrypt.so.1", use_errno=True)
-_libcrypt.crypt_r.restype = ctypes.c_char_p
-_libcrypt.crypt_r.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p]
-_libcrypt.crypt_gensalt.restype = ctypes.c_char_p
-_libcrypt.crypt_gensalt.argtypes = [ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p, ctypes.c_int]
-CRYPT_DATA_SIZE = 32768  # struct crypt_data of libxcrypt
-_local = threading.local()
 
 
 def _broken(rule: str, message: str, **params) -> Invalid:
@@ -86,26 +78,22 @@ def hash_argon2id(password: str) -> str:
     return "{ARGON2ID}" + ARGON2.hash(password)
 
 
-def _crypt_buffer():
-    if not hasattr(_local, "buf"):
-        _local.buf = ctypes.create_string_buffer(CRYPT_DATA_SIZE)
-    return _local.buf
-
-
-def hash_sha512_crypt(password: str) -> str:
-    salt = _libcrypt.crypt_gensalt(b"$6$", 5000, None, 0)
-    out = _libcrypt.crypt_r(password.encode(), salt, _crypt_buffer())
-    if not out or not out.startswith(b"$6$"):
-        raise RuntimeError("crypt(3) could not hash with SHA512-CRYPT")
-    return "{SHA512-CRYPT}" + out.decode()
-
-
 def hash_many(passwords: list[str]) -> list[str]:
-    """SHA512-CRYPT for a batch, on every core (crypt_r releases the GIL through ctypes)."""
-    if len(passwords) < 8:
-        return [hash_sha512_crypt(p) for p in passwords]
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        return list(pool.map(hash_sha512_crypt, passwords, chunksize=32))
+    """The BATCH profile for a batch's first passwords, on every core (argon2-cffi releases the GIL)."""
+    n = min(os.cpu_count() or 2, max(1, len(passwords) // 8))
+    if n == 1:
+        return _batch_hashes(passwords)
+    parts = [passwords[i::n] for i in range(n)]  # one slice per thread: not a future per password
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        done = list(pool.map(_batch_hashes, parts))
+    out: list[str] = [""] * len(passwords)
+    for i, hashes in enumerate(done):
+        out[i::n] = hashes
+    return out
+
+
+def _batch_hashes(passwords: list[str]) -> list[str]:
+    return ["{ARGON2ID}" + BATCH.hash(p) for p in passwords]
 
 
 SCHEME_RE = re.compile(r"^\{(ARGON2ID|SHA512-CRYPT)\}\$")

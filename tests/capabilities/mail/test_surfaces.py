@@ -114,7 +114,7 @@ def test_batch_is_one_request_one_job_and_passwords_are_only_hashes(two):
         jobs = list(s.scalars(select(Job).where(Job.request_id == req.id)))
         assert len(jobs) == 1 and len(jobs[0].params["mailbox_ids"]) == 40
         secrets = json.loads(mail_svc.requests.security.unseal(s.get(Request, req.id).secrets))
-        assert all(pw.is_hash(h) and h.startswith("{SHA512-CRYPT}$6$") for h in secrets.values())
+        assert all(pw.is_hash(h) and h.startswith("{ARGON2ID}$argon2id$v=19$m=1024,t=1,p=1$") for h in secrets.values())
         dump = "\n".join(
             str(row)
             for t in ("requests", "jobs", "audit_entries", "mailboxes", "job_events")
