@@ -37,7 +37,8 @@ def test_the_ship_command_delivers_and_stops_on_sigterm(booted, make, admin, sie
             cwd=ROOT,
         )
     try:
-        siem.wait_for(ship.head_seq(), timeout=30)  # the destination's own creation entry
+        # the destination's own creation entry; the process starts first (20+ s at load 25 on 2 cores)
+        siem.wait_for(ship.head_seq(), timeout=90)
         make.make_user(Role.WEBMASTER, make.make_org(), username="erin")
         from panel.services import auth as auth_svc
         from tests.support.factories import PASSWORD
