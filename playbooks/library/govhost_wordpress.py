@@ -39,6 +39,7 @@ options:
   default_theme: {type: str, default: twentytwentythree}
   cron_minutes: {type: int, default: 5}
   parallel: {type: int, default: 4}
+  catalogue_dir: {type: str, default: /var/lib/govhost/wordpress/catalogue}
 """
 
 # The panel validates every value; the host checks again so nothing odd becomes a path, PHP or a line.
@@ -50,6 +51,7 @@ SECRET_RE = re.compile(r"^[A-Za-z0-9]{16,128}$")
 HOST_RE = re.compile(r"^[A-Za-z0-9.:-]{1,253}$")
 SALT_KEY_RE = re.compile(r"^[A-Z_]{3,20}$")
 LANG_RE = re.compile(r"^([a-z]{2,3}(_[A-Z]{2})?)?$")
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 THEME_RE = re.compile(r"^[a-z0-9-]{1,64}$")
 CONTENT_DIRS = ("", "themes", "plugins", "uploads", "languages", "upgrade")
 INSTALL_TIMEOUT_S = 300
@@ -109,6 +111,13 @@ def check(site: dict, secret: dict) -> None:
             raise Refused(f"refused {key}")
     if not URL_RE.match(str(site.get("url", ""))) or not LANG_RE.match(str(site.get("language") or "")):
         raise Refused("refused url or language")
+    pack = site.get("language_pack")
+    if pack is not None and not (
+        isinstance(pack, dict) and pack.get("slug") == site.get("language") and SHA256_RE.match(str(pack.get("sha256")))
+    ):
+        raise Refused("refused language_pack")
+    if site.get("language") and pack is None and src is None:
+        raise Refused(f"no language pack for {site['language']}: nothing is fetched from wordpress.org")
     keys = ("db_password",) if src is not None else ("db_password", "admin_password")  # a copy keeps its users
     if not all(SECRET_RE.match(str(secret.get(k, ""))) for k in keys):
         raise Refused("refused secrets (letters and digits expected)")
@@ -191,8 +200,32 @@ def files(p: dict, site: dict, secret: dict) -> bool:
     return changed
 
 
+def unpack_language(p: dict, site: dict) -> str:
+    """The site's language pack (the catalogue's zip, copied by the role) into its
+    wp-content/languages as its user, sha256 checked again; "" or the error."""
+    pack = site["language_pack"]
+    env = {
+        "GOVHOST_KIND": "language",
+        "GOVHOST_ZIP": os.path.join(p["catalogue_dir"], f"{pack['sha256']}.zip"),
+        "GOVHOST_SHA256": pack["sha256"],
+        "GOVHOST_SLUG": pack["slug"],
+        "GOVHOST_DEST": os.path.join(p["www_root"], site["fqdn"], "public", "wp-content", "languages"),
+    }
+    run = as_user(
+        site["user"], ["python3", os.path.join(p["lib_dir"], "wp-unpack.py")], env, capture_output=True, text=True
+    )
+    if run.returncode == 0:
+        return ""
+    why = last_json(run.stdout).get("error") or run.stderr.strip()[-300:] or "no message"
+    return f"{site['fqdn']}: the language pack {pack['slug']} could not be unpacked: {why}"[:500]
+
+
 def install(p: dict, site: dict, secret: dict) -> dict:
     """The install as the site's user; its last JSON line: {installed, version} or {error}."""
+    if site.get("language_pack"):
+        why = unpack_language(p, site)
+        if why:
+            return {"error": why}
     env = {
         "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
         "GOVHOST_WP_CONFIG": site["user"],
@@ -315,6 +348,7 @@ def main() -> None:
             "default_theme": {"type": "str", "default": "twentytwentythree"},
             "cron_minutes": {"type": "int", "default": 5},
             "parallel": {"type": "int", "default": 4},
+            "catalogue_dir": {"type": "str", "default": "/var/lib/govhost/wordpress/catalogue"},
         }
     )
     p = module.params

@@ -1,4 +1,4 @@
-"""The ministry-wide catalogue of WordPress plugins and themes (issue 16, updates by policy).
+"""The ministry-wide catalogue of WordPress plugins, themes and language packs (issue 16).
 
 Data-center staff upload a zip; govhost checks it (a real zip within the size limits, one top
 folder named like a WordPress slug, no path that leaves it, no link, a plugin's or theme's header
@@ -6,18 +6,21 @@ with its name and version), stores it in-country under the panel's data dir name
 and records it `pending`. Another member of staff approves it (four eyes: the uploader never
 approves their own upload) and only then may a ministry install it (cms.plugins). Nothing is ever
 fetched from wordpress.org. Versions of one slug are separate items; the mass update (cms.updates)
-moves instances from one to another.
+moves instances from one to another. A language pack (kind `language`, slug its locale, e.g. `km`)
+is installed with an instance asked for in that language (cms.kinds, cms.jobs).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
+import gettext
 import hashlib
 import io
 import os
 import re
 import stat
+import struct
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -45,7 +48,13 @@ MAX_RATIO = 200  # compressed -> unpacked, per entry
 HEADER_BYTES = 8192  # WordPress reads a plugin's or theme's header from its first 8 KiB
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 VERSION_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,39}$")
-KINDS = ("plugin", "theme")
+KINDS = ("plugin", "theme", "language")
+# A WordPress locale (`km`, `pt_BR`, `de_DE_formal`): a language pack's slug and its main file's name.
+LOCALE_RE = re.compile(r"^[a-z]{2,3}(_[A-Z]{2})?(_[a-z0-9]{2,12})?$")
+# What a language pack as translate.wordpress.org builds it holds, flat (core's files) or under
+# plugins/ and themes/ (their translations): compiled catalogues, sources, JavaScript's JSON, and the
+# PHP arrays of WordPress 6.5+.
+LANG_FILE_RE = re.compile(r"^((plugins|themes)/)?[A-Za-z0-9_.@-]{1,120}\.(mo|po|json|l10n\.php)$")
 STORE = ("cms", "catalogue")  # under the data dir
 
 
@@ -101,7 +110,11 @@ class CatalogueItem(StateMachine, Base):
 class UploadSchema(Schema):
     """An upload's fields as the API states them (the zip itself is the multipart part `file`)."""
 
-    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    kind = fields.String(
+        required=True,
+        validate=validate.OneOf(KINDS),
+        metadata={"description": "plugin, theme, or language (a WordPress language pack, e.g. km)"},
+    )
     note = fields.String(validate=validate.Length(max=2000))
     file = fields.Raw(
         required=True,
@@ -172,7 +185,7 @@ def _entries(z: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
 def check_zip(data: bytes, kind: str) -> Package:
     """The zip's identity, or Invalid (field `file`) saying what is wrong with it."""
     if kind not in KINDS:
-        raise Invalid("cms.catalogue_kind_invalid", "Choose plugin or theme.", field="kind")
+        raise Invalid("cms.catalogue_kind_invalid", "Choose plugin, theme or language.", field="kind")
     if not isinstance(data, bytes | bytearray) or not data:
         raise _zip_error("Choose a zip file.")
     if len(data) > MAX_ZIP_BYTES:
@@ -183,6 +196,8 @@ def check_zip(data: bytes, kind: str) -> Package:
         raise _zip_error("This is not a zip file.") from None
     with z:
         infos = _entries(z)
+        if kind == "language":
+            return _language_pack(z, infos, data)
         tops = {i.filename.split("/", 1)[0] for i in infos}
         if len(tops) != 1 or not all("/" in i.filename for i in infos):
             raise _zip_error("The zip must hold exactly one folder (the plugin's or theme's), and nothing beside it.")
@@ -230,6 +245,62 @@ def check_zip(data: bytes, kind: str) -> Package:
     if len(name) > 200 or any(ord(c) < 32 for c in name):
         raise _zip_error("The {kind}'s name is longer than 200 characters.", kind=kind)
     return Package(kind, slug, name, version, main, hashlib.sha256(data).hexdigest(), len(data))
+
+
+def _language_pack(z: zipfile.ZipFile, infos: list[zipfile.ZipInfo], data: bytes) -> Package:
+    """A WordPress language pack as translate.wordpress.org builds it: flat files (`km.mo`,
+    `admin-km.mo`, `km.po`, `km-<md5>.json`, ...) and the plugins/ and themes/ folders of their
+    translations. Its locale is its one `<locale>.mo`; its version is that file's PO-Revision-Date
+    (WordPress itself compares translations by it)."""
+    for info in infos:
+        if info.is_dir():
+            if info.filename not in ("plugins/", "themes/"):
+                raise _zip_error(
+                    "A language pack holds files only (and plugins/, themes/): {path}.", path=info.filename[:200]
+                )
+        elif not LANG_FILE_RE.match(info.filename):
+            raise _zip_error(
+                "A language pack holds .mo, .po, .json and .l10n.php files only: {path}.", path=info.filename[:200]
+            )
+    mains = [i for i in infos if i.filename.endswith(".mo") and LOCALE_RE.match(i.filename[:-3])]
+    if len(mains) != 1:
+        raise _zip_error("A language pack holds exactly one <locale>.mo (such as km.mo) at its top.")
+    main = mains[0]
+    locale = main.filename[:-3]
+    head = z.read(main)[:28]
+    if len(head) == 28 and head[:4] in (b"\xde\x12\x04\x95", b"\x95\x04\x12\xde"):
+        # WordPress's reader (pomo/mo.php) wants the hash table's offset right after the translations'
+        # index, as GNU msgfmt and translate.wordpress.org write it; some tools write 0 there, and
+        # WordPress then silently stays in English.
+        _, _, total, _, values, _, hashes = struct.unpack("<7I" if head[0] == 0xDE else ">7I", head)
+        if hashes != values + 8 * total:
+            raise _zip_error(
+                "{path} is a .mo file WordPress cannot read (made by a tool WordPress does not follow).",
+                path=main.filename,
+            )
+    try:
+        for member in infos:  # every member's CRC, so a damaged zip never reaches a host
+            with z.open(member) as f:
+                while f.read(1 << 20):
+                    pass
+        headers = gettext.GNUTranslations(io.BytesIO(z.read(main))).info()
+    except Exception:  # gettext raises whatever a damaged file makes it: all mean "damaged"
+        raise _zip_error("The zip is damaged or {path} is not a compiled translation.", path=main.filename) from None
+    said = headers.get("language", "").replace("-", "_")
+    if said and said != locale:
+        raise _zip_error(
+            "{path} says its language is {language}, not {locale}.",
+            path=main.filename,
+            language=said[:20],
+            locale=locale,
+        )
+    m = re.match(r"^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2})", headers.get("po-revision-date", ""))
+    if not m:
+        raise _zip_error("{path} has no PO-Revision-Date header: its version is unknown.", path=main.filename)
+    version = "-".join(m.groups())  # 2024-01-15-09-30: compared part by part as versions are
+    project = headers.get("project-id-version", "")[:120]
+    name = f"{locale}: {project}" if project and all(ord(c) >= 32 for c in project) else f"{locale} language pack"
+    return Package("language", locale, name, version, main.filename, hashlib.sha256(data).hexdigest(), len(data))
 
 
 def version_key(version: str) -> tuple:
@@ -395,8 +466,19 @@ def catalogue_get(actor: Actor, item_id) -> CatalogueItem:
         return item
 
 
+def language_pack(session, locale: str) -> CatalogueItem | None:
+    """The newest approved language pack of a locale (what an instance in that language gets)."""
+    packs = session.scalars(
+        select(CatalogueItem).where(
+            CatalogueItem.kind == "language", CatalogueItem.slug == locale, CatalogueItem.status == S.APPROVED
+        )
+    ).all()
+    return max(packs, key=lambda i: (version_key(i.version), i.id), default=None)
+
+
 def approved_item(session, item_id) -> CatalogueItem:
-    """An item a ministry may install now, or the refusal (for the install and update requests)."""
+    """A plugin or theme a ministry may install now, or the refusal (for the install and update
+    requests; a language pack comes only with an instance in its language)."""
     if isinstance(item_id, bool) or not isinstance(item_id, int) or not 1 <= item_id <= MAX_ID:
         raise Invalid("cms.catalogue_not_found", "Choose an item of the catalogue.", field="item_id")
     item = session.get(CatalogueItem, item_id)
@@ -404,6 +486,12 @@ def approved_item(session, item_id) -> CatalogueItem:
         raise Invalid(
             "cms.not_in_catalogue",
             "Only approved items of the data center's catalogue can be installed.",
+            field="item_id",
+        )
+    if item.kind == "language":
+        raise Invalid(
+            "cms.language_pack_alone",
+            "A language pack comes with a WordPress site asked for in its language; it is not installed on its own.",
             field="item_id",
         )
     return item

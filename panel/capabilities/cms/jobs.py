@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from panel import events, security
 from panel.capabilities.cms import APP
-from panel.capabilities.cms.models import Instance, InstanceStatus
+from panel.capabilities.cms.catalogue import CatalogueItem, verify_stored
+from panel.capabilities.cms.models import Instance, InstanceItem, InstanceStatus, ItemState
 from panel.jobs.capabilities import Capability, host_targets, job_secrets, register
 from panel.jobs.submit import job_create, usable_hosts
 from panel.models.jobs import Job
@@ -77,6 +78,8 @@ def _build(job: Job, session: Session):
         }
         if inst.staging_of_id is not None:  # a staging copy: the live site's files and database, copied
             site["clone_from"] = _clone_source(session, job, inst.staging_of_id)
+        elif inst.language != "en":  # its language pack, chosen at the approval, unpacked before the install
+            site["language_pack"] = _language_pack(session, inst)
         sites.append(site)
         secrets[str(inst.id)] = {
             "db_password": mine["db_password"],
@@ -86,6 +89,21 @@ def _build(job: Job, session: Session):
         }
     extra = {"govhost_sites": entries, "wordpress_sites": sites}
     return extra, {"wordpress_secrets": json.dumps(secrets)}, host_targets(job, session)
+
+
+def _language_row(session: Session, inst: Instance) -> InstanceItem | None:
+    return session.scalars(
+        select(InstanceItem).where(InstanceItem.instance_id == inst.id, InstanceItem.kind == "language")
+    ).first()
+
+
+def _language_pack(session: Session, inst: Instance) -> dict:
+    """The catalogue's zip of the instance's language (its sha256 checked here and on the host)."""
+    row = _language_row(session, inst)
+    item = session.get(CatalogueItem, row.item_id) if row is not None and row.item_id else None
+    if item is None or item.slug != inst.language:
+        raise ValueError(f"no language pack for {inst.language} was chosen for {inst.fqdn}")
+    return {"slug": item.slug, "version": item.version, "sha256": item.sha256, "zip": str(verify_stored(item))}
 
 
 def _clone_source(session: Session, job: Job, live_id: int) -> dict:
@@ -128,6 +146,11 @@ def _installed_one(session: Session, job: Job, inst: Instance, said: dict) -> No
         inst.move_to(InstanceStatus.ACTIVE)
     inst.wp_version = str(said["version"])[:20]
     inst.last_error = ""
+    row = _language_row(session, inst) if inst.language != "en" and inst.staging_of_id is None else None
+    if row is not None:  # the install unpacked it and set the site's language
+        item = session.get(CatalogueItem, row.item_id) if row.item_id else None
+        row.state, row.active, row.job_id, row.last_error = ItemState.INSTALLED, True, job.id, ""
+        row.version = item.version if item is not None else ""
     req = _request(session, inst)
     if req is not None:
         req.secrets = None  # the one-time password, the DB password and the salts are on the host only

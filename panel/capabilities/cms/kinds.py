@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session, object_session
 from panel import db, events, security
 from panel.capabilities.cms import APP, rules
 from panel.capabilities.cms import jobs as cms_jobs
-from panel.capabilities.cms.models import LIVE, Instance, InstanceStatus
+from panel.capabilities.cms.catalogue import language_pack
+from panel.capabilities.cms.models import LIVE, Instance, InstanceItem, InstanceStatus
 from panel.errors import Conflict, Invalid, PanelError
 from panel.models.jobs import Job, JobStatus
 from panel.models.requests import ApprovalMode, Request, RequestStatus
@@ -89,8 +90,24 @@ def _validate(actor: Actor, org: Organization, payload: dict) -> dict:
         "title": rules.clean_title(payload.get("title")),
         "admin_user": rules.clean_admin_user(payload.get("admin_user")),
         "admin_email": rules.clean_email(payload.get("admin_email")),
-        "language": rules.clean_language(payload.get("language")),
+        "language": _language(payload.get("language")),
     }
+
+
+def _language(value) -> str:
+    """en (WordPress's own), or a language whose pack the catalogue holds approved: nothing is
+    fetched from wordpress.org, so without one the request is refused (never installed in English
+    under another language's name)."""
+    language = rules.clean_language(value)
+    if language != "en" and language_pack(db.session(), language) is None:
+        raise Invalid(
+            "cms.language_pack_missing",
+            "The data center's catalogue has no approved language pack for {language} yet: choose English, "
+            "or ask the data center to upload one.",
+            field="language",
+            language=language,
+        )
+    return language
 
 
 def _validate_secrets(actor: Actor, org: Organization, secrets: dict) -> dict:
@@ -129,6 +146,17 @@ def new_instance(org: Organization, site: dict, request: Request) -> Instance:
     )
     s.add(inst)
     s.flush()
+    if inst.language != "en" and request.kind != STAGING_CREATE:  # a copy gets the live one's files
+        pack = language_pack(s, inst.language)  # the newest approved now; the install job takes this one
+        if pack is None:
+            raise Conflict(
+                "cms.language_pack_missing",
+                "The data center's catalogue has no approved language pack for {language} now.",
+                field="language",
+                language=inst.language,
+            )
+        s.add(InstanceItem(instance_id=inst.id, org_id=org.id, kind="language", slug=pack.slug, item_id=pack.id))
+        s.flush()
     return inst
 
 
@@ -229,7 +257,7 @@ def _site_instance_validate(actor: Actor, org: Organization, payload: dict) -> d
         "title": rules.clean_title(payload.get("title")),
         "admin_user": rules.clean_admin_user(payload.get("admin_user")),
         "admin_email": rules.clean_email(payload.get("admin_email")),
-        "language": rules.clean_language(payload.get("language")),
+        "language": _language(payload.get("language")),
     }
 
 

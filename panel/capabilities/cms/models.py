@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import JSON, Enum, ForeignKey, Index, String, Text, text
+from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from panel.db import Base, utcnow
@@ -142,3 +142,33 @@ class AppPassword(StateMachine, Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[dt.datetime | None]
+
+
+class ItemState(enum.StrEnum):
+    PENDING = "pending"  # its job is on its way
+    INSTALLED = "installed"
+    FAILED = "failed"
+
+
+class InstanceItem(Base):
+    """A catalogue plugin, theme or language pack on one instance: which version is there, and whether
+    it is active (a language pack: the site's language)."""
+
+    __tablename__ = "cms_instance_items"
+    __table_args__ = (
+        UniqueConstraint("instance_id", "kind", "slug", name="uq_cms_instance_item"),
+        Index("ix_cms_instance_items_slug", "slug", "kind"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("cms_instances.id", ondelete="CASCADE"), index=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    kind: Mapped[str] = mapped_column(String(10))
+    slug: Mapped[str] = mapped_column(String(64))
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("cms_catalogue_items.id", ondelete="SET NULL"))
+    version: Mapped[str] = mapped_column(String(40), default="")  # what the host reported
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[ItemState] = mapped_column(Enum(ItemState, native_enum=False, length=10), default=ItemState.PENDING)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)

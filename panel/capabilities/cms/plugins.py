@@ -10,18 +10,14 @@ then sees (version, active), recorded on the instance's item row.
 
 from __future__ import annotations
 
-import datetime as dt
-import enum
-
 from marshmallow import Schema, fields, validate
-from sqlalchemy import Boolean, Enum, ForeignKey, Index, String, Text, UniqueConstraint, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from panel import db
 from panel.capabilities.cms import service as cms_svc
 from panel.capabilities.cms.catalogue import CatalogueItem, approved_item, verify_stored
-from panel.capabilities.cms.models import Instance, InstanceStatus
-from panel.db import Base, utcnow
+from panel.capabilities.cms.models import Instance, InstanceItem, InstanceStatus, ItemState
 from panel.errors import Conflict, Invalid
 from panel.jobs.capabilities import Capability, host_targets, register
 from panel.models.jobs import Job
@@ -35,35 +31,6 @@ from panel.services.request_kinds import register as register_kind
 
 INSTALL = "cms.plugin_install"
 NOT_IN_CATALOGUE = "Only approved items of the data center's catalogue can be installed."
-
-
-class ItemState(enum.StrEnum):
-    PENDING = "pending"  # its job is on its way
-    INSTALLED = "installed"
-    FAILED = "failed"
-
-
-class InstanceItem(Base):
-    """A catalogue plugin or theme on one instance: which version is there, and whether it is active."""
-
-    __tablename__ = "cms_instance_items"
-    __table_args__ = (
-        UniqueConstraint("instance_id", "kind", "slug", name="uq_cms_instance_item"),
-        Index("ix_cms_instance_items_slug", "slug", "kind"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    instance_id: Mapped[int] = mapped_column(ForeignKey("cms_instances.id", ondelete="CASCADE"), index=True)
-    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
-    kind: Mapped[str] = mapped_column(String(10))
-    slug: Mapped[str] = mapped_column(String(64))
-    item_id: Mapped[int | None] = mapped_column(ForeignKey("cms_catalogue_items.id", ondelete="SET NULL"))
-    version: Mapped[str] = mapped_column(String(40), default="")  # what the host reported
-    active: Mapped[bool] = mapped_column(Boolean, default=False)
-    state: Mapped[ItemState] = mapped_column(Enum(ItemState, native_enum=False, length=10), default=ItemState.PENDING)
-    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
-    last_error: Mapped[str] = mapped_column(Text, default="")
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class PluginInstallPayload(Schema):

@@ -32,6 +32,17 @@ try {
         echo json_encode(['installed' => false, 'version' => $GLOBALS['wp_version']]), "\n";
         exit(0);
     }
+    $language = $env('GOVHOST_WP_LANGUAGE');
+    if ($language !== '') {
+        // The catalogue's pack, unpacked just before (nothing is fetched from wordpress.org): its
+        // strings for the install itself (the first post, page and category), then WPLANG = it.
+        if (!is_readable(WP_LANG_DIR . "/$language.mo")) {
+            echo json_encode(['error' => "the language pack $language is not in " . WP_LANG_DIR]), "\n";
+            exit(1);
+        }
+        load_default_textdomain($language);
+        $GLOBALS['wp_locale'] = new WP_Locale();
+    }
     $result = wp_install(
         $env('GOVHOST_WP_TITLE'),
         $env('GOVHOST_WP_ADMIN'),
@@ -39,7 +50,7 @@ try {
         true,
         '',
         wp_slash($env('GOVHOST_WP_PASSWORD')),
-        $env('GOVHOST_WP_LANGUAGE')
+        $language
     );
     if (is_wp_error($result)) {
         echo json_encode(['error' => $result->get_error_message()]), "\n";
