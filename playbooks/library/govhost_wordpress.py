@@ -118,7 +118,7 @@ def check(site: dict, secret: dict) -> None:
         raise Refused("refused language_pack")
     if site.get("language") and pack is None and src is None:
         raise Refused(f"no language pack for {site['language']}: nothing is fetched from wordpress.org")
-    keys = ("db_password",) if src is not None else ("db_password", "admin_password")  # a copy keeps its users
+    keys = ("db_password", "admin_password")  # a copy: its own administrator's (its copied users are locked out)
     if not all(SECRET_RE.match(str(secret.get(k, ""))) for k in keys):
         raise Refused("refused secrets (letters and digits expected)")
     if not HOST_RE.match(str(secret.get("db_host", ""))):
@@ -287,9 +287,10 @@ def last_json(text: str) -> dict:
         return {}
 
 
-def clone(p: dict, site: dict) -> dict:
+def clone(p: dict, site: dict, secret: dict) -> dict:
     """A staging copy: the live site's wp-content (not its must-use plugins, govhost's) and database
-    copied in, as each site's own user; the URLs rewritten, not indexed, behind WordPress's login."""
+    copied in, as each site's own user; the URLs rewritten, not indexed, behind WordPress's login;
+    every copied user locked out and the copy's own administrator made with the panel's password."""
     src = site["clone_from"]
     user = site["user"]
     content = os.path.join(p["www_root"], site["fqdn"], "public", "wp-content")
@@ -333,6 +334,17 @@ def clone(p: dict, site: dict) -> dict:
     )
     if "version" not in said:
         return {"error": f"{site['fqdn']}: {said.get('error') or 'the copy could not be made its own'}"[:500]}
+    login = {
+        "GOVHOST_WP_HOST": site["fqdn"],
+        "GOVHOST_WP_URL": site["url"],
+        "GOVHOST_WP_ADMIN": str(site.get("admin_user", "")),
+        "GOVHOST_WP_EMAIL": str(site.get("admin_email", "")),
+        "GOVHOST_WP_PASSWORD": secret["admin_password"],
+    }
+    stage = os.path.join(p["lib_dir"], "wp-stage.php")
+    locked = last_json(as_user(user, ["php", stage, "login"], login, capture_output=True, text=True).stdout)
+    if "version" not in locked:
+        return {"error": f"{site['fqdn']}: {locked.get('error') or 'the staging login could not be made'}"[:500]}
     return {"version": str(said["version"]), "installed": True}
 
 
@@ -368,7 +380,7 @@ def main() -> None:
         except (Refused, KeyError, OSError, ValueError) as e:
             results[key] = {"error": f"{site.get('fqdn')}: {e}"[:500]}
     with ThreadPoolExecutor(max_workers=max(1, min(p["parallel"], 8))) as pool:
-        made = pool.map(lambda t: clone(p, t[1]) if t[1].get("clone_from") else install(p, t[1], t[2]), todo)
+        made = pool.map(lambda t: clone(p, t[1], t[2]) if t[1].get("clone_from") else install(p, t[1], t[2]), todo)
         for key, said in zip([t[0] for t in todo], made, strict=True):
             results[key] = said
             changed |= bool(said.get("installed"))

@@ -146,17 +146,28 @@ def instance_hardening_check(instance_id: int):
     return {"job_ids": [j.id for j in jobs], "skipped_hosts": jobs.skipped}
 
 
+@operation(blp, "/instances/<int:instance_id>/hardening-repair", "POST")
+@blp.response(201, CmsRequestSchema)
+def instance_hardening_repair(instance_id: int):
+    """Ask to put the instance's hardening back (the config's defines, owner and mode, govhost's
+    plugin, the vhost's rules), then check it again: a request, approved at once by default."""
+    return cms_svc.hardening_repair(actor(), instance_id=instance_id)
+
+
 class CmsStagingIn(Schema):
     fqdn = field_copy(StagingPayload, "fqdn")
 
 
 @operation(blp, "/instances/<int:instance_id>/staging", "POST")
 @blp.arguments(CmsStagingIn)
-@blp.response(201, CmsRequestSchema)
+@blp.response(201, CmsIssuedSchema)
 def staging_create(body, instance_id: int):
     """Ask for a staging copy of a live instance on its own name (a new site of the ministry beside
-    it: files and database copied, not indexed, behind WordPress's login); one approval."""
-    return cms_svc.staging_create(actor(), instance_id=instance_id, fqdn=body["fqdn"])
+    it: files and database copied, not indexed, behind WordPress's login); one approval. `password`
+    is the copy's own administrator's (`<live admin>-staging`), shown once; the live site's users
+    cannot log in to the copy."""
+    issued = cms_svc.staging_create(actor(), instance_id=instance_id, fqdn=body["fqdn"])
+    return {"request": issued.request, "password": issued.password}
 
 
 @operation(blp, "/instances/<int:instance_id>/push", "POST")

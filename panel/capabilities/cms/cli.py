@@ -72,6 +72,16 @@ def hardening_check(instance_id: int | None, as_user: str | None) -> None:
     print_swept(hardening.hardening_check(acting(as_user), instance_id), "hardening check")
 
 
+@cms.command("hardening-repair")
+@click.argument("instance_id", type=int)
+@AS
+@command
+def hardening_repair(instance_id: int, as_user: str | None) -> None:
+    """Ask to put INSTANCE_ID's hardening back (config, plugin, web server's rules), then check it again."""
+    req = cms_svc.hardening_repair(acting(as_user), instance_id=instance_id)
+    console.print(f"request #{req.id} ({req.kind}) {req.status.value}: {req.summary}", markup=False)
+
+
 @cms.command("create")
 @click.option("--org", "org_id", required=True, type=int, help="Ministry id.")
 @click.option("--site", "site_id", type=int, help="Id of an active site of the ministry (or --new-site).")
@@ -134,9 +144,15 @@ _action("delete", "Delete INSTANCE_ID: its files and a database dump are archive
 @command
 def staging(instance_id: int, fqdn: str, as_user: str | None) -> None:
     """Ask for a staging copy of INSTANCE_ID on its own name: files and database copied, not
-    indexed, behind WordPress's login."""
-    req = cms_svc.staging_create(acting(as_user), instance_id=instance_id, fqdn=fqdn)
+    indexed, behind WordPress's login; prints its own administrator's one-time password."""
+    issued = cms_svc.staging_create(acting(as_user), instance_id=instance_id, fqdn=fqdn)
+    req = issued.request
     console.print(f"request #{req.id} ({req.kind}) {req.status.value}: {req.summary}", markup=False)
+    console.print(
+        f"staging administrator {req.payload['admin_user']}, password (shown once, govhost keeps no copy):",
+        markup=False,
+    )
+    click.echo(issued.password)
 
 
 @cms.command("push")

@@ -7,25 +7,36 @@ result per item; an item that was in place and is no longer (drift) notifies the
 data center once, and shows on the instance's page and in the API. The sweep `cms.hardening` runs
 one job per host and ministry (`cms.hardening_interval_minutes`); `govhost cms hardening-check`
 runs it at once. Importing this module registers the job (the manifest's subscribers).
+
+`cms.hardening_repair` (a request on one instance, approved at once by default: it only puts back
+what the data center set) puts every item back with the same playbook: the config's defines, owner
+and mode (on the host, its secrets never leave it), govhost's must-use plugin, the vhost rendered
+again; then the same check runs and its result is recorded as a check's.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 
+from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from panel import db, events
+from panel.capabilities.cms import APP, lifecycle
 from panel.capabilities.cms.models import Instance, InstanceStatus
 from panel.capabilities.cms.plugins import site_of
 from panel.errors import Conflict, NotFound
 from panel.jobs.capabilities import Capability, host_targets, register
 from panel.models.jobs import Job
-from panel.models.tenants import Role
-from panel.services import jobs
+from panel.models.requests import ApprovalMode, Request
+from panel.models.tenants import MANAGER_ROLES, Organization, Role
+from panel.services import jobs, providers
 from panel.services.actor import Actor, require_staff
 from panel.services.audit import audited
+from panel.services.pagination import MAX_ID
+from panel.services.request_kinds import RequestKind, reject_unknown, require_int
+from panel.services.request_kinds import register as register_kind
 from panel.services.sweeps import Swept, sweep_hosts
 from panel.services.tenants import valid_id
 from provisioners.base import Result
@@ -35,7 +46,7 @@ def N_(text: str) -> str:
     return text
 
 
-CHECK = "cms.hardening_check"
+CHECK, REPAIR = "cms.hardening_check", "cms.hardening_repair"
 # The checklist, in the order pages show it (docs/cms.md, "Hardening").
 ITEMS = {
     "file_editing_off": N_("File editing and installing from the dashboard off"),
@@ -151,3 +162,93 @@ def _checkable(s: Session, instance_id: int) -> None:
             "Only a live instance with no job under way can be checked (it is {status}).",
             status=inst.status.value,
         )
+
+
+# ---- the repair: a request on one instance --------------------------------------------------------
+
+
+class RepairPayload(Schema):
+    instance_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=MAX_ID))
+
+
+LIVE_STATES = (InstanceStatus.ACTIVE, InstanceStatus.SUSPENDED)
+
+
+def _repair_validate(actor: Actor, org: Organization, payload: dict) -> dict:
+    reject_unknown(payload, {"instance_id"})
+    inst = lifecycle.instance_of(org, require_int(payload, "instance_id", minimum=1, maximum=MAX_ID), LIVE_STATES)
+    return {"instance_id": inst.id, "fqdn": inst.fqdn, "drift": inst.hardening_drift}
+
+
+def _repair_start(actor: Actor, request: Request) -> list:
+    s = db.session()
+    inst = lifecycle.instance_of(s.get(Organization, request.org_id), request.payload["instance_id"], LIVE_STATES)
+    job = jobs.job_submit(
+        actor,
+        kind=REPAIR,
+        org_id=inst.org_id,
+        host_ids=[inst.host_id],
+        request_id=request.id,
+        params={"instance_ids": [inst.id]},
+    )
+    inst.busy_job_id = job.id  # no suspend, delete or push meanwhile: the repair renders its vhost
+    return [job]
+
+
+register_kind(
+    RequestKind(
+        name=REPAIR,
+        label=N_("Repair a WordPress site's hardening"),
+        who_may_request=MANAGER_ROLES,
+        validate=_repair_validate,
+        place=lambda s, org, p: lifecycle.host_of(s, p["instance_id"]),
+        on_approve=_repair_start,
+        describe=lambda p: p["fqdn"],
+        schema=RepairPayload,
+        default_policy=ApprovalMode.AUTO,
+    )
+)
+
+
+def _repair_build(job: Job, session: Session):
+    """The check's input, and the sites' entries for their vhosts (WordPress's, in their state)."""
+    extra, secrets, targets = _build(job, session)
+    entries = []
+    for inst in _instances(job, session):
+        entry = providers.call("sites.app_entry", session, inst.site_id, job)
+        if entry.get("app") != APP:
+            raise ValueError(f"site {inst.fqdn} does not serve WordPress")
+        entries.append(entry)
+    return {**extra, "wordpress_repair": True, "govhost_sites": entries}, secrets, targets
+
+
+def _release(job: Job, session: Session) -> None:
+    for inst in _instances(job, session):
+        if inst.busy_job_id == job.id:
+            inst.busy_job_id = None
+
+
+def _repaired(job: Job, session: Session, result: Result) -> None:
+    _release(job, session)
+    _recorded(job, session, result)  # the check after the repair, recorded as any check
+    for inst in _instances(job, session):
+        inst.last_error = ""
+
+
+def _repair_failed(job: Job, session: Session, result: Result) -> None:
+    _release(job, session)
+    for inst in _instances(job, session):
+        inst.last_error = f"hardening repair: {result.explanation or 'the job failed'}"[:2000]
+
+
+register(
+    Capability(
+        REPAIR,
+        "cms_hardening.yml",
+        _repair_build,
+        on_success=_repaired,
+        on_failure=_repair_failed,
+        timeout_s=600,
+        description=N_("Repair the hardening of WordPress sites"),
+    )
+)

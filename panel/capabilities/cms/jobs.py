@@ -84,7 +84,7 @@ def _build(job: Job, session: Session):
         secrets[str(inst.id)] = {
             "db_password": mine["db_password"],
             "db_host": mine["db_address"],
-            "admin_password": mine.get("admin_password", ""),  # none for a copy: it has the live one's users
+            "admin_password": mine.get("admin_password", ""),  # a copy: its own administrator (cms.staging)
             "salts": mine["salts"],
         }
     extra = {"govhost_sites": entries, "wordpress_sites": sites}

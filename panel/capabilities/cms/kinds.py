@@ -110,7 +110,7 @@ def _language(value) -> str:
     return language
 
 
-def _validate_secrets(actor: Actor, org: Organization, secrets: dict) -> dict:
+def validate_secrets(actor: Actor, org: Organization, secrets: dict) -> dict:
     if set(secrets) != {"admin_password"}:
         raise Invalid("cms.password_required", "The administrator's password is required.", field="admin_password")
     return {"admin_password": rules.check_admin_password(secrets["admin_password"], "")}
@@ -213,7 +213,7 @@ INSTANCE_CREATE = register(
         label=N_("New WordPress site"),
         who_may_request=MANAGER_ROLES,
         validate=_validate,
-        validate_secrets=_validate_secrets,
+        validate_secrets=validate_secrets,
         quota=lambda p: {"cms_instances": 1, "databases": 1},
         place=lambda s, org, p: p.get("host_id"),
         on_approve=_start,
@@ -234,7 +234,9 @@ INSTANCE_CREATE = register(
 SITE_INSTANCE_CREATE = "cms.site_instance_create"
 STAGING_CREATE = "cms.staging_create"  # cms.staging: a new site too, its instance a copy of a live one
 NEW_SITE_KINDS = (SITE_INSTANCE_CREATE, STAGING_CREATE)
-PASSWORD_KINDS = ("cms.instance_create", SITE_INSTANCE_CREATE)  # a staging copy keeps the live one's users
+# the kinds whose request carries the administrator's one-time password (a staging copy: its own
+# administrator's; the live site's users are locked out of the copy)
+PASSWORD_KINDS = ("cms.instance_create", SITE_INSTANCE_CREATE, STAGING_CREATE)
 SITE_JOB = "sites.site_create"
 # the site's fields, limits and error keys are the sites capability's (plugged before cms, which requires it)
 _SITE = providers.call("sites.app_new_site_fields")
@@ -344,7 +346,7 @@ SITE_INSTANCE = register(
         label=N_("New website with WordPress"),
         who_may_request=MANAGER_ROLES,
         validate=_site_instance_validate,
-        validate_secrets=_validate_secrets,
+        validate_secrets=validate_secrets,
         quota=_site_instance_quota,
         place=lambda s, org, p: providers.call("sites.app_new_site_place", s, org, p),
         on_approve=_site_instance_start,

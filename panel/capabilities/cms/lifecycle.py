@@ -11,11 +11,15 @@ registers them (the manifest's subscribers).
   host (root's, 0600), then wp-content and the config removed and the site's vhost and pool
   rendered as a plain site again. On success the site is released (`sites.app_release`) and the
   database and its user are dropped (`databases.app_database_drop`, which frees the budget).
+  A live instance's staging copy is deleted (archived) with it: its own delete job, submitted at the
+  same approval, which it follows (deleted, or back with the reason); the live one's request
+  follows the live one's job.
 """
 
 from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from panel import db
@@ -24,6 +28,7 @@ from panel.capabilities.cms.models import Instance, InstanceStatus
 from panel.errors import Conflict
 from panel.jobs.capabilities import Capability, host_targets
 from panel.jobs.capabilities import register as register_job
+from panel.jobs.submit import job_create
 from panel.models.jobs import Job
 from panel.models.requests import ApprovalMode, Request
 from panel.models.tenants import MANAGER_ROLES, Organization
@@ -57,13 +62,64 @@ def instance_of(org: Organization, instance_id: int, statuses) -> Instance:
     return inst
 
 
+def staging_copy(inst: Instance) -> Instance | None:
+    """The live instance's staging copy that its deletion deletes too (None: none, or it is being
+    deleted already); a copy being made or busy refuses the deletion for now."""
+    if inst.staging_of_id is not None:
+        return None
+    copy = (
+        db.session()
+        .scalars(
+            select(Instance).where(Instance.staging_of_id == inst.id, Instance.status.not_in((S.DELETED, S.DELETING)))
+        )
+        .first()
+    )
+    if copy is None:
+        return None
+    if copy.status == S.PENDING:
+        raise Conflict(
+            "cms.staging_pending",
+            "Its staging copy {fqdn} is being made; delete the site when that has ended.",
+            field="instance_id",
+            fqdn=copy.fqdn,
+        )
+    if copy.busy_job_id is not None:
+        raise Conflict(
+            "cms.instance_busy",
+            "Job {job} of this instance is under way; try again when it ends.",
+            job=copy.busy_job_id,
+        )
+    return copy
+
+
 def _validator(kind: str):
     def validate(actor: Actor, org: Organization, payload: dict) -> dict:
         reject_unknown(payload, {"instance_id"})
         inst = instance_of(org, require_int(payload, "instance_id", minimum=1, maximum=MAX_ID), FROM[kind])
-        return {"instance_id": inst.id, "fqdn": inst.fqdn}
+        said = {"instance_id": inst.id, "fqdn": inst.fqdn}
+        copy = staging_copy(inst) if kind == DELETE else None
+        if copy is not None:  # the approver sees that the copy goes too
+            said["staging_fqdn"] = copy.fqdn
+        return said
 
     return validate
+
+
+def _delete_copy(s: Session, copy: Instance, live: Instance) -> Job:
+    """The staging copy's own delete job (no request's: the copy follows its own job)."""
+    params = {"instance_id": copy.id, "previous": copy.status.value, "with_live": live.id}
+    copy.move_to(S.DELETING)
+    job = job_create(
+        s,
+        kind=DELETE,
+        org_id=copy.org_id,
+        host_ids=[copy.host_id],
+        params=params,
+        request_id=None,
+        created_by_name="panel:cms",
+    )
+    copy.busy_job_id = job.id
+    return job
 
 
 def _starter(kind: str):
@@ -71,6 +127,7 @@ def _starter(kind: str):
         s = db.session()
         inst = instance_of(s.get(Organization, request.org_id), request.payload["instance_id"], FROM[kind])
         params = {"instance_id": inst.id}
+        copy = staging_copy(inst) if kind == DELETE else None
         if kind == DELETE:
             params["previous"] = inst.status.value  # where a failed delete job puts it back
             inst.move_to(S.DELETING)
@@ -78,14 +135,18 @@ def _starter(kind: str):
             actor, kind=kind, org_id=inst.org_id, host_ids=[inst.host_id], request_id=request.id, params=params
         )
         inst.busy_job_id = job.id
-        return [job]
+        return [job] if copy is None else [job, _delete_copy(s, copy, inst)]
 
     return on_approve
 
 
-def _place(s: Session, org: Organization, payload: dict) -> int | None:
-    inst = s.get(Instance, payload["instance_id"])
+def host_of(s: Session, instance_id: int) -> int | None:
+    inst = s.get(Instance, instance_id)
     return inst.host_id if inst else None
+
+
+def _place(s: Session, org: Organization, payload: dict) -> int | None:
+    return host_of(s, payload["instance_id"])
 
 
 for _kind, _label, _policy in (
@@ -101,7 +162,7 @@ for _kind, _label, _policy in (
             validate=_validator(_kind),
             place=_place,
             on_approve=_starter(_kind),
-            describe=lambda p: p["fqdn"],
+            describe=lambda p: f"{p['fqdn']} + {p['staging_fqdn']}" if p.get("staging_fqdn") else p["fqdn"],
             schema=InstanceIdPayload,
             default_policy=_policy,
         )

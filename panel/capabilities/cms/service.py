@@ -102,16 +102,24 @@ def instance_request(actor: Actor, *, action: str, instance_id) -> Request:
 # ---- staging (requests in cms.staging) --------------------------------------------------------------
 
 
-def staging_create(actor: Actor, *, instance_id, fqdn) -> Request:
+def staging_create(actor: Actor, *, instance_id, fqdn) -> Issued:
     """Ask for a staging copy of a live instance on a new name of the ministry (a new site beside
     it: files and database copied, not indexed, behind the login); one approval. The organization
-    is the instance's."""
+    is the instance's. The copy gets its own administrator (`<live admin>-staging`); its password is
+    generated here and handed back once, as an instance's is (the live site's users cannot log in
+    to the copy)."""
     with db.unit_of_work():
         inst = get_scoped(Instance, valid_id(instance_id, "cms_instance"), actor, "cms_instance")
         org_id, iid = inst.org_id, inst.id
-    return requests.request_create(
-        actor, kind="cms.staging_create", org_id=org_id, payload={"instance_id": iid, "fqdn": fqdn}
+    password = security.new_password(rules.ADMIN_PASSWORD_LENGTH)
+    req = requests.request_create(
+        actor,
+        kind="cms.staging_create",
+        org_id=org_id,
+        payload={"instance_id": iid, "fqdn": fqdn},
+        secrets={"admin_password": password},
     )
+    return Issued(req, password)
 
 
 def staging_of(actor: Actor, instance_id: int) -> Instance | None:
@@ -130,6 +138,16 @@ def staging_push(actor: Actor, *, instance_id) -> Request:
         inst = get_scoped(Instance, valid_id(instance_id, "cms_instance"), actor, "cms_instance")
         org_id, iid = inst.org_id, inst.id
     return requests.request_create(actor, kind="cms.staging_push", org_id=org_id, payload={"instance_id": iid})
+
+
+def hardening_repair(actor: Actor, *, instance_id) -> Request:
+    """Ask to put the instance's hardening back (the config's defines, owner and mode, govhost's
+    plugin, the vhost's rules), then check it again; approved at once by default. The
+    organization is the instance's."""
+    with db.unit_of_work():
+        inst = get_scoped(Instance, valid_id(instance_id, "cms_instance"), actor, "cms_instance")
+        org_id, iid = inst.org_id, inst.id
+    return requests.request_create(actor, kind="cms.hardening_repair", org_id=org_id, payload={"instance_id": iid})
 
 
 # ---- app passwords (the Mobile App Platform; requests in cms.apps) ---------------------------------

@@ -6,15 +6,19 @@ live instance's web host (the sites providers, as `cms.site_instance_create` mak
 and PHP, its own certificate), its own database, and the live instance's files and database copied
 into them by the install job (`govhost_wordpress` with `clone_from`): the URLs rewritten to the
 staging name, search engines told no (`blog_public` 0, `X-Robots-Tag`) and every page behind
-WordPress's login (a must-use plugin, root's). It is an instance of its own (`staging_of_id` names
-the live one): it counts against the budget (sites, disk, databases, cms_instances), is listed,
-suspended or deleted like any other.
+WordPress's login (a must-use plugin, root's). The copy has its own login: the users copied from
+live are locked out and its own administrator (`<live admin>-staging`) gets the one-time password
+the service handed back. It is an instance of its own (`staging_of_id` names the live one): it
+counts against the budget (sites, disk, databases, cms_instances), is listed, suspended or deleted
+like any other, and deleted with its live instance (cms.lifecycle).
 
 `cms.staging_push` (payload instance_id: the staging one; one approval): the push job on the web
 host checks the live site answers (HTTP 200 and the health marker), snapshots its wp-content and
-database, copies the staging's wp-content and database over it (URLs back to the live name, the
-live site's `blog_public` kept), waits for PHP's code cache and probes again: a failing probe
-restores the snapshot (files and database) and the request fails saying so.
+database, copies the staging's wp-content and database over it, puts the live site's own users
+tables back (the copy's login never goes live; its administrator's posts become the live
+administrator's, `owner`), URLs back to the live name, the live site's `blog_public` kept, waits
+for PHP's code cache and probes again: a failing probe restores the snapshot (files and database)
+and the request fails saying so.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from panel.jobs.capabilities import register as register_job
 from panel.models.jobs import Job
 from panel.models.requests import ApprovalMode, Request
 from panel.models.tenants import MANAGER_ROLES, Organization
-from panel.services import jobs, providers
+from panel.services import jobs, providers, requests
 from panel.services.actor import Actor
 from panel.services.names import MAX_NAME
 from panel.services.pagination import MAX_ID
@@ -91,15 +95,22 @@ def _create_validate(actor: Actor, org: Organization, payload: dict) -> dict:
         "instance_id": live.id,
         "live_fqdn": live.fqdn,
         "title": live.title,
-        "admin_user": live.admin_user,
+        "admin_user": staging_admin(live.admin_user),
         "admin_email": live.admin_email,
         "language": live.language,
     }
 
 
+def staging_admin(live_admin: str) -> str:
+    """The copy's own administrator's login: the live one's with `-staging` (at most 60 characters)."""
+    return f"{live_admin[:51]}-staging"
+
+
 def _create_start(actor: Actor, request: Request) -> list:
     s = db.session()
     org = s.get(Organization, request.org_id)
+    if "admin_password" not in requests.request_secrets(request):
+        raise Conflict("cms.password_gone", "The administrator's password is gone: file a new request.")
     if s.scalars(select(Instance).where(Instance.request_id == request.id)).first() is not None:
         raise Conflict("cms.retry_new_request", "File a new request for this site: the first attempt failed.")
     live = _live(org, request.payload["instance_id"])
@@ -128,6 +139,7 @@ register(
         label=N_("Staging copy of a WordPress site"),
         who_may_request=MANAGER_ROLES,
         validate=_create_validate,
+        validate_secrets=kinds.validate_secrets,
         quota=lambda p: {**providers.call("sites.app_new_site_quota", p), "cms_instances": 1, "databases": 1},
         place=_place,
         on_approve=_create_start,
@@ -217,7 +229,10 @@ def _entry(session: Session, job: Job, inst: Instance) -> dict:
 
 def _push_build(job: Job, session: Session):
     staging, live = _instances(job, session)
-    extra = {"wordpress_push": {"staging": _entry(session, job, staging), "live": _entry(session, job, live)}}
+    # owner: the live administrator, who takes over posts written on staging by the copy's own
+    # administrator (the live site keeps its own users; the copy's never go live)
+    live_entry = {**_entry(session, job, live), "owner": live.admin_user}
+    extra = {"wordpress_push": {"staging": _entry(session, job, staging), "live": live_entry}}
     return extra, {}, host_targets(job, session)
 
 

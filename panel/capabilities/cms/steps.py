@@ -16,6 +16,7 @@ STATE = N_("Suspending or unsuspending WordPress")
 ARCHIVE = N_("Archiving WordPress (files and database dump)")
 APPS = N_("Setting the app password")
 HARDENING = N_("Checking the WordPress hardening")
+REPAIR = N_("Putting the WordPress hardening back")
 PUSH = N_("Pushing the staging copy to live (snapshot first, rolled back on failure)")
 
 STEPS: dict[str, tuple[str, ...]] = {
@@ -40,6 +41,17 @@ STEPS: dict[str, tuple[str, ...]] = {
         "The hardening check script",
         "Every site's checklist, as a visitor meets it and on disk",
         "Publish every site's items for the panel",
+    ),
+    REPAIR: (
+        "WordPress hardening put back (a repair only)",
+        "The configs and the hardening plugin",
+        "The sites' vhosts rendered again (one nginx -t, one reload)",
+        "Give nginx's reload its moment before the check (it is asynchronous)",
+        "The directory of govhost's WordPress scripts, for the repair",
+        "The hardening repair script",
+        "Every site's config hardened again (file editing and installing off, readable by its user only)",
+        "The hardening plugin (version hidden, user enumeration blocked)",
+        "Publish what was put back, per site",
     ),
     STATE: (
         "WordPress instance suspended or back",

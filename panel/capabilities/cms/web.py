@@ -135,17 +135,24 @@ def _detail(instance_id: int, status: int = 200, confirm: ConfirmForm | None = N
 @bp.post("/<int:instance_id>/staging")
 @login_required
 def staging_create(instance_id: int):
-    """Ask for a staging copy on its own name (one approval)."""
+    """Ask for a staging copy on its own name (one approval); the page that follows shows its own
+    administrator's password once (not cached)."""
     form = StagingForm(prefix="staging")
     if not form.validate_on_submit():
         return _detail(instance_id, 422, staging_form=form)
     try:
-        req = cms_svc.staging_create(actor(), instance_id=instance_id, fqdn=form.fqdn.data)
+        issued = cms_svc.staging_create(actor(), instance_id=instance_id, fqdn=form.fqdn.data)
     except PanelError as err:
         apply_error(form, err)
         return _detail(instance_id, err.status, staging_form=form)
-    flash(_("Request #%(id)s is %(status)s.", id=req.id, status=status_text(req.status)), "success")
-    return redirect(url_for("cms.detail", instance_id=instance_id))
+    page = render_template(
+        "cms/issued.html",
+        req=issued.request,
+        password=issued.password,
+        admin_user=issued.request.payload["admin_user"],
+        fqdn=issued.request.payload["fqdn"],
+    )
+    return no_store(page), 201
 
 
 @bp.post("/<int:instance_id>/push")
@@ -225,6 +232,22 @@ def hardening_check(instance_id: int):
         apply_error(form, err)
         return _detail(instance_id, err.status, form)
     flash(_("Hardening check: job #%(id)s.", id=jobs[0].id), "success")
+    return redirect(url_for("cms.detail", instance_id=instance_id))
+
+
+@bp.post("/<int:instance_id>/hardening-repair")
+@login_required
+def hardening_repair(instance_id: int):
+    """Ask to put this instance's hardening back (approved at once by default), then check it again."""
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        return _detail(instance_id, 422, form)
+    try:
+        req = cms_svc.hardening_repair(actor(), instance_id=instance_id)
+    except PanelError as err:
+        apply_error(form, err)
+        return _detail(instance_id, err.status, form)
+    flash(_("Request #%(id)s is %(status)s.", id=req.id, status=status_text(req.status)), "success")
     return redirect(url_for("cms.detail", instance_id=instance_id))
 
 

@@ -1,8 +1,9 @@
 """The scheduled hardening check without hosts: one job per web host and ministry for live
 instances, the extravars it sends, what a result records (only the checklist's items), a newly
 changed item notified once, staff only, a host that cannot be used skipped and named, and the
-result on the instance's page, the API and the CLI. The real check on a WordPress site is in
-test_wordpress_lab.py."""
+result on the instance's page, the API and the CLI; the repair as a request (approved at once) whose
+job puts the items back and checks again, on every surface. The real check and repair on a
+WordPress site are in test_wordpress_lab.py."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ from sqlalchemy import select
 
 from panel import db
 from panel.capabilities.cms import hardening
+from panel.capabilities.cms import service as cms_svc
 from panel.capabilities.cms.models import Instance, InstanceStatus
 from panel.errors import Conflict, Forbidden, NotFound
 from panel.jobs import capabilities as job_kinds
 from panel.models.hosts import Host, HostState
 from panel.models.jobs import Job
 from panel.models.notifications import Notification
+from panel.models.requests import Request, RequestStatus
 from panel.models.tenants import Organization, Role
 from tests.capabilities.cms.test_lifecycle import active_instance, finish
 from tests.capabilities.cms.test_services import world  # noqa: F401  (fixture)
@@ -135,3 +138,76 @@ def test_page_api_and_cli_show_the_checklist_and_staff_check_from_the_page(clien
     assert r.exit_code == 0 and "1 hardening check job(s)" in r.output
     with db.unit_of_work() as s:
         assert len(s.scalars(select(Job).where(Job.kind == hardening.CHECK)).all()) == 3
+
+
+def test_repair_is_a_request_whose_job_puts_back_then_checks(world):
+    w = world
+    iid, _ = active_instance(w)
+    checked(w, {"www.a.gov.test": {**ALL_OK, "config_permissions": {"ok": False, "detail": "mode 0644"}}})
+    req = cms_svc.hardening_repair(w.wa, instance_id=iid)  # the ministry asks; approved at once
+    assert req.kind == hardening.REPAIR and req.status == RequestStatus.PROVISIONING
+    assert req.payload == {"instance_id": iid, "fqdn": "www.a.gov.test", "drift": ["config_permissions"]}
+    with db.unit_of_work() as s:
+        job = s.scalars(select(Job).where(Job.request_id == req.id)).one()
+        assert job.kind == hardening.REPAIR and job.host_ids == [w.ids.web]
+        assert s.get(Instance, iid).busy_job_id == job.id
+        extra, secrets, _t = job_kinds.get(job.kind).build(job, s)
+    assert secrets == {} and extra["wordpress_repair"] is True
+    assert [c["fqdn"] for c in extra["wordpress_checks"]] == ["www.a.gov.test"]
+    (entry,) = extra["govhost_sites"]  # its vhost rendered again, WordPress's rules with it
+    assert entry["app"] == "wordpress" and entry["fqdn"] == "www.a.gov.test"
+    with pytest.raises(Conflict) as e:  # one change at a time
+        cms_svc.hardening_repair(w.wa, instance_id=iid)
+    assert e.value.key == "cms.instance_busy"
+    with pytest.raises(NotFound):  # another ministry's instance
+        cms_svc.hardening_repair(w.wb, instance_id=iid)
+    with db.unit_of_work() as s:
+        finish(s, s.get(Job, job.id), ok=False)
+        inst = s.get(Instance, iid)
+        assert inst.busy_job_id is None and "hardening repair" in inst.last_error
+        assert inst.hardening_drift == ["config_permissions"]  # nothing recorded from a failed job
+    again = cms_svc.hardening_repair(w.wa, instance_id=iid)
+    with db.unit_of_work() as s:
+        job = s.scalars(select(Job).where(Job.request_id == again.id)).one()
+        finish(s, job, data={"wordpress_hardening": {"www.a.gov.test": ALL_OK}})
+        inst = s.get(Instance, iid)
+        assert inst.hardening_drift == [] and inst.busy_job_id is None and inst.last_error == ""
+        assert s.get(Request, again.id).status == RequestStatus.DONE
+
+
+def test_repair_from_the_page_the_api_and_the_cli(client, cli, login_as, token_for, two):
+    inst = two.ids.inst_b
+    with db.unit_of_work() as s:
+        row = s.get(Instance, inst)
+        row.hardening = {**ALL_OK, "xmlrpc_off": {"ok": False, "detail": "200"}}
+        row.hardening_checked_at = db.utcnow()
+    c = login_as(two.ub)
+    page = c.get(f"/cms/{inst}").get_data(as_text=True)
+    assert "Repair the hardening" in page
+    r = c.post(f"/cms/{inst}/hardening-repair", data={"csrf_token": csrf_from(page)})
+    assert r.status_code == 302
+    assert login_as(two.ua).post(f"/cms/{inst}/hardening-repair", data={"csrf_token": csrf_from(page)}).status_code in (
+        400,
+        404,
+    )
+    with db.unit_of_work() as s:
+        first_drift = s.scalars(select(Request).where(Request.kind == hardening.REPAIR)).one().payload["drift"]
+        s.get(Instance, inst).busy_job_id = None  # as if its job had ended
+    answer = client.post(f"/api/v1/cms/instances/{inst}/hardening-repair", headers=token_for(two.ua))
+    assert answer.status_code == 404 and answer.content_type == "application/problem+json"
+    answer = client.post(f"/api/v1/cms/instances/{inst}/hardening-repair", headers=token_for(two.ub))
+    assert answer.status_code == 201 and answer.get_json()["kind"] == hardening.REPAIR, answer.get_json()
+    answer = client.post(f"/api/v1/cms/instances/{inst}/hardening-repair", headers=token_for(two.ub))
+    assert answer.status_code == 409 and answer.get_json()["key"] == "cms.instance_busy"
+    r = cli("cms", "hardening-repair", str(inst), "--as", two.ua.username)
+    assert r.exit_code == 2 and "not_found" in r.output, r.output
+    with db.unit_of_work() as s:
+        s.get(Instance, inst).busy_job_id = None
+    r = cli("cms", "hardening-repair", str(inst), "--as", two.ub.username)
+    assert r.exit_code == 0 and "cms.hardening_repair" in r.output, r.output
+    with db.unit_of_work() as s:
+        assert len(s.scalars(select(Request).where(Request.kind == hardening.REPAIR)).all()) == 3
+        assert first_drift == ["xmlrpc_off"]
+    with db.unit_of_work() as s:  # no drift: no button
+        s.get(Instance, inst).hardening = ALL_OK
+    assert "Repair the hardening" not in c.get(f"/cms/{inst}").get_data(as_text=True)

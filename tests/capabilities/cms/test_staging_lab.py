@@ -1,9 +1,12 @@
 """Staging on real lab hosts (wpw1 web + BIND, wpdb1 MariaDB, Pebble): a live WordPress with a post;
 its staging copy asked for, approved and made by the real jobs (a new site with its own Pebble
 certificate, its own database, the live files and database copied in) shows the same post under its
-own name, only after a login, and tells search engines no; a change made on staging is pushed to
-live by an approved request (the live snapshot on the host first); a push that breaks the live site
-is rolled back and the live site answers as before."""
+own name, only after a login with its own administrator's one-time password (the live
+administrator's password does not log in there), and tells search engines no; a change made on
+staging is pushed to live by an approved request (the live snapshot on the host first), the live
+users kept (the live administrator still logs in, the staging one does not, and a post of the
+staging administrator becomes the live administrator's); a push that breaks the live site is
+rolled back and the live site answers as before."""
 
 from __future__ import annotations
 
@@ -66,9 +69,27 @@ def get(w, fqdn: str, path: str = "/", cookie: str = ""):
 TEST_COOKIE = "wordpress_test_cookie=WP%20Cookie%20check"
 
 
-def login(w, fqdn: str, password: str) -> str:
+def login_answer(w, fqdn: str, password: str, user: str = "webadmin"):
+    body = f"log={user}&pwd={password}&testcookie=1&redirect_to=%2F".encode()
+    return http_request(
+        "POST",
+        f"https://{w.ip}/wp-login.php",
+        fqdn,
+        str(w.pebble.roots),
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": TEST_COOKIE},
+        body=body,
+        timeout=30,
+    )
+
+
+def refused(w, fqdn: str, password: str, user: str = "webadmin") -> bool:
+    answer = login_answer(w, fqdn, password, user)
+    return answer.status == 200 and "wordpress_logged_in_" not in answer.headers.get("Set-Cookie", "")
+
+
+def login(w, fqdn: str, password: str, user: str = "webadmin") -> str:
     """WordPress's own login form: the logged-in cookie it sets."""
-    body = f"log=webadmin&pwd={password}&testcookie=1&redirect_to=%2F".encode()
+    body = f"log={user}&pwd={password}&testcookie=1&redirect_to=%2F".encode()
     answer = http_request(
         "POST",
         f"https://{w.ip}/wp-login.php",
@@ -102,7 +123,8 @@ def test_staging_copy_shows_the_posts_behind_a_login_and_push_carries_a_change_o
         live_id = s.scalars(select(Instance.id).where(Instance.site_id == site.id)).one()
 
     # the staging copy: a new site, its own database, the live files and database copied in
-    req = cms_svc.staging_create(w.wa, instance_id=live_id, fqdn=STAGING)
+    staged = cms_svc.staging_create(w.wa, instance_id=live_id, fqdn=STAGING)
+    req = staged.request
     requests.request_approve(w.op, req.id)
     _run_ok(w, ["sites.site_create", "databases.apply", "cms.instance_install"])
     with db.unit_of_work() as s:
@@ -115,7 +137,9 @@ def test_staging_copy_shows_the_posts_behind_a_login_and_push_carries_a_change_o
     assert anonymous.status == 302 and "wp-login.php" in anonymous.headers.get("Location", ""), anonymous.status
     assert "noindex" in anonymous.headers.get("X-Robots-Tag", "")
     assert get(w, STAGING, "/wp-json/wp/v2/posts").status == 401
-    cookie = login(w, STAGING, issued.password)  # the live site's users came with the copy
+    # its own login: the live administrator's password does not open the copy, its own does
+    assert refused(w, STAGING, issued.password)
+    cookie = login(w, STAGING, staged.password, "webadmin-staging")
     page = get(w, STAGING, cookie=cookie)
     assert page.status == 200 and "Budget 2027 published" in page.text, page.text[-1500:]
     assert f"https://{STAGING}/" in page.text and FQDN not in page.text  # its URLs are its own
@@ -125,6 +149,12 @@ def test_staging_copy_shows_the_posts_behind_a_login_and_push_carries_a_change_o
 
     # a change made on staging goes live by an approved request, the live snapshot first
     post(staging_user, STAGING, "Made on staging")
+    wp_php(
+        staging_user,
+        STAGING,
+        "echo wp_insert_post(['post_title' => 'By the staging admin', 'post_status' => 'publish',"
+        " 'post_author' => get_user_by('login', 'webadmin-staging')->ID]);",
+    )
     push = cms_svc.staging_push(w.wa, instance_id=staging_id)
     assert push.status == RequestStatus.SUBMITTED and "Made on staging" not in get(w, FQDN).text
     requests.request_approve(w.op, push.id)
@@ -132,6 +162,15 @@ def test_staging_copy_shows_the_posts_behind_a_login_and_push_carries_a_change_o
     live = get(w, FQDN)
     assert live.status == 200 and "Made on staging" in live.text and "Budget 2027 published" in live.text
     assert STAGING not in live.text and "noindex" not in live.text and "X-Robots-Tag" not in live.headers
+    # the live site kept its own users: its administrator logs in, the copy's does not exist there
+    assert login(w, FQDN, issued.password)
+    assert refused(w, FQDN, staged.password, "webadmin-staging")
+    author = wp_php(
+        live_user,
+        FQDN,
+        "echo get_userdata(get_page_by_title('By the staging admin', OBJECT, 'post')->post_author)->user_login;",
+    )
+    assert author.strip().endswith("webadmin"), author
     snap = f"/var/lib/govhost/wordpress/snapshots/{live_user}-push"
     assert sh(f"stat -c '%U %a' {snap}").split() == ["root", "700"]
     assert "Made on staging" not in sh(f"cat {snap}/db.sql") and "Budget 2027" in sh(f"cat {snap}/db.sql")

@@ -261,6 +261,21 @@ def test_request_to_front_page_login_and_no_secret_anywhere(wp_world, browser, t
             inst.hardening
         )
         assert "0644" in inst.hardening["config_permissions"]["detail"]
+    # Repaired from the panel (the ministry asks; approved at once): every item back, checked again.
+    sh(f"sed -i \"s/define('DISALLOW_FILE_EDIT', true);/define('DISALLOW_FILE_EDIT', false);/\" {config}")
+    repair = cms_svc.hardening_repair(w.wa, instance_id=inst.id)
+    repaired = run_pending(w.settings)
+    assert [(j.kind, j.status) for j in repaired] == [("cms.hardening_repair", "successful")], [
+        job_text(j) for j in repaired
+    ]
+    with db.unit_of_work() as s:
+        inst = s.scalars(select(Instance)).one()
+        assert inst.hardening_drift == [] and inst.busy_job_id is None, inst.hardening
+        assert s.get(Request, repair.id).status == RequestStatus.DONE
+    assert sh(f"stat -c '%U %a' {config}").split() == [user, "400"]
+    assert sh(f"grep -c \"define('DISALLOW_FILE_EDIT', true);\" {config}").strip() == "1"
+    page = http_get(f"https://{w.ip}/", host_header=FQDN, cafile=str(w.pebble.roots))
+    assert page.status == 200 and 'name="generator"' not in page.text
 
     # No password or salt in any job output, event, explanation or audit entry.
     with db.unit_of_work() as s:

@@ -4,11 +4,14 @@
 // the site's config). The password never leaves the host: it goes to mysqldump/mysql in a defaults
 // file of the site's user (0600), removed at the end; no shell runs in between.
 // A restore leaves the database as the snapshot was: once the dump went in, a table or view it does
-// not hold (made since, e.g. by the version being rolled back) is dropped.
+// not hold (made since, e.g. by the version being rolled back) is dropped. `dump-users` dumps only
+// the users tables and `restore-users` puts them back, nothing else touched (a push keeps the live
+// site's own users and passwords).
 $config = (string) getenv('GOVHOST_WP_CONFIG');
 $mode = $argv[1] ?? '';
-if (!preg_match('/^[a-z][a-z0-9_-]{0,31}$/', $config) || !in_array($mode, ['dump', 'restore'], true)) {
-    fwrite(STDERR, "usage: GOVHOST_WP_CONFIG=<site user> php wp-db.php dump|restore\n");
+if (!preg_match('/^[a-z][a-z0-9_-]{0,31}$/', $config)
+    || !in_array($mode, ['dump', 'restore', 'dump-users', 'restore-users'], true)) {
+    fwrite(STDERR, "usage: GOVHOST_WP_CONFIG=<site user> php wp-db.php dump|restore|dump-users|restore-users\n");
     exit(2);
 }
 require "/etc/wordpress/config-$config.php";
@@ -40,9 +43,17 @@ function drop_others(string $host, string $port, array $keep): int
     }
 }
 
-if ($mode === 'dump') {
+if ($mode === 'dump' || $mode === 'dump-users') {
     $argv2 = ['mysqldump', "--defaults-extra-file=$defaults", '--single-transaction', '--no-tablespaces',
               '--skip-dump-date', '--default-character-set=utf8mb4', DB_NAME];
+    if ($mode === 'dump-users') {
+        $argv2[] = $table_prefix . 'users';
+        $argv2[] = $table_prefix . 'usermeta';
+    }
+    $proc = proc_open($argv2, [0 => STDIN, 1 => STDOUT, 2 => STDERR], $pipes);
+    $rc = is_resource($proc) ? proc_close($proc) : 127;
+} elseif ($mode === 'restore-users') {
+    $argv2 = ['mysql', "--defaults-extra-file=$defaults", '--default-character-set=utf8mb4', DB_NAME];
     $proc = proc_open($argv2, [0 => STDIN, 1 => STDOUT, 2 => STDERR], $pipes);
     $rc = is_resource($proc) ? proc_close($proc) : 127;
 } else {

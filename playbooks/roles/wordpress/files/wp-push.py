@@ -5,12 +5,14 @@
 2. snapshot of the live site: its whole wp-content (files.tar) and its database (db.sql, dumped as
    the live site's user with its own credentials: wp-db.php), root's only (0700 folder);
 3. the staging copy's wp-content (not its must-use plugins, govhost's) copied over the live one as
-   the live site's user, its database dumped as the staging user and restored as the live one, the
-   URLs put back to the live name and the live site's blog_public kept (wp-stage.php);
+   the live site's user, its database dumped as the staging user and restored as the live one, then
+   the live site's own users tables put back (users.sql: the copy's login never goes live, the live
+   users keep their passwords; posts by the copy's administrator become the live administrator's
+   `owner`), the URLs put back to the live name and the live site's blog_public kept (wp-stage.php);
 4. PHP's code cache given its revalidate time, the live site probed again;
 5. a failing probe (or a failed step 3) restores the snapshot (files and database), waits and
    probes again.
-Input from the environment (GOVHOST_PUSH: JSON {staging, live: {fqdn, user, url}}, GOVHOST_LIB,
+Input from the environment (GOVHOST_PUSH: JSON {staging, live: {fqdn, user, url, owner}}, GOVHOST_LIB,
 GOVHOST_SNAP, GOVHOST_MARKER, GOVHOST_WAIT); prints one JSON line
 {status: pushed|rolled_back|failed, detail, answered}. No secret is read or printed here.
 """
@@ -122,6 +124,9 @@ def restore_files(files: str) -> None:
 def main() -> dict:
     checked(staging)
     checked(live)
+    owner = str(live.get("owner") or "")
+    if owner and not re.match(r"^[a-z][a-z0-9._-]{2,59}$", owner):
+        return {"status": "failed", "detail": "refused owner", "answered": False}
     if staging["user"] == live["user"]:
         return {"status": "failed", "detail": "the staging copy is the live site", "answered": False}
     before = probe()
@@ -135,11 +140,15 @@ def main() -> dict:
     shutil.rmtree(snap, ignore_errors=True)
     os.makedirs(snap, mode=0o700)
     files, dump = os.path.join(snap, "files.tar"), os.path.join(snap, "db.sql")
+    users = os.path.join(snap, "users.sql")
     try:
         run(["tar", "-C", content(live), "-cf", files, "."], "the snapshot of the files")
         with open(dump, "wb") as out:
             os.chmod(dump, 0o600)
             as_user(live, ["php", os.path.join(lib, "wp-db.php"), "dump"], "the snapshot of the database", stdout=out)
+        with open(users, "wb") as out:
+            os.chmod(users, 0o600)
+            as_user(live, ["php", os.path.join(lib, "wp-db.php"), "dump-users"], "the live users", stdout=out)
         public = last_json(
             as_user(
                 live,
@@ -167,6 +176,8 @@ def main() -> dict:
             "copying the files",
         )
         database(staging, live, "copying the database")
+        with open(users, "rb") as src:
+            as_user(live, ["php", os.path.join(lib, "wp-db.php"), "restore-users"], "keeping the live users", stdin=src)
         said = last_json(
             as_user(
                 live,
@@ -177,6 +188,7 @@ def main() -> dict:
                     "GOVHOST_WP_URL": live["url"],
                     "GOVHOST_WP_FROM_URL": staging["url"],
                     "GOVHOST_WP_PUBLIC": public if public in ("0", "1") else "1",
+                    "GOVHOST_WP_OWNER": owner,
                 },
             ).stdout
         )
