@@ -45,6 +45,7 @@ from panel.models.jobs import Job
 from panel.models.tenants import Organization, OrgKind
 from panel.services import jobs as jobs_svc
 from panel.services.actor import system_actor
+from provisioners import ansible as ansible_mod
 from provisioners import lab as L
 from provisioners.ansible import run_playbook
 from provisioners.base import PlaybookSpec, Target
@@ -186,6 +187,40 @@ def timed_parts(kind: str, spent: dict[str, float]):
         runner.run_playbook, db_jobs.host_command = real_playbook, real_command
 
 
+@contextmanager
+def module_timelines(found: list):
+    """Collect the `timeline` a module reports in its result (govhost_postgresql: where its time
+    went) from the runner's events, before they are redacted to their text."""
+    real = ansible_mod.EventCollector
+
+    class Collector(real):
+        def handle(self, ev: dict) -> bool:
+            res = (ev.get("event_data") or {}).get("res")
+            if ev.get("event") == "runner_on_ok" and isinstance(res, dict) and res.get("timeline"):
+                found.append(res["timeline"])
+            return super().handle(ev)
+
+    ansible_mod.EventCollector = Collector
+    try:
+        yield found
+    finally:
+        ansible_mod.EventCollector = real
+
+
+def timed_apply(settings, host: Host, db_ids: list[int], user_ids: list[int], engine: Engine, t0: float) -> float:
+    """apply(), with a stage line per part of the job and per stage of the module's own timeline."""
+    spent: dict[str, float] = {}
+    with timed_parts("databases.apply", spent), module_timelines([]) as inside:
+        elapsed = apply(settings, host, db_ids, user_ids, engine)
+    parts = ", ".join(f"{k} {v:.3f} s" for k, v in spent.items())
+    rest = elapsed - sum(v for k, v in spent.items() if not k.startswith("of which"))
+    stage(t0, f"{engine.value} batch parts: {parts}; the rest (submit, claim, events, commit) {rest:.3f} s")
+    for timeline in inside:
+        for label, seconds in timeline:
+            stage(t0, f"  {engine.value} module: {seconds:7.3f} s  {label}")
+    return elapsed
+
+
 def sweep(settings, t0: float) -> tuple[float, float]:
     spent: dict[str, float] = {}
     with timed_parts("databases.usage", spent):
@@ -237,7 +272,7 @@ def main() -> None:
         pg_ids, pg_users = catalog(
             host, org, site, [f"bench1_p{i:03d}" for i in range(BATCH)], with_users=True, engine=Engine.POSTGRESQL
         )
-        pg_batch_s = apply(settings, host, pg_ids, pg_users, engine=Engine.POSTGRESQL)
+        pg_batch_s = timed_apply(settings, host, pg_ids, pg_users, Engine.POSTGRESQL, t0)
         stage(t0, f"PostgreSQL batch: {BATCH} databases + users by one databases.apply job in {pg_batch_s:.2f} s")
         held = (
             on_postgresql("SELECT count(*) FROM pg_database WHERE datname LIKE 'bench1\\_p%'"),

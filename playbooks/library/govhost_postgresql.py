@@ -37,6 +37,7 @@ only sees its SCRAM verifier.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -45,6 +46,8 @@ import os
 import pwd
 import re
 import tempfile
+import threading
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.govhost_console import check_console, new_password, remove_ticket, write_ticket
@@ -72,6 +75,9 @@ PREFIX_RE = re.compile(r"^[a-z]{0,8}[0-9]+_$")  # a ministry's prefix (rules.pre
 CIDR_RE = re.compile(r"^[0-9a-f.:]{2,39}/[0-9]{1,3}$")
 VERIFIER_RE = re.compile(r"^SCRAM-SHA-256\$[0-9]+:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$")
 PROFILES = ("owner", "readwrite", "readonly", "frozen")
+# Sessions making new databases at once (CREATE DATABASE is mostly copying template0: CPU and disk,
+# which a server's cores share out; more sessions than that only queue).
+CREATE_WORKERS = 4
 CONSOLE_GROUP = "govhost_console"  # pg_hba: `local all +govhost_console scram-sha-256` (role postgresql)
 BEGIN, END = "# BEGIN govhost tenants (managed: changes here are overwritten)", "# END govhost tenants"
 TABLE_PRIVS = {"readwrite": "SELECT, INSERT, UPDATE, DELETE", "readonly": "SELECT", "frozen": "SELECT, DELETE"}
@@ -134,6 +140,37 @@ class Batch:
         self.socket_dir = socket_dir
         self.main = self.connect("postgres")
         self.changed = False
+        # The apply path (load()) reads the roles and databases once and keeps these up to date;
+        # None elsewhere (console, drift): every check asks the server.
+        self.roles: set[str] | None = None
+        self.dbs: dict[str, int] | None = None  # name -> connection limit
+        self.fresh_roles: set[str] = set()  # made in this run: they hold nothing yet
+        self.fresh_dbs: set[str] = set()  # made in this run from template0: nothing in them is granted
+        self._in_db: tuple[str, object] | None = None  # the one open connection inside a tenant database
+
+    def load(self) -> None:
+        with self.main.cursor() as cur:
+            cur.execute("SELECT rolname FROM pg_roles")
+            self.roles = {r[0] for r in cur.fetchall()}
+            cur.execute("SELECT datname, datconnlimit FROM pg_database")
+            self.dbs = dict(cur.fetchall())
+
+    def in_db(self, dbname: str):
+        """A connection inside `dbname`, kept open while the batch works on that database (a new
+        backend costs a fork and a catalog load: one per database, not one per statement group)."""
+        if not self.main.autocommit:  # the other session must see the roles made so far
+            self.main.commit()
+        if self._in_db is not None and self._in_db[0] == dbname:
+            return self._in_db[1]
+        self.close_in_db()
+        conn = self.connect(dbname)
+        self._in_db = (dbname, conn)
+        return conn
+
+    def close_in_db(self) -> None:
+        if self._in_db is not None:
+            self._in_db[1].close()
+            self._in_db = None
 
     def connect(self, dbname: str):
         conn = psycopg2.connect(host=self.socket_dir, dbname=dbname, user="postgres")
@@ -151,31 +188,113 @@ class Batch:
         self.changed = True
 
     def role_exists(self, name: str) -> bool:
+        if self.roles is not None:
+            return name in self.roles
         return self.one(self.main, "SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)) is not None
+
+    def db_limit(self, name: str) -> int | None:
+        """The database's connection limit, None when there is no such database."""
+        if self.dbs is not None:
+            return self.dbs.get(name)
+        row = self.one(self.main, "SELECT datconnlimit FROM pg_database WHERE datname = %s", (name,))
+        return None if row is None else row[0]
+
+    def _noted(self, kind: str, name: str, present: bool, limit: int = -1) -> None:
+        """Keep load()'s view of the server true after this batch made or dropped something."""
+        if kind == "role" and self.roles is not None:
+            (self.roles.add if present else self.roles.discard)(name)
+        if kind == "database" and self.dbs is not None:
+            if present:
+                self.dbs[name] = limit
+            else:
+                self.dbs.pop(name, None)
+
+    def databases(self, entries: list[dict], workers: int = CREATE_WORKERS) -> dict:
+        """Every database entry of the batch. New databases are made by up to `workers` sessions at
+        once: CREATE DATABASE copies template0 (about 7 MB of catalog pages, WAL-logged) and
+        cannot run in a transaction, so done one by one they are most of a large batch's time."""
+        new = [d for d in entries if d["state"] == "present" and self.db_limit(d["name"]) is None]
+        for d in new:  # the owner roles first (cheap, one session)
+            if not self.role_exists(d["name"]):
+                self.run(self.main, sql.SQL("CREATE ROLE {} NOLOGIN").format(I(d["name"])))
+                self._noted("role", d["name"], True)
+                self.fresh_roles.add(d["name"])
+        self.create_databases([(d["name"], self.limit_of(d)) for d in new], workers)
+        for d in entries:
+            self.database(d)
+        return {"created": len(new), "workers": min(workers, len(new))}
+
+    @staticmethod
+    def limit_of(d: dict) -> int:
+        return 0 if d.get("frozen") else int(d.get("conn_limit") or -1)  # frozen: no tenant connects
+
+    def create_databases(self, wanted: list[tuple[str, int]], workers: int) -> None:
+        if not wanted:
+            return
+        todo = list(wanted)
+        lock, errors = threading.Lock(), []
+
+        def worker() -> None:
+            conn = None
+            try:
+                conn = self.connect("postgres")
+                with conn.cursor() as cur:
+                    # full-page images compress well: less WAL to write (a session setting; a
+                    # server built without lz4 refuses it and keeps its own)
+                    with contextlib.suppress(psycopg2.Error):
+                        cur.execute("SET wal_compression = lz4")
+                    while not errors:
+                        with lock:
+                            if not todo:
+                                return
+                            name, limit = todo.pop(0)
+                        cur.execute(
+                            sql.SQL(
+                                "CREATE DATABASE {} OWNER {} ENCODING 'UTF8' LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'"
+                                " TEMPLATE template0 CONNECTION LIMIT {}"
+                            ).format(I(name), I(name), sql.Literal(limit))
+                        )
+                        cur.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(I(name)))
+                        with lock:
+                            self._noted("database", name, True, limit)
+                            self.fresh_dbs.add(name)
+            except Exception as e:  # reported by the caller, after every worker stopped
+                errors.append(e)
+            finally:
+                if conn is not None:
+                    conn.close()
+
+        threads = [threading.Thread(target=worker) for _ in range(max(1, min(workers, len(wanted))))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.changed = True
+        if errors:
+            raise errors[0]
 
     def database(self, d: dict) -> None:
         name = d["name"]
-        exists = self.one(self.main, "SELECT datconnlimit FROM pg_database WHERE datname = %s", (name,))
+        exists = self.db_limit(name)
         if d["state"] == "absent":
-            if exists:
+            if exists is not None:
+                if self._in_db is not None and self._in_db[0] == name:
+                    self.close_in_db()
                 self.run(self.main, sql.SQL("DROP DATABASE {} WITH (FORCE)").format(I(name)))
+                self._noted("database", name, False)
             if self.role_exists(name):
                 self.run(self.main, sql.SQL("DROP ROLE {}").format(I(name)))
+                self._noted("role", name, False)
             return
         if not self.role_exists(name):
             self.run(self.main, sql.SQL("CREATE ROLE {} NOLOGIN").format(I(name)))
-        limit = 0 if d.get("frozen") else int(d.get("conn_limit") or -1)  # frozen: no tenant connects
-        if not exists:
-            self.run(
-                self.main,
-                sql.SQL(
-                    "CREATE DATABASE {} OWNER {} ENCODING 'UTF8' LC_COLLATE 'C.UTF-8' LC_CTYPE 'C.UTF-8'"
-                    " TEMPLATE template0 CONNECTION LIMIT {}"
-                ).format(I(name), I(name), sql.Literal(limit)),
-            )
-            self.run(self.main, sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(I(name)))
-        elif exists[0] != limit:
+            self._noted("role", name, True)
+        limit = self.limit_of(d)
+        if exists is None:
+            self.create_databases([(name, limit)], 1)
+        elif exists != limit:
             self.run(self.main, sql.SQL("ALTER DATABASE {} CONNECTION LIMIT {}").format(I(name), sql.Literal(limit)))
+            self._noted("database", name, True, limit)
         if d.get("frozen"):
             self.run(
                 self.main,
@@ -225,7 +344,7 @@ class Batch:
 
     def user(self, u: dict, verifier: str | None) -> None:
         name = u["name"]
-        if self.one(self.main, "SELECT 1 FROM pg_database WHERE datname = %s", (name,)) is not None:
+        if self.db_limit(name) is not None:
             # A database's owner role, never a user (the panel refuses the clash; a catalog older
             # than that rule may hold one): its password or a DROP OWNED BY (which would empty the
             # database) is not this user's to change.
@@ -233,15 +352,17 @@ class Batch:
         if u["state"] == "absent":
             if self.role_exists(name):
                 for db in self.tenant_dbs():
-                    with self.connect(db) as conn:
-                        self.run(conn, sql.SQL("DROP OWNED BY {}").format(I(name)))
-                    conn.close()
+                    self.run(self.in_db(db), sql.SQL("DROP OWNED BY {}").format(I(name)))
+                self.close_in_db()
                 self.run(self.main, sql.SQL("DROP ROLE {}").format(I(name)))
+                self._noted("role", name, False)
             return
         if not self.role_exists(name):
             if verifier is None:
                 raise ValueError(f"no password known for the new user {name}")
             self.run(self.main, sql.SQL("CREATE ROLE {} LOGIN PASSWORD %s").format(I(name)), (verifier,))
+            self._noted("role", name, True)
+            self.fresh_roles.add(name)
         elif verifier is not None:
             stored = self.one(self.main, "SELECT rolpassword FROM pg_authid WHERE rolname = %s", (name,))
             if not stored or stored[0] != verifier:
@@ -258,52 +379,76 @@ class Batch:
             return [r[0] for r in cur.fetchall()]
 
     def revoke(self, user: str, db: str) -> None:
-        """Everything govhost may have given `user` on `db` (a dropped database: nothing to do)."""
-        if self.one(self.main, "SELECT 1 FROM pg_database WHERE datname = %s", (db,)) is None:
+        """Everything govhost may have given `user` on `db` (a dropped database: nothing to do).
+        A role made in this run holds nothing; in a database made in this run nobody holds
+        anything inside it: those parts are skipped (no statement, no session in the database)."""
+        if user in self.fresh_roles or self.db_limit(db) is None:
             return
         q = sql.SQL
-        with self.connect(db) as conn, conn.cursor() as cur:
-            for stmt in (
-                q("REVOKE ALL ON DATABASE {} FROM {}").format(I(db), I(user)),
-                q("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {}").format(I(user)),
-                q("REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {}").format(I(user)),
-                q("REVOKE ALL ON SCHEMA public FROM {}").format(I(user)),
-                q("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA public REVOKE ALL ON TABLES FROM {}").format(
-                    I(db), I(user)
-                ),
-                q("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA public REVOKE ALL ON SEQUENCES FROM {}").format(
-                    I(db), I(user)
-                ),
-                q("REVOKE {} FROM {}").format(I(db), I(user)),
-                q("ALTER ROLE {} IN DATABASE {} RESET role").format(I(user), I(db)),
-            ):
-                cur.execute(stmt)
-        conn.close()
+        self.run(
+            self.main,  # the cluster-wide part: database privileges, the owner role, per-database settings
+            q("; ").join(
+                [
+                    q("REVOKE ALL ON DATABASE {} FROM {}").format(I(db), I(user)),
+                    q("REVOKE {} FROM {}").format(I(db), I(user)),
+                    q("ALTER ROLE {} IN DATABASE {} RESET role").format(I(user), I(db)),
+                ]
+            ),
+        )
+        if db in self.fresh_dbs:
+            return
+        self.run(
+            self.in_db(db),
+            q("; ").join(
+                [
+                    q("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {}").format(I(user)),
+                    q("REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {}").format(I(user)),
+                    q("REVOKE ALL ON SCHEMA public FROM {}").format(I(user)),
+                    q("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA public REVOKE ALL ON TABLES FROM {}").format(
+                        I(db), I(user)
+                    ),
+                    q("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA public REVOKE ALL ON SEQUENCES FROM {}").format(
+                        I(db), I(user)
+                    ),
+                ]
+            ),
+        )
 
     def grant(self, user: str, db: str, profile: str) -> None:
+        """The profile's privileges; an owner's are all cluster-wide (one statement group on the
+        main session), the others' are inside the database too."""
         q = sql.SQL
-        self.changed = True
-        with self.connect(db) as conn, conn.cursor() as cur:
-            cur.execute(q("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(I(db), I(user)))
-            if profile == "owner":
-                cur.execute(q("GRANT {} TO {}").format(I(db), I(user)))
-                cur.execute(q("ALTER ROLE {} IN DATABASE {} SET role = {}").format(I(user), I(db), sql.Literal(db)))
-                return
-            privs = q(TABLE_PRIVS[profile])
-            cur.execute(q("GRANT USAGE ON SCHEMA public TO {}").format(I(user)))
-            cur.execute(q("GRANT {} ON ALL TABLES IN SCHEMA public TO {}").format(privs, I(user)))
-            cur.execute(q("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}").format(I(user)))
-            cur.execute(
-                q("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA public GRANT {} ON TABLES TO {}").format(
-                    I(db), privs, I(user)
-                )
+        connect = q("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(I(db), I(user))
+        if profile == "owner":
+            self.run(
+                self.main,
+                q("; ").join(
+                    [
+                        connect,
+                        q("GRANT {} TO {}").format(I(db), I(user)),
+                        q("ALTER ROLE {} IN DATABASE {} SET role = {}").format(I(user), I(db), sql.Literal(db)),
+                    ]
+                ),
             )
-            cur.execute(
-                q(
-                    "ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {}"
-                ).format(I(db), I(user))
-            )
-        conn.close()
+            return
+        privs = q(TABLE_PRIVS[profile])
+        self.run(self.main, connect)
+        self.run(
+            self.in_db(db),
+            q("; ").join(
+                [
+                    q("GRANT USAGE ON SCHEMA public TO {}").format(I(user)),
+                    q("GRANT {} ON ALL TABLES IN SCHEMA public TO {}").format(privs, I(user)),
+                    q("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {}").format(I(user)),
+                    q("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA public GRANT {} ON TABLES TO {}").format(
+                        I(db), privs, I(user)
+                    ),
+                    q(
+                        "ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {}"
+                    ).format(I(db), I(user)),
+                ]
+            ),
+        )
 
     # ---- drift: the server against the catalog, within govhost's prefixes only ---------------------
 
@@ -468,6 +613,7 @@ class Batch:
         self.run(self.main, sql.SQL("DROP ROLE {}").format(I(login)))
 
     def close(self) -> None:
+        self.close_in_db()
         self.main.close()
 
 
@@ -638,12 +784,28 @@ def work(p: dict, objects: dict, verifiers: dict) -> dict:
                 batch.close()
     if p["drift"]:
         return drift_work(p, objects)
+    timeline, began = [], time.monotonic()
+
+    def lap(label: str) -> None:  # where a batch's time goes (bench/databases.py prints it)
+        nonlocal began
+        now = time.monotonic()
+        timeline.append([label, round(now - began, 3)])
+        began = now
+
     try:
         batch = Batch(p["socket_dir"])
-        for d in objects.get("databases", []):
-            batch.database(d)
+        batch.load()
+        lap("connect and read roles and databases")
+        made = batch.databases(objects.get("databases", []))
+        lap(f"databases ({made['created']} created by {made['workers']} sessions)")
+        # The users' statements in one transaction: one commit (one WAL flush) for the lot instead
+        # of one per statement (in_db() commits early when a session inside a database needs them).
+        batch.main.autocommit = False
         for u in objects.get("users", []):
             batch.user(u, verifiers.get(u["name"]))
+        batch.main.commit()
+        batch.main.autocommit = True
+        lap(f"users and grants ({len(objects.get('users', []))})")
     finally:
         if batch is not None:
             batch.close()
@@ -653,7 +815,8 @@ def work(p: dict, objects: dict, verifiers: dict) -> dict:
     hba_changed = new != text
     if hba_changed:
         write_hba(p["hba_file"], p["socket_dir"], new)
-    return {"changed": batch.changed or hba_changed, "hba_changed": hba_changed}
+    lap("pg_hba.conf and reload")
+    return {"changed": batch.changed or hba_changed, "hba_changed": hba_changed, "timeline": timeline}
 
 
 def write_hba(path: str, socket_dir: str, new: str) -> None:
