@@ -523,18 +523,24 @@ def _server_build(job: Job, session: Session):
     engines = [e for e in job.params.get("engines") or [] if e in {x.value for x in Engine}]
     if not engines:
         raise ValueError("name at least one engine: mariadb, postgresql")
-    key, chain = console_certificate(host)
+    key, chain = host_certificate(host)
+    # One certificate for the host's TLS services: the web console and both engines (a client that
+    # trusts the panel's CA verifies any of them: sslmode=verify-full, --ssl-verify-server-cert).
     extra = {
         "govhost_db_engines": engines,
         "nginx_console_port": current_settings().databases.console_port,
-        "nginx_console_tls_chain_pem": chain,
+        **{f"{role}_tls_chain_pem": chain for role in TLS_ROLES},
     }
-    return extra, {"nginx_console_tls_key_pem": key}, [target_of(host)]
+    return extra, {f"{role}_tls_key_pem": key for role in TLS_ROLES}, [target_of(host)]
 
 
-def console_certificate(host: Host) -> tuple[str, str]:
-    """The web console's certificate from the panel's CA (key PEM, chain PEM), naming the host and
-    the address its console URL uses (a browser that trusts the CA trusts the console)."""
+TLS_ROLES = ("nginx_console", "mariadb", "postgresql")  # the roles of db_server.yml that serve TLS
+
+
+def host_certificate(host: Host) -> tuple[str, str]:
+    """The DB host's certificate from the panel's CA (key PEM, chain PEM), naming the host and the
+    address clients use (the console's URL, the engines' host): a client that trusts the CA
+    verifies the name it connected to."""
     try:
         ipaddress.ip_address(host.address)
         names, addresses = [host.name], [host.address]

@@ -139,8 +139,8 @@ def test_the_sweep_closes_expired_sessions_per_host_once_their_open_job_ended(ma
 
 
 def test_the_server_job_gives_the_console_a_certificate_from_the_panels_ca(two):
-    """databases.server sends the console a certificate the panel's CA signed for the host's name and
-    address; its key goes only into the job's secrets."""
+    """databases.server sends the console and both engines a certificate the panel's CA signed for
+    the host's name and address; its key goes only into the job's secrets."""
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -163,3 +163,7 @@ def test_the_server_job_gives_the_console_a_certificate_from_the_panels_ca(two):
     assert sans.get_values_for_type(x509.DNSName) == ["db1"]
     assert "PRIVATE KEY" in secrets["nginx_console_tls_key_pem"]
     assert "PRIVATE KEY" not in repr(extravars)
+    # The engines serve the same certificate (clients verify them against the same CA and name).
+    for role in ("mariadb", "postgresql"):
+        assert extravars[f"{role}_tls_chain_pem"] == extravars["nginx_console_tls_chain_pem"]
+        assert secrets[f"{role}_tls_key_pem"] == secrets["nginx_console_tls_key_pem"]

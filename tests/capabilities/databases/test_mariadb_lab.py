@@ -148,21 +148,27 @@ def test_profiles_read_only_cannot_write_and_grants_follow_changes(db_world):
         assert s.get(Database, dbrow.id).status == DbStatus.DELETED
 
 
-def test_remote_access_needs_tls_and_ends_at_expiry(db_world):
+def test_remote_access_needs_tls_and_ends_at_expiry(db_world, tmp_path):
     """Remote access by request: approved, the controller's network reaches the database over TLS
-    only; past its expiry the sweep takes it off the server and the same connection is refused."""
+    only; past its expiry the sweep takes it off the server and the same connection is refused.
+    The client verifies the server (--ssl-verify-server-cert): the panel CA's certificate for the
+    host's address."""
     import datetime as dt
 
     from panel.capabilities.databases.models import DbRemoteAccess
     from panel.capabilities.databases.sweeps import remote_access_expire
+    from panel.services import pki
     from tests.capabilities.databases.conftest import finish_jobs
 
     dbrow = make_db(db_world, "remote")
     issued = make_user(db_world, dbrow, "far")
     user = f"mina{db_world.a.id}_far"
     L.assert_pinned(db_world.db_ip)
+    ca = tmp_path / "panel-ca.pem"
+    ca.write_text(pki.ca_pem())
 
-    def from_gateway(tls: bool = True):
+    def from_gateway(tls: bool = True, cafile=ca):
+        verified = {"ssl_ca": str(cafile), "ssl_verify_cert": True, "ssl_verify_identity": True}
         return pymysql.connect(
             host=db_world.db_ip,
             user=user,
@@ -170,7 +176,7 @@ def test_remote_access_needs_tls_and_ends_at_expiry(db_world):
             database=dbrow.name,
             bind_address=L.GATEWAY,
             connect_timeout=5,
-            **({"ssl": {"check_hostname": False}} if tls else {"ssl_disabled": True}),
+            **(verified if tls else {"ssl_disabled": True}),
         )
 
     with pytest.raises(pymysql.err.OperationalError):
@@ -188,6 +194,11 @@ def test_remote_access_needs_tls_and_ends_at_expiry(db_world):
         cur.execute("CREATE TABLE far (x INT)")
         cur.execute("INSERT INTO far VALUES (1)")
     conn.close()
+    # The verification is real: a client trusting another CA refuses the server.
+    (tmp_path / "other-ca.pem").write_text(pki.ca_pem(tmp_path / "other-ca"))
+    with pytest.raises(pymysql.err.OperationalError) as other:
+        from_gateway(cafile=tmp_path / "other-ca.pem")
+    assert "CERTIFICATE_VERIFY_FAILED" in str(other.value)
     with pytest.raises(pymysql.err.OperationalError) as plain:
         from_gateway(tls=False)
     assert plain.value.args[0] == 1045  # REQUIRE SSL: the same password without TLS is refused

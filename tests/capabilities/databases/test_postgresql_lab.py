@@ -111,28 +111,35 @@ def test_postgresql_request_to_connection_profiles_and_cleanup(db_world):
     assert dbrow.name not in hba and pre + "other" in hba
 
 
-def test_postgresql_remote_access_hostssl_until_expiry(db_world):
+def test_postgresql_remote_access_hostssl_until_expiry(db_world, tmp_path):
     """Remote access on PostgreSQL: a hostssl pg_hba line for the controller's network, so TLS
-    connects and plain is refused; after expiry and the sweep the line is gone."""
+    connects and plain is refused; after expiry and the sweep the line is gone. The client verifies
+    the server (sslmode=verify-full): its certificate is the panel CA's, for the host's name and
+    address."""
     import datetime as dt
 
     from panel.capabilities.databases.models import DbRemoteAccess
     from panel.capabilities.databases.sweeps import remote_access_expire
+    from panel.services import pki
     from tests.capabilities.databases.conftest import finish_jobs
 
     pre = f"mina{db_world.a.id}_"
     dbrow = make_db(db_world, "remote")
     far = make_user(db_world, dbrow, "far")
     L.assert_pinned(db_world.db_ip)
+    ca = tmp_path / "panel-ca.pem"
+    ca.write_text(pki.ca_pem())
 
-    def from_gateway(sslmode: str = "require"):
+    def from_gateway(sslmode: str = "verify-full", name: str | None = None, rootcert=ca):
         return psycopg2.connect(
-            host=db_world.db_ip,
+            host=name or db_world.db_ip,  # the name verify-full checks; the address is connected to
+            hostaddr=db_world.db_ip,
             user=pre + "far",
             password=far.password,
             dbname=dbrow.name,
             connect_timeout=5,
             sslmode=sslmode,
+            sslrootcert=str(rootcert),
         )
 
     with pytest.raises(psycopg2.OperationalError):
@@ -142,12 +149,22 @@ def test_postgresql_remote_access_hostssl_until_expiry(db_world):
         db_world.aa, database_id=dbrow.id, cidr=f"{L.GATEWAY}/32", reason="Reporting office", expires_at=until
     )
     approve_and_run(db_world, req)
-    conn = from_gateway()
-    assert conn.info.ssl_in_use  # the session is encrypted
-    with conn.cursor() as cur:
-        cur.execute("SELECT current_database()")
-        assert cur.fetchone() == (dbrow.name,)
-    conn.close()
+    for name in (None, DB_HOST[0]):  # verified against the host's address, and its name
+        conn = from_gateway(name=name)
+        assert conn.info.ssl_in_use  # the session is encrypted
+        with conn.cursor() as cur:
+            cur.execute("SELECT current_database()")
+            assert cur.fetchone() == (dbrow.name,)
+        conn.close()
+    # The verification is real: another CA, or a name the certificate does not hold, is refused.
+    (tmp_path / "other-ca.pem").write_text(pki.ca_pem(tmp_path / "other-ca"))
+    with pytest.raises(psycopg2.OperationalError) as other:
+        from_gateway(rootcert=tmp_path / "other-ca.pem")
+    # (the CAs share their name: OpenSSL says "certificate verify failed" or "signature failure")
+    assert "SSL error" in str(other.value) and "pg_hba" not in str(other.value)
+    with pytest.raises(psycopg2.OperationalError) as wrong:
+        from_gateway(name="db.other.example")
+    assert "does not match host name" in str(wrong.value)
     with pytest.raises(psycopg2.OperationalError) as plain:
         from_gateway("disable")
     assert "no pg_hba.conf entry" in str(plain.value)
