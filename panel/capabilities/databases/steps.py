@@ -18,6 +18,8 @@ STEPS: dict[str, tuple[str, ...]] = {
     job_steps.RESTART: (
         "Restart mariadb",
         "Restart postgresql",
+        "Reload mariadb TLS",
+        "Reload postgresql",
         "Restart php-fpm",
         "Serve the console now (the sign-on pages are checked right after)",
         "Apply the configuration now (later tasks and jobs rely on it)",
@@ -66,6 +68,9 @@ STEPS: dict[str, tuple[str, ...]] = {
         "Listening address, TLS and utf8mb4",
         "Listening address, TLS and SCRAM passwords",
         "The server may read the host's TLS key",
+        "The server's TLS folder",
+        "The server's private key (from the panel's CA)",
+        "The server's certificate chain (from the panel's CA)",
         "MariaDB runs",
         "PostgreSQL runs",
     ),
