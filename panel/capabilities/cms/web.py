@@ -155,20 +155,26 @@ def staging_create(instance_id: int):
     return no_store(page), 201
 
 
-@bp.post("/<int:instance_id>/push")
-@login_required
-def staging_push(instance_id: int):
-    """Ask to push this staging copy to its live site (one approval)."""
+def _ask(instance_id: int, call):
+    """An instance action that files a request (confirm form, then `call`); the page says what
+    became of it, or shows the instance again with the refusal."""
     form = ConfirmForm()
     if not form.validate_on_submit():
         return _detail(instance_id, 422, form)
     try:
-        req = cms_svc.staging_push(actor(), instance_id=instance_id)
+        req = call()
     except PanelError as err:
         apply_error(form, err)
         return _detail(instance_id, err.status, form)
     flash(_("Request #%(id)s is %(status)s.", id=req.id, status=status_text(req.status)), "success")
     return redirect(url_for("cms.detail", instance_id=instance_id))
+
+
+@bp.post("/<int:instance_id>/push")
+@login_required
+def staging_push(instance_id: int):
+    """Ask to push this staging copy to its live site (one approval)."""
+    return _ask(instance_id, lambda: cms_svc.staging_push(actor(), instance_id=instance_id))
 
 
 @bp.post("/<int:instance_id>/app-passwords")
@@ -207,16 +213,7 @@ def app_password_revoke(app_password_id: int):
 @login_required
 def lifecycle(instance_id: int, action: str):
     """Suspend, unsuspend or delete: a request, as for websites (the page says what became of it)."""
-    form = ConfirmForm()
-    if not form.validate_on_submit():
-        return _detail(instance_id, 422, form)
-    try:
-        req = cms_svc.instance_request(actor(), action=action, instance_id=instance_id)
-    except PanelError as err:
-        apply_error(form, err)
-        return _detail(instance_id, err.status, form)
-    flash(_("Request #%(id)s is %(status)s.", id=req.id, status=status_text(req.status)), "success")
-    return redirect(url_for("cms.detail", instance_id=instance_id))
+    return _ask(instance_id, lambda: cms_svc.instance_request(actor(), action=action, instance_id=instance_id))
 
 
 @bp.post("/<int:instance_id>/hardening-check")
@@ -239,16 +236,7 @@ def hardening_check(instance_id: int):
 @login_required
 def hardening_repair(instance_id: int):
     """Ask to put this instance's hardening back (approved at once by default), then check it again."""
-    form = ConfirmForm()
-    if not form.validate_on_submit():
-        return _detail(instance_id, 422, form)
-    try:
-        req = cms_svc.hardening_repair(actor(), instance_id=instance_id)
-    except PanelError as err:
-        apply_error(form, err)
-        return _detail(instance_id, err.status, form)
-    flash(_("Request #%(id)s is %(status)s.", id=req.id, status=status_text(req.status)), "success")
-    return redirect(url_for("cms.detail", instance_id=instance_id))
+    return _ask(instance_id, lambda: cms_svc.hardening_repair(actor(), instance_id=instance_id))
 
 
 @bp.get("/catalogue")
